@@ -1,0 +1,72 @@
+"""``python -m gateway`` / ``wa-gateway``: serve until SIGTERM or SIGINT.
+
+uvicorn.run re-raises SIGTERM after its graceful shutdown (exit 143); the
+contract asks for 0, so this runs ``uvicorn.Server`` itself and owns the
+signals: stop accepting, finish in-flight requests, close devices, exit 0
+within 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+import uvicorn
+
+from gateway.logs import configure
+from gateway.settings import Settings, SettingsError
+
+SHUTDOWN_BUDGET_S = 8
+
+
+def main() -> None:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"wa-gateway: invalid configuration: {exc}", file=sys.stderr)
+        sys.exit(2)
+    configure(settings.log_level, settings.log_format)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency, but stay runnable without it
+        pass
+    sys.exit(asyncio.run(serve(settings)))
+
+
+async def serve(settings: Settings) -> int:
+    from gateway.app import create_app
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        http="httptools",
+        ws="websockets-sansio",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=SHUTDOWN_BUDGET_S - 3,
+        server_header=False,
+    )
+    server = uvicorn.Server(config)
+    # Our own handlers: uvicorn's would re-raise the signal after shutdown.
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    await server.serve()
+    # A server that never started (port in use, lifespan failure) is an error.
+    return 0 if server.started else 1
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The response envelope and the request-id middleware (pure ASGI).
+
+Success: ``{"success": true, "data", "message", "meta": {timestamp, requestId}}``;
+error: ``{"success": false, "error": {code, message}, "meta"}``. The request id
+comes from a well-formed ``X-Request-ID`` or is a fresh UUID4; it is echoed as a
+header and bound into every structlog line of the request.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import structlog
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.errors import ApiError
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def now_iso() -> str:
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-02-17T10:30:00.123Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+def _meta() -> dict[str, str]:
+    return {"timestamp": now_iso(), "requestId": request_id_var.get() or str(uuid.uuid4())}
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def ok(data: Any = None, message: str = "ok", status: int = 200) -> JSONResponse:
+    body: dict[str, Any] = {"success": True, "data": data, "message": message, "meta": _meta()}
+    return JSONResponse(body, status_code=status)
+
+
+def fail(code: str, message: str, status: int, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"success": False, "error": {"code": code, "message": message}, "meta": _meta()}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    return fail(exc.code, exc.message, exc.status, exc.headers)
+
+
+class RequestIdMiddleware:
+    """Assign the request id, bind it for logging, echo it as ``X-Request-ID``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        rid = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        scope.setdefault("state", {})["request_id"] = rid
+        token = request_id_var.set(rid)
+        structlog.contextvars.bind_contextvars(request_id=rid)
+        raw = rid.encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
+                headers.append((b"x-request-id", raw))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+            request_id_var.reset(token)

@@ -1,0 +1,148 @@
+"""Events as clients see them, and the Hub that fans them out to WebSockets.
+
+Each WebSocket client gets a bounded queue; publishing never waits on a
+client. A client whose queue is full is a slow reader and is closed with 1013
+instead of slowing the others. Clients are indexed by the token they
+subscribe to, so an event costs work only for the clients that want it.
+
+The Hub is the one place events cross to listeners: a broker-backed Hub
+(Redis, NATS) would implement the same ``publish``/``attach``/``detach``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gateway.envelope import now_iso
+
+CLIENT_EVENTS = frozenset(
+    {
+        "qrcode",
+        "pairing-code",
+        "connection-success",
+        "connection-error",
+        "message",
+        "message.receipt",
+        "contacts.new",
+        "contacts.sync",
+        "session_update",
+    }
+)
+
+CLOSE_SLOW = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One frame for WebSocket clients, about one device (``token``)."""
+
+    event: str
+    token: str | None
+    data: Any = None
+    message: str | None = None
+    owner_id: int | None = None
+    timestamp: str = field(default_factory=now_iso)
+
+    def frame(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"event": self.event}
+        if self.token is not None:
+            out["token"] = self.token
+        if self.data is not None:
+            out["data"] = self.data
+        if self.message is not None:
+            out["message"] = self.message
+        out["timestamp"] = self.timestamp
+        return out
+
+
+_ids = itertools.count(1)
+
+
+class Client:
+    """One WebSocket listener: what it may see, what it wants, its queue."""
+
+    def __init__(self, owner_id: int | None, is_admin: bool, queue_size: int = 1024) -> None:
+        self.id = f"c{next(_ids)}"
+        self.owner_id = owner_id
+        self.is_admin = is_admin
+        self.events: frozenset[str] | None = None
+        self.tokens: frozenset[str] | None = None
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(queue_size)
+        self.slow = False
+
+    def wants(self, ev: Event) -> bool:
+        if self.events is not None and ev.event not in self.events:
+            return False
+        if self.tokens is not None and ev.token not in self.tokens:
+            return False
+        return self.is_admin or ev.owner_id == self.owner_id
+
+    def offer(self, payload: Any) -> None:
+        if self.slow:
+            return
+        try:
+            self.queue.put_nowait(payload)
+        except asyncio.QueueFull:
+            self.slow = True
+            # Make room for the close signal: the writer stops at it.
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(CLOSE_SLOW)
+
+
+class Hub:
+    def __init__(self) -> None:
+        self._by_token: dict[str, set[Client]] = {}
+        self._wildcard: set[Client] = set()
+        self.published = 0
+
+    @property
+    def client_count(self) -> int:
+        return len(self._wildcard) + len({c for s in self._by_token.values() for c in s})
+
+    def attach(self, client: Client) -> None:
+        self._index(client)
+
+    def detach(self, client: Client) -> None:
+        self._unindex(client)
+
+    def resubscribe(self, client: Client, events: Iterable[str] | None, tokens: Iterable[str] | None) -> None:
+        self._unindex(client)
+        client.events = frozenset(events) if events is not None else None
+        client.tokens = frozenset(tokens) if tokens is not None else None
+        self._index(client)
+
+    def publish(self, ev: Event) -> None:
+        """Hand ``ev`` to every client that wants it (serialized once)."""
+        self.published += 1
+        payload: str | None = None
+        targets = self._wildcard
+        if ev.token is not None and ev.token in self._by_token:
+            targets = targets | self._by_token[ev.token]
+        for client in targets:
+            if client.wants(ev):
+                if payload is None:
+                    payload = orjson.dumps(ev.frame()).decode()
+                client.offer(payload)
+
+    def _index(self, client: Client) -> None:
+        if client.tokens is None:
+            self._wildcard.add(client)
+        else:
+            for token in client.tokens:
+                self._by_token.setdefault(token, set()).add(client)
+
+    def _unindex(self, client: Client) -> None:
+        self._wildcard.discard(client)
+        for token in client.tokens or ():
+            bucket = self._by_token.get(token)
+            if bucket is not None:
+                bucket.discard(client)
+                if not bucket:
+                    del self._by_token[token]

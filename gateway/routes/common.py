@@ -1,0 +1,91 @@
+"""What every route module needs: the caller, a checked JSON body, a device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import HTTPConnection, Request
+
+from gateway.auth import ADMIN, Principal
+from gateway.devices import Device
+from gateway.errors import ApiError, device_not_found, invalid
+from gateway.phones import InvalidPhone, normalize
+from gateway.runtime import runtime
+
+JSON_TYPES: dict[type, str] = {str: "a string", int: "a number", bool: "a boolean", list: "an array", dict: "an object"}
+
+
+def principal(conn: HTTPConnection) -> Principal:
+    p: Principal | None = conn.scope.get("state", {}).get("principal")
+    return p if p is not None else ADMIN
+
+
+def require_admin(conn: HTTPConnection) -> None:
+    if not principal(conn).is_admin:
+        raise ApiError("FORBIDDEN", "this route needs the admin key")
+
+
+async def json_body(request: Request, fields: dict[str, type | tuple[type, ...]], required: bool = True) -> dict[str, Any]:
+    """The body as a JSON object whose listed fields (when present and not null) have the right types."""
+    raw = await request.body()
+    if not raw.strip():
+        if not required:
+            return {}
+        raise invalid("request body must be a JSON object")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise invalid("request body is not valid JSON") from exc
+    if not isinstance(body, dict):
+        raise invalid("request body must be a JSON object")
+    for name, kinds in fields.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        kinds_t = kinds if isinstance(kinds, tuple) else (kinds,)
+        # bool is an int in Python; JSON says otherwise.
+        if not isinstance(value, kinds_t) or (isinstance(value, bool) and bool not in kinds_t):
+            raise invalid(f"'{name}' must be {JSON_TYPES.get(kinds_t[0], kinds_t[0].__name__)}")
+    return body
+
+
+def token_from(value: Any, conn: HTTPConnection) -> str:
+    """A device token (phone digits) from a body field or path: MISSING_TOKEN / INVALID_PHONE."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ApiError("MISSING_TOKEN", "token is required")
+    return phone_from(value, conn, "token")
+
+
+def phone_from(value: Any, conn: HTTPConnection, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError("INVALID_PHONE", f"'{name}' must be a phone number")
+    try:
+        return normalize(value, runtime(conn).settings.default_country_code)
+    except InvalidPhone as exc:
+        raise ApiError("INVALID_PHONE", f"'{name}': {exc}") from exc
+
+
+def path_token(conn: HTTPConnection) -> str:
+    return token_from(conn.path_params.get("token"), conn)
+
+
+def visible_device(conn: HTTPConnection, token: str) -> Device:
+    """The device if it exists and the caller may see it; else DEVICE_NOT_FOUND (never FORBIDDEN)."""
+    device = runtime(conn).devices.get(token)
+    if device is None or not principal(conn).can_see(device.row.owner_id):
+        raise device_not_found(token)
+    return device
+
+
+def query_int(conn: HTTPConnection, name: str, default: int, lo: int, hi: int | None = None) -> int:
+    raw = conn.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"'{name}' must be a whole number") from None
+    if value < lo or (hi is not None and value > hi):
+        raise invalid(f"'{name}' must be between {lo} and {hi}" if hi is not None else f"'{name}' must be >= {lo}")
+    return value

@@ -1,0 +1,154 @@
+"""``/devices``: pair, list, inspect, update, disconnect, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import segno
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.envelope import ok
+from gateway.errors import ApiError, invalid
+from gateway.routes.common import json_body, path_token, principal, token_from, visible_device
+from gateway.runtime import runtime
+from gateway.settings import WEBHOOK_EVENT_NAMES
+from gateway.webhook_urls import check_webhook_url
+
+FIELDS = {"token": str, "method": str, "name": str, "webhookUrl": str, "webhookEvents": list}
+
+
+def _device_fields(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+    """Optional ``name`` / ``webhookUrl`` / ``webhookEvents`` → DeviceRow fields."""
+    out: dict[str, Any] = {}
+    if "name" in body:
+        name = body["name"]
+        if name is not None and len(name) > 100:
+            raise invalid("'name' is longer than 100 characters")
+        out["name"] = name.strip() or None if isinstance(name, str) else None
+    if "webhookUrl" in body:
+        url = body["webhookUrl"]
+        if url:
+            p = principal(request)
+            check_webhook_url(url, tenant=not p.is_admin, allow_private=runtime(request).settings.webhook_allow_private)
+        out["webhook_url"] = url or None
+    if "webhookEvents" in body:
+        events = body["webhookEvents"]
+        if events is not None:
+            if not all(isinstance(e, str) for e in events):
+                raise invalid("'webhookEvents' must be an array of event names")
+            unknown = set(events) - WEBHOOK_EVENT_NAMES
+            if unknown:
+                raise invalid(f"unknown webhook event(s): {', '.join(sorted(unknown))}")
+            events = sorted(set(events))
+        out["webhook_events"] = events
+    return out
+
+
+async def create(request: Request) -> Response:
+    body = await json_body(request, FIELDS)
+    token = token_from(body.get("token"), request)
+    method = body.get("method") or "qr"
+    if method not in ("qr", "code"):
+        raise ApiError("INVALID_METHOD", "method must be 'qr' or 'code'")
+    fields = _device_fields(request, body)
+    p = principal(request)
+    device = await runtime(request).devices.open(token, method, p.account_id, p.is_admin, fields)
+    message = {
+        "connected": "device connected",
+        "pairing": "QR code sent via WebSocket" if method == "qr" else "pairing code sent via WebSocket",
+    }.get(device.status, "connecting")
+    return ok({"token": token, "method": method, "status": device.status}, message)
+
+
+async def list_devices(request: Request) -> Response:
+    p = principal(request)
+    devices = runtime(request).devices.visible(p.account_id, p.is_admin)
+    return ok({"devices": [d.summary() for d in devices]}, "devices")
+
+
+async def get_device(request: Request) -> Response:
+    device = visible_device(request, path_token(request))
+    return ok(device.state(), "device state")
+
+
+async def update(request: Request) -> Response:
+    token = path_token(request)
+    body = await json_body(request, {"name": str, "webhookUrl": str, "webhookEvents": list})
+    device = visible_device(request, token)
+    await device.update(**_device_fields(request, body))
+    return ok(device.state(), "device updated")
+
+
+async def qr(request: Request) -> Response:
+    device = visible_device(request, path_token(request))
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "png", "svg"):
+        raise invalid("'format' must be json, png or svg")
+    if fmt == "json":
+        return ok({"hasQR": device.qr is not None, "qr": device.qr}, "qr")
+    if device.qr is None:
+        raise ApiError("NOT_FOUND", "no QR code for this device right now")
+    code = segno.make(device.qr, error="l")
+    if fmt == "svg":
+        svg = code.svg_inline(scale=8, border=4, dark="#111", light="#fff")
+        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+    import io
+
+    buf = io.BytesIO()
+    code.save(buf, kind="png", scale=8, border=4)
+    return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+async def disconnect(request: Request) -> Response:
+    device = visible_device(request, path_token(request))
+    await device.disconnect()
+    return ok(device.state(), "device disconnected")
+
+
+async def reset_stats(request: Request) -> Response:
+    device = visible_device(request, path_token(request))
+    await device.reset_stats()
+    return ok(device.state(), "stats reset")
+
+
+async def groups(request: Request) -> Response:
+    device = visible_device(request, path_token(request))
+    found = await device.groups()
+    data = [
+        {
+            "jid": g.jid,
+            "name": g.name,
+            "topic": g.topic,
+            "owner": g.owner,
+            "participantCount": g.participant_count,
+            "isAdmin": g.is_admin,
+            "isSuperAdmin": g.is_super_admin,
+        }
+        for g in found
+    ]
+    return ok({"groups": data, "count": len(data)}, "groups")
+
+
+async def delete(request: Request) -> Response:
+    token = path_token(request)
+    purge = request.query_params.get("purge", "false")
+    if purge not in ("true", "false", "1", "0"):
+        raise invalid("'purge' must be true or false")
+    visible_device(request, token)
+    await runtime(request).devices.remove(token, purge in ("true", "1"))
+    return ok({"token": token, "status": "logged_out", "purged": purge in ("true", "1")}, "device logged out and deleted")
+
+
+routes = [
+    Route("/devices", create, methods=["POST"]),
+    Route("/devices", list_devices, methods=["GET"]),
+    Route("/devices/{token}", get_device, methods=["GET"]),
+    Route("/devices/{token}", update, methods=["PATCH"]),
+    Route("/devices/{token}", delete, methods=["DELETE"]),
+    Route("/devices/{token}/qr", qr, methods=["GET"]),
+    Route("/devices/{token}/disconnect", disconnect, methods=["POST"]),
+    Route("/devices/{token}/stats/reset", reset_stats, methods=["POST"]),
+    Route("/devices/{token}/groups", groups, methods=["GET"]),
+]

@@ -1,0 +1,209 @@
+"""``GET /ws``: live events and a small action protocol (CONTRACT §5).
+
+Each connection has a writer task draining its bounded queue; the reader
+answers actions through the same queue, so replies and events keep their
+order. A reader too slow to keep up is closed with 1013.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+import structlog
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gateway.auth import Principal
+from gateway.envelope import now_iso
+from gateway.events import CLIENT_EVENTS, CLOSE_SLOW, Client
+from gateway.guard import client_address
+from gateway.phones import InvalidPhone, normalize
+from gateway.runtime import Runtime, runtime
+
+log = structlog.get_logger("gateway.ws")
+MAX_FRAME = 64 * 1024
+
+
+def _frame(event: str, data: Any = None, token: str | None = None, message: str | None = None) -> str:
+    out: dict[str, Any] = {"event": event}
+    if token is not None:
+        out["token"] = token
+    if data is not None or event in ("qrcode", "session_state"):
+        out["data"] = data
+    if message is not None:
+        out["message"] = message
+    out["timestamp"] = now_iso()
+    return orjson.dumps(out).decode()
+
+
+def _split(raw: str | None) -> list[str] | None:
+    if raw is None:
+        return None
+    return [p.strip() for p in raw.split(",") if p.strip()]
+
+
+class Session:
+    def __init__(self, ws: WebSocket, rt: Runtime, principal: Principal) -> None:
+        self.ws = ws
+        self.rt = rt
+        self.p = principal
+        self.client = Client(principal.account_id, principal.is_admin)
+
+    def send(self, event: str, data: Any = None, token: str | None = None, message: str | None = None) -> None:
+        self.client.offer(_frame(event, data, token, message))
+
+    def error(self, message: str) -> None:
+        self.send("error", message=message)
+
+    def subscribe(self, events: Any, tokens: Any) -> bool:
+        if events is not None and (not isinstance(events, list) or not all(isinstance(e, str) for e in events)):
+            self.error("'events' must be an array of event names")
+            return False
+        if tokens is not None and (not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens)):
+            self.error("'tokens' must be an array of device tokens")
+            return False
+        if events is not None:
+            unknown = set(events) - CLIENT_EVENTS
+            if unknown:
+                self.error(f"unknown event(s): {', '.join(sorted(unknown))}")
+                return False
+        if tokens is not None:
+            tokens = [self._token(t) or t for t in tokens]
+        self.rt.hub.resubscribe(self.client, events, tokens)
+        return True
+
+    def _token(self, raw: Any) -> str | None:
+        if not isinstance(raw, str) or not raw.strip():
+            return None
+        try:
+            return normalize(raw, self.rt.settings.default_country_code)
+        except InvalidPhone:
+            return None
+
+    def _device(self, payload: dict[str, Any]) -> Any:
+        token = self._token(payload.get("token"))
+        if token is None:
+            self.error("'payload.token' must be a device token")
+            return None
+        device = self.rt.devices.get(token)
+        if device is None or not self.p.can_see(device.row.owner_id):
+            self.error(f"no device for token {token}")
+            return None
+        return device
+
+    def handle(self, raw: str) -> None:
+        if len(raw) > MAX_FRAME:
+            self.error("frame too large")
+            return
+        try:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            self.error("frame is not valid JSON")
+            return
+        if not isinstance(msg, dict) or not isinstance(msg.get("action"), str):
+            self.error("frame must be an object with an 'action'")
+            return
+        payload = msg.get("payload") or {}
+        if not isinstance(payload, dict):
+            self.error("'payload' must be an object")
+            return
+        action = msg["action"]
+        if action == "ping":
+            self.send("pong")
+        elif action == "whoami":
+            self.send("whoami", self.identity())
+        elif action == "get_state":
+            device = self._device(payload)
+            if device is not None:
+                self.send("session_state", device.state(), device.token)
+        elif action == "get_qr":
+            device = self._device(payload)
+            if device is not None:
+                self.send("qrcode", device.qr, device.token)
+        elif action == "list_devices":
+            devices = self.rt.devices.visible(self.p.account_id, self.p.is_admin)
+            self.send("devices", {"devices": [d.summary() for d in devices]})
+        elif action == "subscribe":
+            if self.subscribe(payload.get("events"), payload.get("tokens")):
+                c = self.client
+                self.send(
+                    "subscribed",
+                    {
+                        "events": sorted(c.events) if c.events is not None else None,
+                        "tokens": sorted(c.tokens) if c.tokens is not None else None,
+                    },
+                )
+        else:
+            self.error(f"unknown action {action!r}")
+
+    def identity(self) -> dict[str, Any]:
+        return {
+            "clientId": self.client.id,
+            "isAdmin": self.p.is_admin,
+            "userId": self.p.account_id,
+            "username": self.p.username,
+        }
+
+    async def writer(self) -> None:
+        queue = self.client.queue
+        while True:
+            item = await queue.get()
+            if item is CLOSE_SLOW:
+                log.info("ws.slow_client_closed", client=self.client.id)
+                await self.ws.close(code=1013, reason="client too slow")
+                return
+            await self.ws.send_text(item)
+
+
+async def endpoint(ws: WebSocket) -> None:
+    rt = runtime(ws)
+    principal = await rt.auth.authenticate(ws, allow_query=True)
+    if principal is None:
+        await ws.close(code=1008)  # before accept: the upgrade is refused (HTTP 403)
+        return
+    if rt.limiter.hit(principal.rate_key):
+        await ws.close(code=1013)
+        return
+    session = Session(ws, rt, principal)
+    await ws.accept()
+    events, tokens = _split(ws.query_params.get("events")), _split(ws.query_params.get("tokens"))
+    session.send("connected", session.identity())
+    if events is not None or tokens is not None:
+        session.subscribe(events, tokens)
+    rt.hub.attach(session.client)
+    writer = asyncio.create_task(session.writer(), name=f"ws-writer-{session.client.id}")
+    reader = asyncio.create_task(_read(ws, session), name=f"ws-reader-{session.client.id}")
+    try:
+        await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        rt.hub.detach(session.client)
+        for task in (writer, reader):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await ws.close()
+        log.debug("ws.closed", client=session.client.id, address=client_address(ws.scope))
+
+
+async def _read(ws: WebSocket, session: Session) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                data = message.get("bytes") or b""
+                try:
+                    text = data.decode()
+                except UnicodeDecodeError:
+                    session.error("frame is not UTF-8 text")
+                    continue
+            session.handle(text)
+
+
+routes = [WebSocketRoute("/ws", endpoint)]

@@ -1,0 +1,234 @@
+"""Typed, frozen settings read once from the environment (and ``.env``).
+
+Nothing else in the gateway reads ``os.environ``. A bad value raises
+:class:`SettingsError` naming the variable; ``python -m gateway`` turns it into
+one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+DRIVERS = ("neonize", "sandbox")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+LOG_FORMATS = ("console", "json")
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4010
+    api_key: str = ""
+    api_key_file: Path | None = None  # where a generated key lives (never logged)
+    data_dir: Path = Path("sessions")
+    wa_driver: str = "neonize"
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_events: frozenset[str] | None = None  # None = all
+    webhook_max_attempts: int = 10
+    webhook_retry_base_ms: int = 1000
+    webhook_retry_max_ms: int = 3_600_000
+    webhook_timeout_ms: int = 10_000
+    webhook_concurrency: int = 64
+    webhook_retention_hours: int = 168
+    webhook_allow_private: bool = False
+    typing_delay_ms: int = 0
+    default_country_code: str = "60"
+    phone_cache_ttl_s: int = 3600
+    phone_cache_size: int = 100_000
+    rate_limit_per_minute: int = 600
+    log_level: str = "info"
+    log_format: str = "json"
+    cors_origins: tuple[str, ...] = ()
+    allow_signup: bool = False
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    reconnect_base_ms: int = 100
+    reconnect_max_ms: int = 60_000
+    connect_timeout_ms: int = 15_000
+    sandbox_qr_interval_ms: int = 20_000
+    sandbox_receipt_delay_ms: int = 200
+    sandbox_reconnect_ms: int = 500
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: bool = True) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ`` over ``./.env``)."""
+        if env is None:
+            merged: dict[str, str] = {}
+            if dotenv and Path(".env").is_file():
+                from dotenv import dotenv_values
+
+                merged.update({k: v for k, v in dotenv_values(".env").items() if v is not None})
+            merged.update(os.environ)
+            env = merged
+        r = _Reader(env)
+        tty = sys.stderr.isatty()
+        settings = cls(
+            host=r.str("HOST", "127.0.0.1"),
+            port=r.int("PORT", 4010, lo=1, hi=65535),
+            api_key=r.str("API_KEY", ""),
+            data_dir=Path(r.str("DATA_DIR", "./sessions")),
+            wa_driver=r.choice("WA_DRIVER", "neonize", DRIVERS),
+            webhook_url=r.url("WEBHOOK_URL"),
+            webhook_secret=r.str("WEBHOOK_SECRET", "") or None,
+            webhook_events=r.events("WEBHOOK_EVENTS"),
+            webhook_max_attempts=r.int("WEBHOOK_MAX_ATTEMPTS", 10, lo=1, hi=1000),
+            webhook_retry_base_ms=r.int("WEBHOOK_RETRY_BASE_MS", 1000, lo=1),
+            webhook_retry_max_ms=r.int("WEBHOOK_RETRY_MAX_MS", 3_600_000, lo=1),
+            webhook_timeout_ms=r.int("WEBHOOK_TIMEOUT_MS", 10_000, lo=1),
+            webhook_concurrency=r.int("WEBHOOK_CONCURRENCY", 64, lo=1, hi=10_000),
+            webhook_retention_hours=r.int("WEBHOOK_RETENTION_HOURS", 168, lo=0),
+            webhook_allow_private=r.bool("WEBHOOK_ALLOW_PRIVATE", False),
+            typing_delay_ms=r.int("TYPING_DELAY_MS", 0, lo=0, hi=60_000),
+            default_country_code=r.digits("DEFAULT_COUNTRY_CODE", "60"),
+            phone_cache_ttl_s=r.int("PHONE_CACHE_TTL_S", 3600, lo=0),
+            phone_cache_size=r.int("PHONE_CACHE_SIZE", 100_000, lo=1),
+            rate_limit_per_minute=r.int("RATE_LIMIT_PER_MINUTE", 600, lo=0),
+            log_level=r.choice("LOG_LEVEL", "info", LOG_LEVELS),
+            log_format=r.choice("LOG_FORMAT", "console" if tty else "json", LOG_FORMATS),
+            cors_origins=r.list("CORS_ORIGINS"),
+            allow_signup=r.bool("ALLOW_SIGNUP", False),
+            trusted_proxies=r.list("TRUSTED_PROXIES") or ("127.0.0.1", "::1"),
+            reconnect_base_ms=r.int("RECONNECT_BASE_MS", 100, lo=1),
+            reconnect_max_ms=r.int("RECONNECT_MAX_MS", 60_000, lo=1),
+            connect_timeout_ms=r.int("CONNECT_TIMEOUT_MS", 15_000, lo=100),
+            sandbox_qr_interval_ms=r.int("SANDBOX_QR_INTERVAL_MS", 20_000, lo=50),
+            sandbox_receipt_delay_ms=r.int("SANDBOX_RECEIPT_DELAY_MS", 200, lo=0),
+            sandbox_reconnect_ms=r.int("SANDBOX_RECONNECT_MS", 500, lo=10),
+        )
+        if settings.webhook_retry_max_ms < settings.webhook_retry_base_ms:
+            raise SettingsError("WEBHOOK_RETRY_MAX_MS must be >= WEBHOOK_RETRY_BASE_MS")
+        return settings
+
+    def with_api_key(self) -> Settings:
+        """Return settings whose ``api_key`` is set: generated and saved on first start."""
+        if self.api_key:
+            return self
+        path = self.data_dir / "api_key"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if path.is_file():
+            key = path.read_text().strip()
+            if key:
+                return replace(self, api_key=key, api_key_file=path)
+        key = "wag_" + secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+        os.chmod(path, 0o600)
+        return replace(self, api_key=key, api_key_file=path)
+
+
+WEBHOOK_EVENT_NAMES = frozenset(
+    {
+        "device.connected",
+        "device.disconnected",
+        "device.logged_out",
+        "message.received",
+        "message.receipt",
+        "contacts.new",
+        "contacts.sync",
+    }
+)
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def _get(self, name: str) -> str | None:
+        value = self.env.get(name)
+        if value is None:
+            return None
+        value = value.strip()
+        return value or None
+
+    def _parse(self, name: str, default: T, conv: Callable[[str], T]) -> T:
+        raw = self._get(name)
+        if raw is None:
+            return default
+        try:
+            return conv(raw)
+        except (ValueError, TypeError) as exc:
+            raise SettingsError(f"{name}: {exc}") from exc
+
+    def str(self, name: str, default: str) -> str:
+        return self._get(name) or default
+
+    def int(self, name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+        def conv(raw: str) -> int:
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ValueError(f"{raw!r} is not a whole number") from None
+            if lo is not None and value < lo:
+                raise ValueError(f"{value} is below the minimum {lo}")
+            if hi is not None and value > hi:
+                raise ValueError(f"{value} is above the maximum {hi}")
+            return value
+
+        return self._parse(name, default, conv)
+
+    def bool(self, name: str, default: bool) -> bool:
+        def conv(raw: str) -> bool:
+            low = raw.lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"{raw!r} is not a boolean (true/false)")
+
+        return self._parse(name, default, conv)
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        def conv(raw: str) -> str:
+            low = raw.lower()
+            if low not in choices:
+                raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+            return low
+
+        return self._parse(name, default, conv)
+
+    def digits(self, name: str, default: str) -> str:
+        def conv(raw: str) -> str:
+            raw = raw.lstrip("+")
+            if not raw.isdigit() or len(raw) > 4:
+                raise ValueError(f"{raw!r} is not a country calling code")
+            return raw
+
+        return self._parse(name, default, conv)
+
+    def url(self, name: str) -> str | None:
+        def conv(raw: str) -> str:
+            if not raw.startswith(("http://", "https://")):
+                raise ValueError(f"{raw!r} is not an http(s) URL")
+            return raw
+
+        return self._parse(name, None, conv)
+
+    def list(self, name: str) -> tuple[Any, ...]:
+        raw = self._get(name)
+        return tuple(p.strip() for p in raw.split(",") if p.strip()) if raw else ()
+
+    def events(self, name: str) -> frozenset[str] | None:
+        def conv(raw: str) -> frozenset[str] | None:
+            names = {p.strip() for p in raw.split(",") if p.strip()}
+            if not names or names & {"*", "all"}:
+                return None
+            unknown = names - WEBHOOK_EVENT_NAMES
+            if unknown:
+                raise ValueError(f"unknown event(s) {', '.join(sorted(unknown))}")
+            return frozenset(names)
+
+        return self._parse(name, None, conv)

@@ -1,0 +1,32 @@
+"""The registry in ``gateway.db``: the only code that speaks SQL.
+
+:class:`Store` gathers the queries of each concept (devices, contacts, the
+webhook outbox, idempotency, accounts) over one :class:`~gateway.store.db.Db`.
+A PostgreSQL backend would stand beside it with the same methods.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.store.contacts import ContactQueries, ContactRow
+from gateway.store.db import Db
+from gateway.store.devices import DeviceQueries, DeviceRow
+from gateway.store.outbox import NewDelivery, OutboxQueries
+
+__all__ = ["ContactRow", "Db", "DeviceRow", "NewDelivery", "Store"]
+
+
+class Store(DeviceQueries, ContactQueries, OutboxQueries):
+    def __init__(self, db: Db) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> Store:
+        return cls(await Db.open(data_dir / "gateway.db"))
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    def transaction(self):  # type: ignore[no-untyped-def]
+        return self.db.transaction()

@@ -1,0 +1,100 @@
+"""The registry schema of ``gateway.db``, as ordered migrations.
+
+Each entry moves the schema one version up; ``PRAGMA user_version`` records
+where a file stands. Append new migrations, never edit a released one.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: devices, contacts, webhook outbox, idempotency, accounts
+    """
+    CREATE TABLE devices (
+        token            TEXT PRIMARY KEY,
+        owner_id         INTEGER,
+        name             TEXT,
+        method           TEXT NOT NULL DEFAULT 'qr',
+        status           TEXT NOT NULL,
+        reconnecting     INTEGER NOT NULL DEFAULT 0,
+        webhook_url      TEXT,
+        webhook_events   TEXT,
+        pushname         TEXT,
+        platform         TEXT,
+        phone            TEXT,
+        messages_sent    INTEGER NOT NULL DEFAULT 0,
+        messages_received INTEGER NOT NULL DEFAULT 0,
+        created_at       TEXT NOT NULL,
+        connected_at     TEXT,
+        last_update      TEXT NOT NULL
+    );
+    CREATE INDEX devices_owner ON devices(owner_id);
+
+    CREATE TABLE contacts (
+        token      TEXT NOT NULL,
+        phone      TEXT NOT NULL,
+        name       TEXT,
+        source     TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen  TEXT NOT NULL,
+        owner_id   INTEGER,
+        PRIMARY KEY (token, phone)
+    ) WITHOUT ROWID;
+    CREATE INDEX contacts_order ON contacts(token, first_seen, phone);
+
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        webhook_id      TEXT NOT NULL,
+        event           TEXT NOT NULL,
+        token           TEXT,
+        owner_id        INTEGER,
+        url             TEXT NOT NULL,
+        check_private   INTEGER NOT NULL DEFAULT 0,
+        body            BLOB NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'pending',
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        next_attempt_at REAL NOT NULL,
+        created_at      REAL NOT NULL,
+        delivered_at    REAL
+    );
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    CREATE INDEX outbox_token ON outbox(token, id);
+
+    CREATE TABLE idempotency (
+        scope      TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        body_hash  TEXT NOT NULL,
+        response   TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE accounts (
+        id             INTEGER PRIMARY KEY AUTOINCREMENT,
+        username       TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        email          TEXT NOT NULL UNIQUE COLLATE NOCASE,
+        password_hash  TEXT NOT NULL,
+        webhook_url    TEXT,
+        webhook_events TEXT,
+        created_at     TEXT NOT NULL
+    );
+
+    CREATE TABLE api_keys (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name         TEXT NOT NULL,
+        key_hash     TEXT NOT NULL UNIQUE,
+        prefix       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        revoked_at   TEXT
+    );
+
+    CREATE TABLE auth_sessions (
+        token_hash TEXT PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        revoked    INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+]
