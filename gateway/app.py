@@ -54,7 +54,7 @@ def _optional_route_modules() -> list[Any]:
     import importlib
 
     found = []
-    for name in ("messages", "contacts", "webhooks", "auth", "metrics", "docs"):
+    for name in ("messages", "validate", "contacts", "webhooks", "auth", "metrics", "docs"):
         try:
             found.append(importlib.import_module(f"gateway.routes.{name}"))
         except ModuleNotFoundError as exc:
@@ -148,7 +148,7 @@ def _hooks(kind: str) -> list[Any]:
     import importlib
 
     hooks = []
-    for name in ("gateway.dispatch", "gateway.accounts", "gateway.metrics", "gateway.phone_cache"):
+    for name in ("gateway.accounts", "gateway.metrics", "gateway.phones", "gateway.webhooks"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

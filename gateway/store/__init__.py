@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway.store.accounts import AccountQueries
 from gateway.store.contacts import ContactQueries, ContactRow
 from gateway.store.db import Db
 from gateway.store.devices import DeviceQueries, DeviceRow
+from gateway.store.idempotency import IdempotencyQueries
 from gateway.store.outbox import NewDelivery, OutboxQueries
 
 __all__ = ["ContactRow", "Db", "DeviceRow", "NewDelivery", "Store"]
 
 
-class Store(DeviceQueries, ContactQueries, OutboxQueries):
+class Store(DeviceQueries, ContactQueries, OutboxQueries, IdempotencyQueries, AccountQueries):
     def __init__(self, db: Db) -> None:
         self.db = db
 
