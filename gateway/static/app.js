@@ -601,6 +601,8 @@
     const box = $('qr-box');
     if (!current) {
       box.querySelectorAll('svg, .qr-fallback').forEach((n) => n.remove());
+      delete box.dataset.code;
+      state.qrSeq += 1;   // drop any SVG still in flight for the previous code
       box.classList.remove('expired');
       $('qr-overlay').hidden = false;
       box.setAttribute('aria-label', 'Waiting for a QR code');
@@ -644,7 +646,10 @@
   }
 
   function sanitizeSvg(text) {
-    const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+    // segno's inline SVG leaves out the namespace; without it the XML parser makes an inert element.
+    let source = text.replace(/^\s*<\?xml[^>]*>\s*/, '');
+    if (!/^<svg[^>]*\sxmlns=/.test(source)) source = source.replace(/^<svg\b/, '<svg xmlns="http://www.w3.org/2000/svg"');
+    const doc = new DOMParser().parseFromString(source, 'image/svg+xml');
     const root = doc.documentElement;
     if (!root || root.nodeName.toLowerCase() !== 'svg' || doc.querySelector('parsererror')) return null;
     root.querySelectorAll('script, foreignObject').forEach((n) => n.remove());
