@@ -50,10 +50,15 @@ async def json_body(request: Request, fields: dict[str, type | tuple[type, ...]]
     return body
 
 
-def token_from(value: Any, conn: HTTPConnection) -> str:
-    """A device token (phone digits) from a body field or path: MISSING_TOKEN / INVALID_PHONE."""
+def require_token(value: Any) -> None:
+    """MISSING_TOKEN when ``token`` is absent or blank (checked before the other fields)."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise ApiError("MISSING_TOKEN", "token is required")
+
+
+def token_from(value: Any, conn: HTTPConnection) -> str:
+    """A device token (phone digits) from a body field or path: MISSING_TOKEN / INVALID_PHONE."""
+    require_token(value)
     return phone_from(value, conn, "token")
 
 

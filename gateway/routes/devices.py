@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from gateway.envelope import ok
 from gateway.errors import ApiError, invalid
-from gateway.routes.common import json_body, path_token, principal, token_from, visible_device
+from gateway.routes.common import json_body, path_token, principal, require_token, token_from, visible_device
 from gateway.runtime import runtime
 from gateway.settings import WEBHOOK_EVENT_NAMES
 from gateway.webhook_urls import check_webhook_url
@@ -48,10 +48,11 @@ def _device_fields(request: Request, body: dict[str, Any]) -> dict[str, Any]:
 
 async def create(request: Request) -> Response:
     body = await json_body(request, FIELDS)
-    token = token_from(body.get("token"), request)
+    require_token(body.get("token"))
     method = body.get("method") or "qr"
     if method not in ("qr", "code"):
         raise ApiError("INVALID_METHOD", "method must be 'qr' or 'code'")
+    token = token_from(body.get("token"), request)
     fields = _device_fields(request, body)
     p = principal(request)
     device = await runtime(request).devices.open(token, method, p.account_id, p.is_admin, fields)

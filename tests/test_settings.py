@@ -1,0 +1,72 @@
+"""Settings: defaults, validation (one line naming the variable), the generated API key."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from gateway.settings import Settings, SettingsError
+
+
+def test_defaults_match_the_contract() -> None:
+    """An empty environment gives the contract's defaults."""
+    s = Settings.from_env({}, dotenv=False)
+    assert (s.host, s.port, s.wa_driver) == ("127.0.0.1", 4010, "neonize")
+    assert s.data_dir == Path("sessions")
+    assert (s.webhook_max_attempts, s.webhook_retry_base_ms, s.webhook_retry_max_ms) == (10, 1000, 3_600_000)
+    assert (s.webhook_timeout_ms, s.typing_delay_ms, s.default_country_code) == (10_000, 0, "60")
+    assert (s.phone_cache_ttl_s, s.phone_cache_size, s.rate_limit_per_minute) == (3600, 100_000, 600)
+    assert s.webhook_events is None and s.webhook_url is None and s.cors_origins == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"PORT": "70000"}, "PORT"),
+        ({"PORT": "abc"}, "PORT"),
+        ({"WA_DRIVER": "selenium"}, "WA_DRIVER"),
+        ({"PHONE_CACHE_TTL_S": "-1"}, "PHONE_CACHE_TTL_S"),
+        ({"WEBHOOK_URL": "ftp://x"}, "WEBHOOK_URL"),
+        ({"WEBHOOK_EVENTS": "message.received,nope"}, "WEBHOOK_EVENTS"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"ALLOW_SIGNUP": "maybe"}, "ALLOW_SIGNUP"),
+        ({"DEFAULT_COUNTRY_CODE": "6x"}, "DEFAULT_COUNTRY_CODE"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:
+    """Each bad value raises SettingsError whose message starts with the variable's name."""
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(env, dotenv=False)
+    assert str(info.value).startswith(name)
+
+
+def test_lists_and_event_filters_are_parsed() -> None:
+    """Comma lists are trimmed; WEBHOOK_EVENTS becomes a set of known names."""
+    s = Settings.from_env(
+        {"CORS_ORIGINS": "http://a, http://b", "WEBHOOK_EVENTS": "message.received, device.connected"},
+        dotenv=False,
+    )
+    assert s.cors_origins == ("http://a", "http://b")
+    assert s.webhook_events == frozenset({"message.received", "device.connected"})
+
+
+def test_generated_api_key_is_saved_0600_and_reused(tmp_path: Path) -> None:
+    """No API_KEY: a key is generated into DATA_DIR/api_key (mode 0600) and read back next time."""
+    s = Settings.from_env({"DATA_DIR": str(tmp_path)}, dotenv=False).with_api_key()
+    path = tmp_path / "api_key"
+    assert s.api_key and s.api_key_file == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = Settings.from_env({"DATA_DIR": str(tmp_path)}, dotenv=False).with_api_key()
+    assert again.api_key == s.api_key
+
+
+def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .env in the working directory supplies values; the environment wins over it."""
+    (tmp_path / ".env").write_text("PORT=4555\nTYPING_DELAY_MS=25\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TYPING_DELAY_MS", "5")
+    monkeypatch.delenv("PORT", raising=False)
+    s = Settings.from_env()
+    assert s.port == 4555 and s.typing_delay_ms == 5
