@@ -97,4 +97,11 @@ MIGRATIONS: list[str] = [
         revoked    INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 2 (accounts): keys minted at login live and die with their session
+    """
+    ALTER TABLE api_keys ADD COLUMN expires_at REAL;
+    ALTER TABLE api_keys ADD COLUMN session_hash TEXT;
+    CREATE INDEX api_keys_session ON api_keys(session_hash) WHERE session_hash IS NOT NULL;
+    CREATE INDEX api_keys_account ON api_keys(account_id);
+    """,
 ]
