@@ -442,8 +442,8 @@
     show($('devices-empty'), devices.length === 0 && $('devices-loading').hidden);
     list.replaceChildren(...devices.map((d) => {
       const title = d.name || pushnameOf(d) || d.token;
-      const sub = d.name || pushnameOf(d) ? d.token : (STATUS_LABEL[statusKey(d)] || '');
       const pushname = pushnameOf(d);
+      const sub = [d.name || pushname ? d.token : '', d.name && pushname ? pushname : ''].filter(Boolean).join(' · ');
       return el('li', { class: 'device-item' },
         el('button', {
           type: 'button',
@@ -452,10 +452,11 @@
           onclick: () => selectDevice(d.token, true),
         },
         el('span', { class: 'avatar', 'aria-hidden': 'true' }, initials(d)),
-        el('span', {},
+        el('span', { class: 'device-text' },
           el('span', { class: 'device-name' }, title),
-          el('span', { class: 'device-sub' }, pushname && d.name ? `${sub} · ${pushname}` : sub)),
-        el('span', { class: badgeClass(d), 'data-status': d.status || 'unknown' }, statusLabel(d))));
+          el('span', { class: 'device-meta' },
+            el('span', { class: badgeClass(d), 'data-status': d.status || 'unknown' }, statusLabel(d)),
+            sub ? el('span', { class: 'device-sub' }, sub) : null))));
     }));
   }
 
@@ -516,6 +517,12 @@
     const d = token ? state.devices.get(token) : null;
     show($('detail-empty'), !d);
     show($('detail-body'), !!d);
+    const none = state.devices.size === 0;
+    $('detail-title-empty').textContent = none ? 'Link your first WhatsApp number' : 'No device selected';
+    $('detail-empty-text').textContent = none
+      ? 'Add a device, then scan its QR code (or type its pairing code) on the phone. Its status updates here live.'
+      : 'Select a device on the left, or add one to start pairing.';
+    show($('empty-add'), none);
     if (!d) { stopQrTick(); return; }
 
     const title = d.name || pushnameOf(d) || d.token;
@@ -760,6 +767,7 @@
       if (open) $('add-token').focus(); else toggle.focus();
     };
     toggle.addEventListener('click', () => openForm(form.hidden));
+    $('empty-add').addEventListener('click', () => openForm(true));
     $('add-cancel').addEventListener('click', () => openForm(false));
     form.addEventListener('keydown', (e) => { if (e.key === 'Escape') openForm(false); });
 
@@ -787,6 +795,7 @@
           toggle.setAttribute('aria-expanded', 'false');
           mergeDevice(real, { token: real, name: name || (state.devices.get(real) || {}).name || null, method: (data && data.method) || method, status: (data && data.status) || 'pairing' });
           selectDevice(real, true);
+          loadDevices();
           toast(data && data.status === 'connected' ? 'Device reconnected.' : 'Pairing started.');
         } catch (err) {
           if (err.code === 'INVALID_PHONE' || err.code === 'MISSING_TOKEN') $('add-token').setAttribute('aria-invalid', 'true');
