@@ -204,9 +204,7 @@ def page_errors() -> Iterator[PageErrors]:
 @pytest.fixture
 def new_page(browser: Any, page_errors: PageErrors) -> Callable[..., Any]:
     async def make(viewport: dict[str, int] = DESKTOP, **kwargs: Any) -> Any:
-        context = await browser.new_context(
-            viewport=viewport, accept_downloads=True, color_scheme="light", **kwargs
-        )
+        context = await browser.new_context(viewport=viewport, accept_downloads=True, color_scheme="light", **kwargs)
         page = await context.new_page()
         page.set_default_timeout(15_000)
         page_errors.watch(page)

@@ -125,7 +125,9 @@ async def test_qr_pairing_scan_send_and_contacts_csv(
     rest = (await api.get(f"/devices/{token}/qr")).json()["data"]
     assert rest["hasQR"] is True
 
-    await expect(page.locator("#qr-countdown-text")).to_have_text(re.compile(r"^(Expires in \d+ s|Refreshing…|Refreshes automatically)$"))
+    await expect(page.locator("#qr-countdown-text")).to_have_text(
+        re.compile(r"^(Expires in \d+ s|Refreshing…|Refreshes automatically)$")
+    )
     await expect(page.get_by_role("button", name="Simulate scan")).to_be_visible()
     await page.screenshot(path=screenshot_path("desktop-pairing-qr"), full_page=True)
 
@@ -167,9 +169,7 @@ async def test_qr_pairing_scan_send_and_contacts_csv(
     await page.screenshot(path=screenshot_path("desktop-connected"), full_page=True)
 
 
-async def test_pairing_code_on_a_phone_screen(
-    gateway: GatewayProcess, frames: FrameListener, new_page: Any
-) -> None:
+async def test_pairing_code_on_a_phone_screen(gateway: GatewayProcess, frames: FrameListener, new_page: Any) -> None:
     """At 375 px: the pairing code shows large, matches the frame, and the device turns connected."""
     token = "60123456702"
     page = await new_page(PHONE)
@@ -193,9 +193,7 @@ async def test_pairing_code_on_a_phone_screen(
     await page.screenshot(path=screenshot_path("phone-connected"), full_page=True)
 
 
-async def test_qr_is_readable_on_a_phone_screen(
-    gateway: GatewayProcess, frames: FrameListener, new_page: Any
-) -> None:
+async def test_qr_is_readable_on_a_phone_screen(gateway: GatewayProcess, frames: FrameListener, new_page: Any) -> None:
     """At 375 px the QR still fits the screen and decodes to the latest frame."""
     token = "60123456703"
     page = await new_page(PHONE)
