@@ -686,7 +686,7 @@
     if (prev && prev.code === code) return;
     if (prev && !fromRest && !prev.fromRest) {
       const observed = now - prev.receivedAt;
-      if (observed > 3000 && observed < 180000) state.qrInterval.set(token, observed);
+      if (observed >= 1000 && observed < 180000) state.qrInterval.set(token, observed);
     }
     const interval = state.qrInterval.get(token) || DEFAULT_QR_MS;
     state.qr.set(token, { code, receivedAt: now, expiresAt: fromRest ? null : now + interval, interval, fromRest });

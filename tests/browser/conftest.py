@@ -147,13 +147,29 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess
 
 
 @pytest.fixture
-def own_gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
+def spawn_gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """Start gateways of this test's own (with extra env); it may stop and start them again."""
+    started: list[GatewayProcess] = []
+
+    def spawn(**env: str) -> GatewayProcess:
+        home = tmp_path / f"gw{len(started)}"
+        home.mkdir()
+        gw = _new_gateway(home)
+        gw.env_extra.update(env)
+        gw.data_dir.mkdir()
+        started.append(gw)
+        gw.start()
+        return gw
+
+    yield spawn
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture
+def own_gateway(spawn_gateway: Callable[..., GatewayProcess]) -> GatewayProcess:
     """A gateway this test may stop and start again."""
-    gw = _new_gateway(tmp_path)
-    gw.data_dir.mkdir()
-    gw.start()
-    yield gw
-    gw.stop()
+    return spawn_gateway()
 
 
 @pytest.fixture

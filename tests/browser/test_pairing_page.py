@@ -6,6 +6,7 @@ import asyncio
 import io
 import re
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -233,3 +234,27 @@ async def test_socket_drop_is_reported_and_recovers(own_gateway: GatewayProcess,
     await asyncio.to_thread(own_gateway.start)
     await expect(live).to_have_text("Live", timeout=45_000)
     await expect(alert).to_be_hidden()
+
+
+async def test_qr_redraws_on_every_rotation(spawn_gateway: Callable[..., GatewayProcess], new_page: Any) -> None:
+    """With a fast rotation the page swaps in each new QR and times its countdown by the observed interval."""
+    gw = spawn_gateway(SANDBOX_QR_INTERVAL_MS="1500")
+    token = "60123456704"
+    page = await new_page(DESKTOP)
+    async with FrameListener(gw.ws_url) as frames:
+        await sign_in(page, gw)
+        await add_device(page, token, "Rotating")
+        first = await frames.wait_for(is_for("qrcode", token))
+        await frames.wait_for(lambda f: is_for("qrcode", token)(f) and f["data"] != first["data"])
+        qr_box = page.locator("#qr-box")
+        seen: set[str] = set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 20
+        while len(seen) < 2:
+            decoded = await decode_qr(qr_box)
+            if decoded and decoded != first["data"]:
+                assert any(f.get("data") == decoded for f in frames.frames if is_for("qrcode", token)(f))
+                seen.add(decoded)
+            assert loop.time() < deadline, f"the QR on screen changed to only {len(seen)} newer code(s)"
+    # Countdown follows the observed ~1.5 s interval, not the 20 s default.
+    await expect(page.locator("#qr-countdown-text")).to_have_text(re.compile(r"^(Expires in [12] s|Refreshing…)$"))
