@@ -1,0 +1,303 @@
+"""Accounts: tenants who sign up, log in and hold API keys (CONTRACT §10).
+
+Passwords are argon2id hashes, verified in a worker thread (``asyncio.to_thread``)
+under a small semaphore so the event loop never waits on them and a flood of
+logins cannot take every core or much memory. Login attempts are rate-limited
+per client address and per account *before* any hashing.
+
+API keys and session tokens are random secrets shown once and stored as
+SHA-256 digests. :meth:`Accounts.resolve` is the :class:`~gateway.auth.Authenticator`
+resolver: an indexed lookup of the digest, confirmed with ``hmac.compare_digest``,
+behind a small TTL cache that every revocation (key delete, logout, account
+delete) invalidates at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from cachetools import TTLCache
+
+from gateway.auth import Principal, hash_secret
+from gateway.envelope import now_iso
+from gateway.errors import ApiError, invalid
+from gateway.ratelimit import RateLimiter
+from gateway.runtime import Runtime
+from gateway.store import Store
+from gateway.store.accounts import AccountRow, ApiKeyRow, CredentialRow, DuplicateAccount
+from gateway.webhooks import AccountTarget
+
+log = structlog.get_logger("gateway.accounts")
+
+SESSION_TTL_S = 7 * 24 * 3600
+LOGIN_ATTEMPTS_PER_MINUTE = 10  # per client address and per account
+MAX_KEYS_PER_ACCOUNT = 100
+KEY_PREFIX = "wak_"
+SESSION_PREFIX = "gws_"
+USERNAME_RE = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def password_hasher() -> PasswordHasher:
+    """argon2id, OWASP's profile (19 MiB, t=2, p=1): ~80 ms on a small core, bounded memory per login."""
+    return PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """What signup and login hand out: a session token, and an API key when one was minted."""
+
+    account: AccountRow
+    token: str
+    api_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    row: ApiKeyRow
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    principal: Principal
+    source: str  # "key" | "session"
+    expires_at: float | None
+
+
+def check_signup(username: Any, email: Any, password: Any) -> tuple[str, str, str]:
+    if not isinstance(username, str) or not USERNAME_RE.fullmatch(username):
+        raise invalid("'username' must be 3 to 32 characters of letters, digits, '_', '.' or '-'")
+    if not isinstance(email, str) or len(email) > 254 or not EMAIL_RE.fullmatch(email.strip()):
+        raise invalid("'email' must be an email address")
+    if not isinstance(password, str) or len(password) < 8:
+        raise invalid("'password' must be at least 8 characters")
+    if len(password) > 1024:
+        raise invalid("'password' must be at most 1024 characters")
+    return username, email.strip(), password
+
+
+class Accounts:
+    def __init__(
+        self,
+        rt: Runtime,
+        clock: Callable[[], float] = time.time,
+        hasher: PasswordHasher | None = None,
+        login_limit: int = LOGIN_ATTEMPTS_PER_MINUTE,
+    ) -> None:
+        self.rt = rt
+        self.store: Store = rt.store
+        self.clock = clock
+        self.hasher = hasher or password_hasher()
+        self.login_limiter = RateLimiter(login_limit, clock=clock)
+        self._hashing = asyncio.Semaphore(4)
+        self._dummy_hash: str | None = None
+        self._cache: TTLCache[str, _Cached] = TTLCache(10_000, 30, timer=clock)
+        self._targets: dict[int, AccountTarget] = {}
+
+    async def load(self) -> None:
+        """At start: account webhook targets into memory, dead credentials out of the registry."""
+        for account in await self.store.all_accounts():
+            self._remember_target(account)
+        await self.store.delete_dead_credentials(self.clock())
+
+    # -- passwords --------------------------------------------------------------------
+
+    async def _hash(self, password: str) -> str:
+        async with self._hashing:
+            return await asyncio.to_thread(self.hasher.hash, password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        async with self._hashing:
+            try:
+                return await asyncio.to_thread(self.hasher.verify, password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+    async def _dummy(self) -> str:
+        # Unknown users are verified against this so they take as long as wrong passwords.
+        if self._dummy_hash is None:
+            self._dummy_hash = await self._hash(secrets.token_urlsafe(16))
+        return self._dummy_hash
+
+    # -- signup / login / logout ----------------------------------------------------------
+
+    async def signup(self, username: str, email: str, password: str) -> Issued:
+        password_hash = await self._hash(password)
+        try:
+            account_id = await self.store.create_account(username, email, password_hash, now_iso())
+        except DuplicateAccount as exc:
+            raise invalid(f"that {exc.field} is already registered") from exc
+        account = await self.store.account(account_id)
+        assert account is not None
+        log.info("account.created", user_id=account_id, username=username)
+        token = await self._new_session(account_id)
+        key = await self.create_key(account_id, "default")
+        return Issued(account, token, key.key)
+
+    def check_login_rate(self, bucket: str) -> None:
+        wait = self.login_limiter.hit(bucket)
+        if wait:
+            raise ApiError("RATE_LIMITED", "too many sign-in attempts; try again later", {"Retry-After": str(int(wait))})
+
+    async def login(self, field: str, value: str, password: str, address: str) -> Issued:
+        """Sign in by ``username`` or ``email``. Rate limits run before any hashing."""
+        self.check_login_rate(f"addr:{address}")
+        account = await self.store.account_by_login(field, value)
+        self.check_login_rate(f"acct:{account.id}" if account is not None else f"{field}:{value.lower()}")
+        if account is None:
+            await self._verify(await self._dummy(), password)
+            raise ApiError("UNAUTHORIZED", "wrong username, email or password")
+        if not await self._verify(account.password_hash, password):
+            raise ApiError("UNAUTHORIZED", "wrong username, email or password")
+        if self.hasher.check_needs_rehash(account.password_hash):
+            await self.store.set_password_hash(account.id, await self._hash(password))
+        token = await self._new_session(account.id)
+        # A key for callers that need one (e.g. ?apiKey= on the WebSocket); it ends with this session.
+        key = await self.create_key(account.id, "login", session_token=token)
+        log.info("account.login", user_id=account.id)
+        return Issued(account, token, key.key)
+
+    async def _new_session(self, account_id: int) -> str:
+        token = SESSION_PREFIX + secrets.token_urlsafe(32)
+        now = self.clock()
+        await self.store.create_session(hash_secret(token), account_id, now, now + SESSION_TTL_S)
+        return token
+
+    async def logout(self, secrets_presented: list[str]) -> int:
+        """Revoke the sessions among these secrets (and their session keys). How many sessions."""
+        count = 0
+        for secret in secrets_presented:
+            revoked = await self.store.revoke_session(hash_secret(secret), now_iso())
+            for h in revoked:
+                self._cache.pop(h, None)
+            count += bool(revoked)
+        return count
+
+    # -- keys ------------------------------------------------------------------------
+
+    async def create_key(self, account_id: int, name: str, session_token: str | None = None) -> NewKey:
+        now = self.clock()
+        if session_token is None and len(await self.store.api_keys(account_id, now)) >= MAX_KEYS_PER_ACCOUNT:
+            raise invalid(f"an account may hold at most {MAX_KEYS_PER_ACCOUNT} keys; delete one first")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        prefix = key[:12]
+        created = now_iso()
+        session_hash = hash_secret(session_token) if session_token else None
+        expires = now + SESSION_TTL_S if session_token else None
+        key_id = await self.store.create_api_key(account_id, name, hash_secret(key), prefix, created, session_hash, expires)
+        return NewKey(ApiKeyRow(key_id, account_id, name, prefix, created, None, expires), key)
+
+    async def keys(self, account_id: int) -> list[ApiKeyRow]:
+        return await self.store.api_keys(account_id, self.clock())
+
+    async def revoke_key(self, account_id: int, key_id: int) -> bool:
+        key_hash = await self.store.revoke_api_key(account_id, key_id, now_iso())
+        if key_hash is None:
+            return False
+        self._cache.pop(key_hash, None)
+        return True
+
+    # -- the resolver ------------------------------------------------------------------------
+
+    async def resolve(self, secret_hash: str, kind: str) -> Principal | None:
+        """``Authenticator.resolver``: kind ``key`` → API keys; ``cookie`` → sessions; ``bearer`` → either."""
+        now = self.clock()
+        cached = self._cache.get(secret_hash)
+        if cached is None:
+            cached = await self._lookup(secret_hash, now)
+            if cached is None:
+                return None
+            self._cache[secret_hash] = cached
+        if cached.expires_at is not None and cached.expires_at <= now:
+            self._cache.pop(secret_hash, None)
+            return None
+        if (kind == "key" and cached.source != "key") or (kind == "cookie" and cached.source != "session"):
+            return None
+        if cached.source == "session" and kind == "bearer":
+            return Principal(False, cached.principal.account_id, cached.principal.username, via="session")
+        return cached.principal
+
+    async def _lookup(self, secret_hash: str, now: float) -> _Cached | None:
+        row: CredentialRow | None = await self.store.credential_for_session(secret_hash, now)
+        source, via = "session", "cookie"
+        if row is None:
+            row = await self.store.credential_for_key(secret_hash, now)
+            source, via = "key", "key"
+        # The indexed lookup found it by equality; confirm in constant time all the same.
+        if row is None or not hmac.compare_digest(row.secret_hash, secret_hash):
+            return None
+        return _Cached(Principal(False, row.account_id, row.username, via=via), source, row.expires_at)
+
+    def _forget_account(self, account_id: int) -> None:
+        for h in [h for h, c in list(self._cache.items()) if c.principal.account_id == account_id]:
+            self._cache.pop(h, None)
+
+    # -- the account itself ------------------------------------------------------------------
+
+    async def account(self, account_id: int) -> AccountRow | None:
+        return await self.store.account(account_id)
+
+    async def all_accounts(self) -> list[AccountRow]:
+        return await self.store.all_accounts()
+
+    async def set_webhook(self, account_id: int, url: str | None, events: list[str] | None) -> AccountRow:
+        await self.store.set_account_webhook(account_id, url, events)
+        account = await self.store.account(account_id)
+        if account is None:
+            raise ApiError("NOT_FOUND", "no such account")
+        self._remember_target(account)
+        return account
+
+    def target(self, owner_id: int) -> AccountTarget | None:
+        """``WebhookRouter.account_target``: the account's own webhook (sync; from memory)."""
+        return self._targets.get(owner_id)
+
+    def _remember_target(self, account: AccountRow) -> None:
+        if account.webhook_url:
+            events = frozenset(account.webhook_events) if account.webhook_events is not None else None
+            self._targets[account.id] = (account.webhook_url, events)
+        else:
+            self._targets.pop(account.id, None)
+
+    async def delete_account(self, account_id: int) -> list[str] | None:
+        """Delete the account and everything it owns: devices (logged out, contacts purged), keys,
+        sessions. The tokens of the devices removed, or None if there is no such account."""
+        if await self.store.account(account_id) is None:
+            return None
+        tokens = [d.token for d in self.rt.devices.visible(account_id, False)]
+        for token in tokens:
+            await self.rt.devices.remove(token, purge=True)
+        await self.store.delete_account(account_id)
+        self._targets.pop(account_id, None)
+        self._forget_account(account_id)
+        log.info("account.deleted", user_id=account_id, devices=len(tokens))
+        return tokens
+
+
+def service(rt: Runtime) -> Accounts:
+    accounts: Accounts = rt.services["accounts"]
+    return accounts
+
+
+async def start(rt: Runtime) -> None:
+    accounts = Accounts(rt)
+    await accounts.load()
+    rt.services["accounts"] = accounts
+    rt.auth.resolver = accounts.resolve
+    rt.services["router"].account_target = accounts.target
+
+
+async def stop(rt: Runtime) -> None:
+    rt.auth.resolver = None
+    rt.services.pop("accounts", None)

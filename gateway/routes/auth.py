@@ -1,0 +1,267 @@
+"""``/auth/*``: signup, login, logout, the account itself, its API keys, and
+the admin's account management (CONTRACT §10).
+
+``/auth/signup`` and ``/auth/login`` are open routes: the guard only records a
+principal for them when a credential was sent, so they read the scope state
+directly instead of ``principal()`` (which defaults to the admin).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.accounts import SESSION_TTL_S, Issued, check_signup, service
+from gateway.auth import SESSION_COOKIE, Principal, credentials
+from gateway.envelope import ok
+from gateway.errors import ApiError, invalid
+from gateway.guard import client_address
+from gateway.routes.common import json_body, principal, require_admin
+from gateway.runtime import runtime
+from gateway.settings import WEBHOOK_EVENT_NAMES
+from gateway.store.accounts import AccountRow, ApiKeyRow
+from gateway.webhook_urls import check_webhook_url, resolves_private, syntax_ok
+
+SAME_SITE: Any = "Lax"  # Starlette types it lower-case; browsers and readers expect the canonical spelling
+
+# -- who is on the other end (proxy-aware, only for trusted proxies) ----------------------------
+
+
+def _trusted(conn: HTTPConnection, address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in runtime(conn).settings.trusted_proxies:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def peer_is_trusted(conn: HTTPConnection) -> bool:
+    return _trusted(conn, client_address(conn.scope))
+
+
+def client_ip(conn: HTTPConnection) -> str:
+    """The client's address: the peer, or behind trusted proxies the nearest untrusted hop of X-Forwarded-For."""
+    peer = client_address(conn.scope)
+    if not _trusted(conn, peer):
+        return peer
+    hops = [h.strip() for h in conn.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(conn, hop):
+            return hop
+    return hops[0] if hops else peer
+
+
+def over_https(conn: HTTPConnection) -> bool:
+    if conn.url.scheme in ("https", "wss"):
+        return True
+    proto = conn.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return proto == "https" and peer_is_trusted(conn)
+
+
+def _open_route_principal(request: Request) -> Principal | None:
+    p: Principal | None = request.scope.get("state", {}).get("principal")
+    return p
+
+
+def _account_principal(request: Request) -> Principal:
+    p = principal(request)
+    if p.is_admin or p.account_id is None:
+        raise ApiError("FORBIDDEN", "the admin key has no account; use an account's key or session")
+    return p
+
+
+# -- shapes ---------------------------------------------------------------------------------------
+
+
+def _account_data(a: AccountRow) -> dict[str, Any]:
+    return {
+        "userId": a.id,
+        "username": a.username,
+        "email": a.email,
+        "createdAt": a.created_at,
+        "webhookUrl": a.webhook_url,
+        "webhookEvents": a.webhook_events,
+    }
+
+
+def _key_data(k: ApiKeyRow) -> dict[str, Any]:
+    return {"id": k.id, "name": k.name, "prefix": k.prefix, "createdAt": k.created_at, "sessionBound": k.expires_at is not None}
+
+
+def _issued(request: Request, issued: Issued, message: str) -> Response:
+    data = {"token": issued.token, "userId": issued.account.id, "username": issued.account.username, "apiKey": issued.api_key}
+    response = ok(data, message)
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=SESSION_TTL_S,
+        path="/",
+        httponly=True,
+        samesite=SAME_SITE,
+        secure=over_https(request),
+    )
+    return response
+
+
+# -- signup / login / logout -------------------------------------------------------------------------
+
+
+async def signup(request: Request) -> Response:
+    rt = runtime(request)
+    caller = _open_route_principal(request)
+    is_admin = caller is not None and caller.is_admin
+    if not rt.settings.allow_signup and not is_admin:
+        if caller is None:
+            raise ApiError("UNAUTHORIZED", "signup is closed on this gateway; it needs the admin key")
+        raise ApiError("FORBIDDEN", "signup is closed on this gateway; only the admin can create accounts")
+    body = await json_body(request, {"username": str, "email": str, "password": str})
+    username, email, password = check_signup(body.get("username"), body.get("email"), body.get("password"))
+    accounts = service(rt)
+    if not is_admin:  # open signup hashes a password per call: same per-address budget as logins
+        accounts.check_login_rate(f"addr:{client_ip(request)}")
+    issued = await accounts.signup(username, email, password)
+    return _issued(request, issued, "account created")
+
+
+async def login(request: Request) -> Response:
+    body = await json_body(request, {"username": str, "email": str, "password": str})
+    field = "email" if body.get("email") else "username"
+    value = body.get(field)
+    password = body.get("password")
+    if not isinstance(value, str) or not value.strip():
+        raise invalid("'username' or 'email' is required")
+    if not isinstance(password, str) or not password:
+        raise invalid("'password' is required")
+    issued = await service(runtime(request)).login(field, value.strip(), password, client_ip(request))
+    return _issued(request, issued, "signed in")
+
+
+async def logout(request: Request) -> Response:
+    presented = [secret for kind, secret in credentials(request) if kind in ("bearer", "cookie") and secret]
+    revoked = await service(runtime(request)).logout(presented)
+    response = ok({"revoked": revoked}, "signed out")
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite=SAME_SITE, secure=over_https(request))
+    return response
+
+
+# -- the account ---------------------------------------------------------------------------------------
+
+
+async def me(request: Request) -> Response:
+    p = _account_principal(request)
+    account = await service(runtime(request)).account(p.account_id or 0)
+    if account is None:
+        raise ApiError("UNAUTHORIZED", "this account no longer exists")
+    return ok(_account_data(account), "account")
+
+
+async def _checked_url(request: Request, url: str) -> str:
+    allow_private = runtime(request).settings.webhook_allow_private
+    check_webhook_url(url, tenant=True, allow_private=allow_private)
+    if not allow_private:
+        host, port = syntax_ok(url)
+        if await resolves_private(host.strip("[]"), port):
+            raise invalid("'webhookUrl' may not point at a loopback, private or link-local address (or not resolve)")
+    return url
+
+
+async def update_me(request: Request) -> Response:
+    p = _account_principal(request)
+    body = await json_body(request, {"webhookUrl": str, "webhookEvents": list})
+    accounts = service(runtime(request))
+    account = await accounts.account(p.account_id or 0)
+    if account is None:
+        raise ApiError("UNAUTHORIZED", "this account no longer exists")
+    url, events = account.webhook_url, account.webhook_events
+    if "webhookUrl" in body:
+        raw = body["webhookUrl"]
+        url = await _checked_url(request, raw.strip()) if raw and raw.strip() else None
+    if "webhookEvents" in body:
+        events = body["webhookEvents"]
+        if events is not None:
+            if not all(isinstance(e, str) for e in events):
+                raise invalid("'webhookEvents' must be an array of event names")
+            unknown = set(events) - WEBHOOK_EVENT_NAMES
+            if unknown:
+                raise invalid(f"unknown webhook event(s): {', '.join(sorted(unknown))}")
+            events = sorted(set(events))
+    updated = await accounts.set_webhook(account.id, url, events)
+    return ok(_account_data(updated), "account updated")
+
+
+# -- keys ------------------------------------------------------------------------------------------------
+
+
+async def create_key(request: Request) -> Response:
+    p = _account_principal(request)
+    body = await json_body(request, {"name": str})
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 64:
+        raise invalid("'name' must be 1 to 64 characters")
+    new = await service(runtime(request)).create_key(p.account_id or 0, name.strip())
+    return ok({**_key_data(new.row), "key": new.key}, "API key created; it is shown only once")
+
+
+async def list_keys(request: Request) -> Response:
+    p = _account_principal(request)
+    keys = await service(runtime(request)).keys(p.account_id or 0)
+    return ok({"keys": [_key_data(k) for k in keys]}, "API keys")
+
+
+def _path_id(request: Request) -> int:
+    raw = request.path_params.get("id", "")
+    if not raw.isdigit() or len(raw) > 18:
+        raise invalid("'id' must be a whole number")
+    return int(raw)
+
+
+async def delete_key(request: Request) -> Response:
+    p = _account_principal(request)
+    key_id = _path_id(request)
+    if not await service(runtime(request)).revoke_key(p.account_id or 0, key_id):
+        raise ApiError("NOT_FOUND", "no such API key")
+    return ok({"id": key_id, "revoked": True}, "API key revoked")
+
+
+# -- account management (admin) --------------------------------------------------------------------------
+
+
+async def list_accounts(request: Request) -> Response:
+    require_admin(request)
+    rt = runtime(request)
+    accounts = await service(rt).all_accounts()
+    data = [{**_account_data(a), "deviceCount": len(rt.devices.visible(a.id, False))} for a in accounts]
+    return ok({"accounts": data, "count": len(data)}, "accounts")
+
+
+async def delete_account(request: Request) -> Response:
+    require_admin(request)
+    account_id = _path_id(request)
+    removed = await service(runtime(request)).delete_account(account_id)
+    if removed is None:
+        raise ApiError("NOT_FOUND", "no such account")
+    return ok({"userId": account_id, "deleted": True, "devicesRemoved": removed}, "account deleted")
+
+
+routes = [
+    Route("/auth/signup", signup, methods=["POST"]),
+    Route("/auth/login", login, methods=["POST"]),
+    Route("/auth/logout", logout, methods=["POST"]),
+    Route("/auth/me", me, methods=["GET"]),
+    Route("/auth/me", update_me, methods=["PATCH"]),
+    Route("/auth/keys", create_key, methods=["POST"]),
+    Route("/auth/keys", list_keys, methods=["GET"]),
+    Route("/auth/keys/{id}", delete_key, methods=["DELETE"]),
+    Route("/auth/accounts", list_accounts, methods=["GET"]),
+    Route("/auth/accounts/{id}", delete_account, methods=["DELETE"]),
+]
