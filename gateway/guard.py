@@ -69,7 +69,8 @@ class GuardMiddleware:
                 await fail("INTERNAL_ERROR", "internal error", 500)(scope, receive, send_tracking)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or ("unmatched" if status == 404 else scope["path"])
+            # Never the raw path: a 401/429 on a made-up URL must not add a metric label.
+            template = getattr(route, "path", None) or "unmatched"
             scope.setdefault("state", {})["route_template"] = template
             duration = time.perf_counter() - started
             rt = self.get_runtime()

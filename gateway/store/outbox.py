@@ -37,3 +37,10 @@ class OutboxQueries:
                 rows,
             )
         return len(rows)
+
+    async def outbox_stats(self) -> tuple[dict[str, int], float | None]:
+        """For metrics: deliveries by status, and ``created_at`` of the oldest pending one (None if none)."""
+        rows = await self.db.fetchall("SELECT status, COUNT(*), MIN(created_at) FROM outbox GROUP BY status")
+        counts = {str(r[0]): int(r[1]) for r in rows}
+        oldest = next((float(r[2]) for r in rows if r[0] == "pending"), None)
+        return counts, oldest

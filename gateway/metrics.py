@@ -1,0 +1,160 @@
+"""Prometheus metrics, one registry per app (never the process-global one, so
+several gateways in one process — as in the tests — never collide).
+
+Two kinds of values: counters and the latency histogram that move as things
+happen (``observe_http``, ``webhook_outcome``), and values read at scrape time
+(devices by status, message totals, outbox depth, WebSocket clients,
+reconnects) from a snapshot taken just before rendering. The snapshot is built
+per scrape, so two concurrent scrapes never share state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from gateway import __version__
+from gateway.runtime import Runtime
+
+# The classic text format: every Prometheus (and most other scrapers) reads it.
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+WEBHOOK_OUTCOMES = ("delivered", "retry", "failed")
+OUTBOX_STATUSES = ("pending", "delivered", "failed")
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What the gateway looks like at one scrape."""
+
+    devices: dict[str, int]
+    messages_sent: int
+    messages_received: int
+    outbox: dict[str, int]
+    oldest_pending_age: float  # seconds; 0 when nothing is pending
+    ws_clients: int
+    reconnects: int
+    events_published: int
+
+
+@dataclass
+class _MonotonicSum:
+    """A counter fed with per-device totals that may drop (stats reset, device
+    deleted): only increases are added, so ``rate()`` never sees a false reset."""
+
+    total: int = 0
+    last: dict[str, int] = field(default_factory=dict)
+
+    def update(self, current: dict[str, int]) -> int:
+        for token, value in current.items():
+            before = self.last.get(token, 0)
+            self.total += value - before if value >= before else value
+        self.last = dict(current)
+        return self.total
+
+
+class Metrics:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "wa_http_requests",
+            "HTTP requests by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "wa_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.webhook_deliveries = Counter(
+            "wa_webhook_deliveries",
+            "Webhook delivery attempts by outcome (delivered, retry, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in WEBHOOK_OUTCOMES:
+            self.webhook_deliveries.labels(outcome)  # present at 0 before the first delivery
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self._sent = _MonotonicSum()
+        self._received = _MonotonicSum()
+
+    def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One finished HTTP request; ``route`` is the template (``/devices/{token}``) or ``unmatched``."""
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_latency.labels(method, route).observe(seconds)
+
+    def webhook_outcome(self, outcome: str) -> None:
+        """One delivery attempt ended: ``delivered`` (2xx), ``retry`` (will try again) or ``failed`` (dead letter)."""
+        self.webhook_deliveries.labels(outcome).inc()
+
+    async def snapshot(self, rt: Runtime) -> Snapshot:
+        rows = [d.row for d in rt.devices.devices.values()]
+        counts, oldest = await rt.store.outbox_stats()
+        return Snapshot(
+            devices=rt.devices.status_counts(),
+            messages_sent=self._sent.update({r.token: r.messages_sent for r in rows}),
+            messages_received=self._received.update({r.token: r.messages_received for r in rows}),
+            outbox={s: counts.get(s, 0) for s in OUTBOX_STATUSES},
+            oldest_pending_age=max(0.0, self.clock() - oldest) if oldest is not None else 0.0,
+            ws_clients=rt.hub.client_count,
+            reconnects=rt.devices.reconnects,
+            events_published=rt.hub.published,
+        )
+
+    async def render(self, rt: Runtime) -> bytes:
+        """The Prometheus text exposition of everything, scrape-time values included."""
+        snap = await self.snapshot(rt)
+        return generate_latest(_WithSnapshot(self.registry, snap))
+
+
+class _WithSnapshot(Collector):
+    """The registry plus one scrape's snapshot, as something ``generate_latest`` can walk."""
+
+    def __init__(self, registry: CollectorRegistry, snap: Snapshot) -> None:
+        self.registry = registry
+        self.snap = snap
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+        yield from _snapshot_metrics(self.snap)
+
+
+def _snapshot_metrics(s: Snapshot) -> Iterable[Metric]:
+    info = InfoMetricFamily("wa_build", "Gateway version.")
+    info.add_metric([], {"version": __version__})
+    yield info
+    devices = GaugeMetricFamily("wa_devices", "Devices by status.", labels=["status"])
+    for status, n in sorted(s.devices.items()):
+        devices.add_metric([status], n)
+    yield devices
+    yield CounterMetricFamily("wa_messages_sent", "Text messages sent by all devices.", value=s.messages_sent)
+    yield CounterMetricFamily("wa_messages_received", "Messages received by all devices.", value=s.messages_received)
+    outbox = GaugeMetricFamily("wa_webhook_outbox", "Webhook deliveries in the outbox by status.", labels=["status"])
+    for status, n in s.outbox.items():
+        outbox.add_metric([status], n)
+    yield outbox
+    yield GaugeMetricFamily(
+        "wa_webhook_oldest_pending_age_seconds",
+        "Age of the oldest pending webhook delivery (0 when none is pending).",
+        value=s.oldest_pending_age,
+    )
+    yield GaugeMetricFamily("wa_websocket_clients", "Connected WebSocket clients.", value=s.ws_clients)
+    yield CounterMetricFamily("wa_device_reconnects", "Driver reconnect attempts.", value=s.reconnects)
+    yield CounterMetricFamily("wa_events_published", "Events published to the hub.", value=s.events_published)
+
+
+async def start(rt: Runtime) -> None:
+    rt.services["metrics"] = Metrics()

@@ -1,0 +1,123 @@
+"""``GET /metrics``: Prometheus text that moves with real traffic."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from gateway.metrics import _MonotonicSum
+from gateway.store.outbox import NewDelivery
+from tests.conftest import OTHER, TOKEN, LiveGateway
+
+
+async def scrape(gw: LiveGateway) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of one scrape, keyed by (name, labels)."""
+    r = await gw.http.get("/metrics")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    out: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+async def test_metrics_need_a_key(gw: LiveGateway) -> None:
+    """Without a key /metrics is 401 in the envelope, like every non-public route."""
+    r = await gw.anon.get("/metrics")
+    assert r.status_code == 401
+    assert r.json()["error"]["code"] == "UNAUTHORIZED"
+
+
+async def test_metrics_move_after_pair_send_and_incoming(gw: LiveGateway) -> None:
+    """Pairing, sending and receiving move the device, message and HTTP series."""
+    before = await scrape(gw)
+    assert value(before, "wa_devices", status="connected") == 0
+    await gw.pair(TOKEN)
+    device = gw.rt.devices.get(TOKEN)
+    await device.send_text(f"{OTHER}@s.whatsapp.net", "hello metrics")
+    r = await gw.post(f"/sandbox/devices/{TOKEN}/incoming", {"from": OTHER, "text": "hi back"})
+    assert r.status_code == 200, r.text
+    await gw.until(lambda: device.row.messages_received == 1)
+
+    after = await scrape(gw)
+    assert value(after, "wa_devices", status="connected") == 1
+    assert value(after, "wa_messages_sent_total") == 1
+    assert value(after, "wa_messages_received_total") == 1
+    created = value(after, "wa_http_requests_total", method="POST", route="/devices", status="200")
+    assert created == 1
+    scans = value(after, "wa_http_requests_total", method="POST", route="/sandbox/devices/{token}/scan", status="200")
+    assert scans == 1
+    assert value(after, "wa_http_request_duration_seconds_count", method="POST", route="/devices") == 1
+    assert value(after, "wa_events_published_total") > value(before, "wa_events_published_total")
+
+
+async def test_route_label_is_the_template_never_the_raw_path(gw: LiveGateway) -> None:
+    """Tokens and made-up URLs do not become label values: templates or ``unmatched``."""
+    await gw.http.get(f"/devices/{TOKEN}")
+    await gw.http.get("/no/such/route/123")
+    await gw.anon.get("/devices/60171222333")  # 401 before routing
+    samples = await scrape(gw)
+    routes = {dict(labels).get("route") for (name, labels) in samples if name == "wa_http_requests_total"}
+    assert "/devices/{token}" in routes
+    assert "unmatched" in routes
+    assert not any(r and ("6012" in r or "6017" in r or "123" in r) for r in routes), routes
+    assert value(samples, "wa_http_requests_total", method="GET", route="unmatched", status="401") == 1
+
+
+async def test_websocket_clients_and_webhook_series(gw: LiveGateway) -> None:
+    """A WebSocket client is counted; webhook outcome counters start at 0 and move on webhook_outcome()."""
+    await gw.ws()
+    gw.rt.services["metrics"].webhook_outcome("delivered")
+    gw.rt.services["metrics"].webhook_outcome("retry")
+    samples = await scrape(gw)
+    assert value(samples, "wa_websocket_clients") == 1
+    assert value(samples, "wa_webhook_deliveries_total", outcome="delivered") == 1
+    assert value(samples, "wa_webhook_deliveries_total", outcome="retry") == 1
+    assert ("wa_webhook_deliveries_total", frozenset({("outcome", "failed")})) in samples
+
+
+async def test_outbox_depth_and_oldest_pending_age(gw: LiveGateway) -> None:
+    """Pending deliveries are counted and the oldest one's age is read against the metrics clock."""
+    created = time.time() - 30
+    rows = [
+        NewDelivery(f"msg_{i}", "device.connected", TOKEN, None, "http://127.0.0.1:9/", b"{}", False, created + i)
+        for i in range(3)
+    ]
+    # Port 9 refuses connections: a running dispatcher can only reschedule these, they stay pending.
+    await gw.rt.store.enqueue(rows)
+    gw.rt.services["metrics"].clock = lambda: created + 100
+    samples = await scrape(gw)
+    assert value(samples, "wa_webhook_outbox", status="pending") == 3
+    assert value(samples, "wa_webhook_outbox", status="failed") == 0
+    assert value(samples, "wa_webhook_oldest_pending_age_seconds") == 100
+
+
+async def test_two_apps_in_one_process_keep_separate_registries(
+    gateway_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Each app has its own registry: traffic on one never shows on the other."""
+    a = await gateway_factory(data_dir=tmp_path / "a")
+    b = await gateway_factory(data_dir=tmp_path / "b")
+    for _ in range(3):
+        await a.http.get("/devices")
+    sa, sb = await scrape(a), await scrape(b)
+    assert value(sa, "wa_http_requests_total", method="GET", route="/devices", status="200") == 3
+    assert value(sb, "wa_http_requests_total", method="GET", route="/devices", status="200") == 0
+
+
+def test_message_totals_survive_a_stats_reset() -> None:
+    """Per-device totals that drop (stats reset, device deleted) never make the counter go down."""
+    acc = _MonotonicSum()
+    assert acc.update({"a": 2, "b": 1}) == 3
+    assert acc.update({"a": 5, "b": 1}) == 6
+    assert acc.update({"a": 1}) == 7  # a was reset then sent 1; b deleted
+    assert acc.update({"a": 1}) == 7
