@@ -35,8 +35,6 @@ CLIENT_EVENTS = frozenset(
     }
 )
 
-CLOSE_SLOW = object()
-
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -73,8 +71,8 @@ class Client:
         self.is_admin = is_admin
         self.events: frozenset[str] | None = None
         self.tokens: frozenset[str] | None = None
-        self.queue: asyncio.Queue[Any] = asyncio.Queue(queue_size)
-        self.slow = False
+        self.queue: asyncio.Queue[str] = asyncio.Queue(queue_size)
+        self.slow = asyncio.Event()  # set once the queue overflowed: the socket is closed with 1013
 
     def wants(self, ev: Event) -> bool:
         if self.events is not None and ev.event not in self.events:
@@ -83,17 +81,13 @@ class Client:
             return False
         return self.is_admin or ev.owner_id == self.owner_id
 
-    def offer(self, payload: Any) -> None:
-        if self.slow:
+    def offer(self, payload: str) -> None:
+        if self.slow.is_set():
             return
         try:
             self.queue.put_nowait(payload)
         except asyncio.QueueFull:
-            self.slow = True
-            # Make room for the close signal: the writer stops at it.
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(CLOSE_SLOW)
+            self.slow.set()
 
 
 class Hub:

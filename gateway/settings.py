@@ -57,6 +57,7 @@ class Settings:
     reconnect_base_ms: int = 100
     reconnect_max_ms: int = 60_000
     connect_timeout_ms: int = 15_000
+    ws_queue_size: int = 1024
     sandbox_qr_interval_ms: int = 20_000
     sandbox_receipt_delay_ms: int = 200
     sandbox_reconnect_ms: int = 500
@@ -104,6 +105,7 @@ class Settings:
             reconnect_base_ms=r.int("RECONNECT_BASE_MS", 100, lo=1),
             reconnect_max_ms=r.int("RECONNECT_MAX_MS", 60_000, lo=1),
             connect_timeout_ms=r.int("CONNECT_TIMEOUT_MS", 15_000, lo=100),
+            ws_queue_size=r.int("WS_QUEUE_SIZE", 1024, lo=1, hi=1_000_000),
             sandbox_qr_interval_ms=r.int("SANDBOX_QR_INTERVAL_MS", 20_000, lo=50),
             sandbox_receipt_delay_ms=r.int("SANDBOX_RECEIPT_DELAY_MS", 200, lo=0),
             sandbox_reconnect_ms=r.int("SANDBOX_RECONNECT_MS", 500, lo=10),

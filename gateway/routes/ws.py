@@ -18,7 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.auth import Principal
 from gateway.envelope import now_iso
-from gateway.events import CLIENT_EVENTS, CLOSE_SLOW, Client
+from gateway.events import CLIENT_EVENTS, Client
 from gateway.guard import client_address
 from gateway.phones import InvalidPhone, normalize
 from gateway.runtime import Runtime, runtime
@@ -50,7 +50,7 @@ class Session:
         self.ws = ws
         self.rt = rt
         self.p = principal
-        self.client = Client(principal.account_id, principal.is_admin)
+        self.client = Client(principal.account_id, principal.is_admin, rt.settings.ws_queue_size)
 
     def send(self, event: str, data: Any = None, token: str | None = None, message: str | None = None) -> None:
         self.client.offer(_frame(event, data, token, message))
@@ -150,12 +150,7 @@ class Session:
     async def writer(self) -> None:
         queue = self.client.queue
         while True:
-            item = await queue.get()
-            if item is CLOSE_SLOW:
-                log.info("ws.slow_client_closed", client=self.client.id)
-                await self.ws.close(code=1013, reason="client too slow")
-                return
-            await self.ws.send_text(item)
+            await self.ws.send_text(await queue.get())
 
 
 async def endpoint(ws: WebSocket) -> None:
@@ -176,16 +171,23 @@ async def endpoint(ws: WebSocket) -> None:
     rt.hub.attach(session.client)
     writer = asyncio.create_task(session.writer(), name=f"ws-writer-{session.client.id}")
     reader = asyncio.create_task(_read(ws, session), name=f"ws-reader-{session.client.id}")
+    slow = asyncio.create_task(session.client.slow.wait(), name=f"ws-slow-{session.client.id}")
+    code = 1000
     try:
-        await asyncio.wait({writer, reader}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({writer, reader, slow}, return_when=asyncio.FIRST_COMPLETED)
+        if slow.done():
+            code = 1013
+            log.info("ws.slow_client_closed", client=session.client.id)
     finally:
         rt.hub.detach(session.client)
-        for task in (writer, reader):
+        for task in (writer, reader, slow):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        # The close frame waits behind whatever the peer has not read yet; this
+        # task is the only one that waits for it, so give a slow peer time.
         with contextlib.suppress(Exception):
-            await ws.close()
+            await asyncio.wait_for(ws.close(code=code, reason="client too slow" if code == 1013 else None), 15)
         log.debug("ws.closed", client=session.client.id, address=client_address(ws.scope))
 
 
