@@ -735,6 +735,13 @@ def _document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": SCHEMAS,
+            "responses": {
+                # Any known path with a method it does not serve; listed once here rather than on every operation.
+                "MethodNotAllowed": {
+                    "description": f"`METHOD_NOT_ALLOWED`: {WHEN['METHOD_NOT_ALLOWED']}; `Allow` names the methods",
+                    "content": {"application/json": {"schema": ref("Error")}},
+                }
+            },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "API key or session token"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
