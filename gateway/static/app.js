@@ -20,6 +20,8 @@
     key: null,
     session: false,
     sandbox: false,
+    isAdmin: null,          // from the socket's whoami; null until known
+    username: null,
     devices: new Map(),     // token -> merged summary + state
     selected: null,
     qr: new Map(),          // token -> {code, receivedAt, expiresAt}
@@ -223,6 +225,9 @@
 
   function showAuth(errorMessage) {
     stopSocket();
+    state.isAdmin = null;
+    state.username = null;
+    show($('whoami'), false);
     show($('app-view'), false);
     show($('signout'), false);
     show($('live-badge'), false);
@@ -594,8 +599,10 @@
     show($('steps-qr'), !byCode);
     show($('steps-code'), byCode);
     $('pair-title').textContent = byCode ? 'Enter this code on the phone' : 'Scan this QR code';
-    show($('simulate-scan'), state.sandbox);
-    show($('sandbox-hint'), state.sandbox);
+    // The sandbox control routes are admin-only: accounts would get FORBIDDEN.
+    const canScan = state.sandbox && state.isAdmin !== false;
+    show($('simulate-scan'), canScan);
+    show($('sandbox-hint'), canScan);
 
     if (byCode) {
       const code = state.codes.get(token);
@@ -994,6 +1001,7 @@
         show($('socket-alert'), false);
         clearInterval(state.wsPing);
         state.wsPing = setInterval(() => sendFrame('ping'), PING_MS);
+        sendFrame('whoami');
         if (resumed) {
           // Events published while we were away are lost: re-read the state.
           loadDevices().then(() => { if (state.selected) refreshDevice(state.selected); });
@@ -1120,6 +1128,16 @@
       case 'contacts.sync': {
         const list = Array.isArray(f.data) ? f.data : [];
         pushFeed(token, `History sync: ${list.length} contact${list.length === 1 ? '' : 's'}.`);
+        break;
+      }
+      case 'whoami': {
+        const who = f.data || {};
+        state.isAdmin = who.isAdmin !== false;
+        state.username = who.username || null;
+        const label = $('whoami');
+        label.textContent = state.username ? `Signed in as ${state.username}` : (state.isAdmin ? 'Admin key' : '');
+        show(label, !!label.textContent);
+        renderDetail();
         break;
       }
       case 'error':

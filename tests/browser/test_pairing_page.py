@@ -258,3 +258,37 @@ async def test_qr_redraws_on_every_rotation(spawn_gateway: Callable[..., Gateway
             assert loop.time() < deadline, f"the QR on screen changed to only {len(seen)} newer code(s)"
     # Countdown follows the observed ~1.5 s interval, not the 20 s default.
     await expect(page.locator("#qr-countdown-text")).to_have_text(re.compile(r"^(Expires in [12] s|Refreshing…)$"))
+
+
+async def test_account_login_sees_own_devices_without_sandbox_controls(
+    gateway: GatewayProcess, new_page: Any, api: httpx.AsyncClient
+) -> None:
+    """An account signs in with the form (gw_session cookie), pairs its own device, and gets no admin-only scan."""
+    created = await api.post(
+        "/auth/signup", json={"username": "alice", "email": "alice@example.com", "password": "correct horse battery"}
+    )
+    assert created.status_code == 200, created.text
+    token = "60123456705"
+    page = await new_page(DESKTOP)
+    await page.goto(gateway.base_url + "/")
+    await page.get_by_role("tab", name="Account").click()
+    await page.get_by_label("Username or email").fill("alice@example.com")
+    await page.get_by_label("Password").fill("correct horse battery")
+    await page.get_by_role("button", name="Sign in").click()
+    await expect(page.get_by_role("heading", name="Devices")).to_be_visible()
+    await expect(page.locator("#whoami")).to_have_text("Signed in as alice")
+    cookies = await page.context.cookies()
+    assert any(c["name"] == "gw_session" and c["httpOnly"] for c in cookies)
+    assert await page.evaluate("sessionStorage.getItem('wa-gateway.apiKey')") is None
+    await expect(page.locator("#live-badge")).to_have_text("Live")  # the socket authenticated by cookie
+
+    await add_device(page, token, "Alice's line")
+    await expect(page.locator("#qr-box svg")).to_be_visible()
+    await expect(page.get_by_role("button", name="Simulate scan")).to_be_hidden()
+    devices = (await api.get("/devices")).json()["data"]["devices"]
+    assert any(d["token"] == token for d in devices)
+
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.get_by_role("tab", name="API key")).to_be_visible()
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Sign in to your gateway")).to_be_visible()
