@@ -52,6 +52,8 @@ async def serve(settings: Settings) -> int:
         log_level="warning",
         timeout_graceful_shutdown=SHUTDOWN_BUDGET_S - 3,
         server_header=False,
+        # X-Forwarded-For/-Proto are believed only from TRUSTED_PROXIES (uvicorn would trust 127.0.0.1 otherwise).
+        forwarded_allow_ips=list(settings.trusted_proxies),
     )
     server = uvicorn.Server(config)
     # Our own handlers: uvicorn's would re-raise the signal after shutdown.

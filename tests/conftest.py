@@ -122,7 +122,7 @@ class LiveGateway:
     async def start(self) -> None:
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=self.settings.port, log_level="warning", lifespan="on",
-            ws="websockets-sansio",
+            ws="websockets-sansio", forwarded_allow_ips=list(self.settings.trusted_proxies),
         )
         self._server = uvicorn.Server(config)
         self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
