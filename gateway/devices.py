@@ -67,12 +67,15 @@ class Device:
         self.connected_mono: float | None = None
         self.ops = asyncio.Lock()  # connect / disconnect / logout, one at a time
         self.send_lock = asyncio.Lock()  # FIFO: sends leave in the order they were accepted
+        self._save_lock = asyncio.Lock()  # one shared stats save in flight at a time
         self._pump: asyncio.Task[None] | None = None
         self._reconnect: asyncio.Task[None] | None = None
         self._connected_evt = asyncio.Event()
         self._changed = asyncio.Condition()
         self._quiet = False  # set while the gateway itself disconnects / shuts down
         self._attempt = 0
+        self._next_save: asyncio.Future[None] | None = None  # the queued shared save, if any
+        self._saves: set[asyncio.Future[None]] = set()
 
     @property
     def token(self) -> str:
@@ -195,6 +198,8 @@ class Device:
         self._cancel_reconnect()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.driver.close(), 5)
+        if self._saves:  # stats saves still on their way to the registry
+            await asyncio.wait(set(self._saves), timeout=5)
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -202,14 +207,20 @@ class Device:
             self._pump = None
 
     def restore(self) -> None:
-        """At start-up: reconnect a paired device in the background, no scan needed."""
-        if self.driver.is_paired():
-            self.row.status = "disconnected"
-            self.row.reconnecting = True
+        """At start-up: reconnect a paired device in the background, no scan needed.
+
+        A device disconnected on request stays down; one that was still pairing
+        comes back disconnected and pairs again with ``POST /devices``.
+        """
+        r = self.row
+        if r.status == "logged_out":
+            return
+        stopped_by_user = r.status == "disconnected" and not r.reconnecting
+        if not stopped_by_user and self.driver.is_paired():
+            r.status, r.reconnecting = "disconnected", True
             self._schedule_reconnect(immediately=True)
-        elif self.row.status != "logged_out":
-            self.row.status = "disconnected"
-            self.row.reconnecting = False
+        else:
+            r.status, r.reconnecting = "disconnected", False
 
     # --- actions -------------------------------------------------------------
 
@@ -231,8 +242,24 @@ class Device:
             except DriverError as exc:
                 raise ApiError("SEND_FAILED", f"send failed: {exc}") from exc
             self.row.messages_sent += 1
+        # Persist the counter outside the FIFO lock: the next send need not wait
+        # for this registry write, and concurrent sends share one write.
+        await self._save_shared()
+        return sent
+
+    async def _save_shared(self) -> None:
+        """Save the row; callers arriving while a save waits to start share that save
+        (it captures the row when it starts, so it includes all their changes)."""
+        if self._next_save is None:
+            self._next_save = asyncio.ensure_future(self._run_save())
+            self._saves.add(self._next_save)
+            self._next_save.add_done_callback(self._saves.discard)
+        await asyncio.shield(self._next_save)
+
+    async def _run_save(self) -> None:
+        async with self._save_lock:
+            self._next_save = None  # from here on, callers need a later save
             await self.m.store.save_device(self.row)
-            return sent
 
     async def check_phones(self, phones: list[str]) -> list[PhoneCheck]:
         self._require_connected()
