@@ -499,10 +499,17 @@
     if (d && d.status === 'pairing') sendFrame('get_qr', { token });
   }
 
+  /** Uptime as of now: the server's figure plus the time since we read it. */
+  function liveUptime(d) {
+    if (d.uptime == null) return null;
+    return +d.uptime + (Date.now() - (d.uptimeAt || Date.now())) / 1000;
+  }
+
   function mergeDevice(token, data) {
     if (!data || typeof data !== 'object') return;
     const prev = state.devices.get(token) || { token };
     const next = { ...prev, ...data, token };
+    if (data.uptime != null) next.uptimeAt = Date.now();
     if (data.info && data.info.pushname) next.pushname = data.info.pushname;
     if (data.status && data.status !== 'pairing') {
       state.qr.delete(token);
@@ -577,10 +584,10 @@
       ['Platform', (d.info && d.info.platform) || '—'],
       ['Phone', (d.info && d.info.phoneMasked) || d.token],
       ['Sent / received', d.stats ? `${d.stats.messagesSent ?? 0} / ${d.stats.messagesReceived ?? 0}` : '—'],
-      ['Uptime', connected ? fmtDuration(d.uptime) : '—'],
+      ['Uptime', connected ? fmtDuration(liveUptime(d)) : '—'],
       ['Added', fmtDate(d.createdAt)],
     ];
-    $('d-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', {}, v))));
+    $('d-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', k === 'Uptime' ? { id: 'd-uptime' } : {}, v))));
 
     const key = statusKey(d);
     show($('d-reconnect'), key === 'disconnected' || key === 'logged_out' || key === 'unknown');
@@ -900,6 +907,7 @@
           result.dataset.messageId = (data && data.messageId) || '';
           result.textContent = `Accepted · message id ${(data && data.messageId) || '?'} · ${fmtTime(data && data.timestamp)}`;
           pushFeed(token, `Sent to ${to}: ${text.length > 80 ? `${text.slice(0, 80)}…` : text}`);
+          bumpStat(token, 'messagesSent');
         } catch (err) {
           if (err.code === 'INVALID_PHONE') $('send-to').setAttribute('aria-invalid', 'true');
           result.className = 'result alert alert-error';
@@ -1154,6 +1162,12 @@
     d.stats = { ...d.stats, [key]: (d.stats[key] || 0) + 1 };
     if (token === state.selected) renderDetail();
   }
+
+  setInterval(() => {
+    const d = state.selected && state.devices.get(state.selected);
+    const cell = $('d-uptime');
+    if (d && cell && d.status === 'connected') cell.textContent = fmtDuration(liveUptime(d));
+  }, 1000);
 
   $('socket-retry').addEventListener('click', () => { state.wsAttempt = 0; connectSocket(); });
   window.addEventListener('online', () => { if (state.wsWanted && !state.ws) connectSocket(); });
