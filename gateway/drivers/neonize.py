@@ -1,0 +1,1040 @@
+"""The neonize driver: real WhatsApp through neonize (whatsmeow, in Go, over ctypes).
+
+How it runs
+-----------
+neonize exposes whatsmeow as blocking C calls. ``Neonize()`` — the call that
+connects — keeps its calling thread for the whole life of the connection, and
+every other call (send, on-WhatsApp check, …) blocks until WhatsApp answers.
+neonize's own async client sends all of them through ``asyncio.to_thread``,
+i.e. the loop's default executor (6 threads on 2 cores), which starves after
+a handful of devices. So this driver uses neonize's *sync* client and owns
+its threads:
+
+* one dedicated daemon thread per connection attempt runs ``Neonize()``;
+* a small per-device pool of daemon threads (started lazily, default 4) runs
+  the short calls, so one slow device cannot queue another device's sends;
+* disconnect/stop run on their own one-off daemon thread, because a stop can
+  block until an in-flight dial gives up (up to a minute behind a dead proxy).
+
+Daemon threads never hold up interpreter exit, so SIGTERM is not delayed by a
+connection that is still dialing.
+
+Go-side maps
+------------
+goneonize keeps its clients in plain Go maps without a lock. Concurrent
+*writes* crash the whole process, so the writers — the start of ``Neonize()``
+and ``Stop()`` — are serialized by :data:`_GO_MAP_LOCK`. ``Neonize()`` writes
+only while setting up, before it dials: its thread takes the lock and the lock
+is handed back at the first sign of life (a QR, an event, the call returning)
+or after :data:`_SETUP_GRACE_S` at the latest. Every attempt gets its own Go
+id (``<token>.<n>``), so a stale attempt that is still dialing never blocks
+or collides with the next one. Some goneonize calls dereference the client
+without a nil check (``GetMe``, ``GetPNFromLID``) and crash the process when
+called too early; they are only made while the device is connected.
+
+Reconnects
+----------
+whatsmeow reconnects on its own after a dropped connection; the gateway also
+reconnects (with its own backoff) when it sees :class:`Disconnected`. Two
+reconnect loops would fight over one session, so on a remote disconnect this
+driver reports :class:`Disconnected` and stops the Go client (``Stop`` sets
+whatsmeow's "expected disconnect", which cancels its auto-reconnect); the next
+:meth:`NeonizeDriver.connect` starts a fresh one.
+
+Options (``DriverOptions.extra``)
+---------------------------------
+``neonize_connect_timeout_s`` (float, default 8): how long :meth:`connect`
+waits for the first QR / pairing code / ``Connected`` before giving up.
+``neonize_call_threads`` (int, default 4): size of the per-device call pool.
+``neonize_proxy`` (str, optional): ``http://`` or ``socks5://`` proxy for the
+WhatsApp connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import ctypes
+import logging
+import queue
+import sqlite3
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from gateway.drivers.base import (
+    CheckError,
+    Connected,
+    ConnectError,
+    Disconnected,
+    DriverError,
+    DriverEvent,
+    DriverOptions,
+    EventStream,
+    Group,
+    HistoryContact,
+    HistoryContacts,
+    IncomingMessage,
+    LoggedOut,
+    Method,
+    NotConnectedError,
+    PairingCode,
+    PhoneCheck,
+    Qr,
+    Receipt,
+    ReceiptType,
+    SendError,
+    SentMessage,
+)
+
+
+@contextlib.contextmanager
+def _keep_root_logging() -> Iterator[None]:
+    """Undo neonize's import-time ``logging.basicConfig`` (the gateway owns logging)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        yield
+    finally:
+        for handler in list(root.handlers):
+            if handler not in handlers:
+                root.removeHandler(handler)
+        root.setLevel(level)
+
+
+with _keep_root_logging():
+    from neonize._binder import ProxySettings, func_callback_bytes, func_callback_bytes2, func_string, gocode
+    from neonize.client import NewClient
+    from neonize.events import INT_TO_EVENT
+    from neonize.proto import Neonize_pb2 as nz
+    from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
+    from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as wa
+    from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ClientName, ClientType
+    from neonize.utils.log import log_whatsmeow
+
+__all__ = [
+    "NeonizeDriver",
+    "message_content",
+    "phone_checks",
+    "translate_connected",
+    "translate_group",
+    "translate_history",
+    "translate_message",
+    "translate_receipt",
+]
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+ResolveLid = Callable[[str], str | None]
+"""Maps a LID's user part to the phone digits it stands for, or None when unknown."""
+
+_PN_SERVERS = frozenset({"s.whatsapp.net", "c.us", "hosted"})
+_LID_SERVERS = frozenset({"lid", "hosted.lid"})
+_SKIPPED_CHAT_SERVERS = frozenset({"broadcast", "newsletter"})
+
+
+# --- translation: neonize protobuf events -> DriverEvents (pure functions) ---
+
+
+def jid_string(jid: nz.JID) -> str:
+    """``user@server`` without the device part (``60123:12@s.whatsapp.net`` -> ``60123@s.whatsapp.net``)."""
+    if not jid.User:
+        return str(jid.Server)
+    return f"{jid.User}@{jid.Server}"
+
+
+def parse_jid(value: str) -> nz.JID:
+    """A JID string (or bare phone digits) as neonize's JID message."""
+    user, sep, server = value.strip().partition("@")
+    user = user.split(":", 1)[0]
+    if not sep or server == "c.us":
+        server = "s.whatsapp.net"
+    if not user or not server:
+        raise ValueError(f"not a JID: {value!r}")
+    return nz.JID(User=user, Server=server, RawAgent=0, Device=0, Integrator=0, IsEmpty=False)
+
+
+def _phone_of(jid: nz.JID, resolve_lid: ResolveLid) -> str | None:
+    if not jid.User:
+        return None
+    if jid.Server in _PN_SERVERS:
+        return str(jid.User)
+    if jid.Server in _LID_SERVERS:
+        return resolve_lid(jid.User)
+    return None
+
+
+def sender_phone(source: nz.MessageSource, resolve_lid: ResolveLid) -> str | None:
+    """The sender's phone digits: a phone-number JID first, a LID only as a last resort."""
+    for jid in (source.Sender, source.SenderAlt):
+        if jid.User and jid.Server in _PN_SERVERS:
+            return str(jid.User)
+    for jid in (source.Sender, source.SenderAlt):
+        if jid.User and jid.Server in _LID_SERVERS:
+            phone = resolve_lid(jid.User)
+            if phone:
+                return phone
+    return None
+
+
+def _to_datetime(value: int) -> datetime:
+    """A protobuf timestamp (seconds or, in newer goneonize builds, milliseconds) as UTC."""
+    if value <= 0:
+        return datetime.now(UTC)
+    seconds = value / 1000 if value >= 100_000_000_000 else value
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+# Containers whose payload is another Message (FutureProofMessage.message).
+_WRAPPERS = (
+    "ephemeralMessage",
+    "viewOnceMessage",
+    "viewOnceMessageV2",
+    "viewOnceMessageV2Extension",
+    "documentWithCaptionMessage",
+    "lottieStickerMessage",
+    "groupMentionedMessage",
+    "botInvokeMessage",
+    "editedMessage",
+)
+# (field, type, attribute holding the text or caption)
+_CONTENT: tuple[tuple[str, str, str | None], ...] = (
+    ("extendedTextMessage", "text", "text"),
+    ("imageMessage", "image", "caption"),
+    ("videoMessage", "video", "caption"),
+    ("ptvMessage", "video", "caption"),
+    ("documentMessage", "document", "caption"),
+    ("audioMessage", "audio", None),
+    ("stickerMessage", "sticker", None),
+    ("stickerPackMessage", "sticker", None),
+    ("contactMessage", "contact", None),
+    ("contactsArrayMessage", "contact", None),
+    ("locationMessage", "location", None),
+    ("liveLocationMessage", "location", None),
+    ("reactionMessage", "reaction", None),
+    ("pollCreationMessage", "poll", None),
+    ("pollCreationMessageV2", "poll", None),
+    ("pollCreationMessageV3", "poll", None),
+    ("pollUpdateMessage", "poll_vote", None),
+    ("eventMessage", "event", None),
+)
+# Fields that carry no user-visible content: a message made only of these is
+# protocol chatter (key distribution, revokes, edits, app-state keys) and is not reported.
+_NOISE = frozenset(
+    {
+        "protocolMessage",
+        "senderKeyDistributionMessage",
+        "fastRatchetKeySenderKeyDistributionMessage",
+        "messageContextInfo",
+        "keepInChatMessage",
+        "pinInChatMessage",
+        "encReactionMessage",
+        "secretEncryptedMessage",
+        "placeholderMessage",
+    }
+)
+
+
+def message_content(message: wa.Message) -> tuple[str, str | None] | None:
+    """``(type, text)`` of a WhatsApp message; None for protocol chatter that is not a message.
+
+    ``text`` is the body of text messages and the caption of images, videos and
+    documents; messages without text (stickers, audio, …) give None.
+    """
+    for _ in range(4):  # wrappers nest (ephemeral > viewOnce > …), but never deeply
+        inner = next((getattr(message, w).message for w in _WRAPPERS if message.HasField(w)), None)
+        if inner is None:
+            break
+        message = inner
+    if message.HasField("conversation"):
+        return "text", message.conversation or None
+    for name, kind, attr in _CONTENT:
+        if message.HasField(name):
+            text = getattr(getattr(message, name), attr) if attr else None
+            return kind, (text or None)
+    present = {fd.name for fd, _ in message.ListFields()}
+    if present <= _NOISE:
+        return None
+    return "unknown", None
+
+
+def translate_message(ev: nz.Message, resolve_lid: ResolveLid) -> IncomingMessage | None:
+    """An incoming message, or None for what the gateway does not report.
+
+    Not reported: our own messages (sent from the phone or another linked
+    device), status and broadcast/newsletter posts, protocol chatter, and — with
+    a warning — a sender whose LID cannot be resolved to a phone number.
+    """
+    info = ev.Info
+    source = info.MessageSource
+    if source.IsFromMe or source.Chat.Server in _SKIPPED_CHAT_SERVERS:
+        return None
+    content = message_content(ev.Message)
+    if content is None:
+        return None
+    phone = sender_phone(source, resolve_lid)
+    if phone is None:
+        log.warning(
+            "neonize: dropping message %s, sender %s has no known phone number", info.ID, jid_string(source.Sender)
+        )
+        return None
+    is_group = source.IsGroup or source.Chat.Server == "g.us"
+    # A direct chat addressed by LID is the sender's own chat: name it by phone number too.
+    lid_chat = not is_group and source.Chat.Server in _LID_SERVERS
+    chat = f"{phone}@s.whatsapp.net" if lid_chat else jid_string(source.Chat)
+    kind, text = content
+    return IncomingMessage(
+        id=info.ID,
+        sender=phone,
+        sender_name=info.Pushname or None,
+        chat=chat,
+        is_group=is_group,
+        type=kind,
+        text=text,
+        timestamp=_to_datetime(info.Timestamp),
+    )
+
+
+_RECEIPT_TYPES: dict[int, ReceiptType] = {
+    nz.Receipt.DELIVERED: "delivered",
+    nz.Receipt.READ: "read",
+    nz.Receipt.PLAYED: "played",
+}
+
+
+def translate_receipt(ev: nz.Receipt, resolve_lid: ResolveLid) -> Receipt | None:
+    """Delivered / read / played receipts for our messages; None for every other kind."""
+    kind = _RECEIPT_TYPES.get(ev.Type)
+    source = ev.MessageSource
+    if kind is None or source.IsFromMe or not ev.MessageIDs:
+        return None
+    phone = sender_phone(source, resolve_lid)
+    sender = f"{phone}@s.whatsapp.net" if phone else jid_string(source.Sender)
+    return Receipt(
+        type=kind,
+        message_ids=tuple(ev.MessageIDs),
+        sender=sender,
+        timestamp=_to_datetime(ev.Timestamp),
+    )
+
+
+def translate_history(
+    ev: nz.HistorySync, resolve_lid: ResolveLid, exclude: Iterable[str] = ()
+) -> HistoryContacts | None:
+    """The people a history sync knows about (push names first), or None when it names nobody."""
+    data = ev.Data
+    lid_to_pn = {
+        m.lidJID.partition("@")[0]: m.pnJID.partition("@")[0]
+        for m in data.phoneNumberToLidMappings
+        if m.lidJID and m.pnJID
+    }
+
+    def resolve(lid_user: str) -> str | None:
+        return lid_to_pn.get(lid_user) or resolve_lid(lid_user)
+
+    skip = set(exclude)
+    names: dict[str, str | None] = {}
+
+    def add(jid: str, name: str | None) -> None:
+        if not jid or "@" not in jid:
+            return
+        phone = _phone_of(parse_jid(jid), resolve)
+        if not phone or not phone.isdigit() or len(phone) < 6 or phone in skip:
+            return
+        if names.get(phone) is None:
+            names[phone] = name or None
+
+    for pushname in data.pushnames:
+        add(pushname.ID, pushname.pushname)
+    for conv in data.conversations:
+        jid = conv.pnJID or conv.ID
+        if jid.endswith(("@s.whatsapp.net", "@lid")):
+            add(jid, conv.displayName or conv.name)
+    for contact in data.inlineContacts:
+        add(contact.pnJID or contact.lidJID, contact.fullName or contact.firstName)
+    if not names:
+        return None
+    return HistoryContacts(tuple(HistoryContact(phone, name) for phone, name in names.items()))
+
+
+def translate_connected(me: nz.Device) -> Connected:
+    return Connected(
+        pushname=me.PushName or None,
+        platform=me.Platform or None,
+        phone=me.JID.User or None,
+    )
+
+
+def translate_group(info: nz.GroupInfo, own_users: Iterable[str]) -> Group:
+    """A joined group; ``own_users`` are the user parts of our own JID and LID."""
+    own = set(own_users) - {""}
+    is_admin = is_super_admin = False
+    for participant in info.Participants:
+        users = {participant.JID.User, participant.LID.User, participant.PhoneNumber.User}
+        if users & own:
+            is_admin, is_super_admin = participant.IsAdmin, participant.IsSuperAdmin
+            break
+    owner_jid = info.OwnerPN if info.OwnerPN.User else info.OwnerJID
+    return Group(
+        jid=jid_string(info.JID),
+        name=info.GroupName.Name,
+        topic=info.GroupTopic.Topic,
+        owner=jid_string(owner_jid) if owner_jid.User else None,
+        participant_count=len(info.Participants),
+        is_admin=is_admin or is_super_admin,
+        is_super_admin=is_super_admin,
+    )
+
+
+def phone_checks(phones: list[str], responses: Iterable[nz.IsOnWhatsAppResponse]) -> list[PhoneCheck]:
+    """One answer per asked phone, in the order asked; a phone WhatsApp did not mention is not on it."""
+    by_phone: dict[str, nz.IsOnWhatsAppResponse] = {}
+    for response in responses:
+        for key in (response.Query.lstrip("+"), response.JID.User):
+            if key:
+                by_phone.setdefault(key, response)
+    checks = []
+    for phone in phones:
+        response = by_phone.get(phone)
+        if response is None or not response.IsIn:
+            checks.append(PhoneCheck(phone=phone, is_on_whatsapp=False, jid=None))
+            continue
+        verified = response.VerifiedName.Details.verifiedName if response.HasField("VerifiedName") else ""
+        jid = jid_string(response.JID) if response.JID.User else f"{phone}@s.whatsapp.net"
+        checks.append(PhoneCheck(phone=phone, is_on_whatsapp=True, jid=jid, verified_name=verified or None))
+    return checks
+
+
+_NOT_CONNECTED_MARKERS = (
+    "not connected",
+    "client is nil",
+    "doesn't contain a device jid",
+    "not logged in",
+)
+
+
+def map_error(exc: BaseException, kind: type[DriverError]) -> DriverError:
+    """A neonize failure as the seam's exception: NotConnectedError when the socket is down."""
+    if isinstance(exc, DriverError):
+        return exc
+    message = str(exc) or type(exc).__name__
+    if any(marker in message.lower() for marker in _NOT_CONNECTED_MARKERS):
+        return NotConnectedError(message)
+    return kind(message)
+
+
+# --- threads ------------------------------------------------------------------
+
+
+_WorkItem = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+class _DaemonPool(Executor):
+    """A lazily started pool of daemon threads for short neonize calls.
+
+    ``ThreadPoolExecutor`` joins its workers at interpreter exit, so a single
+    call stuck in Go would hold up shutdown; these threads never do. Threads
+    start only when calls queue up, so an idle device costs none.
+    """
+
+    def __init__(self, max_workers: int, name: str) -> None:
+        self._max_workers = max(1, max_workers)
+        self._name = name
+        self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
+        self._idle = threading.Semaphore(0)
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._shutdown = False
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("pool is shut down")
+            future: Future[T] = Future()
+            self._queue.put((future, fn, args, kwargs))
+            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
+                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args, kwargs = item
+            del item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            del future
+            self._idle.release()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            threads = list(self._threads)
+        if cancel_futures:
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    item = self._queue.get_nowait()
+                    if item is not None:
+                        item[0].cancel()
+        for _ in threads:
+            self._queue.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()
+
+    @property
+    def thread_count(self) -> int:
+        return len(self._threads)
+
+
+_GO_MAP_LOCK = threading.Lock()
+"""Serializes writers of goneonize's unlocked Go maps: ``Neonize()`` set-up and ``Stop()``."""
+
+_SETUP_GRACE_S = 0.3
+"""Upper bound for holding :data:`_GO_MAP_LOCK` while ``Neonize()`` sets up (measured: 2-40 ms)."""
+
+_STOP_WAIT_S = 3.0
+"""How long disconnect()/close() wait for Go to let go of a connection before leaving it to its
+daemon thread (a stop waits for an in-flight dial, which can take a minute behind a dead proxy)."""
+
+# Event codes handed to goneonize (see neonize.events.EVENT_TO_INT). QR codes
+# arrive through the QR callback instead: subscribing to them as events would
+# deliver them only after pairing has finished.
+_SUBSCRIBED_EVENTS = bytes([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 17, 18])
+
+
+class _SetupLease:
+    """Holds :data:`_GO_MAP_LOCK` for one ``Neonize()`` set-up; released once, from any thread."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+
+    def acquire(self) -> None:
+        _GO_MAP_LOCK.acquire()
+        with self._mutex:
+            self._held = True
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._held:
+                self._held = False
+                _GO_MAP_LOCK.release()
+
+
+@dataclass(eq=False)
+class _Attempt:
+    """One ``Neonize()`` run: its Go id, its callbacks and how far it got."""
+
+    uuid: bytes
+    method: Method
+    started: asyncio.Future[None]  # set once the thread holds the set-up lease and calls Go
+    ready: asyncio.Future[str | None]  # None once under way, else the error
+    ended: asyncio.Future[None]  # set when Neonize() has returned
+    lease: _SetupLease = field(default_factory=_SetupLease)
+    refs: tuple[Any, ...] = ()  # ctypes callbacks: must outlive every call Go makes into them
+    under_way: bool = False
+    code_requested: bool = False
+
+
+_live_drivers: weakref.WeakSet[NeonizeDriver] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_at_exit() -> None:
+    """Last resort for drivers nobody closed: stop their Go clients so Go stops calling into Python."""
+    for driver in list(_live_drivers):
+        driver._stop_go_now(timeout=0.5)
+
+
+def _whatsmeow_log_level() -> bytes:
+    level = logging.getLogger("whatsmeow").getEffectiveLevel()
+    if level <= logging.DEBUG:
+        return b"DEBUG"
+    if level <= logging.INFO:
+        return b"INFO"
+    return b"WARN" if level <= logging.WARNING else b"ERROR"
+
+
+def _enum_name(enum: Any, value: int, default: str) -> str:
+    try:
+        return str(enum.Name(value)) if value else default
+    except ValueError:
+        return str(value)
+
+
+def _read_is_paired(path: Path) -> bool:
+    if not path.exists():
+        return False
+    uri = path.resolve().as_uri() + "?mode=ro"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=1.0)) as db:
+            return db.execute("SELECT 1 FROM whatsmeow_device LIMIT 1").fetchone() is not None
+    except sqlite3.Error as exc:  # no table yet (never paired), or a locked / broken file
+        if "no such table" not in str(exc):
+            log.warning("neonize: cannot read session %s: %s", path, exc)
+        return False
+
+
+# --- the driver ------------------------------------------------------------------
+
+
+class NeonizeDriver:
+    """One device linked to real WhatsApp through neonize."""
+
+    def __init__(self, token: str, options: DriverOptions) -> None:
+        self.token = token
+        self.session_path: Path = options.data_dir / f"{token}.db"
+        extra = options.extra
+        self._connect_timeout = float(extra.get("neonize_connect_timeout_s", 8.0))  # type: ignore[arg-type]
+        proxy = extra.get("neonize_proxy")
+        self._proxy = str(proxy) if proxy else None
+        threads = int(extra.get("neonize_call_threads", 4))  # type: ignore[call-overload]
+        self._pool = _DaemonPool(threads, f"neonize-call-{token}")
+        # neonize's sync client, used for its short calls only (connecting is
+        # done here). Its finalizer would call Stop() outside _GO_MAP_LOCK; this
+        # driver stops its Go clients itself.
+        self._client = NewClient(str(self.session_path), uuid=token)
+        self._client._stop_finalizer.detach()
+        self._lock = threading.Lock()  # guards the state below; never held across Stop()
+        self._generation = 0
+        self._attempt: _Attempt | None = None  # the attempt whose events are reported
+        self._running: set[_Attempt] = set()  # attempts whose thread is still inside Go
+        self._go_ids: set[bytes] = set()  # Go ids that may still sit in goneonize's maps
+        self._connected = False
+        self._own_users: tuple[str, ...] = ()
+        self._closed = False
+        self._connect_lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stream: EventStream | None = None
+        with contextlib.suppress(RuntimeError):  # no running loop: bound on first use
+            self._bind_loop()
+        _live_drivers.add(self)
+
+    def __repr__(self) -> str:
+        return f"NeonizeDriver({self.token!r}, connected={self._connected})"
+
+    # -- the Driver protocol -------------------------------------------------
+
+    def is_paired(self) -> bool:
+        return _read_is_paired(self.session_path)
+
+    def events(self) -> AsyncIterator[DriverEvent]:
+        return aiter(self._bind_loop())
+
+    async def connect(self, method: Method = "qr") -> None:
+        """Start connecting; return at the first QR, pairing code or ``Connected``.
+
+        Raises :class:`ConnectError` with whatsmeow's error (typically the dial
+        error) when the attempt fails, or when nothing arrives within the
+        connect timeout. A pairing code is only requested for an unpaired
+        session: PairPhone would unlink a paired one.
+        """
+        self._bind_loop()
+        async with self._connect_lock:
+            if self._closed:
+                raise ConnectError("driver is closed")
+            current = self._attempt
+            if current is not None and (self._connected or (current.under_way and current.method == method)):
+                return
+            if current is not None:
+                self._retire(current)
+            attempt = self._start_attempt("code" if method == "code" and not self.is_paired() else "qr")
+            # The timeout starts once this attempt holds the set-up lease: other
+            # devices' set-ups before it are not this device's slowness.
+            first: set[asyncio.Future[Any]] = {attempt.started, attempt.ready}
+            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                error = await asyncio.wait_for(asyncio.shield(attempt.ready), self._connect_timeout)
+            except TimeoutError:
+                error = f"WhatsApp did not answer within {self._connect_timeout:g} s"
+                self._retire(attempt, error)
+            if error is not None:
+                raise ConnectError(error)
+
+    async def disconnect(self) -> None:
+        self._retire(self._attempt)
+        await self._wait_stopped()
+
+    async def logout(self) -> None:
+        if self._connected:
+            try:
+                await asyncio.wait_for(self._call(self._client.logout), 15)
+            except Exception as exc:  # unlinking is best effort; the session goes either way
+                log.warning("neonize: logout of %s failed: %s", self.token, exc)
+        self._retire(self._attempt)
+        await self._wait_stopped()
+        self._remove_session_files()
+
+    async def send_text(self, to: str, text: str) -> SentMessage:
+        self._require_connected()
+        try:
+            jid = parse_jid(to)
+        except ValueError as exc:
+            raise SendError(str(exc)) from exc
+        try:
+            response = await self._call(self._client.send_message, jid, wa.Message(conversation=text))
+        except Exception as exc:
+            raise map_error(exc, SendError) from exc
+        return SentMessage(id=response.ID, timestamp=_to_datetime(response.Timestamp))
+
+    async def set_typing(self, to: str, on: bool) -> None:
+        """Best effort: only a lost connection is raised; other failures are logged and ignored."""
+        self._require_connected()
+        state = ChatPresence.CHAT_PRESENCE_COMPOSING if on else ChatPresence.CHAT_PRESENCE_PAUSED
+        try:
+            jid = parse_jid(to)
+            await self._call(self._client.send_chat_presence, jid, state, ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT)
+        except Exception as exc:
+            error = map_error(exc, SendError)
+            if isinstance(error, NotConnectedError):
+                raise error from exc
+            log.debug("neonize: typing indicator for %s failed: %s", self.token, exc)
+
+    async def is_on_whatsapp(self, phones: list[str]) -> list[PhoneCheck]:
+        self._require_connected()
+        if not phones:
+            return []
+        try:
+            responses = await self._call(self._client.is_on_whatsapp, *(f"+{p}" for p in phones))
+        except Exception as exc:
+            raise map_error(exc, CheckError) from exc
+        return phone_checks(phones, responses)
+
+    async def joined_groups(self) -> list[Group]:
+        self._require_connected()
+        try:
+            groups = await self._call(self._client.get_joined_groups)
+        except Exception as exc:
+            raise map_error(exc, CheckError) from exc
+        return [translate_group(info, self._own_users) for info in groups]
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._retire(self._attempt)
+        await self._wait_stopped()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        _live_drivers.discard(self)
+
+    # -- attempts ------------------------------------------------------------
+
+    def _bind_loop(self) -> EventStream:
+        if self._stream is None:
+            self._loop = asyncio.get_running_loop()
+            self._stream = EventStream(self._loop)
+        return self._stream
+
+    def _emit(self, event: DriverEvent) -> None:
+        if self._stream is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: the process is exiting
+                self._stream.emit(event)
+
+    def _post(self, fn: Callable[[], object]) -> None:
+        """Run ``fn`` on the event loop, from any thread."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(fn)
+
+    @staticmethod
+    def _resolve(future: asyncio.Future[T], value: T) -> None:
+        if not future.done():
+            future.set_result(value)
+
+    def _settle(self, attempt: _Attempt, error: str | None) -> None:
+        """Resolve ``connect()``'s wait; the first outcome wins."""
+        self._post(lambda: self._resolve(attempt.ready, error))
+
+    def _is_current(self, attempt: _Attempt) -> bool:
+        with self._lock:
+            return self._attempt is attempt
+
+    def _start_attempt(self, method: Method) -> _Attempt:
+        assert self._loop is not None
+        self.session_path.parent.mkdir(parents=True, exist_ok=True)
+        loop = self._loop
+        with self._lock:
+            self._generation += 1
+            attempt = _Attempt(
+                uuid=f"{self.token}.{self._generation}".encode(),
+                method=method,
+                started=loop.create_future(),
+                ready=loop.create_future(),
+                ended=loop.create_future(),
+            )
+            self._attempt = attempt
+            self._running.add(attempt)
+            self._go_ids.add(attempt.uuid)
+        self._client.uuid = attempt.uuid
+        attempt.refs = (
+            func_string(lambda _id, qr: self._guard(self._on_qr, attempt, ctypes.string_at(qr))),
+            func_string(lambda _id, status: self._guard(self._on_status, attempt, ctypes.string_at(status))),
+            func_callback_bytes(
+                lambda _id, data, size, code: self._guard(self._on_event, attempt, code, ctypes.string_at(data, size))
+            ),
+            func_callback_bytes2(log_whatsmeow),
+            (ctypes.c_char * len(_SUBSCRIBED_EVENTS)).from_buffer_copy(_SUBSCRIBED_EVENTS),
+            ProxySettings(self._proxy)._to_c_struct() if self._proxy else None,
+        )
+        threading.Thread(
+            target=self._run_connection, args=(attempt,), name=f"neonize-conn-{self.token}", daemon=True
+        ).start()
+        return attempt
+
+    def _run_connection(self, attempt: _Attempt) -> None:
+        """Body of the connection thread: ``Neonize()`` returns only when the connection is over."""
+        qr_cb, status_cb, event_cb, log_cb, subscribed, proxy = attempt.refs
+        props = DeviceProps(os="wa-gateway", platformType=DeviceProps.CHROME).SerializeToString()
+        error = ""
+        try:
+            attempt.lease.acquire()
+            self._post(lambda: self._lease_started(attempt))
+            result = gocode.Neonize(
+                str(self.session_path).encode(),
+                attempt.uuid,
+                b"",
+                0,
+                0,
+                _whatsmeow_log_level(),
+                qr_cb,
+                status_cb,
+                event_cb,
+                log_cb,
+                subscribed,
+                len(_SUBSCRIBED_EVENTS),
+                props,
+                len(props),
+                b"",
+                0,
+                ctypes.byref(proxy) if proxy is not None else None,
+            )
+            error = bytes(result).decode(errors="replace")
+        except BaseException as exc:  # never let a traceback escape a thread
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            attempt.lease.release()
+            self._on_connection_ended(attempt, error)
+
+    def _lease_started(self, attempt: _Attempt) -> None:
+        assert self._loop is not None
+        self._loop.call_later(_SETUP_GRACE_S, attempt.lease.release)
+        self._resolve(attempt.started, None)
+
+    def _on_connection_ended(self, attempt: _Attempt, error: str) -> None:
+        self._stop_go_id(attempt.uuid)  # a failed dial leaves the client in goneonize's maps
+        with self._lock:
+            current = self._attempt is attempt
+            if current:
+                self._attempt = None
+                was_connected, self._connected = self._connected, False
+        if current and (attempt.under_way or was_connected):
+            self._emit(Disconnected(error or "Disconnected"))
+        self._settle(attempt, error or "the connection closed before WhatsApp answered")
+
+        def finish() -> None:
+            self._resolve(attempt.ended, None)
+            self._running.discard(attempt)
+
+        self._post(finish)
+
+    def _retire(self, attempt: _Attempt | None, error: str = "connection attempt cancelled") -> None:
+        """Stop reporting ``attempt`` (if it is the current one) and stop its Go client in the background."""
+        if attempt is None:
+            return
+        with self._lock:
+            if self._attempt is attempt:
+                self._attempt = None
+                self._connected = False
+        self._settle(attempt, error)
+        threading.Thread(
+            target=self._stop_go_id, args=(attempt.uuid,), name=f"neonize-stop-{self.token}", daemon=True
+        ).start()
+
+    async def _wait_stopped(self) -> None:
+        """Wait (bounded) until this driver's connection threads have returned from Go."""
+        pending = [attempt.ended for attempt in self._running if not attempt.ended.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=_STOP_WAIT_S)
+
+    def _stop_go_id(self, uuid: bytes) -> None:
+        """Stop one Go client. Blocks while it is still dialing, so never call it on the loop."""
+        with self._lock:
+            if uuid not in self._go_ids:
+                return
+        # Disconnect only reads goneonize's maps and waits for an in-flight dial;
+        # Stop writes them, so it runs under the lock, where it is quick by then.
+        # Neither runs under self._lock: whatsmeow may be waiting for a callback
+        # of ours that needs it.
+        gocode.Disconnect(uuid)
+        with _GO_MAP_LOCK:
+            with self._lock:
+                if uuid not in self._go_ids:
+                    return
+                self._go_ids.discard(uuid)
+            gocode.Stop(uuid)
+
+    def _stop_go_now(self, timeout: float) -> None:
+        """Stop every Go client of this driver, from any thread (used at interpreter exit)."""
+        with self._lock:
+            self._attempt = None
+            self._connected = False
+            ids = list(self._go_ids)
+        for uuid in ids:
+            thread = threading.Thread(target=self._stop_go_id, args=(uuid,), daemon=True)
+            thread.start()
+            thread.join(timeout)
+
+    def _require_connected(self) -> None:
+        if self._closed or not self._connected:
+            raise NotConnectedError("device is not connected")
+
+    async def _call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a short neonize call on this device's pool."""
+        try:
+            future = self._pool.submit(fn, *args, **kwargs)
+        except RuntimeError as exc:
+            raise NotConnectedError("driver is closed") from exc
+        return await asyncio.wrap_future(future)
+
+    def _remove_session_files(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(FileNotFoundError):
+                Path(f"{self.session_path}{suffix}").unlink()
+
+    # -- callbacks from Go (on Go threads) -------------------------------------
+
+    def _guard(self, handler: Callable[..., None], attempt: _Attempt, *args: Any) -> None:
+        """Run a Go callback: stale attempts are ignored and nothing may raise into ctypes."""
+        attempt.lease.release()  # Go calls back only after its set-up: its map writes are done
+        if not self._is_current(attempt):
+            return
+        try:
+            handler(attempt, *args)
+        except Exception:
+            log.exception("neonize: callback for %s failed", self.token)
+
+    def _on_qr(self, attempt: _Attempt, raw: bytes) -> None:
+        code = raw.decode()
+        if attempt.method == "qr":
+            self._emit(Qr(code))
+            self._mark_under_way(attempt)
+        elif not attempt.code_requested:
+            # PairPhone needs a live socket, which the first QR proves.
+            attempt.code_requested = True
+            self._pool.submit(self._request_pairing_code, attempt)
+
+    def _request_pairing_code(self, attempt: _Attempt) -> None:
+        try:
+            code = self._client.PairPhone(self.token, True, ClientName.LINUX, ClientType.CHROME)
+        except Exception as exc:
+            self._fail(attempt, f"Pairing code request failed: {exc}")
+            return
+        if self._is_current(attempt):
+            self._emit(PairingCode(code))
+            self._mark_under_way(attempt)
+
+    def _on_status(self, attempt: _Attempt, raw: bytes) -> None:
+        status = raw.decode()
+        if status == "success":
+            log.info("neonize: %s paired", self.token)
+        elif status == "timeout":
+            what = "QR code" if attempt.method == "qr" else "Pairing code"
+            self._fail(attempt, f"{what} expired")
+        else:
+            self._fail(attempt, f"Pairing failed: {status}")
+
+    def _on_event(self, attempt: _Attempt, code: int, payload: bytes) -> None:
+        event_type = INT_TO_EVENT.get(code)
+        if event_type is None:
+            return
+        event = event_type.FromString(payload)
+        if isinstance(event, nz.Message):
+            message = translate_message(event, self._resolve_lid)
+            if message is not None:
+                self._emit(message)
+        elif isinstance(event, nz.Receipt):
+            receipt = translate_receipt(event, self._resolve_lid)
+            if receipt is not None:
+                self._emit(receipt)
+        elif isinstance(event, nz.HistorySync):
+            contacts = translate_history(event, self._resolve_lid, exclude=self._own_users)
+            if contacts is not None:
+                self._emit(contacts)
+        elif isinstance(event, nz.Connected):
+            self._on_connected(attempt)
+        elif isinstance(event, nz.LoggedOut):
+            self._on_logged_out(attempt, event)
+        elif isinstance(event, nz.PairStatus):
+            if event.Status == nz.PairStatus.ERROR:
+                self._fail(attempt, f"Pairing failed: {event.Error}")
+        elif isinstance(event, nz.Disconnected):
+            self._fail(attempt, "Disconnected")
+        elif isinstance(event, nz.ConnectFailure):
+            reason = _enum_name(nz.ConnectFailureReason, event.Reason, "GENERIC")
+            self._fail(attempt, f"WhatsApp refused the connection ({reason}) {event.Message}".strip())
+        elif isinstance(event, nz.TemporaryBan):
+            self._fail(attempt, f"Temporarily banned by WhatsApp for {event.Expire} s")
+        elif isinstance(event, nz.ClientOutdated):
+            self._fail(attempt, "WhatsApp says this client is outdated: update neonize")
+        elif isinstance(event, nz.StreamReplaced):
+            self._fail(attempt, "Replaced by another connection of the same session")
+        else:  # KeepAliveTimeout / KeepAliveRestored / StreamError: whatsmeow handles them
+            log.debug("neonize: %s: %s", self.token, type(event).__name__)
+
+    def _on_connected(self, attempt: _Attempt) -> None:
+        with self._lock:
+            if self._attempt is not attempt:
+                return
+            self._connected = True
+            me = self._client.get_me()  # safe now: the client exists and is logged in
+            self._own_users = tuple(user for user in (me.JID.User, me.LID.User) if user)
+        self._emit(translate_connected(me))
+        self._mark_under_way(attempt)
+
+    def _on_logged_out(self, attempt: _Attempt, event: nz.LoggedOut) -> None:
+        reason = _enum_name(nz.ConnectFailureReason, event.Reason, "")
+        self._settle(attempt, None)  # WhatsApp was reached: connect() succeeds, the event tells the rest
+        self._retire(attempt)
+        self._remove_session_files()
+        self._emit(LoggedOut("Logged out" + (f" ({reason})" if reason else "")))
+
+    def _mark_under_way(self, attempt: _Attempt) -> None:
+        attempt.under_way = True
+        self._settle(attempt, None)
+
+    def _fail(self, attempt: _Attempt, reason: str) -> None:
+        """End an attempt: before it was under way connect() raises, afterwards Disconnected is reported."""
+        if not self._is_current(attempt):
+            return
+        self._retire(attempt, reason)
+        if attempt.under_way:
+            self._emit(Disconnected(reason))
+
+    def _resolve_lid(self, lid_user: str) -> str | None:
+        with self._lock:
+            if not self._connected:
+                return None  # GetPNFromLID crashes the process on a client that is not logged in
+            try:
+                jid = self._client.get_pn_from_lid(
+                    nz.JID(User=lid_user, Server="lid", RawAgent=0, Device=0, Integrator=0, IsEmpty=False)
+                )
+            except Exception as exc:
+                log.debug("neonize: no phone number for LID %s: %s", lid_user, exc)
+                return None
+        return jid.User if jid.User and jid.Server in _PN_SERVERS else None
