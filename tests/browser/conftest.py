@@ -234,6 +234,14 @@ def screenshot_path(name: str) -> Path:
     return SCREENSHOTS / f"{name}.png"
 
 
+async def snap(page: Any, name: str) -> Path:
+    """A full-page screenshot from the top (so a sticky header sits where a user sees it)."""
+    path = screenshot_path(name)
+    await page.evaluate("window.scrollTo(0, 0)")
+    await page.screenshot(path=path, full_page=True, animations="disabled", caret="hide")
+    return path
+
+
 # ----------------------------------------------------------------- frames
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from .conftest import DESKTOP, PHONE, GatewayProcess, screenshot_path
+from .conftest import DESKTOP, PHONE, GatewayProcess, snap
 
 pytestmark = pytest.mark.browser
 
@@ -47,7 +47,7 @@ async def test_every_quick_action_gets_its_answer(
         await page.get_by_role("button", name=action, exact=True).click()
         await expect(page.locator(f'#log li[data-dir="out"][data-event="{action}"]')).to_have_count(1)
         await expect(received(page, reply)).not_to_have_count(0)
-    await page.screenshot(path=screenshot_path("desktop-console"), full_page=True)
+    await snap(page, "desktop-console")
 
 
 async def test_custom_frames_and_malformed_input(gateway: GatewayProcess, new_page: Any) -> None:
@@ -103,4 +103,4 @@ async def test_log_filters_and_disconnect(gateway: GatewayProcess, new_page: Any
     await expect(page.locator("#ws-badge")).to_have_text("Disconnected")
     overflow = await page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
-    await page.screenshot(path=screenshot_path("phone-console"), full_page=True)
+    await snap(page, "phone-console")

@@ -15,7 +15,7 @@ import zxingcpp
 from PIL import Image
 from playwright.async_api import expect
 
-from .conftest import DESKTOP, PHONE, FrameListener, GatewayProcess, screenshot_path
+from .conftest import DESKTOP, PHONE, FrameListener, GatewayProcess, snap
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,7 @@ async def test_wrong_key_is_rejected_with_a_clear_error(gateway: GatewayProcess,
     await expect(page.get_by_role("textbox", name="API key", exact=True)).to_have_attribute("aria-invalid", "true")
     assert await page.evaluate("sessionStorage.getItem('wa-gateway.apiKey')") is None
     await assert_no_horizontal_scroll(page)
-    await page.screenshot(path=screenshot_path("phone-signin-wrong-key"), full_page=True)
+    await snap(page, "phone-signin-wrong-key")
 
 
 async def test_key_is_remembered_for_the_tab(gateway: GatewayProcess, new_page: Any) -> None:
@@ -92,7 +92,7 @@ async def test_account_login_form_reports_bad_credentials(gateway: GatewayProces
     assert response.status >= 400
     await expect(page.locator("#auth-error")).to_be_visible()
     await expect(page.locator("#app-view")).to_be_hidden()
-    await page.screenshot(path=screenshot_path("desktop-signin-account"), full_page=True)
+    await snap(page, "desktop-signin-account")
 
 
 async def test_qr_pairing_scan_send_and_contacts_csv(
@@ -130,7 +130,7 @@ async def test_qr_pairing_scan_send_and_contacts_csv(
         re.compile(r"^(Expires in \d+ s|Refreshing…|Refreshes automatically)$")
     )
     await expect(page.get_by_role("button", name="Simulate scan")).to_be_visible()
-    await page.screenshot(path=screenshot_path("desktop-pairing-qr"), full_page=True)
+    await snap(page, "desktop-pairing-qr")
 
     await page.get_by_role("button", name="Simulate scan").click()
     success = await frames.wait_for(is_for("connection-success", token))
@@ -167,7 +167,7 @@ async def test_qr_pairing_scan_send_and_contacts_csv(
     assert lines[0] == "phone,name,source,first_seen,last_seen"
     assert any(line.startswith("60171222333,Alice,message,") for line in lines[1:])
     await expect(page.locator("#csv-result")).to_contain_text("Saved")
-    await page.screenshot(path=screenshot_path("desktop-connected"), full_page=True)
+    await snap(page, "desktop-connected")
 
 
 async def test_pairing_code_on_a_phone_screen(gateway: GatewayProcess, frames: FrameListener, new_page: Any) -> None:
@@ -186,12 +186,12 @@ async def test_pairing_code_on_a_phone_screen(gateway: GatewayProcess, frames: F
     box = await code_box.bounding_box()
     assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
     await assert_no_horizontal_scroll(page)
-    await page.screenshot(path=screenshot_path("phone-pairing-code"), full_page=True)
+    await snap(page, "phone-pairing-code")
 
     await page.get_by_role("button", name="Simulate scan").click()
     await expect(page.locator("#d-status")).to_have_text("Connected")
     await assert_no_horizontal_scroll(page)
-    await page.screenshot(path=screenshot_path("phone-connected"), full_page=True)
+    await snap(page, "phone-connected")
 
 
 async def test_qr_is_readable_on_a_phone_screen(gateway: GatewayProcess, frames: FrameListener, new_page: Any) -> None:
@@ -214,7 +214,7 @@ async def test_qr_is_readable_on_a_phone_screen(gateway: GatewayProcess, frames:
     box = await qr_box.bounding_box()
     assert box and box["width"] >= 240 and box["x"] + box["width"] <= PHONE["width"]
     await assert_no_horizontal_scroll(page)
-    await page.screenshot(path=screenshot_path("phone-pairing-qr"), full_page=True)
+    await snap(page, "phone-pairing-qr")
 
 
 async def test_socket_drop_is_reported_and_recovers(own_gateway: GatewayProcess, new_page: Any) -> None:
@@ -229,7 +229,7 @@ async def test_socket_drop_is_reported_and_recovers(own_gateway: GatewayProcess,
     await expect(alert).to_be_visible()
     await expect(alert).to_contain_text(re.compile(r"Reconnecting in \d+ s"))
     await expect(live).to_have_text("Offline")
-    await page.screenshot(path=screenshot_path("desktop-socket-dropped"), full_page=True)
+    await snap(page, "desktop-socket-dropped")
 
     await asyncio.to_thread(own_gateway.start)
     await expect(live).to_have_text("Live", timeout=45_000)
