@@ -810,7 +810,8 @@
           mergeDevice(real, { token: real, name: name || (state.devices.get(real) || {}).name || null, method: (data && data.method) || method, status: (data && data.status) || 'pairing' });
           selectDevice(real, true);
           loadDevices();
-          toast(data && data.status === 'connected' ? 'Device reconnected.' : 'Pairing started.');
+          // No toast for "pairing started": the QR panel says it, and a toast could cover the QR on a phone.
+          if (data && data.status === 'connected') toast('Device reconnected.');
         } catch (err) {
           if (err.code === 'INVALID_PHONE' || err.code === 'MISSING_TOKEN') $('add-token').setAttribute('aria-invalid', 'true');
           setAlert($('add-error'), describe(err));
