@@ -148,7 +148,9 @@ class Accounts:
     def check_login_rate(self, bucket: str) -> None:
         wait = self.login_limiter.hit(bucket)
         if wait:
-            raise ApiError("RATE_LIMITED", "too many sign-in attempts; try again later", {"Retry-After": str(int(wait))})
+            raise ApiError(
+                "RATE_LIMITED", "too many sign-in attempts; try again later", {"Retry-After": str(int(wait))}
+            )
 
     async def login(self, field: str, value: str, password: str, address: str) -> Issued:
         """Sign in by ``username`` or ``email``. Rate limits run before any hashing."""
@@ -195,7 +197,9 @@ class Accounts:
         created = now_iso()
         session_hash = hash_secret(session_token) if session_token else None
         expires = now + SESSION_TTL_S if session_token else None
-        key_id = await self.store.create_api_key(account_id, name, hash_secret(key), prefix, created, session_hash, expires)
+        key_id = await self.store.create_api_key(
+            account_id, name, hash_secret(key), prefix, created, session_hash, expires
+        )
         return NewKey(ApiKeyRow(key_id, account_id, name, prefix, created, None, expires), key)
 
     async def keys(self, account_id: int) -> list[ApiKeyRow]:

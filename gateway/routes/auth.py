@@ -95,11 +95,22 @@ def _account_data(a: AccountRow) -> dict[str, Any]:
 
 
 def _key_data(k: ApiKeyRow) -> dict[str, Any]:
-    return {"id": k.id, "name": k.name, "prefix": k.prefix, "createdAt": k.created_at, "sessionBound": k.expires_at is not None}
+    return {
+        "id": k.id,
+        "name": k.name,
+        "prefix": k.prefix,
+        "createdAt": k.created_at,
+        "sessionBound": k.expires_at is not None,
+    }
 
 
 def _issued(request: Request, issued: Issued, message: str) -> Response:
-    data = {"token": issued.token, "userId": issued.account.id, "username": issued.account.username, "apiKey": issued.api_key}
+    data = {
+        "token": issued.token,
+        "userId": issued.account.id,
+        "username": issued.account.username,
+        "apiKey": issued.api_key,
+    }
     response = ok(data, message)
     response.set_cookie(
         SESSION_COOKIE,

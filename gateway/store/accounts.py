@@ -226,9 +226,7 @@ class AccountQueries:
     async def delete_dead_credentials(self, now: float) -> int:
         """Forget expired and revoked sessions and session keys (they can never authenticate again)."""
         async with self.db.transaction():
-            sessions = await self.db.execute(
-                "DELETE FROM auth_sessions WHERE revoked = 1 OR expires_at <= ?", (now,)
-            )
+            sessions = await self.db.execute("DELETE FROM auth_sessions WHERE revoked = 1 OR expires_at <= ?", (now,))
             keys = await self.db.execute(
                 "DELETE FROM api_keys WHERE session_hash IS NOT NULL AND (revoked_at IS NOT NULL OR expires_at <= ?)",
                 (now,),
