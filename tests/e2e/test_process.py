@@ -37,7 +37,11 @@ def launch(servers: list[ServerProcess], data_dir: Path, **env: str) -> ServerPr
 
 @pytest.mark.parametrize(
     ("env", "name"),
-    [({"PORT": "99999"}, "PORT"), ({"WA_DRIVER": "nope"}, "WA_DRIVER"), ({"PHONE_CACHE_TTL_S": "-5"}, "PHONE_CACHE_TTL_S")],
+    [
+        ({"PORT": "99999"}, "PORT"),
+        ({"WA_DRIVER": "nope"}, "WA_DRIVER"),
+        ({"PHONE_CACHE_TTL_S": "-5"}, "PHONE_CACHE_TTL_S"),
+    ],
 )
 def test_bad_config_exits_2_with_one_line(tmp_path: Path, env: dict[str, str], name: str) -> None:
     """A bad value stops start-up: exit code 2 and one line naming the variable."""

@@ -1,0 +1,131 @@
+"""The sandbox driver's simulated WhatsApp (CONTRACT §9), on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.drivers.base import (
+    Connected,
+    ConnectError,
+    Disconnected,
+    DriverEvent,
+    DriverOptions,
+    LoggedOut,
+    PairingCode,
+    Qr,
+    Receipt,
+)
+from gateway.drivers.sandbox import SandboxDriver, SandboxStateError
+
+TOKEN = "60123456789"
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[SandboxDriver]:
+    d = SandboxDriver(
+        TOKEN,
+        DriverOptions(
+            data_dir=tmp_path, sandbox_qr_interval_ms=50, sandbox_receipt_delay_ms=10, sandbox_reconnect_ms=200
+        ),
+    )
+    yield d
+    await d.close()
+
+
+async def next_of(d: SandboxDriver, kind: type, timeout: float = 2.0) -> DriverEvent:
+    async with asyncio.timeout(timeout):
+        async for ev in d.events():
+            if isinstance(ev, kind):
+                return ev
+    raise AssertionError("stream ended")
+
+
+async def test_qr_codes_rotate(sandbox: SandboxDriver) -> None:
+    """connect(qr) emits a `2@` QR at once and a different one each interval."""
+    await sandbox.connect("qr")
+    first = await next_of(sandbox, Qr)
+    second = await next_of(sandbox, Qr)
+    assert isinstance(first, Qr) and isinstance(second, Qr)
+    assert first.code.startswith("2@") and second.code.startswith("2@") and first.code != second.code
+
+
+async def test_pairing_code_shape(sandbox: SandboxDriver) -> None:
+    """connect(code) emits XXXX-XXXX of A–Z and 0–9."""
+    await sandbox.connect("code")
+    ev = await next_of(sandbox, PairingCode)
+    assert isinstance(ev, PairingCode) and re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}", ev.code)
+
+
+async def test_scan_pairs_and_pairing_is_kept_in_the_session_file(sandbox: SandboxDriver, tmp_path: Path) -> None:
+    """scan → Connected; a new driver on the same file is paired and connects without a scan."""
+    with pytest.raises(SandboxStateError):
+        sandbox.scan()
+    await sandbox.connect("qr")
+    sandbox.scan()
+    assert isinstance(await next_of(sandbox, Connected), Connected)
+    again = SandboxDriver(TOKEN, DriverOptions(data_dir=tmp_path))
+    assert again.is_paired()
+    await again.connect("qr")
+    assert isinstance(await next_of(again, Connected), Connected)
+    await again.close()
+
+
+async def test_send_ids_and_receipts(sandbox: SandboxDriver) -> None:
+    """Sent ids are 3EB0 + 16 upper hex; delivered then read receipts follow; sent() keeps order."""
+    await sandbox.connect("qr")
+    sandbox.scan()
+    jid = "60198765432@s.whatsapp.net"
+    sent = [await sandbox.send_text(jid, f"m{i}") for i in range(3)]
+    assert all(re.fullmatch(r"3EB0[0-9A-F]{16}", s.id) for s in sent)
+    assert [m["text"] for m in sandbox.sent()] == ["m0", "m1", "m2"]
+    kinds: list[str] = []
+    async with asyncio.timeout(2):
+        async for ev in sandbox.events():
+            if isinstance(ev, Receipt) and ev.message_ids == (sent[0].id,):
+                kinds.append(ev.type)
+                if len(kinds) == 2:
+                    break
+    assert kinds == ["delivered", "read"]
+
+
+async def test_on_whatsapp_rule(sandbox: SandboxDriver) -> None:
+    """A number is on WhatsApp unless its last digit is 0."""
+    await sandbox.connect("qr")
+    sandbox.scan()
+    checks = await sandbox.is_on_whatsapp(["60198765432", "60198765430"])
+    assert [c.is_on_whatsapp for c in checks] == [True, False]
+    assert checks[0].jid == "60198765432@s.whatsapp.net" and checks[1].jid is None
+
+
+async def test_drop_refuses_dials_for_a_while_then_allows(sandbox: SandboxDriver) -> None:
+    """After drop the network is away briefly (ConnectError), then connect brings the device back."""
+    await sandbox.connect("qr")
+    sandbox.scan()
+    await next_of(sandbox, Connected)
+    sandbox.drop()
+    assert isinstance(await next_of(sandbox, Disconnected), Disconnected)
+    with pytest.raises(ConnectError):
+        await sandbox.connect("qr")
+    async with asyncio.timeout(2):
+        while True:
+            try:
+                await sandbox.connect("qr")
+                break
+            except ConnectError:
+                await asyncio.sleep(0.01)
+    assert isinstance(await next_of(sandbox, Connected), Connected)
+
+
+async def test_unlink_deletes_the_session(sandbox: SandboxDriver) -> None:
+    """unlink → LoggedOut and the session file is gone."""
+    await sandbox.connect("qr")
+    sandbox.scan()
+    assert sandbox.session_path.exists()
+    sandbox.unlink()
+    assert isinstance(await next_of(sandbox, LoggedOut), LoggedOut)
+    assert not sandbox.session_path.exists() and not sandbox.is_paired()
