@@ -70,3 +70,18 @@ def test_dotenv_file_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("PORT", raising=False)
     s = Settings.from_env()
     assert s.port == 4555 and s.typing_delay_ms == 5
+
+
+def test_env_example_lists_every_variable() -> None:
+    """config/.env.example names exactly the variables Settings reads, and parses as valid settings."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "gateway" / "settings.py").read_text()
+    read = set(re.findall(r'r\.\w+\("([A-Z_]+)"', source))
+    example = (root / "config" / ".env.example").read_text()
+    listed = dict(
+        line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#")
+    )
+    assert set(listed) == read
+    Settings.from_env(listed, dotenv=False)
