@@ -56,10 +56,12 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
+import gc
 import logging
 import queue
 import sqlite3
 import threading
+import warnings
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
@@ -95,12 +97,19 @@ from gateway.drivers.base import (
 
 
 @contextlib.contextmanager
-def _keep_root_logging() -> Iterator[None]:
-    """Undo neonize's import-time ``logging.basicConfig`` (the gateway owns logging)."""
+def _quiet_import() -> Iterator[None]:
+    """Contain neonize's import-time side effects.
+
+    It calls ``logging.basicConfig`` (the gateway owns logging) and leaks an
+    ``os.popen("uname -a")`` pipe (a ResourceWarning, an error under pytest).
+    """
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            yield
+            gc.collect()
     finally:
         for handler in list(root.handlers):
             if handler not in handlers:
@@ -108,7 +117,7 @@ def _keep_root_logging() -> Iterator[None]:
         root.setLevel(level)
 
 
-with _keep_root_logging():
+with _quiet_import():
     from neonize._binder import ProxySettings, func_callback_bytes, func_callback_bytes2, func_string, gocode
     from neonize.client import NewClient
     from neonize.events import INT_TO_EVENT
