@@ -7,6 +7,7 @@ one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import sys
@@ -112,6 +113,13 @@ class Settings:
         )
         if settings.webhook_retry_max_ms < settings.webhook_retry_base_ms:
             raise SettingsError("WEBHOOK_RETRY_MAX_MS must be >= WEBHOOK_RETRY_BASE_MS")
+        if settings.webhook_secret and settings.webhook_secret.startswith("whsec_"):
+            try:  # decoded as the signer (and the standardwebhooks libraries) will
+                key = base64.b64decode(settings.webhook_secret[6:] + "==")
+            except ValueError:
+                key = b""
+            if not key:
+                raise SettingsError("WEBHOOK_SECRET: a whsec_ secret must be base64 after the prefix")
         return settings
 
     def with_api_key(self) -> Settings:

@@ -1,25 +1,58 @@
-"""Webhooks: who gets an event (targets) and the outbox rows for it.
+"""Webhooks: who gets an event, the outbox rows for it, signing, and the dispatcher.
 
 The event pump calls :meth:`WebhookRouter.deliveries` inside the transaction
 of the state change, so the rows and the change commit together; the
-dispatcher is woken after the commit.
+:class:`Dispatcher` is woken after the commit and delivers due rows.
+
+Delivery is at least once: a row is ``pending`` until a 2xx answer is
+recorded. Failures (non-2xx incl. 3xx, timeout, refused connection) are
+retried with exponential backoff and *equal jitter*: after the n-th failed
+attempt the next one waits a uniformly random time between half and all of
+``min(WEBHOOK_RETRY_MAX_MS, WEBHOOK_RETRY_BASE_MS · 2^(n-1))``, or longer if
+the receiver's ``Retry-After`` asks for it (capped at ``WEBHOOK_RETRY_MAX_MS``).
+After ``WEBHOOK_MAX_ATTEMPTS`` attempts the row is ``failed`` (dead letter)
+until ``POST /webhooks/deliveries/{id}/retry``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import TYPE_CHECKING, Any
 
+import httpx
 import orjson
+import structlog
 
+import gateway
+from gateway.envelope import iso
 from gateway.settings import Settings
-from gateway.store import DeviceRow, NewDelivery
+from gateway.store import DeviceRow, NewDelivery, Store
+from gateway.store.outbox import AttemptResult, OutboxRow
+from gateway.webhook_transport import FastTransport
+from gateway.webhook_urls import resolves_private
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+log = structlog.get_logger("gateway.webhooks")
 
 AccountTarget = tuple[str, frozenset[str] | None]
-
-
+USER_AGENT = f"wa-gateway/{gateway.__version__}"
+SHUTDOWN_GRACE_S = 3.0
 class WebhookRouter:
     """Resolves an event's target URLs: global, the device's own, its account's."""
 
@@ -69,3 +102,379 @@ class WebhookRouter:
             )
             for url, check in targets
         ]
+
+
+# --- signing -------------------------------------------------------------------
+
+
+def standard_key(secret: str) -> bytes:
+    """The Standard Webhooks HMAC key: the base64-decoded rest of a ``whsec_`` secret, else its UTF-8 bytes.
+
+    Decoded like the ``standardwebhooks`` libraries do (missing padding tolerated);
+    ``ValueError`` if a ``whsec_`` secret is not base64 or decodes to nothing.
+    """
+    if not secret.startswith("whsec_"):
+        return secret.encode()
+    try:
+        key = base64.b64decode(secret[len("whsec_") :] + "==", validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("a whsec_ secret must be base64 after the prefix") from exc
+    if not key:
+        raise ValueError("a whsec_ secret must not be empty after the prefix")
+    return key
+
+
+class Signer:
+    """Both signatures of one body: ``X-Webhook-Signature`` (hex HMAC-SHA256 of the body,
+    key = the secret's UTF-8 bytes) and Standard Webhooks (``webhook-id`` /
+    ``webhook-timestamp`` / ``webhook-signature: v1,<base64 HMAC of "id.ts.body">``)."""
+
+    def __init__(self, secret: str) -> None:
+        # Keyed HMAC objects are copied per message: the key schedule is done once.
+        self._legacy = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+        self._standard = hmac.new(standard_key(secret), digestmod=hashlib.sha256)
+
+    def legacy(self, body: bytes) -> str:
+        mac = self._legacy.copy()
+        mac.update(body)
+        return mac.hexdigest()
+
+    def standard(self, webhook_id: str, timestamp: int, body: bytes) -> str:
+        mac = self._standard.copy()
+        mac.update(f"{webhook_id}.{timestamp}.".encode())
+        mac.update(body)
+        return "v1," + base64.b64encode(mac.digest()).decode()
+
+    def headers(self, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+        return {
+            "X-Webhook-Signature": self.legacy(body),
+            "webhook-id": webhook_id,
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": self.standard(webhook_id, timestamp, body),
+        }
+
+
+# --- retry schedule ------------------------------------------------------------------
+
+
+def backoff_s(failures: int, base_ms: int, max_ms: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after the ``failures``-th failed attempt (1-based): equal jitter,
+    uniformly in ``[c/2, c]`` with ``c = min(max, base · 2^(failures-1))``."""
+    ceiling: float = min(max_ms, base_ms << min(max(failures, 1) - 1, 40)) / 1000
+    return ceiling / 2 + rand() * ceiling / 2
+
+
+def retry_after_s(value: str | None, now: float) -> float | None:
+    """A ``Retry-After`` header in seconds from ``now`` (delta-seconds or HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one attempt came to: ``ok``, else why not and what the receiver asked."""
+
+    ok: bool
+    error: str | None = None
+    retry_after: float | None = None
+    final: bool = False  # no point retrying (blocked URL)
+
+
+# --- the dispatcher ------------------------------------------------------------------------
+
+
+class Dispatcher:
+    """Delivers due outbox rows over one shared ``httpx.AsyncClient``.
+
+    One scheduling task claims due rows (an in-memory claim set: one process
+    owns the outbox) and starts one task per attempt, at most
+    ``webhook_concurrency`` at once and ``per_url_limit`` per target URL, so a
+    slow receiver holds only its own slots. Finished attempts are recorded in
+    batches; a row stays claimed until its result is stored, so it is never
+    sent twice at once. :meth:`wake` (called by the event pump after each
+    commit) runs the scheduler at once; when idle it sleeps until the earliest
+    ``next_attempt_at``.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        rand: Callable[[], float] = random.random,
+        is_private: Callable[[str, int], Any] = resolves_private,
+        per_url_limit: int | None = None,
+        prune_interval_s: float = 600.0,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.rand = rand
+        self.is_private = is_private
+        self.limit = settings.webhook_concurrency
+        # A slow receiver may take an eighth of the slots: seven more would have to stall to starve the rest.
+        self.per_url_limit = per_url_limit or max(1, min(self.limit, max(8, self.limit // 8)))
+        self.prune_interval_s = prune_interval_s
+        self.signer = Signer(settings.webhook_secret) if settings.webhook_secret else None
+        timeout = settings.webhook_timeout_ms / 1000
+        self.timeout_s = timeout
+        self.client = httpx.AsyncClient(
+            transport=transport or FastTransport(),
+            follow_redirects=False,
+            timeout=httpx.Timeout(timeout),
+            headers={"User-Agent": USER_AGENT, "Content-Type": "application/json", "Accept-Encoding": "identity"},
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # receivers' cookies are not kept
+            trust_env=False,
+        )
+        self.stats: Counter[str] = Counter()  # attempts, delivered, retried, failed
+        self._wake = asyncio.Event()
+        self._claimed: set[int] = set()  # sending, or finished but not yet recorded
+        self._busy: Counter[str] = Counter()  # attempts in flight per URL
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._results: list[AttemptResult] = []
+        self._scheduler: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start scheduling: rows left pending by a previous run (even a crash) go out now."""
+        self._scheduler = asyncio.create_task(self._run(), name="webhook-dispatcher")
+        self._pruner = asyncio.create_task(self._prune_loop(), name="webhook-pruner")
+
+    def wake(self) -> None:
+        """New rows were committed (or a slot freed): schedule now."""
+        self._wake.set()
+
+    async def stop(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
+        """Stop taking work, give attempts in flight ``grace_s`` to finish, cancel the rest
+        (they stay pending and go out after the next start), record results, close the client."""
+        self._stopping = True
+        for task in (self._scheduler, self._pruner):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._attempts:
+            _, late = await asyncio.wait(set(self._attempts), timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self.flush()
+        await self.client.aclose()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._attempts)
+
+    # --- scheduling ----------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                delay = await self.deliver_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook.dispatch_failed")
+                delay = 1.0  # the registry hiccuped; try again shortly
+            if delay is not None and delay <= 0:
+                await asyncio.sleep(0)  # let attempts run before the next batch
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
+
+    async def deliver_due(self) -> float | None:
+        """One scheduling pass: record finished attempts, start attempts for due rows.
+
+        Returns seconds until the scheduler should look again without being
+        woken: 0 = at once (more may be due), None = only when woken.
+        """
+        await self.flush()
+        free = self.limit - len(self._attempts)
+        if free <= 0:
+            return None  # a finishing attempt wakes us
+        now = self.clock()
+        saturated = [url for url, n in self._busy.items() if n >= self.per_url_limit]
+        rows = await self.store.due_deliveries(now, free, self._claimed, saturated)
+        skipped = False
+        for row in rows:
+            if self._busy[row.url] >= self.per_url_limit:
+                skipped = True  # this URL is full now; its rows wait for a slot
+                continue
+            self._launch(row)
+        if skipped or len(rows) == free:
+            return 0
+        saturated = [url for url, n in self._busy.items() if n >= self.per_url_limit]
+        nxt = await self.store.next_attempt_at(self._claimed, saturated)
+        return None if nxt is None else max(0.0, nxt - now)
+
+    def _launch(self, row: OutboxRow) -> None:
+        self._claimed.add(row.id)
+        self._busy[row.url] += 1
+        task = asyncio.create_task(self._attempt(row), name=f"webhook-{row.id}")
+        self._attempts.add(task)
+        task.add_done_callback(self._attempts.discard)
+
+    async def flush(self) -> None:
+        """Store the results of finished attempts and release their claims."""
+        if not self._results:
+            return
+        results, self._results = self._results, []
+        try:
+            await self.store.record_attempts(results)
+        except Exception:
+            self._results = results + self._results  # keep them claimed; try again next pass
+            raise
+        for r in results:
+            self._claimed.discard(r.id)
+
+    async def settle(self) -> None:
+        """Wait for every attempt in flight and record the results (tests, shutdown)."""
+        while self._attempts:
+            await asyncio.gather(*list(self._attempts), return_exceptions=True)
+        await self.flush()
+
+    # --- one attempt -------------------------------------------------------------------
+
+    async def _attempt(self, row: OutboxRow) -> None:
+        recorded = False
+        try:
+            try:
+                outcome = await self.send(row)
+            except Exception as exc:  # a bug, not the receiver: back off rather than spin
+                log.exception("webhook.attempt_crashed", id=row.id)
+                outcome = Outcome(False, f"internal error: {type(exc).__name__}")
+            self._results.append(self.result_of(row, outcome))
+            recorded = True
+        finally:
+            self._busy[row.url] -= 1
+            if self._busy[row.url] <= 0:
+                del self._busy[row.url]
+            if not recorded:
+                self._claimed.discard(row.id)  # cancelled: stays pending, unsent as far as we know
+            self.wake()
+
+    async def send(self, row: OutboxRow) -> Outcome:
+        """POST the row's body once, signed for this attempt; never raises for delivery errors."""
+        self.stats["attempts"] += 1
+        if row.check_private and not self.settings.webhook_allow_private and await self._blocked(row.url):
+            return Outcome(False, "blocked: the URL resolves to a loopback, private or link-local address", final=True)
+        headers = self.signer.headers(row.webhook_id, int(self.clock()), row.body) if self.signer else None
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                response = await self.client.post(row.url, content=row.body, headers=headers)
+        except (TimeoutError, httpx.TimeoutException):
+            return Outcome(False, f"timed out after {self.settings.webhook_timeout_ms} ms")
+        except httpx.ConnectError as exc:
+            return Outcome(False, f"connection failed: {exc}")
+        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
+            return Outcome(False, f"{type(exc).__name__}: {exc}")
+        status = response.status_code
+        if 200 <= status < 300:
+            return Outcome(True)
+        error = f"HTTP {status}"
+        if 300 <= status < 400:
+            error += " (redirects are not followed)"
+        return Outcome(False, error, retry_after_s(response.headers.get("retry-after"), self.clock()))
+
+    async def _blocked(self, url: str) -> bool:
+        try:
+            parts = httpx.URL(url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            return bool(await self.is_private(parts.host, port))
+        except (httpx.InvalidURL, ValueError):
+            return True
+
+    def result_of(self, row: OutboxRow, outcome: Outcome) -> AttemptResult:
+        """The row's next state after ``outcome``: delivered, pending with a retry time, or failed."""
+        now = self.clock()
+        attempts = row.attempts + 1
+        s = self.settings
+        if outcome.ok:
+            self.stats["delivered"] += 1
+            return AttemptResult(row.id, "delivered", attempts, None, now, now)
+        if outcome.final or attempts >= s.webhook_max_attempts:
+            self.stats["failed"] += 1
+            log.warning("webhook.failed", id=row.id, event=row.event, attempts=attempts, error=outcome.error)
+            return AttemptResult(row.id, "failed", attempts, outcome.error, now, None)
+        delay = backoff_s(attempts, s.webhook_retry_base_ms, s.webhook_retry_max_ms, self.rand)
+        if outcome.retry_after is not None:
+            delay = max(delay, min(outcome.retry_after, s.webhook_retry_max_ms / 1000))
+        self.stats["retried"] += 1
+        log.info("webhook.retry", id=row.id, event=row.event, attempts=attempts, error=outcome.error, delay_s=round(delay, 3))
+        return AttemptResult(row.id, "pending", attempts, outcome.error, now + delay, None)
+
+    # --- retention ---------------------------------------------------------------------
+
+    async def prune(self) -> int:
+        """Delete delivered rows older than ``WEBHOOK_RETENTION_HOURS``."""
+        before = self.clock() - self.settings.webhook_retention_hours * 3600
+        removed = await self.store.prune_delivered(before)
+        if removed:
+            log.info("webhook.pruned", rows=removed)
+        return removed
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                await self.prune()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook.prune_failed")
+            await asyncio.sleep(self.prune_interval_s)
+
+
+# --- views and service hooks -------------------------------------------------------------
+
+
+def _iso_ts(ts: float | None) -> str | None:
+    return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
+
+
+def delivery_view(row: OutboxRow) -> dict[str, Any]:
+    """A delivery as ``GET /webhooks/deliveries`` shows it."""
+    return {
+        "id": row.id,
+        "event": row.event,
+        "token": row.token,
+        "url": row.url,
+        "status": row.status,
+        "attempts": row.attempts,
+        "lastError": row.last_error,
+        "nextAttemptAt": _iso_ts(row.next_attempt_at) if row.status == "pending" else None,
+        "createdAt": _iso_ts(row.created_at),
+        "deliveredAt": _iso_ts(row.delivered_at),
+    }
+
+
+async def start(rt: Runtime) -> None:
+    """Service hook: start the dispatcher and let the event pumps wake it."""
+    dispatcher = Dispatcher(rt.settings, rt.store, transport=rt.services.get("webhook_transport"))
+    rt.services["dispatcher"] = dispatcher
+    rt.devices.wake_dispatcher = dispatcher.wake
+    await dispatcher.start()
+
+
+async def stop(rt: Runtime) -> None:
+    """Service hook: finish or hand back in-flight attempts, then close."""
+    rt.devices.wake_dispatcher = lambda: None
+    dispatcher: Dispatcher | None = rt.services.pop("dispatcher", None)
+    if dispatcher is not None:
+        await dispatcher.stop()

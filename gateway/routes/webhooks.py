@@ -1,0 +1,62 @@
+"""Webhook deliveries over HTTP: list the outbox, retry a dead letter.
+
+An account sees only deliveries of its own devices and targets; another
+account's delivery answers NOT_FOUND, like one that does not exist.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.envelope import ok
+from gateway.errors import ApiError, invalid
+from gateway.routes.common import principal, query_int, token_from
+from gateway.runtime import runtime
+from gateway.webhooks import delivery_view
+
+STATUSES = ("pending", "delivered", "failed")
+MAX_ID = 2**63 - 1  # SQLite's INTEGER range
+
+
+async def list_deliveries(request: Request) -> Response:
+    """``GET /webhooks/deliveries?status=&token=&limit=``, newest first."""
+    status = request.query_params.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise invalid("'status' must be pending, delivered or failed")
+    raw_token = request.query_params.get("token")
+    token = token_from(raw_token, request) if raw_token else None
+    limit = query_int(request, "limit", 100, 1, 1000)
+    p = principal(request)
+    rows = await runtime(request).store.list_deliveries(
+        owner_id=None if p.is_admin else p.account_id, status=status, token=token, limit=limit
+    )
+    return ok({"deliveries": [delivery_view(r) for r in rows]}, "Deliveries retrieved")
+
+
+async def retry_delivery(request: Request) -> Response:
+    """``POST /webhooks/deliveries/{id}/retry``: a ``failed`` delivery goes back in the queue, attempts 0."""
+    raw = request.path_params["id"]
+    if not raw.isascii() or not raw.isdigit():
+        raise invalid("delivery id must be a whole number")
+    delivery_id = int(raw)
+    rt = runtime(request)
+    row = await rt.store.get_delivery(delivery_id) if delivery_id <= MAX_ID else None
+    if row is None or not principal(request).can_see(row.owner_id):
+        raise ApiError("NOT_FOUND", f"no delivery {delivery_id}")
+    now = time.time()
+    if row.status != "failed" or not await rt.store.requeue_failed(delivery_id, now):
+        raise invalid(f"only a failed delivery can be retried; delivery {delivery_id} is {row.status}")
+    rt.devices.wake_dispatcher()
+    queued = replace(row, status="pending", attempts=0, next_attempt_at=now)
+    return ok(delivery_view(queued), "Delivery queued for retry")
+
+
+routes: list[BaseRoute] = [
+    Route("/webhooks/deliveries", list_deliveries, methods=["GET"]),
+    Route("/webhooks/deliveries/{id}/retry", retry_delivery, methods=["POST"]),
+]
