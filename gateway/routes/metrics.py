@@ -8,10 +8,12 @@ from starlette.routing import Route
 
 from gateway.errors import ApiError
 from gateway.metrics import CONTENT_TYPE, Metrics
+from gateway.routes.common import require_admin
 from gateway.runtime import runtime
 
 
 async def metrics(request: Request) -> Response:
+    require_admin(request)  # gateway-wide figures: an operator's view, not a tenant's
     rt = runtime(request)
     service: Metrics | None = rt.services.get("metrics")
     if service is None:
