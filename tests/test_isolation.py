@@ -9,6 +9,10 @@ with a reason, so the matrix grows with the gateway.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import importlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -305,3 +309,82 @@ async def test_new_devices_pair_privately(world: World) -> None:
     await gw.post(f"/sandbox/devices/{TB}/incoming", {"from": SENDER, "text": "marker"})
     await bob.event("message", TB)
     assert all(f.get("token") != token and f.get("data") != qr["data"] for f in bob.frames)
+
+
+# -- webhooks: one account's slow receiver ----------------------------------------------------------
+
+
+class Receiver:
+    """A tiny HTTP server for webhooks: records bodies; answers 200 at once, or (``hold``) only once released."""
+
+    def __init__(self, hold: bool) -> None:
+        self.hold = hold
+        self.release = asyncio.Event()
+        self.bodies: list[dict[str, Any]] = []
+        self.waiting = 0
+        self.server: asyncio.Server | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}/hook"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                self.bodies.append(json.loads(await reader.readexactly(length)))
+                if self.hold:
+                    self.waiting += 1
+                    await self.release.wait()
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        writer.close()
+
+    async def stop(self) -> None:
+        self.release.set()
+        if self.server is not None:
+            self.server.close()
+
+
+async def test_a_slow_receiver_does_not_delay_another_accounts_webhooks(gateway_factory: Any) -> None:
+    """alice's account webhook never answers; bob's deliveries still arrive while hers hang, and each
+    receiver gets only its own account's events."""
+    if not hasattr(importlib.import_module("gateway.webhooks"), "Dispatcher"):
+        pytest.skip("the webhook dispatcher is not built in this tree")
+    slow, fast = Receiver(hold=True), Receiver(hold=False)
+    await slow.start()
+    await fast.start()
+    gw: LiveGateway = await gateway_factory(
+        webhook_allow_private=True, webhook_concurrency=16, webhook_timeout_ms=60_000
+    )
+    tenants = Tenants(gw)
+    try:
+        alice, bob = await tenants.signup("alice"), await tenants.signup("bob")
+        for tenant, receiver, token in ((alice, slow, TA), (bob, fast, TB)):
+            r = await tenant.http.patch("/auth/me", json={"webhookUrl": receiver.url})
+            assert r.status_code == 200, r.text
+            assert (await tenant.http.post("/devices", json={"token": token})).status_code == 200
+            assert (await gw.post(f"/sandbox/devices/{token}/scan")).status_code == 200
+        for i in range(30):  # more than the whole dispatcher's concurrency, all to the slow receiver
+            await gw.post(f"/sandbox/devices/{TA}/incoming", {"from": SENDER, "text": f"to alice {i}"})
+        await gw.until(lambda: slow.waiting >= 1)
+        r = await gw.post(f"/sandbox/devices/{TB}/incoming", {"from": SENDER, "text": "to bob"})
+        assert r.status_code == 200
+        await gw.until(
+            lambda: any(b["event"] == "message.received" and b["data"]["text"] == "to bob" for b in fast.bodies),
+            timeout=10,
+        )
+        assert slow.waiting >= 1 and not slow.release.is_set()  # bob's arrived while alice's hang unanswered
+        assert {b["token"] for b in fast.bodies} == {TB}
+        assert {b["token"] for b in slow.bodies} == {TA}
+    finally:
+        await slow.stop()
+        await fast.stop()
+        await tenants.aclose()
