@@ -1,4 +1,15 @@
-"""Contacts captured per device (from messages and history sync)."""
+"""Contacts captured per device (from messages and history sync).
+
+One row per (device token, phone). Rules of the upsert:
+
+- ``first_seen`` and ``source`` are those of the first sighting: a history
+  contact who later writes stays ``history`` (it was known first from there);
+- ``last_seen`` only moves forward;
+- a known name is never replaced by a blank one; a new non-blank name wins;
+- rows carry the owning account; reads by an account see only its own rows,
+  so a token reused by another account after a delete never shows the old
+  owner's contacts (the new owner takes a row over when that phone reappears).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +18,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.store.db import Db
+
+_COLUMNS = "phone, name, source, first_seen, last_seen"
+_LOOKUP_CHUNK = 500  # SQLite allows 32,766 host parameters; stay well below
+
+_UPSERT = """
+INSERT INTO contacts (token, phone, name, source, first_seen, last_seen, owner_id) VALUES (?,?,?,?,?,?,?)
+ON CONFLICT (token, phone) DO UPDATE SET
+    name       = CASE WHEN owner_id IS excluded.owner_id THEN COALESCE(excluded.name, name) ELSE excluded.name END,
+    source     = CASE WHEN owner_id IS excluded.owner_id THEN source ELSE excluded.source END,
+    first_seen = CASE WHEN owner_id IS excluded.owner_id THEN first_seen ELSE excluded.first_seen END,
+    last_seen  = CASE WHEN owner_id IS excluded.owner_id THEN MAX(last_seen, excluded.last_seen)
+                      ELSE excluded.last_seen END,
+    owner_id   = excluded.owner_id
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,61 +52,102 @@ class ContactRow:
         }
 
 
+def _owner_filter(owner_id: int | None) -> tuple[str, tuple[Any, ...]]:
+    """SQL and args restricting rows to one account; ``None`` means every row (the admin)."""
+    return ("", ()) if owner_id is None else (" AND owner_id = ?", (owner_id,))
+
+
+def _merge(contacts: Iterable[tuple[str, str | None]]) -> dict[str, str | None]:
+    """One entry per phone (a batch may repeat one), keeping the last non-blank name."""
+    merged: dict[str, str | None] = {}
+    for phone, raw in contacts:
+        name = (raw or "").strip() or None
+        if name is not None or phone not in merged:
+            merged[phone] = name
+    return merged
+
+
 class ContactQueries:
     db: Db
 
     async def upsert_contacts(
         self, token: str, owner_id: int | None, contacts: Iterable[tuple[str, str | None]], source: str, seen: str
     ) -> list[ContactRow]:
-        """Record contacts; return the ones that were new for this device.
+        """Record contacts; return the ones that were new for this device (and this owner).
 
-        A known name is never replaced by a blank one; ``last_seen`` moves forward.
-        Call inside a transaction to make it atomic with the event's outbox rows.
+        One lookup per 500 phones and one ``executemany``, so a history batch
+        of thousands of contacts is a handful of statements. Call inside a
+        transaction to make it atomic with the event's outbox rows.
         """
-        new: list[ContactRow] = []
+        merged = _merge(contacts)
+        if not merged:
+            return []
         async with self.db.transaction():
-            for phone, name in contacts:
-                name = (name or "").strip() or None
-                inserted = await self.db.execute(
-                    "INSERT OR IGNORE INTO contacts (token, phone, name, source, first_seen, last_seen, owner_id)"
-                    " VALUES (?,?,?,?,?,?,?)",
-                    (token, phone, name, source, seen, seen, owner_id),
-                )
-                if inserted:
-                    new.append(ContactRow(phone, name, source, seen, seen))
-                else:
-                    await self.db.execute(
-                        "UPDATE contacts SET name = COALESCE(?, name), last_seen = MAX(last_seen, ?)"
-                        " WHERE token = ? AND phone = ?",
-                        (name, seen, token, phone),
-                    )
-        return new
+            known = await self._known(token, owner_id, list(merged))
+            await self.db.executemany(
+                _UPSERT, ((token, phone, name, source, seen, seen, owner_id) for phone, name in merged.items())
+            )
+        return [ContactRow(p, n, source, seen, seen) for p, n in merged.items() if p not in known]
 
-    async def count_contacts(self, token: str) -> int:
-        row = await self.db.fetchone("SELECT COUNT(*) FROM contacts WHERE token = ?", (token,))
+    async def _known(self, token: str, owner_id: int | None, phones: list[str]) -> set[str]:
+        """Which of ``phones`` this device already has, for the same owner."""
+        known: set[str] = set()
+        for i in range(0, len(phones), _LOOKUP_CHUNK):
+            chunk = phones[i : i + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            rows = await self.db.fetchall(
+                f"SELECT phone FROM contacts WHERE token = ? AND owner_id IS ? AND phone IN ({marks})",
+                (token, owner_id, *chunk),
+            )
+            known.update(r[0] for r in rows)
+        return known
+
+    async def count_contacts(self, token: str, owner_id: int | None = None) -> int:
+        where, args = _owner_filter(owner_id)
+        row = await self.db.fetchone(f"SELECT COUNT(*) FROM contacts WHERE token = ?{where}", (token, *args))
         return int(row[0]) if row else 0
 
-    async def list_contacts(self, token: str, limit: int, offset: int) -> list[ContactRow]:
+    async def list_contacts(
+        self, token: str, limit: int, offset: int, owner_id: int | None = None
+    ) -> list[ContactRow]:
+        """One page in export order (``first_seen``, then phone)."""
+        where, args = _owner_filter(owner_id)
         rows = await self.db.fetchall(
-            "SELECT phone, name, source, first_seen, last_seen FROM contacts WHERE token = ?"
-            " ORDER BY first_seen, phone LIMIT ? OFFSET ?",
-            (token, limit, offset),
+            f"SELECT {_COLUMNS} FROM contacts WHERE token = ?{where} ORDER BY first_seen, phone LIMIT ? OFFSET ?",
+            (token, *args, limit, offset),
         )
         return [ContactRow(*r) for r in rows]
 
-    async def iter_contacts(self, token: str, limit: int, offset: int) -> AsyncIterator[list[ContactRow]]:
-        """Batches of contacts in export order, holding one batch in memory."""
-        async for batch in self.db.iterate(
-            "SELECT phone, name, source, first_seen, last_seen FROM contacts WHERE token = ?"
-            " ORDER BY first_seen, phone LIMIT ? OFFSET ?",
-            (token, limit, offset),
+    async def iter_contacts(
+        self, token: str, limit: int | None, offset: int, owner_id: int | None = None, batch: int = 1000
+    ) -> AsyncIterator[list[ContactRow]]:
+        """Batches of contacts in export order, holding one batch in memory; ``limit=None`` = every row."""
+        where, args = _owner_filter(owner_id)
+        async for rows in self.db.iterate(
+            f"SELECT {_COLUMNS} FROM contacts WHERE token = ?{where} ORDER BY first_seen, phone LIMIT ? OFFSET ?",
+            (token, *args, -1 if limit is None else limit, offset),
+            batch=batch,
         ):
-            yield [ContactRow(*r) for r in batch]
+            yield [ContactRow(*r) for r in rows]
+
+    async def has_contacts(self, token: str, owner_id: int | None = None) -> bool:
+        """Whether ``token`` has any contact (of ``owner_id``; any owner when ``None``)."""
+        where, args = _owner_filter(owner_id)
+        row = await self.db.fetchone(f"SELECT 1 FROM contacts WHERE token = ?{where} LIMIT 1", (token, *args))
+        return row is not None
 
     async def contact_owner(self, token: str) -> tuple[bool, int | None]:
-        """Whether any contact exists for ``token``, and its owner."""
+        """Whether any contact exists for ``token``, and the owner of one of them."""
         row = await self.db.fetchone("SELECT owner_id FROM contacts WHERE token = ? LIMIT 1", (token,))
         return (row is not None, row[0] if row else None)
 
     async def delete_contacts(self, token: str) -> int:
         return await self.db.execute("DELETE FROM contacts WHERE token = ?", (token,))
+
+    async def insert_contacts_bulk(self, token: str, owner_id: int | None, rows: Iterable[ContactRow]) -> None:
+        """Load rows as they are (benchmarks, imports): no merge, no "new" detection."""
+        await self.db.executemany(
+            "INSERT OR REPLACE INTO contacts (token, phone, name, source, first_seen, last_seen, owner_id)"
+            " VALUES (?,?,?,?,?,?,?)",
+            ((token, r.phone, r.name, r.source, r.first_seen, r.last_seen, owner_id) for r in rows),
+        )

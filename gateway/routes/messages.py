@@ -1,0 +1,61 @@
+"""``POST /messages``: send a text from a device, optionally idempotent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.envelope import iso, ok
+from gateway.errors import ApiError
+from gateway.idempotency import check_key, fingerprint, keys
+from gateway.phones import InvalidPhone, to_jid
+from gateway.routes.common import json_body, principal, token_from, visible_device
+from gateway.runtime import runtime
+
+MAX_TEXT = 65_536
+
+
+def recipient(value: Any, request: Request) -> str:
+    """``to`` as a JID: phone digits (§3 rules) or a user / group JID. INVALID_PHONE otherwise."""
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError("INVALID_PHONE", "'to' must be a phone number or a WhatsApp JID")
+    try:
+        return to_jid(value, runtime(request).settings.default_country_code)
+    except InvalidPhone as exc:
+        raise ApiError("INVALID_PHONE", f"'to': {exc}") from exc
+
+
+def message_text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+        raise ApiError("INVALID_MESSAGE", "'text' must be 1 to 65,536 characters, not only whitespace")
+    return value
+
+
+async def send(request: Request) -> Response:
+    body = await json_body(request, {"token": str, "to": str, "text": str})
+    key = check_key(request.headers.get("idempotency-key"))
+    token = token_from(body.get("token"), request)
+    to = recipient(body.get("to"), request)
+    text = message_text(body.get("text"))
+
+    async def deliver() -> dict[str, str]:
+        device = visible_device(request, token)
+        sent = await device.send_text(to, text)
+        return {"messageId": sent.id, "timestamp": iso(sent.timestamp)}
+
+    if key is None:
+        return ok(await deliver(), "message sent")
+    rt = runtime(request)
+    data, replayed = await keys(rt.services, rt.store).run(
+        principal(request).rate_key, key, fingerprint(token, to, text), deliver
+    )
+    headers = {"Idempotent-Replayed": "true" if replayed else "false"}
+    response = ok(data, "message already sent (idempotent replay)" if replayed else "message sent")
+    response.headers.update(headers)
+    return response
+
+
+routes = [Route("/messages", send, methods=["POST"])]
