@@ -11,6 +11,7 @@ import contextlib
 import gc
 import json
 import socket
+import subprocess
 import warnings
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
@@ -34,6 +35,11 @@ with warnings.catch_warnings():
     import neonize.utils.platform  # noqa: F401
 
     gc.collect()
+    # gc parked that Popen in subprocess._active (uname was still running); reap it
+    # now, or the next subprocess started by any test frees it and warns there.
+    for _proc in list(getattr(subprocess, "_active", None) or []):
+        _proc.wait()
+    subprocess._cleanup()  # type: ignore[attr-defined]
 
 API_KEY = "test-admin-key"
 TOKEN = "60123456789"
