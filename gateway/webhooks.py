@@ -263,6 +263,10 @@ class Dispatcher:
         """Stop taking work, give attempts in flight ``grace_s`` to finish, cancel the rest
         (they stay pending and go out after the next start), record results, close the client."""
         self._stopping = True
+        self.wake()
+        if self._scheduler is not None:  # let a pass in progress finish, rather than cut it mid-write
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait({self._scheduler}, timeout=1.0)
         for task in (self._scheduler, self._pruner):
             if task is not None:
                 task.cancel()
@@ -292,6 +296,8 @@ class Dispatcher:
             except Exception:
                 log.exception("webhook.dispatch_failed")
                 delay = 1.0  # the registry hiccuped; try again shortly
+            if self._stopping:
+                return
             if delay is not None and delay <= 0:
                 await asyncio.sleep(0)  # let attempts run before the next batch
                 continue
@@ -307,7 +313,7 @@ class Dispatcher:
         """
         await self.flush()
         free = self.limit - len(self._attempts)
-        if free <= 0:
+        if free <= 0 or self._stopping:
             return None  # a finishing attempt wakes us
         now = self.clock()
         saturated = [url for url, n in self._busy.items() if n >= self.per_url_limit]
@@ -338,8 +344,8 @@ class Dispatcher:
         results, self._results = self._results, []
         try:
             await self.store.record_attempts(results)
-        except Exception:
-            self._results = results + self._results  # keep them claimed; try again next pass
+        except BaseException:  # incl. cancellation: keep them claimed, store them next time (idempotent)
+            self._results = results + self._results
             raise
         for r in results:
             self._claimed.discard(r.id)
@@ -356,11 +362,12 @@ class Dispatcher:
         recorded = False
         try:
             try:
-                outcome = await self.send(row)
+                result = self.result_of(row, await self.send(row))
             except Exception as exc:  # a bug, not the receiver: back off rather than spin
                 log.exception("webhook.attempt_crashed", id=row.id)
-                outcome = Outcome(False, f"internal error: {type(exc).__name__}")
-            self._results.append(self.result_of(row, outcome))
+                retry_at = self.clock() + self.settings.webhook_retry_base_ms / 1000
+                result = AttemptResult(row.id, "pending", row.attempts + 1, f"internal error: {exc!r}", retry_at, None)
+            self._results.append(result)
             recorded = True
         finally:
             self._busy[row.url] -= 1
@@ -411,13 +418,13 @@ class Dispatcher:
             return AttemptResult(row.id, "delivered", attempts, None, now, now)
         if outcome.final or attempts >= s.webhook_max_attempts:
             self.stats["failed"] += 1
-            log.warning("webhook.failed", id=row.id, event=row.event, attempts=attempts, error=outcome.error)
+            log.warning("webhook.failed", id=row.id, hook=row.event, attempts=attempts, error=outcome.error)
             return AttemptResult(row.id, "failed", attempts, outcome.error, now, None)
         delay = backoff_s(attempts, s.webhook_retry_base_ms, s.webhook_retry_max_ms, self.rand)
         if outcome.retry_after is not None:
             delay = max(delay, min(outcome.retry_after, s.webhook_retry_max_ms / 1000))
         self.stats["retried"] += 1
-        log.info("webhook.retry", id=row.id, event=row.event, attempts=attempts, error=outcome.error, delay_s=round(delay, 3))
+        log.info("webhook.retry", id=row.id, hook=row.event, attempts=attempts, error=outcome.error, delay_s=round(delay, 3))
         return AttemptResult(row.id, "pending", attempts, outcome.error, now + delay, None)
 
     # --- retention ---------------------------------------------------------------------
