@@ -1,0 +1,61 @@
+"""Smoke test of the benchmark harness: every benchmark's core runs end to end
+with tiny sizes. No timing is asserted here (speed targets live in bench/)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from bench import __main__ as bench_main
+from bench import common, devices, fanout, soak
+from bench import http as bench_http
+
+
+def test_helpers_compute_percentiles_and_slopes() -> None:
+    """Nearest-rank percentiles and the least-squares slope give the textbook answers."""
+    values = [float(v) for v in range(1, 101)]
+    assert common.percentile(values, 50) == 50
+    assert common.percentile(values, 99) == 99
+    assert common.summarize_ms([0.001, 0.002])["max"] == 2.0
+    assert common.slope_per_minute([(0, 10.0), (60, 12.0), (120, 14.0)]) == pytest.approx(2.0)
+    assert len(set(common.valid_tokens(5))) == 5
+
+
+def test_summary_collects_targets_from_results() -> None:
+    """The runner turns each module's ``targets`` into table rows."""
+    rows = bench_main.targets_of("x", {"targets": {"p99": {"value": 1.5, "target": "< 2", "verdict": "PASS"}}})
+    assert rows == [("x.p99", 1.5, "< 2", "PASS")]
+    assert "x.p99" in common.table(rows, ("figure", "value", "target", "verdict"))
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make bench installs it)")
+def test_http_benchmark_runs() -> None:
+    """wrk and the constant-rate driver run against the gateway and the bare app."""
+    result = bench_http.run(seconds=1, connections=4, rate=50, latency_seconds=1, warmup=0)
+    assert result["throughput"]["bare GET /health"]["requests"] > 0
+    assert result["throughput"]["gateway GET /health"]["error_total"] == 0
+    assert result["latency_at_rate"]["gateway GET /health"]["ok"] == 50
+
+
+def test_fanout_benchmark_loses_no_frame() -> None:
+    """Every accepted incoming message reaches its device's listener and the catch-all one."""
+    result = fanout.run(devices=3, wildcards=1, rate=30, seconds=1, procs=1, drain_seconds=10)
+    assert result["messages_accepted"] == 30
+    assert result["frames_lost"] == 0
+    assert result["frames_duplicated"] == 0
+
+
+def test_devices_benchmark_restores_every_device() -> None:
+    """Paired devices come back connected after SIGTERM and a restart on the same DATA_DIR."""
+    result = devices.run(devices=3, restore_timeout=20)
+    assert result["pairing"]["connected"] == 3
+    assert result["restart"]["connected"] == 3
+    assert result["shutdown"]["exit_code"] == 0
+
+
+def test_soak_samples_memory() -> None:
+    """A few seconds of mixed traffic produce RSS samples and a slope."""
+    result = soak.run(minutes=0.05, devices=2, rate=10, sample_every=1, listeners=2)
+    assert len(result["rss_mb_samples"]) >= 2
+    assert result["pairing"]["failed"] == 0
