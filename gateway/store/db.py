@@ -78,8 +78,8 @@ class Db:
 
     async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[aiosqlite.Row]:
         conn = self._writer if _in_tx.get() else self._reader
-        async with conn.execute(sql, tuple(args)) as cur:
-            return list(await cur.fetchall())
+        # One trip to the connection's thread instead of three (execute, fetch, close).
+        return list(await conn.execute_fetchall(sql, tuple(args)))
 
     async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> aiosqlite.Row | None:
         conn = self._writer if _in_tx.get() else self._reader
