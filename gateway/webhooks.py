@@ -415,7 +415,7 @@ class Dispatcher:
         s = self.settings
         if outcome.ok:
             self.stats["delivered"] += 1
-            return AttemptResult(row.id, "delivered", attempts, None, now, now)
+            return AttemptResult(row.id, "delivered", attempts, row.last_error, now, now)  # keep why earlier tries failed
         if outcome.final or attempts >= s.webhook_max_attempts:
             self.stats["failed"] += 1
             log.warning("webhook.failed", id=row.id, hook=row.event, attempts=attempts, error=outcome.error)
