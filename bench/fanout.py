@@ -130,7 +130,7 @@ async def _pair(server: common.Server, tokens: list[str]) -> dict[str, Any]:
 
 
 def run(devices: int = 1000, wildcards: int = 10, rate: float = 1000, seconds: float = 10,
-        procs: int = 2, drain_seconds: float = 15) -> dict[str, Any]:
+        procs: int = 2, drain_seconds: float = 60) -> dict[str, Any]:
     common.raise_nofile()
     common.use_uvloop()
     tokens = common.valid_tokens(devices)
