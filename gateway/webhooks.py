@@ -310,14 +310,29 @@ class Dispatcher:
 
         Returns seconds until the scheduler should look again without being
         woken: 0 = at once (more may be due), None = only when woken.
+
+        The pass is one transaction, so its reads run on the writer connection:
+        the shared reader can sit in an older snapshot (while another task
+        streams an export from it, say), and a stale "pending" would send a
+        delivered row again.
         """
-        await self.flush()
+        results, self._results = self._results, []
+        try:
+            async with self.store.transaction():
+                await self.store.record_attempts(results)
+                self._claimed.difference_update(r.id for r in results)  # the reads below see their new state
+                return await self._claim_and_launch()
+        except BaseException:
+            self._claimed.update(r.id for r in results)  # rolled back: claim them again, store them next pass
+            self._results = results + self._results
+            raise
+
+    async def _claim_and_launch(self) -> float | None:
         free = self.limit - len(self._attempts)
         if free <= 0 or self._stopping:
             return None  # a finishing attempt wakes us
         now = self.clock()
-        saturated = [url for url, n in self._busy.items() if n >= self.per_url_limit]
-        rows = await self.store.due_deliveries(now, free, self._claimed, saturated)
+        rows = await self.store.due_deliveries(now, free, self._claimed, self._saturated())
         skipped = False
         for row in rows:
             if self._busy[row.url] >= self.per_url_limit:
@@ -326,9 +341,11 @@ class Dispatcher:
             self._launch(row)
         if skipped or len(rows) == free:
             return 0
-        saturated = [url for url, n in self._busy.items() if n >= self.per_url_limit]
-        nxt = await self.store.next_attempt_at(self._claimed, saturated)
+        nxt = await self.store.next_attempt_at(self._claimed, self._saturated())
         return None if nxt is None else max(0.0, nxt - now)
+
+    def _saturated(self) -> list[str]:
+        return [url for url, n in self._busy.items() if n >= self.per_url_limit]
 
     def _launch(self, row: OutboxRow) -> None:
         self._claimed.add(row.id)

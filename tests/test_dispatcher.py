@@ -469,3 +469,19 @@ async def test_prune_removes_old_delivered_rows_only(make: Any, store: Store, cl
     assert await d.prune() == 2
     left = await rows(store)
     assert sorted((r.status, r.event) for r in left) == [("delivered", "contacts.new"), ("failed", "message.received")]
+
+
+async def test_an_open_read_snapshot_elsewhere_does_not_cause_resends(
+    make: Any, store: Store, clock: Clock, router: respx.Router
+) -> None:
+    """While another task streams from the shared reader (an old snapshot), delivered rows are not sent again."""
+    route = router.post(URL).mock(return_value=httpx.Response(200))
+    await enqueue(store, clock, n=3)
+    export = store.db.iterate("SELECT id FROM outbox", batch=1)
+    await anext(export)  # the reader now holds a snapshot in which every row is pending
+    d = make()
+    for _ in range(3):
+        await step(d)
+    await export.aclose()
+    assert route.call_count == 3
+    assert [r.status for r in await rows(store)] == ["delivered"] * 3

@@ -7,6 +7,7 @@ A PostgreSQL backend would stand beside it with the same methods.
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from gateway.store.accounts import AccountQueries
@@ -30,5 +31,5 @@ class Store(DeviceQueries, ContactQueries, OutboxQueries, IdempotencyQueries, Ac
     async def close(self) -> None:
         await self.db.close()
 
-    def transaction(self):  # type: ignore[no-untyped-def]
+    def transaction(self) -> AbstractAsyncContextManager[None]:
         return self.db.transaction()
