@@ -47,7 +47,9 @@ Options (``DriverOptions.extra``)
 waits for the first QR / pairing code / ``Connected`` before giving up.
 ``neonize_call_threads`` (int, default 4): size of the per-device call pool.
 ``neonize_proxy`` (str, optional): ``http://`` or ``socks5://`` proxy for the
-WhatsApp connection.
+WhatsApp connection (prefer http: whatsmeow cannot abandon a hung socks5 dial).
+``neonize_preflight`` (bool, default true): dial WhatsApp from Python before
+handing a connect to Go (see :meth:`NeonizeDriver._probe`).
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ import io
 import logging
 import os
 import queue
+import socket
 import sqlite3
 import threading
 import weakref
@@ -69,6 +72,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 from gateway.drivers.base import (
     CheckError,
@@ -157,6 +161,7 @@ ResolveLid = Callable[[str], str | None]
 _PN_SERVERS = frozenset({"s.whatsapp.net", "c.us", "hosted"})
 _LID_SERVERS = frozenset({"lid", "hosted.lid"})
 _SKIPPED_CHAT_SERVERS = frozenset({"broadcast", "newsletter"})
+_WHATSAPP_HOST = "web.whatsapp.com"
 
 
 # --- translation: neonize protobuf events -> DriverEvents (pure functions) ---
@@ -621,6 +626,7 @@ class NeonizeDriver:
         self._connect_timeout = float(extra.get("neonize_connect_timeout_s", 8.0))  # type: ignore[arg-type]
         proxy = extra.get("neonize_proxy")
         self._proxy = str(proxy) if proxy else None
+        self._preflight = bool(extra.get("neonize_preflight", True))
         threads = int(extra.get("neonize_call_threads", 4))  # type: ignore[call-overload]
         self._pool = _DaemonPool(threads, f"neonize-call-{token}")
         # neonize's sync client, used for its short calls only (connecting is
@@ -671,18 +677,54 @@ class NeonizeDriver:
                 return
             if current is not None:
                 self._retire(current)
+            if self._preflight:
+                try:
+                    error = await asyncio.wait_for(self._call(self._probe), self._connect_timeout)
+                except (TimeoutError, NotConnectedError):
+                    error = f"failed to dial {self._dial_target()}: timed out"
+                if error is not None:
+                    raise ConnectError(error)
             attempt = self._start_attempt("code" if method == "code" and not self.is_paired() else "qr")
-            # The timeout starts once this attempt holds the set-up lease: other
-            # devices' set-ups before it are not this device's slowness.
-            first: set[asyncio.Future[Any]] = {attempt.started, attempt.ready}
-            await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
             try:
-                error = await asyncio.wait_for(asyncio.shield(attempt.ready), self._connect_timeout)
-            except TimeoutError:
-                error = f"WhatsApp did not answer within {self._connect_timeout:g} s"
-                self._retire(attempt, error)
+                error = await self._wait_under_way(attempt)
+            except asyncio.CancelledError:  # e.g. the caller's own timeout: do not leave Go running
+                self._retire(attempt)
+                raise
             if error is not None:
                 raise ConnectError(error)
+
+    async def _wait_under_way(self, attempt: _Attempt) -> str | None:
+        # The timeout starts once this attempt holds the set-up lease: other
+        # devices' set-ups before it are not this device's slowness.
+        first: set[asyncio.Future[Any]] = {attempt.started, attempt.ready}
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            return await asyncio.wait_for(asyncio.shield(attempt.ready), self._connect_timeout)
+        except TimeoutError:
+            error = f"WhatsApp did not answer within {self._connect_timeout:g} s"
+            self._retire(attempt, error)
+            return error
+
+    def _dial_target(self) -> tuple[str, int]:
+        if self._proxy:
+            parts = urlsplit(self._proxy)
+            return parts.hostname or "", parts.port or (1080 if parts.scheme.startswith("socks") else 8080)
+        return _WHATSAPP_HOST, 443
+
+    def _probe(self) -> str | None:
+        """Dial WhatsApp (or the proxy) from Python first: None when reachable, else the dial error.
+
+        Every ``Neonize()`` call leaks an open sqlite handle in goneonize (no
+        way to close it is exported), so a device retrying while the network
+        is down would run the process out of file descriptors. A plain TCP dial
+        costs nothing and keeps those attempts out of Go.
+        """
+        host, port = self._dial_target()
+        try:
+            with socket.create_connection((host, port), timeout=self._connect_timeout):
+                return None
+        except OSError as exc:
+            return f"failed to dial {host}:{port}: {exc}"
 
     async def disconnect(self) -> None:
         self._retire(self._attempt)

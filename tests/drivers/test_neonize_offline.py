@@ -10,6 +10,8 @@ makes those dials fail at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 import subprocess
 import sys
@@ -29,16 +31,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class SilentProxy:
-    """Accepts TCP connections and never answers; ``hang_up()`` closes them all."""
+    """Accepts TCP connections and never answers; ``hang_up()`` closes them all.
+
+    ``dials`` counts whatsmeow's dials (they send a CONNECT request); the
+    driver's pre-flight probe connects and hangs up without a word.
+    """
 
     def __init__(self) -> None:
         self.writers: list[asyncio.StreamWriter] = []
+        self.dials = 0
         self.server: asyncio.Server | None = None
         self.url = ""
 
     async def start(self) -> None:
-        async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.writers.append(writer)
+            with contextlib.suppress(OSError):
+                if await reader.read(1):
+                    self.dials += 1
 
         self.server = await asyncio.start_server(hold, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
@@ -98,23 +108,51 @@ def test_driver_satisfies_the_protocol(make_driver: Callable[..., NeonizeDriver]
 async def test_connect_offline_raises_connect_error_with_the_dial_error(
     make_driver: Callable[..., NeonizeDriver], drivers: list[NeonizeDriver]
 ) -> None:
-    """With no internet, connect() fails fast with whatsmeow's dial error, not a hang."""
+    """With no internet, connect() fails fast with the dial error, not a hang."""
     driver = make_driver()
     drivers.append(driver)
     started = time.monotonic()
     with pytest.raises(ConnectError) as failure:
         await driver.connect("qr")
     assert time.monotonic() - started < 9  # the DNS failure is usually instant, 5 s on a resolver timeout
-    assert "dial" in str(failure.value)
-    assert "web.whatsapp.com" in str(failure.value)
+    assert str(failure.value).startswith("failed to dial web.whatsapp.com:443: ")
     assert not driver.is_paired()
+
+
+async def test_without_preflight_whatsmeow_reports_its_own_dial_error(
+    make_driver: Callable[..., NeonizeDriver], drivers: list[NeonizeDriver]
+) -> None:
+    """Straight through Go: Neonize() returns whatsmeow's dial error, and connect() raises it."""
+    driver = make_driver(neonize_preflight=False)
+    drivers.append(driver)
+    started = time.monotonic()
+    with pytest.raises(ConnectError) as failure:
+        await driver.connect("qr")
+    assert time.monotonic() - started < 9
+    assert str(failure.value).startswith("failed to dial whatsapp web websocket")
+    assert "web.whatsapp.com" in str(failure.value)
+
+
+async def test_offline_retries_do_not_leak_file_descriptors(
+    make_driver: Callable[..., NeonizeDriver], drivers: list[NeonizeDriver]
+) -> None:
+    """goneonize leaks a sqlite handle per Neonize() call; offline retries never reach it."""
+    driver = make_driver()
+    drivers.append(driver)
+    with pytest.raises(ConnectError):
+        await driver.connect()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        with pytest.raises(ConnectError):
+            await driver.connect()
+    assert len(os.listdir("/proc/self/fd")) <= before + 2
 
 
 async def test_failed_connect_and_close_leave_no_threads(
     make_driver: Callable[..., NeonizeDriver], drivers: list[NeonizeDriver]
 ) -> None:
     """After a failed dial the connection thread ends; close() stops the call pool too."""
-    driver = make_driver("60123450001")
+    driver = make_driver("60123450001", neonize_preflight=False)
     drivers.append(driver)
     with pytest.raises(ConnectError):
         await driver.connect()
@@ -129,7 +167,7 @@ async def test_connect_code_offline_fails_the_same_way(
     make_driver: Callable[..., NeonizeDriver], drivers: list[NeonizeDriver]
 ) -> None:
     """The pairing-code path needs a live socket first, so it fails with the dial error too."""
-    driver = make_driver()
+    driver = make_driver(neonize_preflight=False)
     drivers.append(driver)
     with pytest.raises(ConnectError, match="dial"):
         await driver.connect("code")
@@ -160,7 +198,7 @@ async def test_calls_without_a_connection_raise_not_connected_at_once(
 async def test_disconnect_and_logout_are_idempotent_and_logout_removes_the_session(
     make_driver: Callable[..., NeonizeDriver], drivers: list[NeonizeDriver]
 ) -> None:
-    driver = make_driver()
+    driver = make_driver(neonize_preflight=False)
     drivers.append(driver)
     await driver.disconnect()
     with pytest.raises(ConnectError):
@@ -177,7 +215,7 @@ async def test_is_paired_reads_the_whatsmeow_device_table(
     make_driver: Callable[..., NeonizeDriver], drivers: list[NeonizeDriver]
 ) -> None:
     """No file, an unpaired store and a store holding a device are told apart."""
-    driver = make_driver()
+    driver = make_driver(neonize_preflight=False)
     drivers.append(driver)
     assert not driver.is_paired()
     with pytest.raises(ConnectError):
@@ -210,7 +248,21 @@ async def test_connect_times_out_when_whatsmeow_never_answers(
     with pytest.raises(ConnectError, match="did not answer within 1 s"):
         await driver.connect()
     assert 0.9 < time.monotonic() - started < 5
-    assert len(proxy.writers) == 1  # the dial really reached the network
+    assert proxy.dials == 1  # the dial really reached the network
+
+
+async def test_cancelled_connect_stops_its_attempt(
+    proxy: SilentProxy, make_driver: Callable[..., NeonizeDriver], drivers: list[NeonizeDriver]
+) -> None:
+    """A caller's own timeout around connect() leaves no attempt running in Go."""
+    driver = make_driver("60123450002", neonize_proxy=proxy.url, neonize_connect_timeout_s=60)
+    drivers.append(driver)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(driver.connect(), 0.5)
+    proxy.hang_up()
+    await wait_until(lambda: not connection_threads("neonize-conn-60123450002"), 10, "attempt stopped")
+    with pytest.raises(NotConnectedError):
+        await driver.send_text("60198765432@s.whatsapp.net", "hi")
 
 
 async def test_fifty_devices_dialing_do_not_starve_short_calls(
@@ -226,7 +278,7 @@ async def test_fifty_devices_dialing_do_not_starve_short_calls(
     options = DriverOptions(data_dir=tmp_path, extra={"neonize_proxy": proxy.url, "neonize_connect_timeout_s": 60})
     drivers.extend(NeonizeDriver(f"6019{n:07d}", options) for n in range(50))
     connects = [asyncio.create_task(d.connect()) for d in drivers]
-    await wait_until(lambda: len(proxy.writers) == 50, 30, "all 50 dials reached the network")
+    await wait_until(lambda: proxy.dials == 50, 30, "all 50 dials reached the network")
     assert len(connection_threads("neonize-conn-6019")) == 50
 
     started = time.monotonic()
@@ -253,7 +305,7 @@ async def test_close_while_dialing_returns_promptly(
     """close() does not wait for a hung dial longer than its bound; connect() is told."""
     driver = make_driver(neonize_proxy=proxy.url, neonize_connect_timeout_s=60)
     connecting = asyncio.create_task(driver.connect())
-    await wait_until(lambda: len(proxy.writers) == 1, 10, "dialing")
+    await wait_until(lambda: proxy.dials == 1, 10, "dialing")
     started = time.monotonic()
     await driver.close()
     assert time.monotonic() - started < 5
