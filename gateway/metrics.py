@@ -43,6 +43,7 @@ class Snapshot:
     ws_clients: int
     reconnects: int
     events_published: int
+    webhook_outcomes: dict[str, int]
 
 
 @dataclass
@@ -78,14 +79,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.webhook_deliveries = Counter(
-            "wa_webhook_deliveries",
-            "Webhook delivery attempts by outcome (delivered, retry, failed).",
-            ["outcome"],
-            registry=self.registry,
-        )
-        for outcome in WEBHOOK_OUTCOMES:
-            self.webhook_deliveries.labels(outcome)  # present at 0 before the first delivery
+        self._outcomes: dict[str, int] = dict.fromkeys(WEBHOOK_OUTCOMES, 0)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self._sent = _MonotonicSum()
@@ -97,8 +91,11 @@ class Metrics:
         self.http_latency.labels(method, route).observe(seconds)
 
     def webhook_outcome(self, outcome: str) -> None:
-        """One delivery attempt ended: ``delivered`` (2xx), ``retry`` (will try again) or ``failed`` (dead letter)."""
-        self.webhook_deliveries.labels(outcome).inc()
+        """One delivery attempt ended: ``delivered`` (2xx), ``retry`` (will try again) or ``failed`` (dead letter).
+
+        For senders other than the Dispatcher: its own counters (``Dispatcher.stats``) are read at scrape time.
+        """
+        self._outcomes[outcome] = self._outcomes.get(outcome, 0) + 1
 
     async def snapshot(self, rt: Runtime) -> Snapshot:
         rows = [d.row for d in rt.devices.devices.values()]
@@ -112,7 +109,15 @@ class Metrics:
             ws_clients=rt.hub.client_count,
             reconnects=rt.devices.reconnects,
             events_published=rt.hub.published,
+            webhook_outcomes=self._webhook_outcomes(rt),
         )
+
+    def _webhook_outcomes(self, rt: Runtime) -> dict[str, int]:
+        out = dict(self._outcomes)
+        stats = getattr(rt.services.get("dispatcher"), "stats", None) or {}
+        for outcome, key in (("delivered", "delivered"), ("retry", "retried"), ("failed", "failed")):
+            out[outcome] += int(stats.get(key, 0))
+        return out
 
     async def render(self, rt: Runtime) -> bytes:
         """The Prometheus text exposition of everything, scrape-time values included."""
@@ -146,6 +151,12 @@ def _snapshot_metrics(s: Snapshot) -> Iterable[Metric]:
     for status, n in s.outbox.items():
         outbox.add_metric([status], n)
     yield outbox
+    deliveries = CounterMetricFamily(
+        "wa_webhook_deliveries", "Webhook delivery attempts by outcome (delivered, retry, failed).", labels=["outcome"]
+    )
+    for outcome, n in s.webhook_outcomes.items():
+        deliveries.add_metric([outcome], n)
+    yield deliveries
     yield GaugeMetricFamily(
         "wa_webhook_oldest_pending_age_seconds",
         "Age of the oldest pending webhook delivery (0 when none is pending).",

@@ -68,7 +68,6 @@ INT: Schema = {"type": "integer"}
 NUM: Schema = {"type": "number"}
 BOOL: Schema = {"type": "boolean"}
 TIME: Schema = {"type": "string", "format": "date-time"}
-NULLABLE_OBJ: Schema = {"type": ["object", "null"]}
 PHONE: Schema = {"type": "string", "description": "phone number; normalized to digits", "examples": ["60123456789"]}
 
 # --- components -------------------------------------------------------------
@@ -154,19 +153,22 @@ SCHEMAS: dict[str, Schema] = {
         apiKey=nullable(STR),
     ),
     "Account": obj(
+        ("userId", "username", "email"),
+        userId=INT,
         username=STR,
-        id=INT,
         email=STR,
         webhookUrl=nullable(STR),
         webhookEvents=nullable(arr(ref("WebhookEvent"))),
         createdAt=TIME,
+        deviceCount={**INT, "description": "only in `GET /auth/accounts`"},
     ),
     "ApiKey": obj(
-        ("id", "name"),
+        ("id", "name", "prefix", "createdAt"),
         id=INT,
         name=STR,
-        prefix=STR,
+        prefix={**STR, "description": "the key's first characters, to recognise it"},
         createdAt=TIME,
+        sessionBound={**BOOL, "description": "issued with a login/signup session and revoked with it"},
         key={**STR, "description": "the key itself: only in the answer of `POST /auth/keys`, shown once"},
     ),
     "WebhookTarget": obj(
@@ -573,6 +575,8 @@ def _accounts() -> dict[str, Any]:
     }
     session_ok = ok(ref("AuthSession"))
     session_ok["200"]["headers"] = session_cookie
+    revoked_key = obj(("id", "revoked"), id=INT, revoked={"const": True})
+    deleted_account = obj(("userId", "deleted"), userId=INT, deleted={"const": True}, devicesRemoved=INT)
     me_patch = obj(
         webhookUrl=SCHEMAS["WebhookTarget"]["properties"]["webhookUrl"],
         webhookEvents=nullable(arr(ref("WebhookEvent"))),
@@ -598,7 +602,9 @@ def _accounts() -> dict[str, Any]:
         },
         "/auth/logout": {
             "post": op(
-                "accounts", "Revoke the session token and clear the cookie", {**ok({"type": "null"}), **errors(*KEYED)}
+                "accounts",
+                "Revoke the session token and clear the cookie",
+                {**ok(obj(("revoked",), revoked={**INT, "description": "sessions revoked"})), **errors(*KEYED)},
             )
         },
         "/auth/me": {
@@ -615,7 +621,7 @@ def _accounts() -> dict[str, Any]:
                 "accounts",
                 "Create an API key (shown once, stored hashed)",
                 {**ok(ref("ApiKey")), **errors(*KEYED, "FORBIDDEN", *BODY)},
-                requestBody=body(obj(("name",), name={**STR, "minLength": 1, "maxLength": 100})),
+                requestBody=body(obj(("name",), name={**STR, "minLength": 1, "maxLength": 64})),
             ),
             "get": op(
                 "accounts",
@@ -626,14 +632,19 @@ def _accounts() -> dict[str, Any]:
         "/auth/keys/{id}": {
             "parameters": [id_param("key id")],
             "delete": op(
-                "accounts", "Revoke an API key", {**ok(NULLABLE_OBJ), **errors(*KEYED, "FORBIDDEN", "NOT_FOUND")}
+                "accounts",
+                "Revoke an API key",
+                {**ok(revoked_key), **errors(*KEYED, "FORBIDDEN", "INVALID_REQUEST", "NOT_FOUND")},
             ),
         },
         "/auth/accounts": {
             "get": op(
                 "accounts",
                 "All accounts (admin key)",
-                {**ok(obj(("accounts",), accounts=arr(ref("Account")))), **errors(*KEYED, "FORBIDDEN")},
+                {
+                    **ok(obj(("accounts", "count"), accounts=arr(ref("Account")), count=INT)),
+                    **errors(*KEYED, "FORBIDDEN"),
+                },
             ),
         },
         "/auth/accounts/{id}": {
@@ -641,7 +652,7 @@ def _accounts() -> dict[str, Any]:
             "delete": op(
                 "accounts",
                 "Delete an account with its keys and sessions (admin key)",
-                {**ok(NULLABLE_OBJ), **errors(*KEYED, "FORBIDDEN", "NOT_FOUND")},
+                {**ok(deleted_account), **errors(*KEYED, "FORBIDDEN", "INVALID_REQUEST", "NOT_FOUND")},
             ),
         },
     }

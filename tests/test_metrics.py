@@ -11,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.metrics import _MonotonicSum
 from gateway.store.outbox import NewDelivery
-from tests.conftest import OTHER, TOKEN, LiveGateway
+from tests.conftest import OTHER, TOKEN, LiveGateway, free_port
+from tests.webhook_receiver import Receiver
 
 
 async def scrape(gw: LiveGateway) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -73,16 +74,27 @@ async def test_route_label_is_the_template_never_the_raw_path(gw: LiveGateway) -
     assert value(samples, "wa_http_requests_total", method="GET", route="unmatched", status="401") == 1
 
 
-async def test_websocket_clients_and_webhook_series(gw: LiveGateway) -> None:
-    """A WebSocket client is counted; webhook outcome counters start at 0 and move on webhook_outcome()."""
-    await gw.ws()
-    gw.rt.services["metrics"].webhook_outcome("delivered")
-    gw.rt.services["metrics"].webhook_outcome("retry")
-    samples = await scrape(gw)
+async def test_websocket_clients_and_webhook_outcomes(gateway_factory: Callable[..., Any]) -> None:
+    """WebSocket clients are counted; real deliveries move wa_webhook_deliveries_total{outcome}."""
+    receiver = await Receiver(free_port(), respond=lambda hit: (500, {}) if hit.n == 1 else (200, {})).start()
+    try:
+        gw = await gateway_factory(webhook_url=receiver.url, webhook_retry_base_ms=10, webhook_retry_max_ms=20)
+        before = await scrape(gw)
+        assert (
+            before[("wa_webhook_deliveries_total", frozenset({("outcome", "failed")}))] == 0
+        )  # present from the start
+        await gw.ws()
+        await gw.pair(TOKEN)  # device.connected → one delivery: 500 then 200
+        await receiver.wait_count(2)
+        await gw.until(lambda: gw.rt.services["dispatcher"].stats["delivered"] >= 1)
+        gw.rt.services["metrics"].webhook_outcome("failed")  # another sender's outcome lands in the same series
+        samples = await scrape(gw)
+    finally:
+        await receiver.stop()
     assert value(samples, "wa_websocket_clients") == 1
-    assert value(samples, "wa_webhook_deliveries_total", outcome="delivered") == 1
     assert value(samples, "wa_webhook_deliveries_total", outcome="retry") == 1
-    assert ("wa_webhook_deliveries_total", frozenset({("outcome", "failed")})) in samples
+    assert value(samples, "wa_webhook_deliveries_total", outcome="delivered") == 1
+    assert value(samples, "wa_webhook_deliveries_total", outcome="failed") == 1
 
 
 async def test_outbox_depth_and_oldest_pending_age(gw: LiveGateway) -> None:
