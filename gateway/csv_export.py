@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable
-
-from gateway.store import ContactRow
+from collections.abc import AsyncIterator, Iterable, Sequence
 
 HEADER = ("phone", "name", "source", "first_seen", "last_seen")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = frozenset(_FORMULA_START)
 
 
 def neutralise(cell: str | None) -> str:
@@ -32,12 +31,17 @@ def render_rows(rows: Iterable[Iterable[str | None]]) -> str:
     return buf.getvalue()
 
 
-def contact_cells(c: ContactRow) -> tuple[str | None, ...]:
-    return (c.phone, c.name, c.source, c.first_seen, c.last_seen)
+def _safe_row(r: Sequence[str | None]) -> tuple[str | None, ...]:
+    return (r[0], neutralise(r[1]), r[2], r[3], r[4])
 
 
-async def contacts_csv(batches: AsyncIterator[list[ContactRow]]) -> AsyncIterator[bytes]:
-    """The header, then one UTF-8 chunk per batch: memory stays at one batch."""
+async def contacts_csv(batches: AsyncIterator[list[Sequence[str | None]]]) -> AsyncIterator[bytes]:
+    """The header, then one UTF-8 chunk per batch of ``(phone, name, source, first_seen, last_seen)``
+    rows: memory stays at one batch."""
     yield render_rows([HEADER]).encode()
     async for batch in batches:
-        yield render_rows(contact_cells(c) for c in batch).encode()
+        buf = io.StringIO()
+        # Only ``name`` comes from outside (WhatsApp push names): phones are digits, the
+        # source is ours and the times are RFC 3339, so neutralising them is a no-op.
+        csv.writer(buf).writerows(r if not r[1] or r[1][0] not in _FORMULA_CHARS else _safe_row(r) for r in batch)
+        yield buf.getvalue().encode()

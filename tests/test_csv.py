@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 import pytest
 
 from gateway.csv_export import contacts_csv, neutralise, render_rows
-from gateway.store import ContactRow
 
 
 @pytest.mark.parametrize(
@@ -44,9 +43,9 @@ def test_quoting_survives_commas_quotes_and_newlines() -> None:
 async def test_export_starts_with_the_exact_header() -> None:
     """The first line is exactly `phone,name,source,first_seen,last_seen`, then one row per contact."""
 
-    async def batches() -> AsyncIterator[list[ContactRow]]:
-        yield [ContactRow("60123456789", "=cmd|' /C calc'!A0", "message", "2026-01-01T00:00:00.000Z", "b")]
-        yield [ContactRow("60198765432", None, "history", "2026-01-02T00:00:00.000Z", "c")]
+    async def batches() -> AsyncIterator[list[tuple[str, str | None, str, str, str]]]:
+        yield [("60123456789", "=cmd|' /C calc'!A0", "message", "2026-01-01T00:00:00.000Z", "b")]
+        yield [("60198765432", None, "history", "2026-01-02T00:00:00.000Z", "c")]
 
     body = b"".join([chunk async for chunk in contacts_csv(batches())]).decode()
     assert body.split("\r\n")[0] == "phone,name,source,first_seen,last_seen"

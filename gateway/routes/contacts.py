@@ -42,7 +42,7 @@ async def list_contacts(request: Request) -> Response:
     store = runtime(request).store
     if fmt == "csv":
         return StreamingResponse(
-            contacts_csv(store.iter_contacts(token, limit, offset, owner)),
+            contacts_csv(store.iter_contact_tuples(token, limit, offset, owner)),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="contacts-{token}.csv"',

@@ -13,7 +13,8 @@ One row per (device token, phone). Rules of the upsert:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,34 +74,9 @@ class ContactQueries:
     async def upsert_contacts(
         self, token: str, owner_id: int | None, contacts: Iterable[tuple[str, str | None]], source: str, seen: str
     ) -> list[ContactRow]:
-        """Record contacts; return the ones that were new for this device (and this owner).
-
-        One lookup per 500 phones and one ``executemany``, so a history batch
-        of thousands of contacts is a handful of statements. Call inside a
-        transaction to make it atomic with the event's outbox rows.
-        """
-        merged = _merge(contacts)
-        if not merged:
-            return []
-        async with self.db.transaction():
-            known = await self._known(token, owner_id, list(merged))
-            await self.db.executemany(
-                _UPSERT, ((token, phone, name, source, seen, seen, owner_id) for phone, name in merged.items())
-            )
-        return [ContactRow(p, n, source, seen, seen) for p, n in merged.items() if p not in known]
-
-    async def _known(self, token: str, owner_id: int | None, phones: list[str]) -> set[str]:
-        """Which of ``phones`` this device already has, for the same owner."""
-        known: set[str] = set()
-        for i in range(0, len(phones), _LOOKUP_CHUNK):
-            chunk = phones[i : i + _LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            rows = await self.db.fetchall(
-                f"SELECT phone FROM contacts WHERE token = ? AND owner_id IS ? AND phone IN ({marks})",
-                (token, owner_id, *chunk),
-            )
-            known.update(r[0] for r in rows)
-        return known
+        """Record contacts; return the ones that were new for this device (and this owner)."""
+        batch = list(contacts)
+        return await self.db.run(lambda conn: upsert_contacts_sync(conn, token, owner_id, batch, source, seen))
 
     async def count_contacts(self, token: str, owner_id: int | None = None) -> int:
         where, args = _owner_filter(owner_id)
@@ -122,13 +98,21 @@ class ContactQueries:
         self, token: str, limit: int | None, offset: int, owner_id: int | None = None, batch: int = 1000
     ) -> AsyncIterator[list[ContactRow]]:
         """Batches of contacts in export order, holding one batch in memory; ``limit=None`` = every row."""
+        async for rows in self.iter_contact_tuples(token, limit, offset, owner_id, batch):
+            yield [ContactRow(*r) for r in rows]
+
+    async def iter_contact_tuples(
+        self, token: str, limit: int | None, offset: int, owner_id: int | None = None, batch: int = 2000
+    ) -> AsyncIterator[list[Sequence[str | None]]]:
+        """Like :meth:`iter_contacts` but raw ``(phone, name, source, first_seen, last_seen)`` rows:
+        the CSV export's hot path skips building objects."""
         where, args = _owner_filter(owner_id)
         async for rows in self.db.iterate(
             f"SELECT {_COLUMNS} FROM contacts WHERE token = ?{where} ORDER BY first_seen, phone LIMIT ? OFFSET ?",
             (token, *args, -1 if limit is None else limit, offset),
             batch=batch,
         ):
-            yield [ContactRow(*r) for r in rows]
+            yield rows
 
     async def has_contacts(self, token: str, owner_id: int | None = None) -> bool:
         """Whether ``token`` has any contact (of ``owner_id``; any owner when ``None``)."""
@@ -151,3 +135,36 @@ class ContactQueries:
             " VALUES (?,?,?,?,?,?,?)",
             ((token, r.phone, r.name, r.source, r.first_seen, r.last_seen, owner_id) for r in rows),
         )
+
+
+def upsert_contacts_sync(
+    conn: sqlite3.Connection,
+    token: str,
+    owner_id: int | None,
+    contacts: Iterable[tuple[str, str | None]],
+    source: str,
+    seen: str,
+) -> list[ContactRow]:
+    """Record contacts on the writer's connection; return the ones new for this device (and owner).
+
+    One lookup per 500 phones and one ``executemany``, so a history batch of
+    thousands of contacts is a handful of statements. Runs inside a
+    group-commit job, atomic with the event's other writes.
+    """
+    merged = _merge(contacts)
+    if not merged:
+        return []
+    phones = list(merged)
+    known: set[str] = set()
+    for i in range(0, len(phones), _LOOKUP_CHUNK):
+        chunk = phones[i : i + _LOOKUP_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        known.update(
+            r[0]
+            for r in conn.execute(
+                f"SELECT phone FROM contacts WHERE token = ? AND owner_id IS ? AND phone IN ({marks})",
+                (token, owner_id, *chunk),
+            )
+        )
+    conn.executemany(_UPSERT, ((token, phone, name, source, seen, seen, owner_id) for phone, name in merged.items()))
+    return [ContactRow(p, n, source, seen, seen) for p, n in merged.items() if p not in known]
