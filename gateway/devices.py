@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import contextvars
 import random
+import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -46,7 +48,15 @@ from gateway.errors import ApiError
 from gateway.events import Event, Hub
 from gateway.phones import mask
 from gateway.settings import Settings
-from gateway.store import DeviceRow, Store
+from gateway.store import (
+    ContactRow,
+    DeviceRow,
+    Store,
+    device_values,
+    enqueue_sync,
+    save_device_sync,
+    upsert_contacts_sync,
+)
 from gateway.webhooks import WebhookRouter
 
 log = structlog.get_logger("gateway.devices")
@@ -67,15 +77,12 @@ class Device:
         self.connected_mono: float | None = None
         self.ops = asyncio.Lock()  # connect / disconnect / logout, one at a time
         self.send_lock = asyncio.Lock()  # FIFO: sends leave in the order they were accepted
-        self._save_lock = asyncio.Lock()  # one shared stats save in flight at a time
         self._pump: asyncio.Task[None] | None = None
         self._reconnect: asyncio.Task[None] | None = None
         self._connected_evt = asyncio.Event()
         self._changed = asyncio.Condition()
         self._quiet = False  # set while the gateway itself disconnects / shuts down
         self._attempt = 0
-        self._next_save: asyncio.Future[None] | None = None  # the queued shared save, if any
-        self._saves: set[asyncio.Future[None]] = set()
 
     @property
     def token(self) -> str:
@@ -198,8 +205,6 @@ class Device:
         self._cancel_reconnect()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.driver.close(), 5)
-        if self._saves:  # stats saves still on their way to the registry
-            await asyncio.wait(set(self._saves), timeout=5)
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -242,24 +247,10 @@ class Device:
             except DriverError as exc:
                 raise ApiError("SEND_FAILED", f"send failed: {exc}") from exc
             self.row.messages_sent += 1
-        # Persist the counter outside the FIFO lock: the next send need not wait
-        # for this registry write, and concurrent sends share one write.
-        await self._save_shared()
+        # Persisted outside the FIFO lock: the next send need not wait for this
+        # write, and the registry group-commits the saves of concurrent sends.
+        await self.m.store.save_device(self.row)
         return sent
-
-    async def _save_shared(self) -> None:
-        """Save the row; callers arriving while a save waits to start share that save
-        (it captures the row when it starts, so it includes all their changes)."""
-        if self._next_save is None:
-            self._next_save = asyncio.ensure_future(self._run_save())
-            self._saves.add(self._next_save)
-            self._next_save.add_done_callback(self._saves.discard)
-        await asyncio.shield(self._next_save)
-
-    async def _run_save(self) -> None:
-        async with self._save_lock:
-            self._next_save = None  # from here on, callers need a later save
-            await self.m.store.save_device(self.row)
 
     async def check_phones(self, phones: list[str]) -> list[PhoneCheck]:
         self._require_connected()
@@ -392,41 +383,43 @@ class Device:
             "text": ev.text,
             "timestamp": iso(ev.timestamp),
         }
-        store, ts = self.m.store, now_iso()
-        async with store.transaction():
-            self.row.messages_received += 1
-            self.row.last_update = ts
-            await store.save_device(self.row)
-            new = await store.upsert_contacts(
-                self.token, self.row.owner_id, [(ev.sender, ev.sender_name)], "message", ts
-            )
-            await self._enqueue("message.received", data, ts)
+        ts = now_iso()
+        self.row.messages_received += 1
+        self.row.last_update = ts
+        values, row, router = device_values(self.row), replace(self.row), self.m.router
+
+        def job(conn: sqlite3.Connection) -> list[ContactRow]:
+            save_device_sync(conn, values)
+            new = upsert_contacts_sync(conn, row.token, row.owner_id, [(ev.sender, ev.sender_name)], "message", ts)
+            rows = router.deliveries("message.received", row, data, ts)
             for c in new:
-                await self._enqueue("contacts.new", {"phone": c.phone, "name": c.name}, ts)
+                rows += router.deliveries("contacts.new", row, {"phone": c.phone, "name": c.name}, ts)
+            enqueue_sync(conn, rows)
+            return new
+
+        new = await self.m.store.db.run(job)
         self.m.wake_dispatcher()
         self._publish("message", data=data)
         for c in new:
             self._publish("contacts.new", data={"phone": c.phone, "name": c.name})
 
     async def _on_history(self, ev: HistoryContacts) -> None:
-        store, ts = self.m.store, now_iso()
-        async with store.transaction():
-            new = await store.upsert_contacts(
-                self.token, self.row.owner_id, [(c.phone, c.name) for c in ev.contacts], "history", ts
-            )
+        ts, row, router = now_iso(), replace(self.row), self.m.router
+        batch = [(c.phone, c.name) for c in ev.contacts]
+
+        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            new = upsert_contacts_sync(conn, row.token, row.owner_id, batch, "history", ts)
             data = [c.to_api() for c in new]
             if data:
-                await self._enqueue("contacts.sync", data, ts)
+                enqueue_sync(conn, router.deliveries("contacts.sync", row, data, ts))
+            return data
+
+        data = await self.m.store.db.run(job)
         if data:
             self.m.wake_dispatcher()
             self._publish("contacts.sync", data=data)
 
     # --- plumbing ----------------------------------------------------------------
-
-    async def _enqueue(self, event: str, data: Any, ts: str) -> None:
-        rows = self.m.router.deliveries(event, self.row, data, ts)
-        if rows:
-            await self.m.store.enqueue(rows)
 
     async def _record(self, event: str, data: Any) -> None:
         """An event that changes no device state: its outbox rows alone."""
@@ -439,9 +432,13 @@ class Device:
         """Persist a status change with its webhook, then tell listeners."""
         ts = now_iso()
         self.row.last_update = ts
-        async with self.m.store.transaction():
-            await self.m.store.save_device(self.row)
-            await self._enqueue(hook, None, ts)
+        values, row, router = device_values(self.row), replace(self.row), self.m.router
+
+        def job(conn: sqlite3.Connection) -> None:
+            save_device_sync(conn, values)
+            enqueue_sync(conn, router.deliveries(hook, row, None, ts))
+
+        await self.m.store.db.run(job)
         self.m.wake_dispatcher()
         self._publish(frame, data=data, message=message)
         await self._announce()

@@ -11,13 +11,23 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from gateway.store.accounts import AccountQueries
-from gateway.store.contacts import ContactQueries, ContactRow
+from gateway.store.contacts import ContactQueries, ContactRow, upsert_contacts_sync
 from gateway.store.db import Db
-from gateway.store.devices import DeviceQueries, DeviceRow
+from gateway.store.devices import DeviceQueries, DeviceRow, device_values, save_device_sync
 from gateway.store.idempotency import IdempotencyQueries
-from gateway.store.outbox import NewDelivery, OutboxQueries
+from gateway.store.outbox import NewDelivery, OutboxQueries, enqueue_sync
 
-__all__ = ["ContactRow", "Db", "DeviceRow", "NewDelivery", "Store"]
+__all__ = [
+    "ContactRow",
+    "Db",
+    "DeviceRow",
+    "NewDelivery",
+    "Store",
+    "device_values",
+    "enqueue_sync",
+    "save_device_sync",
+    "upsert_contacts_sync",
+]
 
 
 class Store(DeviceQueries, ContactQueries, OutboxQueries, IdempotencyQueries, AccountQueries):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,27 +72,34 @@ class DeviceQueries:
 
     async def save_device(self, d: DeviceRow) -> None:
         """Insert or replace the whole row (the in-memory Device is the source of truth)."""
-        await self.db.execute(
-            f"INSERT OR REPLACE INTO devices ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                d.token,
-                d.owner_id,
-                d.name,
-                d.method,
-                d.status,
-                int(d.reconnecting),
-                d.webhook_url,
-                json.dumps(d.webhook_events) if d.webhook_events is not None else None,
-                d.pushname,
-                d.platform,
-                d.phone,
-                d.messages_sent,
-                d.messages_received,
-                d.created_at,
-                d.connected_at,
-                d.last_update,
-            ),
-        )
+        values = device_values(d)  # taken now: the row may change before the job runs
+        await self.db.run(lambda conn: save_device_sync(conn, values))
 
     async def delete_device(self, token: str) -> None:
         await self.db.execute("DELETE FROM devices WHERE token = ?", (token,))
+
+
+def device_values(d: DeviceRow) -> tuple[Any, ...]:
+    """The row's column values, in ``_COLUMNS`` order (a snapshot)."""
+    return (
+        d.token,
+        d.owner_id,
+        d.name,
+        d.method,
+        d.status,
+        int(d.reconnecting),
+        d.webhook_url,
+        json.dumps(d.webhook_events) if d.webhook_events is not None else None,
+        d.pushname,
+        d.platform,
+        d.phone,
+        d.messages_sent,
+        d.messages_received,
+        d.created_at,
+        d.connected_at,
+        d.last_update,
+    )
+
+
+def save_device_sync(conn: sqlite3.Connection, values: tuple[Any, ...]) -> None:
+    conn.execute(f"INSERT OR REPLACE INTO devices ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)

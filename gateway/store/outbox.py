@@ -3,6 +3,7 @@ transaction of the state change it reports."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -27,17 +28,8 @@ class OutboxQueries:
 
     async def enqueue(self, deliveries: Iterable[NewDelivery]) -> int:
         """Insert pending deliveries, due now. Returns how many."""
-        rows = [
-            (d.webhook_id, d.event, d.token, d.owner_id, d.url, int(d.check_private), d.body, d.created_at, d.created_at)
-            for d in deliveries
-        ]
-        if rows:
-            await self.db.executemany(
-                "INSERT INTO outbox (webhook_id, event, token, owner_id, url, check_private, body,"
-                " next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
-        return len(rows)
+        rows = list(deliveries)
+        return await self.db.run(lambda conn: enqueue_sync(conn, rows)) if rows else 0
 
     async def outbox_stats(self) -> tuple[dict[str, int], float | None]:
         """For metrics: deliveries by status, and ``created_at`` of the oldest pending one (None if none)."""
@@ -46,34 +38,27 @@ class OutboxQueries:
         oldest = next((float(r[2]) for r in rows if r[0] == "pending"), None)
         return counts, oldest
 
-    async def due_deliveries(
-        self, now: float, limit: int, skip_ids: Collection[int] = (), skip_urls: Collection[str] = ()
-    ) -> list[OutboxRow]:
-        """Pending rows due by ``now``, oldest due first, leaving out rows already claimed
-        and URLs already at their concurrency limit (so one busy receiver cannot fill the batch)."""
-        where, args = _pending_filter(skip_ids, skip_urls)
-        rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM outbox WHERE {where} AND next_attempt_at <= ?"
-            " ORDER BY next_attempt_at, id LIMIT ?",
-            (*args, now, limit),
+    async def dispatch_pass(
+        self,
+        results: list[AttemptResult],
+        now: float,
+        free: int,
+        claimed: frozenset[int],
+        busy: dict[str, int],
+        per_url_limit: int,
+    ) -> tuple[list[OutboxRow], float | None]:
+        """The dispatcher's scheduling pass as one job on the writer (one thread hop, group-committed,
+        and never a stale read): store ``results``, then claim up to ``free`` due rows, at most
+        ``per_url_limit`` in flight per URL counting ``busy``. Returns the rows and when the next
+        pending row not claimed or blocked by a full URL is due (None: none)."""
+        return await self.db.run(
+            lambda conn: dispatch_pass_sync(conn, results, now, free, claimed, busy, per_url_limit)
         )
-        return [_row(r) for r in rows]
 
-    async def next_attempt_at(self, skip_ids: Collection[int] = (), skip_urls: Collection[str] = ()) -> float | None:
-        """When the earliest pending row (same exclusions as :meth:`due_deliveries`) is due."""
-        where, args = _pending_filter(skip_ids, skip_urls)
-        row = await self.db.fetchone(f"SELECT MIN(next_attempt_at) FROM outbox WHERE {where}", args)
-        return None if row is None or row[0] is None else float(row[0])
-
-    async def record_attempts(self, results: Iterable[AttemptResult]) -> None:
+    async def record_attempts(self, results: list[AttemptResult]) -> None:
         """Store the outcome of finished attempts, all in one transaction."""
-        rows = [(r.status, r.attempts, r.last_error, r.next_attempt_at, r.delivered_at, r.id) for r in results]
-        if rows:
-            await self.db.executemany(
-                "UPDATE outbox SET status=?, attempts=?, last_error=?, next_attempt_at=?, delivered_at=?"
-                " WHERE id=? AND status='pending'",
-                rows,
-            )
+        if results:
+            await self.db.run(lambda conn: record_attempts_sync(conn, results))
 
     async def list_deliveries(
         self, owner_id: int | None, status: str | None, token: str | None, limit: int, before: int | None = None
@@ -168,3 +153,69 @@ def _pending_filter(skip_ids: Collection[int], skip_urls: Collection[str]) -> tu
     if skip_urls:
         where += f" AND url NOT IN ({','.join('?' * len(skip_urls))})"
     return where, (*skip_ids, *skip_urls)
+
+
+def enqueue_sync(conn: sqlite3.Connection, deliveries: Iterable[NewDelivery]) -> int:
+    """Insert pending deliveries, due now, on the writer's connection (inside a group-commit job)."""
+    rows = [
+        (d.webhook_id, d.event, d.token, d.owner_id, d.url, int(d.check_private), d.body, d.created_at, d.created_at)
+        for d in deliveries
+    ]
+    if rows:
+        conn.executemany(
+            "INSERT INTO outbox (webhook_id, event, token, owner_id, url, check_private, body,"
+            " next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            rows,
+        )
+    return len(rows)
+
+
+def record_attempts_sync(conn: sqlite3.Connection, results: Iterable[AttemptResult]) -> None:
+    conn.executemany(
+        "UPDATE outbox SET status=?, attempts=?, last_error=?, next_attempt_at=?, delivered_at=?"
+        " WHERE id=? AND status='pending'",
+        [(r.status, r.attempts, r.last_error, r.next_attempt_at, r.delivered_at, r.id) for r in results],
+    )
+
+
+def dispatch_pass_sync(
+    conn: sqlite3.Connection,
+    results: list[AttemptResult],
+    now: float,
+    free: int,
+    claimed: frozenset[int],
+    busy: dict[str, int],
+    per_url_limit: int,
+) -> tuple[list[OutboxRow], float | None]:
+    """See :meth:`OutboxQueries.dispatch_pass`."""
+    if results:
+        record_attempts_sync(conn, results)
+    skip, load, chosen = set(claimed), dict(busy), []
+    while free > 0:
+        # Light candidates first (no bodies); URLs already full are left out by the query,
+        # so one busy receiver cannot crowd the others out of the batch.
+        full = [url for url, n in load.items() if n >= per_url_limit]
+        where, args = _pending_filter(skip, full)
+        candidates = conn.execute(
+            f"SELECT id, url FROM outbox WHERE {where} AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
+            (*args, now, free),
+        ).fetchall()
+        asked = free
+        for row_id, url in candidates:
+            if load.get(url, 0) < per_url_limit and free > 0:
+                load[url] = load.get(url, 0) + 1
+                chosen.append(row_id)
+                skip.add(row_id)
+                free -= 1
+        if len(candidates) < asked:
+            break  # every due row outside full URLs was seen
+    rows = []
+    if chosen:
+        cur = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id IN ({','.join('?' * len(chosen))})", chosen)
+        rows = sorted((_row(r) for r in cur.fetchall()), key=lambda r: (r.next_attempt_at, r.id))
+    if free <= 0:
+        return rows, None  # no slot left: a finishing attempt wakes the dispatcher
+    full = [url for url, n in load.items() if n >= per_url_limit]
+    where, args = _pending_filter(skip, full)
+    nxt = conn.execute(f"SELECT MIN(next_attempt_at) FROM outbox WHERE {where}", args).fetchone()
+    return rows, None if nxt is None or nxt[0] is None else float(nxt[0])
