@@ -65,6 +65,7 @@ import queue
 import socket
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
@@ -579,9 +580,14 @@ _live_drivers: weakref.WeakSet[NeonizeDriver] = weakref.WeakSet()
 
 @atexit.register
 def _stop_all_at_exit() -> None:
-    """Last resort for drivers nobody closed: stop their Go clients so Go stops calling into Python."""
-    for driver in list(_live_drivers):
-        driver._stop_go_now(timeout=0.5)
+    """Last resort for drivers nobody closed: stop their Go clients so Go stops calling into Python.
+
+    Bounded to one second in all: a stop stuck behind a hung dial is left to its daemon thread.
+    """
+    threads = [thread for driver in list(_live_drivers) for thread in driver._stop_go_all()]
+    deadline = time.monotonic() + 1.0
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _whatsmeow_log_level() -> bytes:
@@ -663,10 +669,11 @@ class NeonizeDriver:
     async def connect(self, method: Method = "qr") -> None:
         """Start connecting; return at the first QR, pairing code or ``Connected``.
 
-        Raises :class:`ConnectError` with whatsmeow's error (typically the dial
-        error) when the attempt fails, or when nothing arrives within the
-        connect timeout. A pairing code is only requested for an unpaired
-        session: PairPhone would unlink a paired one.
+        Raises :class:`ConnectError` with the dial error when WhatsApp cannot
+        be reached (found by the pre-flight dial, or returned by whatsmeow),
+        with whatsmeow's error when the attempt fails later, or when nothing
+        arrives within the connect timeout. A pairing code is only requested
+        for an unpaired session: PairPhone would unlink a paired one.
         """
         self._bind_loop()
         async with self._connect_lock:
@@ -678,10 +685,13 @@ class NeonizeDriver:
             if current is not None:
                 self._retire(current)
             if self._preflight:
+                host, port = self._dial_target()
                 try:
                     error = await asyncio.wait_for(self._call(self._probe), self._connect_timeout)
-                except (TimeoutError, NotConnectedError):
-                    error = f"failed to dial {self._dial_target()}: timed out"
+                except TimeoutError:
+                    error = f"failed to dial {host}:{port}: timed out"
+                except NotConnectedError as exc:  # closed meanwhile
+                    raise ConnectError(str(exc)) from exc
                 if error is not None:
                     raise ConnectError(error)
             attempt = self._start_attempt("code" if method == "code" and not self.is_paired() else "qr")
@@ -948,16 +958,16 @@ class NeonizeDriver:
                 self._go_ids.discard(uuid)
             gocode.Stop(uuid)
 
-    def _stop_go_now(self, timeout: float) -> None:
-        """Stop every Go client of this driver, from any thread (used at interpreter exit)."""
+    def _stop_go_all(self) -> list[threading.Thread]:
+        """Start stopping every Go client of this driver (used at interpreter exit); returns the threads."""
         with self._lock:
             self._attempt = None
             self._connected = False
             ids = list(self._go_ids)
-        for uuid in ids:
-            thread = threading.Thread(target=self._stop_go_id, args=(uuid,), daemon=True)
+        threads = [threading.Thread(target=self._stop_go_id, args=(uuid,), daemon=True) for uuid in ids]
+        for thread in threads:
             thread.start()
-            thread.join(timeout)
+        return threads
 
     def _require_connected(self) -> None:
         if self._closed or not self._connected:
