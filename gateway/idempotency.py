@@ -17,9 +17,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
+import structlog
 
 from gateway.errors import invalid
 from gateway.store import Store
+
+log = structlog.get_logger("gateway.idempotency")
 
 TTL_S = 24 * 3600
 PRUNE_EVERY_S = 600.0
@@ -62,7 +65,12 @@ class IdempotencyKeys:
                     raise invalid("this Idempotency-Key was already used with a different request")
                 return prior.data, True
             data = await action()
-            await self.store.save_idempotent(scope, key, body_hash, data, self.clock())
+            try:
+                await self.store.save_idempotent(scope, key, body_hash, data, self.clock())
+            except Exception:
+                # The message is out: answer with it rather than invite a duplicate retry.
+                log.exception("idempotency.save_failed", scope=scope)
+                return data, False
         await self._maybe_prune()
         return data, False
 

@@ -185,6 +185,7 @@ async def test_bad_queries_are_invalid_request(gw: LiveGateway) -> None:
         r = await gw.http.get(f"/contacts/{TOKEN}{query}")
         assert error(r) == (400, "INVALID_REQUEST"), query
     assert (await contacts(gw, "?limit=1000"))["limit"] == 1000
+    assert error(await gw.http.get("/contacts/12345?format=xml")) == (400, "INVALID_REQUEST")  # params first
 
 
 async def test_unknown_token_and_bad_token(gw: LiveGateway) -> None:

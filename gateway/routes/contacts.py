@@ -27,7 +27,6 @@ async def _check_visible(request: Request, token: str, owner: int | None) -> Non
 
 
 async def list_contacts(request: Request) -> Response:
-    token = path_token(request)
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise invalid("'format' must be json or csv")
@@ -36,6 +35,7 @@ async def list_contacts(request: Request) -> Response:
         raise invalid("'limit=all' is for format=csv; JSON pages hold at most 1000 contacts")
     limit = None if every else query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = query_int(request, "offset", 0, 0)
+    token = path_token(request)  # query params first: INVALID_REQUEST precedes the phone rules (§2)
     p = principal(request)
     owner = None if p.is_admin else p.account_id  # an account reads only its own rows
     await _check_visible(request, token, owner)
