@@ -103,6 +103,7 @@ class Device:
             "ready": r.status == "connected",
             "authenticated": r.status == "connected" or self.driver.is_paired(),
             "hasQR": self.qr is not None,
+            "pairingCode": self.pairing_code if r.status == "pairing" else None,
             "info": {"pushname": r.pushname, "platform": r.platform, "phoneMasked": mask(r.phone)},
             "uptime": round(time.monotonic() - self.connected_mono, 3) if self.connected_mono else 0,
             "stats": {"messagesSent": r.messages_sent, "messagesReceived": r.messages_received},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import segno
@@ -93,10 +94,10 @@ async def qr(request: Request) -> Response:
         raise ApiError("NOT_FOUND", "no QR code for this device right now")
     code = segno.make(device.qr, error="l")
     if fmt == "svg":
-        svg = code.svg_inline(scale=8, border=4, dark="#111", light="#fff")
-        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
-    import io
-
+        buf = io.BytesIO()
+        # A standalone document (with xmlns) that browsers and image tools both accept.
+        code.save(buf, kind="svg", scale=8, border=4, dark="#111", light="#fff", xmldecl=False)
+        return Response(buf.getvalue(), media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
     buf = io.BytesIO()
     code.save(buf, kind="png", scale=8, border=4)
     return Response(buf.getvalue(), media_type="image/png", headers={"Cache-Control": "no-store"})
