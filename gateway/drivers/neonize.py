@@ -41,6 +41,11 @@ driver reports :class:`Disconnected` and stops the Go client (``Stop`` sets
 whatsmeow's "expected disconnect", which cancels its auto-reconnect); the next
 :meth:`NeonizeDriver.connect` starts a fresh one.
 
+Each ``Neonize()`` call opens the session's sqlite store and goneonize never
+closes it (one file descriptor and ~0.25 MiB per call). So before handing a
+connect to Go, the driver dials WhatsApp (or the proxy) from Python: while
+the network is down, retries fail there and leak nothing.
+
 Options (``DriverOptions.extra``)
 ---------------------------------
 ``neonize_connect_timeout_s`` (float, default 8): how long :meth:`connect`
