@@ -633,12 +633,12 @@ class NeonizeDriver:
     def __init__(self, token: str, options: DriverOptions) -> None:
         self.token = token
         self.session_path: Path = options.data_dir / f"{token}.db"
-        extra = options.extra
-        self._connect_timeout = float(extra.get("neonize_connect_timeout_s", 8.0))  # type: ignore[arg-type]
+        extra = options.extra  # values may be typed, or strings straight from the environment
+        self._connect_timeout = float(str(extra.get("neonize_connect_timeout_s", 8.0)))
         proxy = extra.get("neonize_proxy")
         self._proxy = str(proxy) if proxy else None
-        self._preflight = bool(extra.get("neonize_preflight", True))
-        threads = int(extra.get("neonize_call_threads", 4))  # type: ignore[call-overload]
+        self._preflight = str(extra.get("neonize_preflight", True)).lower() not in ("0", "false", "no", "off")
+        threads = int(str(extra.get("neonize_call_threads", 4)))
         self._pool = _DaemonPool(threads, f"neonize-call-{token}")
         # neonize's sync client, used for its short calls only (connecting is
         # done here). Its finalizer would call Stop() outside _GO_MAP_LOCK; this
