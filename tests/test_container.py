@@ -1,0 +1,126 @@
+"""The container files, checked without a Docker engine: the Dockerfile's
+instructions, the health check command run for real, docker-compose.yml."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.conftest import LiveGateway, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Dockerfile, continuation lines joined, comments dropped."""
+    text = (ROOT / "Dockerfile").read_text()
+    logical = re.sub(r"\\\n", " ", "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#")))
+    out = []
+    for line in logical.splitlines():
+        if line.strip():
+            word, _, rest = line.strip().partition(" ")
+            out.append((word.upper(), " ".join(rest.split())))
+    return out
+
+
+def runtime_stage() -> list[tuple[str, str]]:
+    """The instructions of the last stage (the image that ships)."""
+    ins = instructions()
+    last_from = max(i for i, (word, _) in enumerate(ins) if word == "FROM")
+    return ins[last_from:]
+
+
+def env_of(stage: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for word, args in stage:
+        if word == "ENV":
+            for pair in shlex.split(args):
+                key, _, value = pair.partition("=")
+                env[key] = value
+    return env
+
+
+def healthcheck_argv() -> list[str]:
+    (args,) = [a for w, a in runtime_stage() if w == "HEALTHCHECK"]
+    argv: list[str] = json.loads(args[args.index("CMD") + 3 :])
+    return argv
+
+
+def test_dockerfile_is_multi_stage_on_slim_python_3_11() -> None:
+    """A builder stage makes wheels; the runtime stage is python:3.11-slim and installs only those."""
+    ins = instructions()
+    froms = [a for w, a in ins if w == "FROM"]
+    assert len(froms) >= 2 and froms[0].endswith("AS builder")
+    assert any(w == "ARG" and a == "PYTHON_IMAGE=python:3.11-slim" for w, a in ins)
+    assert all(f.startswith("${PYTHON_IMAGE}") for f in froms)
+    assert any(w == "RUN" and "pip wheel" in a for w, a in ins)
+    runs = [a for w, a in runtime_stage() if w == "RUN"]
+    assert any("--no-index" in a and "--find-links=/wheels" in a for a in runs)
+    assert any("libmagic1" in a for a in runs)  # neonize → python-magic → libmagic
+
+
+def test_runtime_runs_as_non_root_and_binds_all_interfaces() -> None:
+    """USER is a non-root numeric uid; HOST=0.0.0.0, DATA_DIR on the volume, port 4010 exposed."""
+    stage = runtime_stage()
+    users = [a for w, a in stage if w == "USER"]
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    env = env_of(stage)
+    assert env["HOST"] == "0.0.0.0"
+    assert env["DATA_DIR"] == "/app/sessions"
+    assert ("VOLUME", "/app/sessions") in stage
+    assert ("EXPOSE", "4010") in stage
+    assert ("CMD", '["wa-gateway"]') in stage
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["wa-gateway"] == "gateway.__main__:main"
+
+
+async def test_healthcheck_command_passes_on_a_live_gateway_and_fails_without_one(gw: LiveGateway) -> None:
+    """The HEALTHCHECK's python one-liner exits 0 against /health and non-zero when nothing answers."""
+    argv = healthcheck_argv()
+    assert argv[0] == "python" and "urllib" in argv[2] and "/health" in argv[2]
+
+    async def run(port: int) -> int:
+        env = {**os.environ, "PORT": str(port)}
+        proc = await asyncio.create_subprocess_exec(sys.executable, *argv[1:], env=env, stderr=subprocess.DEVNULL)
+        return await proc.wait()
+
+    assert await run(gw.settings.port) == 0
+    assert await run(free_port()) != 0
+
+
+def test_dockerignore_keeps_secrets_and_state_out_of_the_context() -> None:
+    """.env, sessions, the venv and git never reach the build context."""
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".env", "sessions", ".venv", ".git"} <= ignored
+
+
+def compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return doc
+
+
+def test_compose_runs_the_gateway_in_sandbox_with_a_webhook_receiver() -> None:
+    """docker-compose.yml: the gateway (sandbox by default) on 4010 with its volume, and a receiver it posts to."""
+    services = compose()["services"]
+    assert {"gateway", "webhook-receiver"} <= set(services)
+    gw = services["gateway"]
+    assert gw["build"] == "."
+    assert any(str(p).endswith(":4010") for p in gw["ports"])
+    env = gw["environment"]
+    assert env["WA_DRIVER"] == "${WA_DRIVER:-sandbox}"
+    assert env["WEBHOOK_URL"].startswith("http://webhook-receiver:8080/")
+    assert any(v.endswith(":/app/sessions") for v in gw["volumes"])
+    assert "sessions" in compose()["volumes"]
+    script = services["webhook-receiver"]["command"][-1]
+    compile(script, "receiver", "exec")  # the inline receiver is valid Python
+    assert "8080" in script
