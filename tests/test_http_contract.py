@@ -174,3 +174,10 @@ async def test_cors_headers_only_when_configured(gateway_factory: Any) -> None:
     cors = await gateway_factory(cors_origins=("http://crm.example",), port=plain.settings.port + 1)
     r = await cors.anon.get("/health", headers={"Origin": "http://crm.example"})
     assert r.headers["access-control-allow-origin"] == "http://crm.example"
+
+
+@pytest.mark.parametrize("query", ["offset=99999999999999999999999", "offset=-1", "offset=1e3", "limit=0", "limit=٣"])
+async def test_query_numbers_out_of_range_are_invalid_request(gw: LiveGateway, query: str) -> None:
+    """Query numbers that are not whole numbers within range → 400 INVALID_REQUEST, never a 500."""
+    assert_error(await gw.http.get(f"/contacts/{TOKEN}?{query}"), 400, "INVALID_REQUEST")
+    assert_error(await gw.http.get(f"/webhooks/deliveries?{query.replace('offset', 'limit')}"), 400, "INVALID_REQUEST")

@@ -83,14 +83,17 @@ def visible_device(conn: HTTPConnection, token: str) -> Device:
     return device
 
 
-def query_int(conn: HTTPConnection, name: str, default: int, lo: int, hi: int | None = None) -> int:
+SQL_INT_MAX = 2**63 - 1  # SQLite's INTEGER range: anything larger cannot be a row count or offset
+
+
+def query_int(conn: HTTPConnection, name: str, default: int, lo: int, hi: int = SQL_INT_MAX) -> int:
+    """A whole-number query parameter within ``[lo, hi]``, else INVALID_REQUEST."""
     raw = conn.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid(f"'{name}' must be a whole number") from None
-    if value < lo or (hi is not None and value > hi):
-        raise invalid(f"'{name}' must be between {lo} and {hi}" if hi is not None else f"'{name}' must be >= {lo}")
+    if len(raw) > 20 or not raw.isascii() or not raw.lstrip("-").isdigit():
+        raise invalid(f"'{name}' must be a whole number")
+    value = int(raw)
+    if value < lo or value > hi:
+        raise invalid(f"'{name}' must be between {lo} and {hi}")
     return value
