@@ -5,7 +5,9 @@ the registry."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -73,7 +75,15 @@ async def build_runtime(settings: Settings) -> Runtime:
         sandbox_qr_interval_ms=settings.sandbox_qr_interval_ms,
         sandbox_receipt_delay_ms=settings.sandbox_receipt_delay_ms,
         sandbox_reconnect_ms=settings.sandbox_reconnect_ms,
+        extra={
+            "neonize_proxy": settings.neonize_proxy,
+            "neonize_connect_timeout_s": settings.neonize_connect_timeout_s,
+        },
     )
+    if settings.wa_driver == "neonize":
+        # Loading neonize's Go runtime takes a second or more: do it now, off the
+        # loop, rather than inside the first POST /devices.
+        await asyncio.to_thread(importlib.import_module, "gateway.drivers.neonize")
     manager = DeviceManager(
         settings, store, hub, router, lambda token: make_driver(settings.wa_driver, token, options)
     )

@@ -59,6 +59,8 @@ class Settings:
     reconnect_max_ms: int = 60_000
     connect_timeout_ms: int = 15_000
     ws_queue_size: int = 1024
+    neonize_proxy: str | None = None
+    neonize_connect_timeout_s: int = 8
     sandbox_qr_interval_ms: int = 20_000
     sandbox_receipt_delay_ms: int = 200
     sandbox_reconnect_ms: int = 500
@@ -107,10 +109,14 @@ class Settings:
             reconnect_max_ms=r.int("RECONNECT_MAX_MS", 60_000, lo=1),
             connect_timeout_ms=r.int("CONNECT_TIMEOUT_MS", 15_000, lo=100),
             ws_queue_size=r.int("WS_QUEUE_SIZE", 1024, lo=1, hi=1_000_000),
+            neonize_proxy=r.str("NEONIZE_PROXY", "") or None,
+            neonize_connect_timeout_s=r.int("NEONIZE_CONNECT_TIMEOUT_S", 8, lo=1, hi=120),
             sandbox_qr_interval_ms=r.int("SANDBOX_QR_INTERVAL_MS", 20_000, lo=50),
             sandbox_receipt_delay_ms=r.int("SANDBOX_RECEIPT_DELAY_MS", 200, lo=0),
             sandbox_reconnect_ms=r.int("SANDBOX_RECONNECT_MS", 500, lo=10),
         )
+        if settings.connect_timeout_ms < settings.neonize_connect_timeout_s * 1000:
+            raise SettingsError("CONNECT_TIMEOUT_MS must be >= NEONIZE_CONNECT_TIMEOUT_S (in ms)")
         if settings.webhook_retry_max_ms < settings.webhook_retry_base_ms:
             raise SettingsError("WEBHOOK_RETRY_MAX_MS must be >= WEBHOOK_RETRY_BASE_MS")
         if settings.webhook_secret and settings.webhook_secret.startswith("whsec_"):
