@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import signal
 import sys
 
@@ -28,6 +29,7 @@ def main() -> None:
         print(f"wa-gateway: invalid configuration: {exc}", file=sys.stderr)
         sys.exit(2)
     configure(settings.log_level, settings.log_format)
+    raise_open_files_limit()
     try:
         import uvloop
 
@@ -35,6 +37,15 @@ def main() -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency, but stay runnable without it
         pass
     sys.exit(asyncio.run(serve(settings)))
+
+
+def raise_open_files_limit() -> None:
+    """Every WebSocket client and device holds descriptors; the usual soft limit of 1024 is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 async def serve(settings: Settings) -> int:
