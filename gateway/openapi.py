@@ -576,7 +576,12 @@ def _accounts() -> dict[str, Any]:
     session_ok = ok(ref("AuthSession"))
     session_ok["200"]["headers"] = session_cookie
     revoked_key = obj(("id", "revoked"), id=INT, revoked={"const": True})
-    deleted_account = obj(("userId", "deleted"), userId=INT, deleted={"const": True}, devicesRemoved=INT)
+    deleted_account = obj(
+        ("userId", "deleted"),
+        userId=INT,
+        deleted={"const": True},
+        devicesRemoved={**arr(STR), "description": "tokens of the devices removed"},
+    )
     me_patch = obj(
         webhookUrl=SCHEMAS["WebhookTarget"]["properties"]["webhookUrl"],
         webhookEvents=nullable(arr(ref("WebhookEvent"))),
