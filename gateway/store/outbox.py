@@ -4,7 +4,7 @@ transaction of the state change it reports."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,22 +38,15 @@ class OutboxQueries:
         oldest = next((float(r[2]) for r in rows if r[0] == "pending"), None)
         return counts, oldest
 
-    async def dispatch_pass(
-        self,
-        results: list[AttemptResult],
-        now: float,
-        free: int,
-        claimed: frozenset[int],
-        busy: dict[str, int],
-        per_url_limit: int,
-    ) -> tuple[list[OutboxRow], float | None]:
-        """The dispatcher's scheduling pass as one job on the writer (one thread hop, group-committed,
-        and never a stale read): store ``results``, then claim up to ``free`` due rows, at most
-        ``per_url_limit`` in flight per URL counting ``busy``. Returns the rows and when the next
-        pending row not claimed or blocked by a full URL is due (None: none)."""
-        return await self.db.run(
-            lambda conn: dispatch_pass_sync(conn, results, now, free, claimed, busy, per_url_limit)
-        )
+    async def sync_outbox(self, results: list[AttemptResult], after_id: int, limit: int) -> list[OutboxRow]:
+        """The dispatcher's pass as one job on the writer (one thread hop, group-committed, never a
+        stale read): store ``results``, then return pending rows with ``id > after_id`` (oldest first)."""
+        return await self.db.run(lambda conn: sync_outbox_sync(conn, results, after_id, limit))
+
+    async def deliveries_by_id(self, ids: list[int]) -> list[OutboxRow]:
+        """Rows by id, read on the writer (a row just claimed must be visible)."""
+        sql = f"SELECT {_COLUMNS} FROM outbox WHERE id IN ({','.join('?' * len(ids))})"
+        return await self.db.run(lambda conn: [_row(r) for r in conn.execute(sql, ids).fetchall()])
 
     async def record_attempts(self, results: list[AttemptResult]) -> None:
         """Store the outcome of finished attempts, all in one transaction."""
@@ -146,15 +139,6 @@ def _row(r: Any) -> OutboxRow:
     )
 
 
-def _pending_filter(skip_ids: Collection[int], skip_urls: Collection[str]) -> tuple[str, tuple[Any, ...]]:
-    where = "status = 'pending'"
-    if skip_ids:
-        where += f" AND id NOT IN ({','.join('?' * len(skip_ids))})"
-    if skip_urls:
-        where += f" AND url NOT IN ({','.join('?' * len(skip_urls))})"
-    return where, (*skip_ids, *skip_urls)
-
-
 def enqueue_sync(conn: sqlite3.Connection, deliveries: Iterable[NewDelivery]) -> int:
     """Insert pending deliveries, due now, on the writer's connection (inside a group-commit job)."""
     rows = [
@@ -178,44 +162,13 @@ def record_attempts_sync(conn: sqlite3.Connection, results: Iterable[AttemptResu
     )
 
 
-def dispatch_pass_sync(
-    conn: sqlite3.Connection,
-    results: list[AttemptResult],
-    now: float,
-    free: int,
-    claimed: frozenset[int],
-    busy: dict[str, int],
-    per_url_limit: int,
-) -> tuple[list[OutboxRow], float | None]:
-    """See :meth:`OutboxQueries.dispatch_pass`."""
+def sync_outbox_sync(
+    conn: sqlite3.Connection, results: list[AttemptResult], after_id: int, limit: int
+) -> list[OutboxRow]:
+    """See :meth:`OutboxQueries.sync_outbox`."""
     if results:
         record_attempts_sync(conn, results)
-    skip, load, chosen = set(claimed), dict(busy), []
-    while free > 0:
-        # Light candidates first (no bodies); URLs already full are left out by the query,
-        # so one busy receiver cannot crowd the others out of the batch.
-        full = [url for url, n in load.items() if n >= per_url_limit]
-        where, args = _pending_filter(skip, full)
-        candidates = conn.execute(
-            f"SELECT id, url FROM outbox WHERE {where} AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?",
-            (*args, now, free),
-        ).fetchall()
-        asked = free
-        for row_id, url in candidates:
-            if load.get(url, 0) < per_url_limit and free > 0:
-                load[url] = load.get(url, 0) + 1
-                chosen.append(row_id)
-                skip.add(row_id)
-                free -= 1
-        if len(candidates) < asked:
-            break  # every due row outside full URLs was seen
-    rows = []
-    if chosen:
-        cur = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id IN ({','.join('?' * len(chosen))})", chosen)
-        rows = sorted((_row(r) for r in cur.fetchall()), key=lambda r: (r.next_attempt_at, r.id))
-    if free <= 0:
-        return rows, None  # no slot left: a finishing attempt wakes the dispatcher
-    full = [url for url, n in load.items() if n >= per_url_limit]
-    where, args = _pending_filter(skip, full)
-    nxt = conn.execute(f"SELECT MIN(next_attempt_at) FROM outbox WHERE {where}", args).fetchone()
-    return rows, None if nxt is None or nxt[0] is None else float(nxt[0])
+    cur = conn.execute(
+        f"SELECT {_COLUMNS} FROM outbox WHERE id > ? AND status = 'pending' ORDER BY id LIMIT ?", (after_id, limit)
+    )
+    return [_row(r) for r in cur.fetchall()]
