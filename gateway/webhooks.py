@@ -275,7 +275,7 @@ class Dispatcher:
         self.wake()
         if self._scheduler is not None:  # let a pass in progress finish, rather than cut it mid-write
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait({self._scheduler}, timeout=1.0)
+                await asyncio.wait({self._scheduler}, timeout=0.5)
         for task in (self._scheduler, self._pruner):
             if task is not None:
                 task.cancel()
