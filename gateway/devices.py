@@ -205,7 +205,7 @@ class Device:
         self._quiet = True
         self._cancel_reconnect()
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.driver.close(), 5)
+            await asyncio.wait_for(self.driver.close(), 2.5)
         if self._pump is not None:
             self._pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -81,6 +81,10 @@ class Db:
         The job must only touch the database (it runs off the event loop). Its
         result (or exception) comes back once its transaction has committed.
         """
+        if _in_tx.get():
+            # Already inside transaction(): join it (the flusher would wait for our own lock).
+            result: T = await self._writer._execute(job, self._writer._conn)
+            return result
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.append((job, future))
         if self._flusher is None or self._flusher.done():
@@ -124,18 +128,26 @@ class Db:
         return list(await conn.execute_fetchall(sql, tuple(args)))
 
     async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> aiosqlite.Row | None:
-        conn = self._writer if _in_tx.get() else self._reader
-        async with conn.execute(sql, tuple(args)) as cur:
-            return await cur.fetchone()
+        rows = await self.fetchall(sql, args)  # fetched whole: no statement left open on the shared reader
+        return rows[0] if rows else None
 
     async def iterate(self, sql: str, args: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[Any]]:
-        """Yield rows in batches from the reader, holding only one batch in memory."""
-        async with self._reader.execute(sql, tuple(args)) as cur:
-            while True:
-                rows = await cur.fetchmany(batch)
-                if not rows:
-                    return
-                yield list(rows)
+        """Yield rows in batches, holding only one batch in memory.
+
+        A long scan keeps its statement (and so a read snapshot) open, so it gets
+        a connection of its own: the shared reader never serves stale data to
+        other tasks meanwhile.
+        """
+        conn = await _connect(self.path)
+        try:
+            async with conn.execute(sql, tuple(args)) as cur:
+                while True:
+                    rows = await cur.fetchmany(batch)
+                    if not rows:
+                        return
+                    yield list(rows)
+        finally:
+            await conn.close()
 
     async def writable(self) -> bool:
         try:
