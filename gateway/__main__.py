@@ -20,7 +20,6 @@ from gateway.logs import configure
 from gateway.settings import Settings, SettingsError
 
 
-
 def main() -> None:
     try:
         settings = Settings.from_env()
