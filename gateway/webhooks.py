@@ -490,6 +490,7 @@ class Dispatcher:
         s = self.settings
         if outcome.ok:
             self.stats["delivered"] += 1
+            log.info("webhook.delivered", id=row.id, hook=row.event, attempts=attempts)
             return AttemptResult(row.id, "delivered", attempts, row.last_error, now, now)  # keep why earlier tries failed
         if outcome.final or attempts >= s.webhook_max_attempts:
             self.stats["failed"] += 1

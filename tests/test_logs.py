@@ -129,3 +129,4 @@ async def test_logs_are_json_lines_without_secrets_or_message_text(tmp_path: Pat
 
     assert at_info("device.connected")[0]["token"] == TOKEN
     assert at_info("webhook.retry"), "a retried delivery is logged at info"
+    assert at_info("webhook.delivered"), "a delivered webhook is logged at info"

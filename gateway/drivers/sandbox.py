@@ -70,7 +70,7 @@ class SandboxDriver:
         self._timers: set[asyncio.TimerHandle] = set()
         self._down_until = 0.0
         self._sent: deque[dict[str, str]] = deque(maxlen=1000)
-        self.typing: list[tuple[str, bool]] = []
+        self.typing: deque[tuple[str, bool]] = deque(maxlen=1000)  # composing on/off, newest last
 
     # --- session file -------------------------------------------------------
 
