@@ -11,6 +11,7 @@ single driver call. The ``start`` hook puts it in ``rt.services["phone_cache"]``
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -43,15 +44,18 @@ def normalize(raw: str, default_country_code: str = "60") -> str:
         raise InvalidPhone(f"{raw!r} is not a phone number")
     if digits.startswith("0"):
         digits = default_country_code + digits[1:]
-    if not 7 <= len(digits) <= 15:
-        raise InvalidPhone(f"{raw!r} is not a valid phone number")
-    try:
-        parsed = phonenumbers.parse("+" + digits, None)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(f"{raw!r} is not a valid phone number") from exc
-    if not phonenumbers.is_valid_number(parsed):
+    if not 7 <= len(digits) <= 15 or not _valid_digits(digits):
         raise InvalidPhone(f"{raw!r} is not a valid phone number")
     return digits
+
+
+@functools.lru_cache(maxsize=65536)
+def _valid_digits(digits: str) -> bool:
+    """phonenumbers' verdict on ``+digits`` (pure Python and slow; every send asks twice, so remember it)."""
+    try:
+        return bool(phonenumbers.is_valid_number(phonenumbers.parse("+" + digits, None)))
+    except phonenumbers.NumberParseException:
+        return False
 
 
 def to_jid(raw: str, default_country_code: str = "60") -> str:
