@@ -20,11 +20,9 @@ from gateway.auth import SESSION_COOKIE, Principal, credentials
 from gateway.envelope import ok
 from gateway.errors import ApiError, invalid
 from gateway.guard import client_address
-from gateway.routes.common import json_body, principal, require_admin
+from gateway.routes.common import checked_webhook_url, json_body, principal, require_admin, webhook_events_from
 from gateway.runtime import runtime
-from gateway.settings import WEBHOOK_EVENT_NAMES
 from gateway.store.accounts import AccountRow, ApiKeyRow
-from gateway.webhook_urls import check_webhook_url, resolves_private, syntax_ok
 
 SAME_SITE: Any = "Lax"  # Starlette types it lower-case; browsers and readers expect the canonical spelling
 
@@ -176,16 +174,6 @@ async def me(request: Request) -> Response:
     return ok(_account_data(account), "account")
 
 
-async def _checked_url(request: Request, url: str) -> str:
-    allow_private = runtime(request).settings.webhook_allow_private
-    check_webhook_url(url, tenant=True, allow_private=allow_private)
-    if not allow_private:
-        host, port = syntax_ok(url)
-        if await resolves_private(host.strip("[]"), port):
-            raise invalid("'webhookUrl' may not point at a loopback, private or link-local address (or not resolve)")
-    return url
-
-
 async def update_me(request: Request) -> Response:
     p = _account_principal(request)
     body = await json_body(request, {"webhookUrl": str, "webhookEvents": list})
@@ -195,17 +183,9 @@ async def update_me(request: Request) -> Response:
         raise ApiError("UNAUTHORIZED", "this account no longer exists")
     url, events = account.webhook_url, account.webhook_events
     if "webhookUrl" in body:
-        raw = body["webhookUrl"]
-        url = await _checked_url(request, raw.strip()) if raw and raw.strip() else None
+        url = await checked_webhook_url(request, body["webhookUrl"], tenant=True)
     if "webhookEvents" in body:
-        events = body["webhookEvents"]
-        if events is not None:
-            if not all(isinstance(e, str) for e in events):
-                raise invalid("'webhookEvents' must be an array of event names")
-            unknown = set(events) - WEBHOOK_EVENT_NAMES
-            if unknown:
-                raise invalid(f"unknown webhook event(s): {', '.join(sorted(unknown))}")
-            events = sorted(set(events))
+        events = webhook_events_from(body["webhookEvents"])
     updated = await accounts.set_webhook(account.id, url, events)
     return ok(_account_data(updated), "account updated")
 

@@ -12,6 +12,8 @@ from gateway.devices import Device
 from gateway.errors import ApiError, device_not_found, invalid
 from gateway.phones import InvalidPhone, normalize
 from gateway.runtime import runtime
+from gateway.settings import WEBHOOK_EVENT_NAMES
+from gateway.webhook_urls import check_webhook_url, resolves_private, syntax_ok
 
 JSON_TYPES: dict[type, str] = {str: "a string", int: "a number", bool: "a boolean", list: "an array", dict: "an object"}
 
@@ -97,3 +99,30 @@ def query_int(conn: HTTPConnection, name: str, default: int, lo: int, hi: int = 
     if value < lo or value > hi:
         raise invalid(f"'{name}' must be between {lo} and {hi}")
     return value
+
+
+async def checked_webhook_url(conn: HTTPConnection, raw: Any, tenant: bool) -> str | None:
+    """A ``webhookUrl`` value: None clears it; http(s) only; a tenant's URL may not be, or
+    resolve to, a loopback/private/link-local address unless WEBHOOK_ALLOW_PRIVATE."""
+    if raw is None or not raw.strip():
+        return None
+    url: str = raw.strip()
+    allow_private = runtime(conn).settings.webhook_allow_private
+    check_webhook_url(url, tenant=tenant, allow_private=allow_private)
+    if tenant and not allow_private:
+        host, port = syntax_ok(url)
+        if await resolves_private(host.strip("[]"), port):
+            raise invalid("'webhookUrl' may not point at a loopback, private or link-local address (or not resolve)")
+    return url
+
+
+def webhook_events_from(value: Any) -> list[str] | None:
+    """A ``webhookEvents`` value: None means all events; else known event names, sorted, once each."""
+    if value is None:
+        return None
+    if not all(isinstance(e, str) for e in value):
+        raise invalid("'webhookEvents' must be an array of event names")
+    unknown = set(value) - WEBHOOK_EVENT_NAMES
+    if unknown:
+        raise invalid(f"unknown webhook event(s): {', '.join(sorted(unknown))}")
+    return sorted(set(value))

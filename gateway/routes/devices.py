@@ -12,38 +12,34 @@ from starlette.routing import Route
 
 from gateway.envelope import ok
 from gateway.errors import ApiError, invalid
-from gateway.routes.common import json_body, path_token, principal, require_token, token_from, visible_device
+from gateway.routes.common import (
+    checked_webhook_url,
+    json_body,
+    path_token,
+    principal,
+    require_token,
+    token_from,
+    visible_device,
+    webhook_events_from,
+)
 from gateway.runtime import runtime
-from gateway.settings import WEBHOOK_EVENT_NAMES
-from gateway.webhook_urls import check_webhook_url
 
 FIELDS = {"token": str, "method": str, "name": str, "webhookUrl": str, "webhookEvents": list}
 
 
-def _device_fields(request: Request, body: dict[str, Any]) -> dict[str, Any]:
+async def _device_fields(request: Request, body: dict[str, Any]) -> dict[str, Any]:
     """Optional ``name`` / ``webhookUrl`` / ``webhookEvents`` → DeviceRow fields."""
     out: dict[str, Any] = {}
     if "name" in body:
         name = body["name"]
         if name is not None and len(name) > 100:
             raise invalid("'name' is longer than 100 characters")
-        out["name"] = name.strip() or None if isinstance(name, str) else None
+        out["name"] = (name.strip() or None) if isinstance(name, str) else None
     if "webhookUrl" in body:
-        url = body["webhookUrl"]
-        if url:
-            p = principal(request)
-            check_webhook_url(url, tenant=not p.is_admin, allow_private=runtime(request).settings.webhook_allow_private)
-        out["webhook_url"] = url or None
+        tenant = not principal(request).is_admin
+        out["webhook_url"] = await checked_webhook_url(request, body["webhookUrl"], tenant)
     if "webhookEvents" in body:
-        events = body["webhookEvents"]
-        if events is not None:
-            if not all(isinstance(e, str) for e in events):
-                raise invalid("'webhookEvents' must be an array of event names")
-            unknown = set(events) - WEBHOOK_EVENT_NAMES
-            if unknown:
-                raise invalid(f"unknown webhook event(s): {', '.join(sorted(unknown))}")
-            events = sorted(set(events))
-        out["webhook_events"] = events
+        out["webhook_events"] = webhook_events_from(body["webhookEvents"])
     return out
 
 
@@ -54,7 +50,7 @@ async def create(request: Request) -> Response:
     if method not in ("qr", "code"):
         raise ApiError("INVALID_METHOD", "method must be 'qr' or 'code'")
     token = token_from(body.get("token"), request)
-    fields = _device_fields(request, body)
+    fields = await _device_fields(request, body)
     p = principal(request)
     device = await runtime(request).devices.open(token, method, p.account_id, p.is_admin, fields)
     message = {
@@ -79,7 +75,7 @@ async def update(request: Request) -> Response:
     token = path_token(request)
     body = await json_body(request, {"name": str, "webhookUrl": str, "webhookEvents": list})
     device = visible_device(request, token)
-    await device.update(**_device_fields(request, body))
+    await device.update(**(await _device_fields(request, body)))
     return ok(device.state(), "device updated")
 
 
