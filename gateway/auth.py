@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -43,22 +43,32 @@ def hash_secret(secret: str) -> str:
 
 
 def credentials(conn: HTTPConnection, allow_query: bool = False) -> list[tuple[str, str]]:
-    """The credentials a request carries, as ``(kind, secret)`` in priority order."""
+    """The credentials a request carries, as ``(kind, secret)`` in priority order.
+
+    Reads the raw header list once (this runs on every request).
+    """
+    auth = key = ""
+    has_cookie = False
+    for name, value in conn.scope["headers"]:
+        if name == b"authorization" and not auth:
+            auth = value.decode("latin-1")
+        elif name == b"x-api-key" and not key:
+            key = value.decode("latin-1").strip()
+        elif name == b"cookie":
+            has_cookie = True
     found: list[tuple[str, str]] = []
-    headers: Mapping[str, str] = conn.headers
-    auth = headers.get("authorization", "")
     if auth[:7].lower() == "bearer ":
         found.append(("bearer", auth[7:].strip()))
-    key = headers.get("x-api-key")
     if key:
-        found.append(("key", key.strip()))
+        found.append(("key", key))
     if allow_query:
         q = conn.query_params.get("apiKey")
         if q:
             found.append(("key", q.strip()))
-    cookie = conn.cookies.get(SESSION_COOKIE)
-    if cookie:
-        found.append(("cookie", cookie))
+    if has_cookie:
+        cookie = conn.cookies.get(SESSION_COOKIE)
+        if cookie:
+            found.append(("cookie", cookie))
     return found
 
 

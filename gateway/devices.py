@@ -55,6 +55,8 @@ from gateway.store import (
     device_values,
     enqueue_sync,
     save_device_sync,
+    save_stats_sync,
+    stats_values,
     upsert_contacts_sync,
 )
 from gateway.webhooks import WebhookRouter
@@ -250,7 +252,7 @@ class Device:
             self.row.messages_sent += 1
         # Persisted outside the FIFO lock: the next send need not wait for this
         # write, and the registry group-commits the saves of concurrent sends.
-        await self.m.store.save_device(self.row)
+        await self.m.store.save_stats(self.row)
         return sent
 
     async def check_phones(self, phones: list[str]) -> list[PhoneCheck]:
@@ -387,10 +389,10 @@ class Device:
         ts = now_iso()
         self.row.messages_received += 1
         self.row.last_update = ts
-        values, row, router = device_values(self.row), replace(self.row), self.m.router
+        values, row, router = stats_values(self.row), replace(self.row), self.m.router
 
         def job(conn: sqlite3.Connection) -> list[ContactRow]:
-            save_device_sync(conn, values)
+            save_stats_sync(conn, values)
             new = upsert_contacts_sync(conn, row.token, row.owner_id, [(ev.sender, ev.sender_name)], "message", ts)
             rows = router.deliveries("message.received", row, data, ts)
             for c in new:

@@ -8,8 +8,10 @@ header and bound into every structlog line of the request.
 
 from __future__ import annotations
 
+import os
+import random
 import re
-import uuid
+import time
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -25,9 +27,31 @@ request_id_var: ContextVar[str] = ContextVar("request_id", default="")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
+_second_cache: list[Any] = [-1, ""]
+
+
 def now_iso() -> str:
-    """RFC 3339 UTC with milliseconds, e.g. ``2026-02-17T10:30:00.123Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """RFC 3339 UTC with milliseconds, e.g. ``2026-02-17T10:30:00.123Z``.
+
+    On every response and event: the formatted second is reused until it changes.
+    """
+    now = time.time()
+    second = int(now)
+    if _second_cache[0] != second:
+        _second_cache[0], _second_cache[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    return f"{_second_cache[1]}.{int((now - second) * 1000):03d}Z"
+
+
+# Request ids need to be unique, not secret: a PRNG seeded from the OS avoids a
+# getrandom() system call on every request.
+_ids = random.Random(int.from_bytes(os.urandom(16), "big"))
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID string."""
+    n = (_ids.getrandbits(128) & ~(0xF000 << 64 | 0xC000 << 48)) | (0x4000 << 64 | 0x8000 << 48)
+    h = f"{n:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def iso(dt: datetime) -> str:
@@ -39,7 +63,7 @@ def dumps(obj: Any) -> bytes:
 
 
 def _meta() -> dict[str, str]:
-    return {"timestamp": now_iso(), "requestId": request_id_var.get() or str(uuid.uuid4())}
+    return {"timestamp": now_iso(), "requestId": request_id_var.get() or new_request_id()}
 
 
 class JSONResponse(Response):
@@ -78,7 +102,7 @@ class RequestIdMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        rid = incoming if _REQUEST_ID.match(incoming) else str(uuid.uuid4())
+        rid = incoming if incoming and _REQUEST_ID.match(incoming) else new_request_id()
         scope.setdefault("state", {})["request_id"] = rid
         token = request_id_var.set(rid)
         structlog.contextvars.bind_contextvars(request_id=rid)

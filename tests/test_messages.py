@@ -127,7 +127,7 @@ async def test_200_concurrent_sends_leave_in_order_one_at_a_time(gateway_factory
     by_time = sorted(answers, key=lambda r: r.json()["data"]["timestamp"])
     assert [m["timestamp"] for m in out] == [r.json()["data"]["timestamp"] for r in by_time]
     typing = gw.rt.devices.get(TOKEN).driver.typing
-    assert typing == [(PEER_JID, on) for _ in range(200) for on in (True, False)]
+    assert list(typing) == [(PEER_JID, on) for _ in range(200) for on in (True, False)]
 
 
 async def test_sends_leave_in_the_order_they_were_accepted(gateway_factory: Any) -> None:

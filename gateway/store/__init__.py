@@ -13,7 +13,14 @@ from pathlib import Path
 from gateway.store.accounts import AccountQueries
 from gateway.store.contacts import ContactQueries, ContactRow, upsert_contacts_sync
 from gateway.store.db import Db
-from gateway.store.devices import DeviceQueries, DeviceRow, device_values, save_device_sync
+from gateway.store.devices import (
+    DeviceQueries,
+    DeviceRow,
+    device_values,
+    save_device_sync,
+    save_stats_sync,
+    stats_values,
+)
 from gateway.store.idempotency import IdempotencyQueries
 from gateway.store.outbox import NewDelivery, OutboxQueries, enqueue_sync
 
@@ -26,6 +33,8 @@ __all__ = [
     "device_values",
     "enqueue_sync",
     "save_device_sync",
+    "save_stats_sync",
+    "stats_values",
     "upsert_contacts_sync",
 ]
 

@@ -75,6 +75,11 @@ class DeviceQueries:
         values = device_values(d)  # taken now: the row may change before the job runs
         await self.db.run(lambda conn: save_device_sync(conn, values))
 
+    async def save_stats(self, d: DeviceRow) -> None:
+        """Just the counters and ``last_update`` (the hot path of every send)."""
+        values = stats_values(d)
+        await self.db.run(lambda conn: save_stats_sync(conn, values))
+
     async def delete_device(self, token: str) -> None:
         await self.db.execute("DELETE FROM devices WHERE token = ?", (token,))
 
@@ -103,3 +108,11 @@ def device_values(d: DeviceRow) -> tuple[Any, ...]:
 
 def save_device_sync(conn: sqlite3.Connection, values: tuple[Any, ...]) -> None:
     conn.execute(f"INSERT OR REPLACE INTO devices ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+
+
+def stats_values(d: DeviceRow) -> tuple[Any, ...]:
+    return (d.messages_sent, d.messages_received, d.last_update, d.token)
+
+
+def save_stats_sync(conn: sqlite3.Connection, values: tuple[Any, ...]) -> None:
+    conn.execute("UPDATE devices SET messages_sent = ?, messages_received = ?, last_update = ? WHERE token = ?", values)
