@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from starlette.applications import Starlette
@@ -20,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
+from gateway import accounts, metrics, phones, webhooks
 from gateway.auth import Authenticator
 from gateway.devices import DeviceManager
 from gateway.drivers import make_driver
@@ -29,7 +29,20 @@ from gateway.errors import ApiError
 from gateway.events import Hub
 from gateway.guard import GuardMiddleware
 from gateway.ratelimit import RateLimiter
-from gateway.routes import devices, health, pages, sandbox, ws
+from gateway.routes import auth as auth_routes
+from gateway.routes import (
+    contacts,
+    devices,
+    docs,
+    health,
+    messages,
+    pages,
+    sandbox,
+    validate,
+    ws,
+)
+from gateway.routes import metrics as metrics_routes
+from gateway.routes import webhooks as webhook_routes
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import Store
@@ -37,32 +50,28 @@ from gateway.webhooks import WebhookRouter
 
 log = structlog.get_logger("gateway.app")
 
-# Optional parts plug in here as (routes, start, stop) hooks; see ``extensions``.
-Hook = Callable[[Runtime], Any]
+Hook = Callable[[Runtime], Awaitable[None]]
+SERVICES = (accounts, metrics, phones, webhooks)  # modules with ``start(rt)`` / ``stop(rt)``
 
 
 def route_table(settings: Settings) -> list[BaseRoute]:
-    table: list[BaseRoute] = [*health.routes, *devices.routes, *ws.routes]
-    for module in _optional_route_modules():
-        table.extend(module.routes)
+    # Starlette tries routes in order: the busiest (sending, health probes) go first.
+    table: list[BaseRoute] = [
+        *messages.routes,
+        *health.routes,
+        *devices.routes,
+        *validate.routes,
+        *contacts.routes,
+        *webhook_routes.routes,
+        *auth_routes.routes,
+        *metrics_routes.routes,
+        *docs.routes,
+        *ws.routes,
+    ]
     if settings.wa_driver == "sandbox":
         table.extend(sandbox.routes)
     table.extend(pages.routes)
     return table
-
-
-def _optional_route_modules() -> list[Any]:
-    """Route modules of capabilities that may not exist yet in every build."""
-    import importlib
-
-    found = []
-    for name in ("messages", "validate", "contacts", "webhooks", "auth", "metrics", "docs"):
-        try:
-            found.append(importlib.import_module(f"gateway.routes.{name}"))
-        except ModuleNotFoundError as exc:
-            if exc.name != f"gateway.routes.{name}":
-                raise
-    return found
 
 
 async def build_runtime(settings: Settings) -> Runtime:
@@ -153,22 +162,10 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
-def _hooks(kind: str) -> list[Any]:
-    """``start``/``stop`` coroutines of optional services (webhook dispatcher, metrics, accounts)."""
-    import importlib
-
-    hooks = []
-    for name in ("gateway.accounts", "gateway.metrics", "gateway.phones", "gateway.webhooks"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        hook = getattr(module, kind, None)
-        if hook is not None:
-            hooks.append(hook)
-    return hooks
+def _hooks(kind: str) -> list[Hook]:
+    """``start``/``stop`` coroutines of the services, in start order: accounts (the auth
+    resolver) before metrics, the phone cache and the webhook dispatcher."""
+    return [hook for module in SERVICES if (hook := getattr(module, kind, None)) is not None]
 
 
 async def _api_error(request: Request, exc: ApiError) -> Response:

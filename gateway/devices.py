@@ -83,6 +83,9 @@ class Device:
         self._reconnect: asyncio.Task[None] | None = None
         self._connected_evt = asyncio.Event()
         self._changed = asyncio.Condition()
+        self._stats_version = 0  # bumped by every counted send
+        self._stats_saved = 0  # the version the registry holds
+        self._stats_save: asyncio.Future[None] | None = None
         self._quiet = False  # set while the gateway itself disconnects / shuts down
         self._attempt = 0
 
@@ -250,10 +253,29 @@ class Device:
             except DriverError as exc:
                 raise ApiError("SEND_FAILED", f"send failed: {exc}") from exc
             self.row.messages_sent += 1
-        # Persisted outside the FIFO lock: the next send need not wait for this
-        # write, and the registry group-commits the saves of concurrent sends.
-        await self.m.store.save_stats(self.row)
+            self._stats_version += 1
+            mine = self._stats_version
+        # Persisted outside the FIFO lock, so the next send need not wait for it.
+        await self._persist_stats(mine)
         return sent
+
+    async def _persist_stats(self, version: int) -> None:
+        """Return once the registry holds the counters of ``version`` or later.
+
+        One save per device is in flight at a time; sends that finish meanwhile
+        share the next one, so a burst of sends costs two writes, not one each.
+        """
+        while self._stats_saved < version:
+            if self._stats_save is None:
+                self._stats_save = asyncio.ensure_future(self._save_stats(self._stats_version))
+            await asyncio.shield(self._stats_save)
+
+    async def _save_stats(self, version: int) -> None:
+        try:
+            await self.m.store.save_stats(self.row)  # snapshot taken now: it holds ``version``
+            self._stats_saved = max(self._stats_saved, version)
+        finally:
+            self._stats_save = None
 
     async def check_phones(self, phones: list[str]) -> list[PhoneCheck]:
         self._require_connected()
