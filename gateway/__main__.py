@@ -67,7 +67,7 @@ async def serve(settings: Settings) -> int:
     )
     server = uvicorn.Server(config)
     # Our own handlers: uvicorn's would re-raise the signal after shutdown.
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     loop = asyncio.get_running_loop()
 
     def stop() -> None:

@@ -176,7 +176,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     if exc.status_code == 404:
         return fail("NOT_FOUND", "no such route", 404)
     if exc.status_code == 405:
-        return fail("METHOD_NOT_ALLOWED", "method not allowed on this route", 405, exc.headers)
+        return fail("METHOD_NOT_ALLOWED", "method not allowed on this route", 405, dict(exc.headers or {}))
     if exc.status_code == 400:
         return fail("INVALID_REQUEST", str(exc.detail), 400)
     return fail("INTERNAL_ERROR", "internal error", 500)

@@ -80,40 +80,40 @@ class Settings:
         r = _Reader(env)
         tty = sys.stderr.isatty()
         settings = cls(
-            host=r.str("HOST", "127.0.0.1"),
-            port=r.int("PORT", 4010, lo=1, hi=65535),
-            api_key=r.str("API_KEY", ""),
-            data_dir=Path(r.str("DATA_DIR", "./sessions")),
+            host=r.text("HOST", "127.0.0.1"),
+            port=r.integer("PORT", 4010, lo=1, hi=65535),
+            api_key=r.text("API_KEY", ""),
+            data_dir=Path(r.text("DATA_DIR", "./sessions")),
             wa_driver=r.choice("WA_DRIVER", "neonize", DRIVERS),
             webhook_url=r.url("WEBHOOK_URL"),
-            webhook_secret=r.str("WEBHOOK_SECRET", "") or None,
+            webhook_secret=r.text("WEBHOOK_SECRET", "") or None,
             webhook_events=r.events("WEBHOOK_EVENTS"),
-            webhook_max_attempts=r.int("WEBHOOK_MAX_ATTEMPTS", 10, lo=1, hi=1000),
-            webhook_retry_base_ms=r.int("WEBHOOK_RETRY_BASE_MS", 1000, lo=1),
-            webhook_retry_max_ms=r.int("WEBHOOK_RETRY_MAX_MS", 3_600_000, lo=1),
-            webhook_timeout_ms=r.int("WEBHOOK_TIMEOUT_MS", 10_000, lo=1),
-            webhook_concurrency=r.int("WEBHOOK_CONCURRENCY", 64, lo=1, hi=10_000),
-            webhook_retention_hours=r.int("WEBHOOK_RETENTION_HOURS", 168, lo=0),
-            webhook_allow_private=r.bool("WEBHOOK_ALLOW_PRIVATE", False),
-            typing_delay_ms=r.int("TYPING_DELAY_MS", 0, lo=0, hi=60_000),
+            webhook_max_attempts=r.integer("WEBHOOK_MAX_ATTEMPTS", 10, lo=1, hi=1000),
+            webhook_retry_base_ms=r.integer("WEBHOOK_RETRY_BASE_MS", 1000, lo=1),
+            webhook_retry_max_ms=r.integer("WEBHOOK_RETRY_MAX_MS", 3_600_000, lo=1),
+            webhook_timeout_ms=r.integer("WEBHOOK_TIMEOUT_MS", 10_000, lo=1),
+            webhook_concurrency=r.integer("WEBHOOK_CONCURRENCY", 64, lo=1, hi=10_000),
+            webhook_retention_hours=r.integer("WEBHOOK_RETENTION_HOURS", 168, lo=0),
+            webhook_allow_private=r.boolean("WEBHOOK_ALLOW_PRIVATE", False),
+            typing_delay_ms=r.integer("TYPING_DELAY_MS", 0, lo=0, hi=60_000),
             default_country_code=r.digits("DEFAULT_COUNTRY_CODE", "60"),
-            phone_cache_ttl_s=r.int("PHONE_CACHE_TTL_S", 3600, lo=0),
-            phone_cache_size=r.int("PHONE_CACHE_SIZE", 100_000, lo=1),
-            rate_limit_per_minute=r.int("RATE_LIMIT_PER_MINUTE", 600, lo=0),
+            phone_cache_ttl_s=r.integer("PHONE_CACHE_TTL_S", 3600, lo=0),
+            phone_cache_size=r.integer("PHONE_CACHE_SIZE", 100_000, lo=1),
+            rate_limit_per_minute=r.integer("RATE_LIMIT_PER_MINUTE", 600, lo=0),
             log_level=r.choice("LOG_LEVEL", "info", LOG_LEVELS),
             log_format=r.choice("LOG_FORMAT", "console" if tty else "json", LOG_FORMATS),
-            cors_origins=r.list("CORS_ORIGINS"),
-            allow_signup=r.bool("ALLOW_SIGNUP", False),
-            trusted_proxies=r.list("TRUSTED_PROXIES") or ("127.0.0.1", "::1"),
-            reconnect_base_ms=r.int("RECONNECT_BASE_MS", 100, lo=1),
-            reconnect_max_ms=r.int("RECONNECT_MAX_MS", 60_000, lo=1),
-            connect_timeout_ms=r.int("CONNECT_TIMEOUT_MS", 15_000, lo=100),
-            ws_queue_size=r.int("WS_QUEUE_SIZE", 1024, lo=1, hi=1_000_000),
-            neonize_proxy=r.str("NEONIZE_PROXY", "") or None,
-            neonize_connect_timeout_s=r.int("NEONIZE_CONNECT_TIMEOUT_S", 8, lo=1, hi=120),
-            sandbox_qr_interval_ms=r.int("SANDBOX_QR_INTERVAL_MS", 20_000, lo=50),
-            sandbox_receipt_delay_ms=r.int("SANDBOX_RECEIPT_DELAY_MS", 200, lo=0),
-            sandbox_reconnect_ms=r.int("SANDBOX_RECONNECT_MS", 500, lo=10),
+            cors_origins=r.items("CORS_ORIGINS"),
+            allow_signup=r.boolean("ALLOW_SIGNUP", False),
+            trusted_proxies=r.items("TRUSTED_PROXIES") or ("127.0.0.1", "::1"),
+            reconnect_base_ms=r.integer("RECONNECT_BASE_MS", 100, lo=1),
+            reconnect_max_ms=r.integer("RECONNECT_MAX_MS", 60_000, lo=1),
+            connect_timeout_ms=r.integer("CONNECT_TIMEOUT_MS", 15_000, lo=100),
+            ws_queue_size=r.integer("WS_QUEUE_SIZE", 1024, lo=1, hi=1_000_000),
+            neonize_proxy=r.text("NEONIZE_PROXY", "") or None,
+            neonize_connect_timeout_s=r.integer("NEONIZE_CONNECT_TIMEOUT_S", 8, lo=1, hi=120),
+            sandbox_qr_interval_ms=r.integer("SANDBOX_QR_INTERVAL_MS", 20_000, lo=50),
+            sandbox_receipt_delay_ms=r.integer("SANDBOX_RECEIPT_DELAY_MS", 200, lo=0),
+            sandbox_reconnect_ms=r.integer("SANDBOX_RECONNECT_MS", 500, lo=10),
         )
         if settings.connect_timeout_ms < settings.neonize_connect_timeout_s * 1000:
             raise SettingsError("CONNECT_TIMEOUT_MS must be >= NEONIZE_CONNECT_TIMEOUT_S (in ms)")
@@ -179,10 +179,10 @@ class _Reader:
         except (ValueError, TypeError) as exc:
             raise SettingsError(f"{name}: {exc}") from exc
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         return self._get(name) or default
 
-    def int(self, name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
+    def integer(self, name: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
         def conv(raw: str) -> int:
             try:
                 value = int(raw)
@@ -196,7 +196,7 @@ class _Reader:
 
         return self._parse(name, default, conv)
 
-    def bool(self, name: str, default: bool) -> bool:
+    def boolean(self, name: str, default: bool) -> bool:
         def conv(raw: str) -> bool:
             low = raw.lower()
             if low in ("1", "true", "yes", "on"):
@@ -233,7 +233,7 @@ class _Reader:
 
         return self._parse(name, None, conv)
 
-    def list(self, name: str) -> tuple[Any, ...]:
+    def items(self, name: str) -> tuple[Any, ...]:
         raw = self._get(name)
         return tuple(p.strip() for p in raw.split(",") if p.strip()) if raw else ()
 

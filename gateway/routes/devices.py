@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 import segno
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.drivers.base import Method
 from gateway.envelope import ok
 from gateway.errors import ApiError, invalid
 from gateway.routes.common import (
@@ -24,7 +25,7 @@ from gateway.routes.common import (
 )
 from gateway.runtime import runtime
 
-FIELDS = {"token": str, "method": str, "name": str, "webhookUrl": str, "webhookEvents": list}
+FIELDS: dict[str, type | tuple[type, ...]] = {"token": str, "method": str, "name": str, "webhookUrl": str, "webhookEvents": list}
 
 
 async def _device_fields(request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +53,7 @@ async def create(request: Request) -> Response:
     token = token_from(body.get("token"), request)
     fields = await _device_fields(request, body)
     p = principal(request)
-    device = await runtime(request).devices.open(token, method, p.account_id, p.is_admin, fields)
+    device = await runtime(request).devices.open(token, cast(Method, method), p.account_id, p.is_admin, fields)
     message = {
         "connected": "device connected",
         "pairing": "QR code sent via WebSocket" if method == "qr" else "pairing code sent via WebSocket",

@@ -83,7 +83,7 @@ class Db:
         """
         if _in_tx.get():
             # Already inside transaction(): join it (the flusher would wait for our own lock).
-            result: T = await self._writer._execute(job, self._writer._conn)
+            result: T = await self._writer._execute(job, self._writer._conn)  # type: ignore[no-untyped-call]
             return result
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.append((job, future))
@@ -96,7 +96,9 @@ class Db:
             batch, self._jobs = self._jobs, []
             try:
                 async with self._lock:
-                    outcomes = await self._writer._execute(_run_batch, self._writer._conn, [j for j, _ in batch])
+                    outcomes = await self._writer._execute(  # type: ignore[no-untyped-call]
+                        _run_batch, self._writer._conn, [j for j, _ in batch]
+                    )
             except Exception as exc:  # the commit itself failed: every job of the batch failed
                 outcomes = [(False, exc)] * len(batch)
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
