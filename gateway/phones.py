@@ -49,7 +49,7 @@ def normalize(raw: str, default_country_code: str = "60") -> str:
     return digits
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=16384)  # ~3 MB at most
 def _valid_digits(digits: str) -> bool:
     """phonenumbers' verdict on ``+digits`` (pure Python and slow; every send asks twice, so remember it)."""
     try:
