@@ -605,6 +605,7 @@ class DeviceManager:
         await device.logout()
         await device.close()
         self.devices.pop(token, None)
+        self._creating.pop(token, None)
         await self.store.delete_device(token)
         if purge:
             await self.store.delete_contacts(token)
