@@ -185,7 +185,7 @@ async def api(gateway: GatewayProcess) -> AsyncIterator[httpx.AsyncClient]:
 def chromium_path() -> str:
     path = CHROMIUM if os.path.isabs(CHROMIUM) else shutil.which(CHROMIUM)
     if not path or not os.path.exists(path):
-        pytest.skip(f"Debian chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+        pytest.fail(f"Debian chromium not found at {CHROMIUM}: `make test` installs it (apt-get install -y chromium)")
     return path
 
 
