@@ -29,9 +29,9 @@ def test_summary_collects_targets_from_results() -> None:
     assert "x.p99" in common.table(rows, ("figure", "value", "target", "verdict"))
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (make bench installs it)")
 def test_http_benchmark_runs() -> None:
     """wrk and the constant-rate driver run against the gateway and the bare app."""
+    assert shutil.which("wrk"), "wrk is missing: `make test` installs it (apt-get install -y wrk)"
     result = bench_http.run(seconds=1, connections=4, rate=50, latency_seconds=1, warmup=0)
     assert result["throughput"]["bare GET /health"]["requests"] > 0
     assert result["throughput"]["gateway GET /health"]["error_total"] == 0

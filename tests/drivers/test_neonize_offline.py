@@ -323,7 +323,7 @@ def test_process_exits_quickly_while_a_dial_hangs(tmp_path: Path, close: bool) -
     """
     script = textwrap.dedent(
         f"""
-        import asyncio, signal, socket, sys
+        import asyncio, signal, socket, sys, threading
         from pathlib import Path
         from gateway.drivers.base import DriverOptions
         from gateway.drivers.neonize import NeonizeDriver
@@ -341,7 +341,10 @@ def test_process_exits_quickly_while_a_dial_hangs(tmp_path: Path, close: bool) -
             stop = asyncio.Event()
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
             connecting = asyncio.create_task(driver.connect())
-            await asyncio.sleep(0.5)
+            # "dialing" once the connection thread is up (bounded wait, polled).
+            async with asyncio.timeout(10):
+                while not any(t.name.startswith("neonize-conn-") for t in threading.enumerate()):
+                    await asyncio.sleep(0.01)
             print("dialing", flush=True)
             await stop.wait()
             if {close!r}:
