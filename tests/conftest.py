@@ -125,6 +125,12 @@ class Frames:
 
 class LiveGateway:
     def __init__(self, settings: Settings) -> None:
+        # The listening socket is bound here, on a port the kernel picks, and handed to
+        # uvicorn: no window in which another test can take the port.
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind(("127.0.0.1", 0))
+        settings = replace(settings, port=int(self._listener.getsockname()[1]))
         self.settings = settings
         self.app = create_app(settings)
         self.base = f"http://127.0.0.1:{settings.port}"
@@ -150,7 +156,7 @@ class LiveGateway:
         )
         self._server = uvicorn.Server(config)
         self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        self._task = asyncio.create_task(self._server.serve())
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._listener]))
         async with asyncio.timeout(10):
             while not self._server.started:
                 if self._task.done():
@@ -165,6 +171,7 @@ class LiveGateway:
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task
+        self._listener.close()
 
     async def ws(self, query: str = "", key: str | None = None) -> Frames:
         sep = "&" if query else ""
