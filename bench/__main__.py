@@ -23,7 +23,7 @@ from bench import common
 
 # (module, time budget in seconds, extra args for --quick)
 BENCHMARKS: list[tuple[str, int, list[str]]] = [
-    ("http", 400, ["--seconds", "3", "--latency-seconds", "3"]),
+    ("http", 400, ["--seconds", "2", "--rounds", "2", "--latency-seconds", "3"]),
     ("fanout", 600, ["--devices", "100", "--seconds", "3"]),
     ("devices", 400, ["--devices", "100"]),
     ("webhooks", 600, []),

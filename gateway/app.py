@@ -14,7 +14,6 @@ import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -24,7 +23,7 @@ from gateway.auth import Authenticator
 from gateway.devices import DeviceManager
 from gateway.drivers import make_driver
 from gateway.drivers.base import DriverOptions
-from gateway.envelope import RequestIdMiddleware, error_response, fail
+from gateway.envelope import error_response, fail
 from gateway.errors import ApiError
 from gateway.events import Hub
 from gateway.guard import GuardMiddleware
@@ -137,21 +136,17 @@ def create_app(settings: Settings) -> Starlette:
             holder.pop("rt", None)
             log.info("gateway.stopped")
 
-    middleware = [
-        Middleware(RequestIdMiddleware),
-        Middleware(GuardMiddleware, get_runtime=lambda: holder.get("rt")),
-    ]
-    if settings.cors_origins:
-        middleware.insert(
-            1,
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(settings.cors_origins),
-                allow_methods=["*"],
-                allow_headers=["*"],
-                expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
-            ),
-        )
+    cors = (
+        {
+            "allow_origins": list(settings.cors_origins),
+            "allow_methods": ["*"],
+            "allow_headers": ["*"],
+            "expose_headers": ["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
+        }
+        if settings.cors_origins
+        else None
+    )
+    middleware = [Middleware(GuardMiddleware, get_runtime=lambda: holder.get("rt"), cors=cors)]
     app = Starlette(
         routes=route_table(settings),
         middleware=middleware,

@@ -63,6 +63,8 @@ from gateway.webhooks import WebhookRouter
 
 log = structlog.get_logger("gateway.devices")
 
+STATS_FLUSH_S = 0.25  # send counters reach the registry this long after a send, in one write for all devices
+
 DriverFactory = Callable[[str], Driver]
 
 
@@ -83,9 +85,6 @@ class Device:
         self._reconnect: asyncio.Task[None] | None = None
         self._connected_evt = asyncio.Event()
         self._changed = asyncio.Condition()
-        self._stats_version = 0  # bumped by every counted send
-        self._stats_saved = 0  # the version the registry holds
-        self._stats_save: asyncio.Future[None] | None = None
         self._quiet = False  # set while the gateway itself disconnects / shuts down
         self._attempt = 0
 
@@ -253,29 +252,8 @@ class Device:
             except DriverError as exc:
                 raise ApiError("SEND_FAILED", f"send failed: {exc}") from exc
             self.row.messages_sent += 1
-            self._stats_version += 1
-            mine = self._stats_version
-        # Persisted outside the FIFO lock, so the next send need not wait for it.
-        await self._persist_stats(mine)
+        self.m.stats_changed(self)
         return sent
-
-    async def _persist_stats(self, version: int) -> None:
-        """Return once the registry holds the counters of ``version`` or later.
-
-        One save per device is in flight at a time; sends that finish meanwhile
-        share the next one, so a burst of sends costs two writes, not one each.
-        """
-        while self._stats_saved < version:
-            if self._stats_save is None:
-                self._stats_save = asyncio.ensure_future(self._save_stats(self._stats_version))
-            await asyncio.shield(self._stats_save)
-
-    async def _save_stats(self, version: int) -> None:
-        try:
-            await self.m.store.save_stats(self.row)  # snapshot taken now: it holds ``version``
-            self._stats_saved = max(self._stats_saved, version)
-        finally:
-            self._stats_save = None
 
     async def check_phones(self, phones: list[str]) -> list[PhoneCheck]:
         self._require_connected()
@@ -321,7 +299,22 @@ class Device:
                 log.exception("device.event_failed", token=self.token, event=type(ev).__name__)
 
     async def _handle(self, ev: DriverEvent) -> None:
-        if isinstance(ev, Qr):
+        # The frequent events first.
+        if isinstance(ev, Receipt):
+            data = {
+                "type": ev.type,
+                "messageIds": list(ev.message_ids),
+                "from": ev.sender,
+                "timestamp": iso(ev.timestamp),
+            }
+            rows = self.m.router.deliveries("message.receipt", self.row, data)
+            if rows:  # an event that changes no device state: its outbox rows alone
+                await self.m.store.enqueue(rows)
+                self.m.wake_dispatcher()
+            self._publish("message.receipt", data=data)
+        elif isinstance(ev, IncomingMessage):
+            await self._on_message(ev)
+        elif isinstance(ev, Qr):
             first = self.qr is None
             self.qr, self.qr_at = ev.code, time.time()
             self._publish("qrcode", data=ev.code)
@@ -342,17 +335,6 @@ class Device:
             self.row.status = "logged_out"
             self.row.reconnecting = False
             await self._transition("device.logged_out", "connection-error", message=ev.reason)
-        elif isinstance(ev, IncomingMessage):
-            await self._on_message(ev)
-        elif isinstance(ev, Receipt):
-            data = {
-                "type": ev.type,
-                "messageIds": list(ev.message_ids),
-                "from": ev.sender,
-                "timestamp": iso(ev.timestamp),
-            }
-            await self._record("message.receipt", data)
-            self._publish("message.receipt", data=data)
         elif isinstance(ev, HistoryContacts):
             await self._on_history(ev)
 
@@ -445,13 +427,6 @@ class Device:
             self._publish("contacts.sync", data=data)
 
     # --- plumbing ----------------------------------------------------------------
-
-    async def _record(self, event: str, data: Any) -> None:
-        """An event that changes no device state: its outbox rows alone."""
-        rows = self.m.router.deliveries(event, self.row, data, now_iso())
-        if rows:
-            await self.m.store.enqueue(rows)
-            self.m.wake_dispatcher()
 
     async def _transition(self, hook: str, frame: str, data: Any = None, message: str | None = None) -> None:
         """Persist a status change with its webhook, then tell listeners."""
@@ -546,6 +521,9 @@ class DeviceManager:
         self.reconnects = 0
         self.connect_slots = asyncio.Semaphore(64)
         self._creating: dict[str, asyncio.Lock] = {}
+        self._unsaved: dict[str, Device] = {}  # send counters not yet in the registry
+        self._flush_timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Load the registry and reconnect every paired device in the background."""
@@ -558,6 +536,49 @@ class DeviceManager:
     async def stop(self) -> None:
         self.started = False
         await asyncio.gather(*(d.close() for d in list(self.devices.values())), return_exceptions=True)
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        await asyncio.gather(*self._flushes, return_exceptions=True)
+        await self.flush_stats()
+
+    # --- send counters: write-behind -------------------------------------------------
+
+    def stats_changed(self, device: Device) -> None:
+        """A send moved ``device``'s counter. The registry gets it within ``STATS_FLUSH_S``,
+        batched with every other device's, so a send never waits for a disk write
+        (a crash loses at most that much counting; a graceful stop loses none)."""
+        self._unsaved[device.token] = device
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_timer is None and self.started:
+            self._flush_timer = asyncio.get_running_loop().call_later(STATS_FLUSH_S, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush_timer = None
+        task = asyncio.create_task(self.flush_stats(), name="stats-flush")
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def flush_stats(self) -> None:
+        """Write the counters of every device with unsaved sends (one transaction)."""
+        batch, self._unsaved = self._unsaved, {}
+        values = [stats_values(d.row) for d in batch.values()]
+        if not values:
+            return
+
+        def job(conn: sqlite3.Connection) -> None:
+            for v in values:
+                save_stats_sync(conn, v)
+
+        try:
+            await self.store.db.run(job)
+        except Exception:
+            log.exception("devices.stats_flush_failed", devices=len(values))
+            for token, device in batch.items():  # kept for the next flush
+                self._unsaved.setdefault(token, device)
+            self._schedule_flush()
 
     def _make(self, row: DeviceRow) -> Device:
         device = Device(self, row, self.driver_factory(row.token))

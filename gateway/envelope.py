@@ -1,9 +1,9 @@
-"""The response envelope and the request-id middleware (pure ASGI).
+"""The response envelope and the request id.
 
 Success: ``{"success": true, "data", "message", "meta": {timestamp, requestId}}``;
 error: ``{"success": false, "error": {code, message}, "meta"}``. The request id
 comes from a well-formed ``X-Request-ID`` or is a fresh UUID4; it is echoed as a
-header and bound into every structlog line of the request.
+header and put on every structlog line of the request (``gateway.guard`` does both).
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-import structlog
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.errors import ApiError
 
-request_id_var: ContextVar[str] = ContextVar("request_id", default="")
+request_id_var: ContextVar[str] = ContextVar("request_id", default="")  # set by the gate (gateway.guard)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def valid_request_id(value: str) -> bool:
+    """≤ 64 characters of ``[A-Za-z0-9._-]`` (§2): such an incoming ``X-Request-ID`` is kept."""
+    return _REQUEST_ID.match(value) is not None
 
 
 _second_cache: list[Any] = [-1, ""]
@@ -85,38 +88,3 @@ def fail(code: str, message: str, status: int, headers: dict[str, str] | None = 
 
 def error_response(exc: ApiError) -> JSONResponse:
     return fail(exc.code, exc.message, exc.status, exc.headers)
-
-
-class RequestIdMiddleware:
-    """Assign the request id, bind it for logging, echo it as ``X-Request-ID``."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming = ""
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                incoming = value.decode("latin-1")
-                break
-        rid = incoming if incoming and _REQUEST_ID.match(incoming) else new_request_id()
-        scope.setdefault("state", {})["request_id"] = rid
-        token = request_id_var.set(rid)
-        structlog.contextvars.bind_contextvars(request_id=rid)
-        raw = rid.encode()
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"x-request-id"]
-                headers.append((b"x-request-id", raw))
-                message["headers"] = headers
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
-            request_id_var.reset(token)

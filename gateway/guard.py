@@ -1,19 +1,29 @@
-"""The gate every HTTP request passes (pure ASGI, outermost after request ids):
-auth → rate limit → body size, in the contract's order; one access-log line;
-and the last line of defence that turns any escaped exception into
-``INTERNAL_ERROR`` without a stack trace in the body.
+"""The gate every request passes (pure ASGI, the one middleware of ours):
+the request id (§2: kept from a well-formed ``X-Request-ID`` or made, echoed as
+a header, on every log line); then auth → rate limit → body size, in the
+contract's order; one access-log line and the HTTP metrics; and the last line
+of defence that turns any escaped exception into ``INTERNAL_ERROR`` without a
+stack trace in the body.
+
+One layer instead of one per concern: every layer costs each request a
+coroutine and a ``send`` wrapper. With ``CORS_ORIGINS`` set, Starlette's CORS
+middleware sits just inside the gate: preflights pass the gate unauthenticated
+(browsers send them without credentials) and the gate's own refusals get CORS
+headers too, so a browser can read a 401 or 429.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import structlog
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.envelope import fail
+from gateway.envelope import fail, new_request_id, request_id_var, valid_request_id
 from gateway.errors import ApiError
 from gateway.runtime import Runtime
 
@@ -37,15 +47,40 @@ def client_address(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
+def request_id(scope: Scope) -> str:
+    """A well-formed incoming ``X-Request-ID``, else a fresh UUID4."""
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            incoming = value.decode("latin-1")
+            return incoming if valid_request_id(incoming) else new_request_id()
+    return new_request_id()
+
+
 class GuardMiddleware:
-    def __init__(self, app: ASGIApp, get_runtime: Callable[[], Runtime | None]) -> None:
-        self.app = app
+    def __init__(
+        self, app: ASGIApp, get_runtime: Callable[[], Runtime | None], cors: dict[str, Any] | None = None
+    ) -> None:
+        self.cors = cors
+        self.app = CORSMiddleware(app, **cors) if cors else app
         self.get_runtime = get_runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        rid = request_id(scope)
+        scope.setdefault("state", {})["request_id"] = rid
+        token = request_id_var.set(rid)  # logs.add_request_id puts it on every line
+        try:
+            if kind == "http":
+                await self._http(scope, receive, send, rid.encode())
+            else:  # the WebSocket route authenticates itself (§5)
+                await self.app(scope, receive, send)
+        finally:
+            request_id_var.reset(token)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> None:
         started = time.perf_counter()
         status = 500
         started_response = False
@@ -55,11 +90,15 @@ class GuardMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
+                # No route sets X-Request-ID itself: appending is enough.
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
             await send(message)
 
         try:
             rejection = await self._check(scope)
             if rejection is not None:
+                if self.cors:
+                    rejection = CORSMiddleware(rejection, **self.cors)
                 await rejection(scope, receive, send_tracking)
             else:
                 await self.app(scope, self._limit_body(receive), send_tracking)
@@ -91,6 +130,8 @@ class GuardMiddleware:
         state = scope.setdefault("state", {})
         if rt is None:
             return None
+        if self.cors and scope["method"] == "OPTIONS" and _is_preflight(scope):
+            return None  # answered by the CORS middleware; browsers send no credentials on a preflight
         limited = not path.startswith(UNLIMITED_PREFIX)
         if is_public(path) or path in OPEN_AUTH or path == "/ws":
             if path in OPEN_AUTH:
@@ -135,6 +176,10 @@ class GuardMiddleware:
             return message
 
         return limited
+
+
+def _is_preflight(scope: Scope) -> bool:
+    return any(name == b"access-control-request-method" for name, _ in scope["headers"])
 
 
 def _rate_limited(wait: float) -> ASGIApp:

@@ -1,7 +1,8 @@
 """structlog set-up: JSON lines off a TTY, readable console on one.
 
-The request id (and anything else bound with ``bind_contextvars``) lands on
-every line logged while handling that request.
+The request id lands on every line logged while handling that request
+(read from the envelope's context variable, so binding it costs a request
+nothing); anything bound with ``bind_contextvars`` does too.
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ import logging
 import sys
 
 import structlog
+
+from gateway.envelope import request_id_var
+
+
+def add_request_id(logger: object, method: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    rid = request_id_var.get()
+    if rid:
+        event.setdefault("request_id", rid)
+    return event
 
 
 def configure(level: str = "info", fmt: str = "json") -> None:
@@ -20,6 +30,7 @@ def configure(level: str = "info", fmt: str = "json") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_request_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
@@ -84,11 +85,19 @@ class Metrics:
         PlatformCollector(registry=self.registry)
         self._sent = _MonotonicSum()
         self._received = _MonotonicSum()
+        # Labelled children by (method, route, status): ``labels()`` costs more than the
+        # observation itself. Bounded: methods and statuses are few, routes are templates.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
         """One finished HTTP request; ``route`` is the template (``/devices/{token}``) or ``unmatched``."""
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_latency.labels(method, route).observe(seconds)
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (self.http_requests.labels(method, route, str(status)), self.http_latency.labels(method, route))
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def webhook_outcome(self, outcome: str) -> None:
         """One delivery attempt ended: ``delivered`` (2xx), ``retry`` (will try again) or ``failed`` (dead letter).

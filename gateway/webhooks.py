@@ -23,9 +23,9 @@ import contextlib
 import hashlib
 import heapq
 import hmac
+import os
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +39,7 @@ import orjson
 import structlog
 
 import gateway
-from gateway.envelope import iso
+from gateway.envelope import iso, now_iso
 from gateway.settings import Settings
 from gateway.store import DeviceRow, NewDelivery, Store
 from gateway.store.outbox import AttemptResult, OutboxRow
@@ -56,6 +56,17 @@ USER_AGENT = f"wa-gateway/{gateway.__version__}"
 SHUTDOWN_GRACE_S = 3.0
 LOAD_BATCH = 2000  # new outbox rows read per pass
 BASE_HEADERS = {"User-Agent": USER_AGENT, "Content-Type": "application/json", "Accept": "*/*", "Accept-Encoding": "identity"}
+# Webhook ids must be unique, not secret (Standard Webhooks: the receiver's
+# idempotency key): 128 bits from a PRNG seeded by the OS save a getrandom()
+# system call per delivery.
+_ids = random.Random(int.from_bytes(os.urandom(32), "big"))
+
+
+def new_webhook_id() -> str:
+    """``msg_`` + 32 hex digits."""
+    return f"msg_{_ids.getrandbits(128):032x}"
+
+
 class WebhookRouter:
     """Resolves an event's target URLs: global, the device's own, its account's."""
 
@@ -86,15 +97,17 @@ class WebhookRouter:
                     out.setdefault(url, not s.webhook_allow_private)
         return list(out.items())
 
-    def deliveries(self, event: str, device: DeviceRow, data: Any, timestamp: str) -> list[NewDelivery]:
+    def deliveries(self, event: str, device: DeviceRow, data: Any, timestamp: str | None = None) -> list[NewDelivery]:
+        """The outbox rows of one event (none when nothing subscribes); ``timestamp`` defaults to now."""
         targets = self.targets(event, device)
         if not targets:
             return []
-        body = orjson.dumps({"event": event, "token": device.token, "data": data, "timestamp": timestamp})
+        stamp = timestamp if timestamp is not None else now_iso()
+        body = orjson.dumps({"event": event, "token": device.token, "data": data, "timestamp": stamp})
         now = self.clock()
         return [
             NewDelivery(
-                webhook_id=f"msg_{uuid.uuid4().hex}",
+                webhook_id=new_webhook_id(),
                 event=event,
                 token=device.token,
                 owner_id=device.owner_id,

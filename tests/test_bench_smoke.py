@@ -32,10 +32,13 @@ def test_summary_collects_targets_from_results() -> None:
 def test_http_benchmark_runs() -> None:
     """wrk and the constant-rate driver run against the gateway and the bare app."""
     assert shutil.which("wrk"), "wrk is missing: `make test` installs it (apt-get install -y wrk)"
-    result = bench_http.run(seconds=1, connections=4, rate=50, latency_seconds=1, warmup=0)
+    result = bench_http.run(seconds=1, connections=4, rate=50, latency_seconds=1, warmup=0, rounds=2)
     assert result["throughput"]["bare GET /health"]["requests"] > 0
     assert result["throughput"]["gateway GET /health"]["error_total"] == 0
     assert result["latency_at_rate"]["gateway GET /health"]["ok"] == 50
+    assert len(result["throughput"]["bare POST /echo"]["rps_rounds"]) == 2
+    ratios = result["targets"]["messages_vs_bare_ratio"]["rounds"]
+    assert len(ratios) == 2 and result["targets"]["messages_vs_bare_ratio"]["value"] in ratios
 
 
 def test_fanout_benchmark_loses_no_frame() -> None:

@@ -176,6 +176,27 @@ async def test_cors_headers_only_when_configured(gateway_factory: Any) -> None:
     assert r.headers["access-control-allow-origin"] == "http://crm.example"
 
 
+async def test_cors_preflight_needs_no_key_and_refusals_stay_readable(gateway_factory: Any) -> None:
+    """With CORS_ORIGINS: a preflight (no credentials, as browsers send it) is answered, with a request
+    id; the gate's own 401 carries the CORS header so the page can read it."""
+    cors = await gateway_factory(cors_origins=("http://crm.example",))
+    origin = {"Origin": "http://crm.example"}
+    r = await cors.anon.options(
+        "/messages", headers={**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"}
+    )
+    assert r.status_code == 200
+    assert r.headers["access-control-allow-origin"] == "http://crm.example"
+    assert r.headers["x-request-id"]
+    r = await cors.anon.get("/devices", headers=origin)
+    assert_error(r, 401, "UNAUTHORIZED")
+    assert r.headers["access-control-allow-origin"] == "http://crm.example"
+    r = await cors.http.get("/devices", headers=origin)
+    assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "http://crm.example"
+    plain = await gateway_factory()
+    r = await plain.anon.options("/messages", headers={**origin, "Access-Control-Request-Method": "POST"})
+    assert_error(r, 401, "UNAUTHORIZED")  # no CORS configured: an OPTIONS is just an unauthenticated request
+
+
 @pytest.mark.parametrize("query", ["offset=99999999999999999999999", "offset=-1", "offset=1e3", "limit=0", "limit=٣"])
 async def test_query_numbers_out_of_range_are_invalid_request(gw: LiveGateway, query: str) -> None:
     """Query numbers that are not whole numbers within range → 400 INVALID_REQUEST, never a 500."""

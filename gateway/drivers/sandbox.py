@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import random
 import secrets
 import sqlite3
 import string
@@ -68,6 +70,11 @@ class SandboxDriver:
         self._pairing = False
         self._qr_task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.TimerHandle] = set()
+        # Receipts not yet due, oldest first: (due on the loop clock, message id, recipient).
+        # The delay is fixed, so each queue stays in due order and one timer serves both.
+        self._delivered: deque[tuple[float, str, str]] = deque()
+        self._read: deque[tuple[float, str, str]] = deque()
+        self._receipt_timer: asyncio.TimerHandle | None = None
         self._down_until = 0.0
         self._sent: deque[dict[str, str]] = deque(maxlen=1000)
         self.typing: deque[tuple[str, bool]] = deque(maxlen=1000)  # composing on/off, newest last
@@ -131,12 +138,16 @@ class SandboxDriver:
 
     async def send_text(self, to: str, text: str) -> SentMessage:
         self._require_connected()
-        msg_id = "3EB0" + secrets.token_hex(8).upper()
+        msg_id = _message_id()
         now = datetime.now(UTC)
         self._sent.append({"id": msg_id, "to": to, "text": text, "timestamp": _iso(now)})
+        loop = asyncio.get_running_loop()
         delay = self._opts.sandbox_receipt_delay_ms / 1000
-        self._later(delay, self._receipt, "delivered", msg_id, to)
-        self._later(2 * delay, self._receipt, "read", msg_id, to)
+        at = loop.time()
+        self._delivered.append((at + delay, msg_id, to))
+        self._read.append((at + 2 * delay, msg_id, to))
+        if self._receipt_timer is None:
+            self._receipt_timer = loop.call_at(at + delay, self._emit_due_receipts)
         return SentMessage(msg_id, now)
 
     async def set_typing(self, to: str, on: bool) -> None:
@@ -184,7 +195,7 @@ class SandboxDriver:
     def incoming(self, sender: str, name: str | None, text: str) -> IncomingMessage:
         self._require_connected()
         msg = IncomingMessage(
-            id="3EB0" + secrets.token_hex(8).upper(),
+            id=_message_id(),
             sender=sender,
             sender_name=name,
             chat=f"{sender}@s.whatsapp.net",
@@ -239,9 +250,26 @@ class SandboxDriver:
             self._qr_task.cancel()
             self._qr_task = None
 
-    def _receipt(self, kind: str, msg_id: str, to: str) -> None:
-        if self._connected:
-            self._stream.emit(Receipt(kind, (msg_id,), to, datetime.now(UTC)))  # type: ignore[arg-type]
+    def _emit_due_receipts(self) -> None:
+        """Emit every receipt that is due, in due order (a message's delivered before its read),
+        one event per message; then wait for the next one. One timer per device, not two per send."""
+        self._receipt_timer = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        delivered, read = self._delivered, self._read
+        stamp = datetime.now(UTC)
+        while True:
+            if delivered and delivered[0][0] <= now and (not read or delivered[0][0] <= read[0][0]):
+                _, msg_id, to = delivered.popleft()
+                self._stream.emit(Receipt("delivered", (msg_id,), to, stamp))
+            elif read and read[0][0] <= now:
+                _, msg_id, to = read.popleft()
+                self._stream.emit(Receipt("read", (msg_id,), to, stamp))
+            else:
+                break
+        pending = [q[0][0] for q in (delivered, read) if q]
+        if pending:
+            self._receipt_timer = loop.call_at(min(pending), self._emit_due_receipts)
 
     def _later(self, delay: float, fn: object, *args: object) -> None:
         loop = asyncio.get_running_loop()
@@ -257,6 +285,21 @@ class SandboxDriver:
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+        if self._receipt_timer is not None:
+            self._receipt_timer.cancel()
+            self._receipt_timer = None
+        self._delivered.clear()
+        self._read.clear()
+
+
+# Message ids must be unique, not secret: a PRNG seeded from the OS saves a
+# getrandom() system call per send.
+_ids = random.Random(int.from_bytes(os.urandom(16), "big"))
+
+
+def _message_id() -> str:
+    """``3EB0`` + 16 upper-case hex digits, like the ids WhatsApp Web gives."""
+    return f"3EB0{_ids.getrandbits(64):016X}"
 
 
 def _iso(dt: datetime) -> str:

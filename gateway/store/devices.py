@@ -75,11 +75,6 @@ class DeviceQueries:
         values = device_values(d)  # taken now: the row may change before the job runs
         await self.db.run(lambda conn: save_device_sync(conn, values))
 
-    async def save_stats(self, d: DeviceRow) -> None:
-        """Just the counters and ``last_update`` (the hot path of every send)."""
-        values = stats_values(d)
-        await self.db.run(lambda conn: save_stats_sync(conn, values))
-
     async def delete_device(self, token: str) -> None:
         await self.db.execute("DELETE FROM devices WHERE token = ?", (token,))
 
