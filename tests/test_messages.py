@@ -265,3 +265,29 @@ async def test_idempotency_keys_expire_after_24_hours(gw: LiveGateway) -> None:
     assert (await gw.post("/messages", body, headers=h)).headers["Idempotent-Replayed"] == "false"
     assert len(await sent(gw)) == 2
     assert await gw.rt.store.prune_idempotency(now[0] + 1) == 1
+
+
+async def test_send_counters_are_written_behind_and_survive_restarts(gateway_factory: Any, tmp_path: Path) -> None:
+    """A send does not wait for the disk: the registry holds its count within STATS_FLUSH_S, in one
+    write for the burst; a graceful stop right after sends loses none of them."""
+    first: LiveGateway = await gateway_factory(data_dir=tmp_path)
+    await first.pair()
+    store = first.rt.store
+    for i in range(4):
+        assert (await first.post("/messages", {"token": TOKEN, "to": PEER, "text": f"m{i}"})).status_code == 200
+
+    async def saved() -> int:
+        row = await store.get_device(TOKEN)
+        return row.messages_sent if row else -1
+
+    await first.until(lambda: _equals(saved(), 4))
+    for i in range(3):  # stopped before the next flush is due
+        assert (await first.post("/messages", {"token": TOKEN, "to": PEER, "text": f"n{i}"})).status_code == 200
+    await first.stop()
+    again: LiveGateway = await gateway_factory(data_dir=tmp_path)
+    state = (await again.http.get(f"/devices/{TOKEN}")).json()["data"]
+    assert state["stats"]["messagesSent"] == 7
+
+
+async def _equals(value: Any, expected: int) -> bool:
+    return bool(await value == expected)

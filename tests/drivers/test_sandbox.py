@@ -93,6 +93,49 @@ async def test_send_ids_and_receipts(sandbox: SandboxDriver) -> None:
     assert kinds == ["delivered", "read"]
 
 
+async def test_every_send_gets_one_delivered_then_one_read_no_earlier_than_due(sandbox: SandboxDriver) -> None:
+    """A burst of sends (one timer serves them all): each id gets exactly one delivered receipt no earlier
+    than SANDBOX_RECEIPT_DELAY_MS after its send and one read no earlier than twice that, in send order."""
+    await sandbox.connect("qr")
+    sandbox.scan()
+    loop = asyncio.get_running_loop()
+    jid = "60198765432@s.whatsapp.net"
+    sent_at: dict[str, float] = {}
+    ids: list[str] = []
+    for i in range(40):
+        sent = await sandbox.send_text(jid, f"m{i}")
+        sent_at[sent.id] = loop.time()
+        ids.append(sent.id)
+        if i % 10 == 9:
+            await asyncio.sleep(0.004)  # spread the burst over several due times
+    seen: dict[str, list[str]] = {"delivered": [], "read": []}
+    async with asyncio.timeout(5):
+        async for ev in sandbox.events():
+            if isinstance(ev, Receipt):
+                (msg_id,) = ev.message_ids
+                due = sent_at[msg_id] + (0.010 if ev.type == "delivered" else 0.020)
+                assert loop.time() >= due - 0.001, f"{ev.type} of {msg_id} came early"
+                assert ev.type == "delivered" or msg_id in seen["delivered"], "read before delivered"
+                seen[ev.type].append(msg_id)
+                if len(seen["read"]) == len(ids):
+                    break
+    assert seen["delivered"] == ids and seen["read"] == ids
+
+
+async def test_a_drop_cancels_pending_receipts(sandbox: SandboxDriver) -> None:
+    """Receipts not yet due when the connection drops never come."""
+    opts = DriverOptions(data_dir=sandbox.session_path.parent, sandbox_receipt_delay_ms=60_000)
+    slow = SandboxDriver("60123456780", opts)
+    await slow.connect("qr")
+    slow.scan()
+    assert isinstance(await next_of(slow, Connected), Connected)
+    await slow.send_text("60198765432@s.whatsapp.net", "never read")
+    slow.drop()
+    assert isinstance(await next_of(slow, Disconnected), Disconnected)
+    assert not slow._delivered and not slow._read and slow._receipt_timer is None
+    await slow.close()
+
+
 async def test_on_whatsapp_rule(sandbox: SandboxDriver) -> None:
     """A number is on WhatsApp unless its last digit is 0."""
     await sandbox.connect("qr")
