@@ -45,7 +45,7 @@ from gateway.drivers.base import (
 )
 from gateway.envelope import iso, now_iso
 from gateway.errors import ApiError
-from gateway.events import Event, Hub
+from gateway.events import Hub
 from gateway.phones import mask
 from gateway.settings import Settings
 from gateway.store import (
@@ -463,7 +463,7 @@ class Device:
             self._changed.notify_all()
 
     def _publish(self, event: str, data: Any = None, message: str | None = None) -> None:
-        self.m.hub.publish(Event(event, self.token, data, message, self.row.owner_id))
+        self.m.hub.publish(event, self.token, data, message, self.row.owner_id)
 
     # --- reconnect -----------------------------------------------------------------
 

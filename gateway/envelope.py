@@ -57,8 +57,17 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_iso_second: list[Any] = [None, ""]
+
+
 def iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """``dt`` as RFC 3339 UTC with milliseconds (the second's text reused, as in :func:`now_iso`)."""
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    second = dt.timestamp() // 1
+    if _iso_second[0] != second:
+        _iso_second[0], _iso_second[1] = second, dt.isoformat(timespec="seconds")[:-6]
+    return f"{_iso_second[1]}.{dt.microsecond // 1000:03d}Z"
 
 
 def dumps(obj: Any) -> bytes:

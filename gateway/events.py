@@ -112,13 +112,19 @@ class Hub:
         client.tokens = frozenset(tokens) if tokens is not None else None
         self._index(client)
 
-    def publish(self, ev: Event) -> None:
-        """Hand ``ev`` to every client that wants it (serialized once)."""
+    def publish(
+        self, event: str, token: str | None, data: Any = None, message: str | None = None, owner_id: int | None = None
+    ) -> None:
+        """Hand one event to every client that wants it (built and serialized once, and only
+        when some client listens to ``token`` or to every device)."""
         self.published += 1
-        payload: str | None = None
         targets = self._wildcard
-        if ev.token is not None and ev.token in self._by_token:
-            targets = targets | self._by_token[ev.token]
+        if token is not None and token in self._by_token:
+            targets = targets | self._by_token[token]
+        if not targets:
+            return
+        ev = Event(event, token, data, message, owner_id)
+        payload: str | None = None
         for client in targets:
             if client.wants(ev):
                 if payload is None:

@@ -82,8 +82,10 @@ class WebhookRouter:
 
     def targets(self, event: str, device: DeviceRow) -> list[tuple[str, bool]]:
         """``[(url, check_private)]`` for ``event``; one entry per distinct URL."""
-        out: dict[str, bool] = {}
         s = self.settings
+        if not s.webhook_url and not device.webhook_url and (device.owner_id is None or self.account_target is None):
+            return []  # nothing is subscribed anywhere: the usual case of a receipt
+        out: dict[str, bool] = {}
         if s.webhook_url and (s.webhook_events is None or event in s.webhook_events):
             out[s.webhook_url] = False
         tenant_set = device.owner_id is not None and not s.webhook_allow_private

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from gateway.events import Client, Event, Hub
+from gateway.events import Client, Hub
 
 
 def drain(c: Client) -> list[dict[str, object]]:
@@ -21,8 +21,8 @@ def test_token_subscribers_get_only_their_device() -> None:
     hub.attach(one)
     hub.attach(everything)
     hub.resubscribe(one, None, ["a"])
-    hub.publish(Event("message", "a", {"n": 1}))
-    hub.publish(Event("message", "b", {"n": 2}))
+    hub.publish("message", "a", {"n": 1})
+    hub.publish("message", "b", {"n": 2})
     assert [f["token"] for f in drain(one)] == ["a"]
     assert [f["token"] for f in drain(everything)] == ["a", "b"]
 
@@ -33,8 +33,8 @@ def test_event_filter_and_frame_shape() -> None:
     c = Client(None, True)
     hub.attach(c)
     hub.resubscribe(c, ["connection-error"], None)
-    hub.publish(Event("qrcode", "a", "2@x"))
-    hub.publish(Event("connection-error", "a", None, "Disconnected"))
+    hub.publish("qrcode", "a", "2@x")
+    hub.publish("connection-error", "a", None, "Disconnected")
     frames = drain(c)
     assert len(frames) == 1
     assert set(frames[0]) == {"event", "token", "message", "timestamp"}
@@ -49,8 +49,8 @@ def test_accounts_see_only_their_devices() -> None:
     hub.attach(tenant)
     hub.attach(admin)
     hub.resubscribe(tenant, None, ["a", "b"])
-    hub.publish(Event("message", "a", owner_id=1))
-    hub.publish(Event("message", "b", owner_id=2))
+    hub.publish("message", "a", owner_id=1)
+    hub.publish("message", "b", owner_id=2)
     assert [f["token"] for f in drain(tenant)] == ["a"]
     assert len(drain(admin)) == 2
 
@@ -62,7 +62,7 @@ def test_full_queue_marks_the_client_slow_without_blocking() -> None:
     hub.attach(slow)
     hub.attach(other)
     for i in range(5):
-        hub.publish(Event("message", "a", {"i": i}))
+        hub.publish("message", "a", {"i": i})
     assert slow.slow.is_set()
     assert len(drain(other)) == 5
 
@@ -75,5 +75,5 @@ def test_detach_and_counts() -> None:
     hub.resubscribe(c, None, ["a", "b"])
     assert hub.client_count == 1
     hub.detach(c)
-    hub.publish(Event("message", "a"))
+    hub.publish("message", "a")
     assert hub.client_count == 0 and c.queue.empty()

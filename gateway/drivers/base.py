@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -212,24 +213,41 @@ class EventStream:
     """The event queue shared by drivers: emit from the loop or any thread.
 
     Unbounded on purpose: an event is never dropped; the device's pump is the
-    only consumer and drains it continuously.
+    only consumer and drains it continuously. A deque and one wake-up future
+    rather than an ``asyncio.Queue``: with one consumer and no bound, the
+    queue's waiter bookkeeping is all overhead (every send brings two receipts).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop or asyncio.get_running_loop()
-        self._queue: asyncio.Queue[DriverEvent] = asyncio.Queue()
+        self._items: deque[DriverEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._loop_thread = threading.get_ident()
 
     def emit(self, event: DriverEvent) -> None:
         """Report an event; safe to call from any thread."""
         if threading.get_ident() == self._loop_thread:
-            self._queue.put_nowait(event)
+            self._push(event)
         else:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+            self._loop.call_soon_threadsafe(self._push, event)
+
+    def pending(self) -> int:
+        """Events emitted and not yet taken by the consumer."""
+        return len(self._items)
+
+    def _push(self, event: DriverEvent) -> None:
+        self._items.append(event)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def __aiter__(self) -> AsyncIterator[DriverEvent]:
+        items = self._items
         while True:
-            yield await self._queue.get()
+            while items:
+                yield items.popleft()
+            self._waiter = waiter = self._loop.create_future()
+            await waiter
 
 
 @dataclass(slots=True)

@@ -76,7 +76,7 @@ class SandboxDriver:
         self._read: deque[tuple[float, str, str]] = deque()
         self._receipt_timer: asyncio.TimerHandle | None = None
         self._down_until = 0.0
-        self._sent: deque[dict[str, str]] = deque(maxlen=1000)
+        self._sent: deque[tuple[str, str, str, datetime]] = deque(maxlen=1000)  # id, to, text, when
         self.typing: deque[tuple[str, bool]] = deque(maxlen=1000)  # composing on/off, newest last
 
     # --- session file -------------------------------------------------------
@@ -140,7 +140,7 @@ class SandboxDriver:
         self._require_connected()
         msg_id = _message_id()
         now = datetime.now(UTC)
-        self._sent.append({"id": msg_id, "to": to, "text": text, "timestamp": _iso(now)})
+        self._sent.append((msg_id, to, text, now))
         loop = asyncio.get_running_loop()
         delay = self._opts.sandbox_receipt_delay_ms / 1000
         at = loop.time()
@@ -183,7 +183,7 @@ class SandboxDriver:
         return self._pairing
 
     def sent(self) -> list[dict[str, str]]:
-        return list(self._sent)
+        return [{"id": i, "to": to, "text": text, "timestamp": _iso(at)} for i, to, text, at in self._sent]
 
     def scan(self) -> None:
         if not self._pairing:
