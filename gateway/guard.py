@@ -14,6 +14,7 @@ headers too, so a browser can read a 401 or 429.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import logs
 from gateway.envelope import fail, new_request_id, request_id_var, valid_request_id
 from gateway.errors import ApiError
 from gateway.runtime import Runtime
@@ -95,13 +97,15 @@ class GuardMiddleware:
             await send(message)
 
         try:
-            rejection = await self._check(scope)
+            rejection, sized = await self._check(scope)
             if rejection is not None:
                 if self.cors:
                     rejection = CORSMiddleware(rejection, **self.cors)
                 await rejection(scope, receive, send_tracking)
             else:
-                await self.app(scope, self._limit_body(receive), send_tracking)
+                # A declared Content-Length within the limit is all the server will read;
+                # only a body without one (chunked) is counted as it arrives.
+                await self.app(scope, receive if sized else self._limit_body(receive), send_tracking)
         except Exception:
             log.exception("http.unhandled", path=scope.get("path"))
             if not started_response:
@@ -115,23 +119,25 @@ class GuardMiddleware:
             rt = self.get_runtime()
             if rt is not None and "metrics" in rt.services:
                 rt.services["metrics"].observe_http(scope["method"], template, status, duration)
-            log.info(
-                "http.request",
-                method=scope["method"],
-                route=template,
-                status=status,
-                duration_ms=round(duration * 1000, 2),
-                token=(scope.get("path_params") or {}).get("token"),
-            )
+            if logs.enabled(logging.INFO):
+                log.info(
+                    "http.request",
+                    method=scope["method"],
+                    route=template,
+                    status=status,
+                    duration_ms=round(duration * 1000, 2),
+                    token=(scope.get("path_params") or {}).get("token"),
+                )
 
-    async def _check(self, scope: Scope) -> ASGIApp | None:
+    async def _check(self, scope: Scope) -> tuple[ASGIApp | None, bool]:
+        """(the refusal, if any; whether the body's declared length was checked and is within the limit)."""
         rt = self.get_runtime()
         path: str = scope["path"]
         state = scope.setdefault("state", {})
         if rt is None:
-            return None
+            return None, False
         if self.cors and scope["method"] == "OPTIONS" and _is_preflight(scope):
-            return None  # answered by the CORS middleware; browsers send no credentials on a preflight
+            return None, False  # answered by the CORS middleware; browsers send no credentials on a preflight
         limited = not path.startswith(UNLIMITED_PREFIX)
         if is_public(path) or path in OPEN_AUTH or path == "/ws":
             if path in OPEN_AUTH:
@@ -140,27 +146,28 @@ class GuardMiddleware:
             if limited and path != "/ws":
                 wait = rt.limiter.hit("addr:" + client_address(scope))
                 if wait:
-                    return _rate_limited(wait)
-            return None
+                    return _rate_limited(wait), False
+            return None, False
         principal = await rt.auth.authenticate(HTTPConnection(scope))
         if principal is None:
             wait = rt.limiter.hit("addr:" + client_address(scope))
             if wait:
-                return _rate_limited(wait)
-            return fail("UNAUTHORIZED", "missing or invalid API key", 401)
+                return _rate_limited(wait), False
+            return fail("UNAUTHORIZED", "missing or invalid API key", 401), False
         state["principal"] = principal
         wait = rt.limiter.hit(principal.rate_key)
         if wait:
-            return _rate_limited(wait)
+            return _rate_limited(wait), False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
                     too_big = int(value) > MAX_BODY
                 except ValueError:
-                    return fail("INVALID_REQUEST", "bad Content-Length", 400)
+                    return fail("INVALID_REQUEST", "bad Content-Length", 400), False
                 if too_big:
-                    return fail("PAYLOAD_TOO_LARGE", "request body is over 1 MiB", 413)
-        return None
+                    return fail("PAYLOAD_TOO_LARGE", "request body is over 1 MiB", 413), False
+                return None, True
+        return None, False
 
     @staticmethod
     def _limit_body(receive: Receive) -> Receive:

@@ -22,8 +22,18 @@ def add_request_id(logger: object, method: str, event: structlog.typing.EventDic
     return event
 
 
+_level = logging.INFO
+
+
+def enabled(level: int) -> bool:
+    """Whether lines at ``level`` are written: lets a hot path skip building a line nobody keeps."""
+    return level >= _level
+
+
 def configure(level: str = "info", fmt: str = "json") -> None:
+    global _level
     lvl = getattr(logging, level.upper(), logging.INFO)
+    _level = lvl
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )

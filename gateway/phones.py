@@ -38,6 +38,11 @@ def normalize(raw: str, default_country_code: str = "60") -> str:
     """Canonical digits of ``raw`` or :class:`InvalidPhone`."""
     if not isinstance(raw, str):
         raise InvalidPhone("phone must be a string")
+    return _normalized(raw, default_country_code)
+
+
+@functools.lru_cache(maxsize=16384)  # a send normalizes its token and its recipient: both repeat
+def _normalized(raw: str, default_country_code: str) -> str:
     digits = _SEPARATORS.sub("", raw.strip())
     digits = digits.removeprefix("+")
     if not digits.isdigit() or not digits.isascii():
