@@ -49,6 +49,12 @@ def client_address(scope: Scope) -> str:
     return client[0] if client else "unknown"
 
 
+def _assign_request_id(scope: Scope) -> str:
+    rid = request_id(scope)
+    scope.setdefault("state", {})["request_id"] = rid
+    return rid
+
+
 def request_id(scope: Scope) -> str:
     """A well-formed incoming ``X-Request-ID``, else a fresh UUID4."""
     for name, value in scope["headers"]:
@@ -68,21 +74,19 @@ class GuardMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        rid = request_id(scope)
-        scope.setdefault("state", {})["request_id"] = rid
-        token = request_id_var.set(rid)  # logs.add_request_id puts it on every line
-        try:
-            if kind == "http":
-                await self._http(scope, receive, send, rid.encode())
-            else:  # the WebSocket route authenticates itself (§5)
+        if kind != "http":
+            if kind == "websocket":  # the WebSocket route authenticates itself (§5)
+                token = request_id_var.set(_assign_request_id(scope))
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    request_id_var.reset(token)
+            else:
                 await self.app(scope, receive, send)
-        finally:
-            request_id_var.reset(token)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send, rid: bytes) -> None:
+            return
+        rid = _assign_request_id(scope)
+        token = request_id_var.set(rid)  # logs.add_request_id puts it on every line
+        raw_rid = rid.encode()
         started = time.perf_counter()
         status = 500
         started_response = False
@@ -93,7 +97,7 @@ class GuardMiddleware:
                 status = message["status"]
                 started_response = True
                 # No route sets X-Request-ID itself: appending is enough.
-                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid)]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", raw_rid)]
             await send(message)
 
         try:
@@ -128,6 +132,7 @@ class GuardMiddleware:
                     duration_ms=round(duration * 1000, 2),
                     token=(scope.get("path_params") or {}).get("token"),
                 )
+            request_id_var.reset(token)
 
     async def _check(self, scope: Scope) -> tuple[ASGIApp | None, bool]:
         """(the refusal, if any; whether the body's declared length was checked and is within the limit)."""

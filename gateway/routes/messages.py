@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
@@ -34,6 +35,11 @@ def message_text(value: Any) -> str:
     return value
 
 
+async def deliver(request: Request, token: str, to: str, text: str) -> dict[str, str]:
+    sent = await visible_device(request, token).send_text(to, text)
+    return {"messageId": sent.id, "timestamp": iso(sent.timestamp)}
+
+
 async def send(request: Request) -> Response:
     body = await json_body(request, {"token": str, "to": str, "text": str})
     key = check_key(request.headers.get("idempotency-key"))
@@ -41,16 +47,11 @@ async def send(request: Request) -> Response:
     to = recipient(body.get("to"), request)
     text = message_text(body.get("text"))
 
-    async def deliver() -> dict[str, str]:
-        device = visible_device(request, token)
-        sent = await device.send_text(to, text)
-        return {"messageId": sent.id, "timestamp": iso(sent.timestamp)}
-
     if key is None:
-        return ok(await deliver(), "message sent")
+        return ok(await deliver(request, token, to, text), "message sent")
     rt = runtime(request)
     data, replayed = await keys(rt.services, rt.store).run(
-        principal(request).rate_key, key, fingerprint(token, to, text), deliver
+        principal(request).rate_key, key, fingerprint(token, to, text), partial(deliver, request, token, to, text)
     )
     headers = {"Idempotent-Replayed": "true" if replayed else "false"}
     response = ok(data, "message already sent (idempotent replay)" if replayed else "message sent")
