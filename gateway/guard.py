@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import logs
 from gateway.envelope import fail, new_request_id, request_id_var, valid_request_id
 from gateway.errors import ApiError
-from gateway.runtime import Runtime
+from gateway.runtime import SCOPE_KEY, Runtime
 
 log = structlog.get_logger("gateway.http")
 
@@ -141,6 +141,7 @@ class GuardMiddleware:
         state = scope.setdefault("state", {})
         if rt is None:
             return None, False
+        scope[SCOPE_KEY] = rt
         if self.cors and scope["method"] == "OPTIONS" and _is_preflight(scope):
             return None, False  # answered by the CORS middleware; browsers send no credentials on a preflight
         limited = not path.startswith(UNLIMITED_PREFIX)

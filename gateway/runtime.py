@@ -32,6 +32,11 @@ class Runtime:
     services: dict[str, Any] = field(default_factory=dict)  # optional parts: phone cache, dispatcher, metrics…
 
 
+SCOPE_KEY = "wa.runtime"  # the gate puts the runtime in the ASGI scope: one lookup per request, not one per use
+
+
 def runtime(conn: HTTPConnection) -> Runtime:
-    rt: Runtime = conn.app.state.runtime
+    rt: Runtime | None = conn.scope.get(SCOPE_KEY)
+    if rt is None:
+        rt = conn.app.state.runtime
     return rt
