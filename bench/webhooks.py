@@ -204,14 +204,23 @@ async def at_rate(workdir: Path, url: str, rate: int, seconds: float) -> dict[st
     tick = 0.005  # enqueue in small steps, each event its own transaction + wake, like the pump
     began = time.perf_counter()
     sent = 0
+    writes: set[asyncio.Task[None]] = set()
+
+    async def event(i: int) -> None:
+        await store.enqueue(_rows(url, i, 1, time.time()))  # one group-committed job, as a pump writes
+        dispatcher.wake()
+
+    # Events come from many devices' pumps at once: each is its own task, not awaited one by one
+    # (which would cap the offered rate at one writer round trip per event).
     while sent < total and time.perf_counter() - began < seconds * 3:
         due = min(total, int((time.perf_counter() - began) * rate) + 1)
         while sent < due:
-            t0 = time.time()
-            await store.enqueue(_rows(url, sent, 1, t0))  # one group-committed job, as the pump writes
-            dispatcher.wake()
+            task = asyncio.create_task(event(sent))
+            writes.add(task)
+            task.add_done_callback(writes.discard)
             sent += 1
         await asyncio.sleep(tick)
+    await asyncio.gather(*writes)
     offered = sent / (time.perf_counter() - began)
     async with asyncio.timeout(120):
         while await _pending(store):
@@ -259,6 +268,9 @@ def latency(arrivals: list[tuple[float, float]]) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from gateway.logs import configure
+
+    configure("warning")  # as the other benchmarks run the gateway: no line per delivery
     common.use_uvloop()
     out: dict[str, Any] = {"params": vars(args)}
     with common.workdir("webhooks") as wd:
@@ -295,7 +307,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     p99 = out["at_rate"]["latency_ms"].get("p99", 0.0)
     out["targets"] = {
         "deliveries_per_second": {"value": tp, "target": ">= 2000", "verdict": common.verdict(tp, 2000, True)},
-        f"latency_p99_ms_at_{args.rate}_per_s": {"value": p99, "target": "< 50", "verdict": common.verdict(p99, 50)},
+        f"latency_p99_ms_at_{args.rate}_per_s": {"value": p99, "target": "< 50", "verdict": common.verdict(p99, 50),
+                                                 "offered_per_second": out["at_rate"]["offered_per_second"]},
     }
     return out
 

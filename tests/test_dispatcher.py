@@ -88,7 +88,7 @@ async def make(store: Store, clock: Clock, router: respx.Router) -> AsyncIterato
 
     yield factory
     for d in made:
-        if not d.client.is_closed:
+        if not d.stopped:
             await d.stop(grace_s=0.1)
 
 
@@ -451,7 +451,7 @@ async def test_stop_waits_briefly_then_cancels_leaving_rows_pending(store: Store
     assert by_url["http://ok.test/hook"].status == "delivered"
     hung = by_url["http://hang.test/hook"]
     assert (hung.status, hung.attempts) == ("pending", 0)
-    assert d.client.is_closed
+    assert d.stopped
 
 
 async def test_prune_removes_old_delivered_rows_only(make: Any, store: Store, clock: Clock, router: respx.Router) -> None:

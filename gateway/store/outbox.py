@@ -168,7 +168,10 @@ def sync_outbox_sync(
     """See :meth:`OutboxQueries.sync_outbox`."""
     if results:
         record_attempts_sync(conn, results)
+    # ``+status``: walk the rowid range after ``after_id`` (new rows, nearly all pending). Left to
+    # itself SQLite takes outbox_due (status = ?) and sorts every pending row on each pass: with a
+    # backlog of 20,000 that was 40 % of the dispatcher's CPU.
     cur = conn.execute(
-        f"SELECT {_COLUMNS} FROM outbox WHERE id > ? AND status = 'pending' ORDER BY id LIMIT ?", (after_id, limit)
+        f"SELECT {_COLUMNS} FROM outbox WHERE id > ? AND +status = 'pending' ORDER BY id LIMIT ?", (after_id, limit)
     )
     return [_row(r) for r in cur.fetchall()]
