@@ -59,6 +59,7 @@ def test_devices_benchmark_restores_every_device() -> None:
 
 def test_soak_samples_memory() -> None:
     """A few seconds of mixed traffic produce RSS samples and a slope."""
-    result = soak.run(minutes=0.05, devices=2, rate=10, sample_every=1, listeners=2)
+    result = soak.run(minutes=0.05, devices=2, rate=10, sample_every=1, listeners=2, warmup_sends=5)
     assert len(result["rss_mb_samples"]) >= 2
     assert result["pairing"]["failed"] == 0
+    assert result["warmup"] == {"sends": 10, "failed": 0, "seconds": result["warmup"]["seconds"]}
