@@ -6,7 +6,8 @@ Each :class:`Device` owns its driver and one pump task that consumes the
 driver's events in order. For every event the pump writes the state change
 and its webhook outbox rows in one transaction, then publishes WebSocket
 frames and wakes the dispatcher. Devices share nothing but the registry, so a
-stuck device never delays another.
+stuck device never delays another. The one write-behind is the send counter:
+the manager stores every device's within ``STATS_FLUSH_S`` in one batch.
 """
 
 from __future__ import annotations
