@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import HTTPConnection
+from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import logs
@@ -32,6 +32,7 @@ from gateway.runtime import SCOPE_KEY, Runtime
 log = structlog.get_logger("gateway.http")
 
 MAX_BODY = 1024 * 1024
+CLIENT_CLOSED = 499  # in metrics and the access log: the client went away before the answer (nginx's code)
 PUBLIC_EXACT = frozenset(
     {"/health", "/health/live", "/health/ready", "/docs", "/openapi.json", "/", "/console", "/favicon.ico"}
 )
@@ -110,6 +111,8 @@ class GuardMiddleware:
                 # A declared Content-Length within the limit is all the server will read;
                 # only a body without one (chunked) is counted as it arrives.
                 await self.app(scope, receive if sized else self._limit_body(receive), send_tracking)
+        except ClientDisconnect:
+            status = CLIENT_CLOSED  # nobody left to answer; not an error of ours
         except Exception:
             log.exception("http.unhandled", path=scope.get("path"))
             if not started_response:

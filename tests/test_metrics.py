@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -133,3 +134,24 @@ def test_message_totals_survive_a_stats_reset() -> None:
     assert acc.update({"a": 5, "b": 1}) == 6
     assert acc.update({"a": 1}) == 7  # a was reset then sent 1; b deleted
     assert acc.update({"a": 1}) == 7
+
+
+async def test_a_client_gone_mid_body_is_counted_499_not_an_error(gw: LiveGateway) -> None:
+    """A client that closes the connection before its declared body arrives: nothing to answer, no
+    error logged with a stack trace, and the request is counted with status 499."""
+    host, port = gw.base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = gw.settings.api_key or ""
+    writer.write(
+        f"POST /messages HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
+        'Content-Length: 200\r\n\r\n{"token": "6012'.encode()
+    )
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+    async def counted() -> bool:
+        return value(await scrape(gw), "wa_http_requests_total", method="POST", route="/messages", status="499") == 1
+
+    await gw.until(counted)
+    assert value(await scrape(gw), "wa_http_requests_total", method="POST", route="/messages", status="500") == 0
