@@ -56,6 +56,9 @@ async def serve(settings: Settings) -> int:
         port=settings.port,
         http="httptools",
         ws="websockets-sansio",
+        # Frames are small JSON: per-message deflate saves little on them, yet costs a zlib stream per
+        # listener (hundreds of KiB, and a compression per frame per listener in a fan-out).
+        ws_per_message_deflate=False,
         lifespan="on",
         access_log=False,
         log_level="warning",

@@ -152,6 +152,7 @@ class LiveGateway:
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",
+            ws_per_message_deflate=False,  # as python -m gateway serves
             forwarded_allow_ips=list(self.settings.trusted_proxies),
         )
         self._server = uvicorn.Server(config)

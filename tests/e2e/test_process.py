@@ -148,3 +148,17 @@ def test_logs_are_json_lines_with_request_id(tmp_path: Path, servers: list[Serve
     s.wait()
     lines = [json.loads(line) for line in s.log().splitlines() if line.startswith("{")]
     assert any(line.get("request_id") == "trace-me-123" and line.get("route") == "/devices" for line in lines)
+
+
+def test_websocket_frames_are_not_compressed(tmp_path: Path, servers: list[ServerProcess]) -> None:
+    """A client offering permessage-deflate gets plain frames: no zlib stream per listener."""
+    s = launch(servers, tmp_path)
+
+    async def negotiated() -> str | None:
+        async with websockets.connect(f"ws://127.0.0.1:{s.port}/ws?apiKey={API_KEY}", compression="deflate") as ws:
+            await ws.recv()
+            assert ws.request is not None and "permessage-deflate" in ws.request.headers["Sec-WebSocket-Extensions"]
+            assert ws.response is not None
+            return ws.response.headers.get("Sec-WebSocket-Extensions")
+
+    assert asyncio.run(negotiated()) is None
