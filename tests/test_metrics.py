@@ -140,7 +140,7 @@ async def test_a_client_gone_mid_body_is_counted_499_not_an_error(gw: LiveGatewa
     """A client that closes the connection before its declared body arrives: nothing to answer, no
     error logged with a stack trace, and the request is counted with status 499."""
     host, port = gw.base.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    _reader, writer = await asyncio.open_connection(host, int(port))
     key = gw.settings.api_key or ""
     writer.write(
         f"POST /messages HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\nContent-Type: application/json\r\n"
