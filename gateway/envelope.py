@@ -31,7 +31,9 @@ def valid_request_id(value: str) -> bool:
     return _REQUEST_ID.match(value) is not None
 
 
-_second_cache: list[Any] = [-1, ""]
+# (second, its formatted text): one tuple, swapped whole, so a thread never reads a
+# second with another second's text.
+_now_second: tuple[int, str] = (-1, "")
 
 
 def now_iso() -> str:
@@ -39,11 +41,13 @@ def now_iso() -> str:
 
     On every response and event: the formatted second is reused until it changes.
     """
+    global _now_second
     now = time.time()
     second = int(now)
-    if _second_cache[0] != second:
-        _second_cache[0], _second_cache[1] = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-    return f"{_second_cache[1]}.{int((now - second) * 1000):03d}Z"
+    cached = _now_second
+    if cached[0] != second:
+        cached = _now_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
 
 
 # Request ids need to be unique, not secret: a PRNG seeded from the OS avoids a
@@ -58,17 +62,19 @@ def new_request_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-_iso_second: list[Any] = [None, ""]
+_iso_second: tuple[float, str] = (-1.0, "")
 
 
 def iso(dt: datetime) -> str:
     """``dt`` as RFC 3339 UTC with milliseconds (the second's text reused, as in :func:`now_iso`)."""
+    global _iso_second
     if dt.tzinfo is not UTC:
         dt = dt.astimezone(UTC)
     second = dt.timestamp() // 1
-    if _iso_second[0] != second:
-        _iso_second[0], _iso_second[1] = second, dt.isoformat(timespec="seconds")[:-6]
-    return f"{_iso_second[1]}.{dt.microsecond // 1000:03d}Z"
+    cached = _iso_second
+    if cached[0] != second:
+        cached = _iso_second = (second, dt.isoformat(timespec="seconds")[:-6])
+    return f"{cached[1]}.{dt.microsecond // 1000:03d}Z"
 
 
 def dumps(obj: Any) -> bytes:
