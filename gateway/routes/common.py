@@ -52,6 +52,15 @@ async def json_body(request: Request, fields: dict[str, type | tuple[type, ...]]
     return body
 
 
+def raw_header(conn: HTTPConnection, name: bytes) -> str | None:
+    """One header (``name`` in lower case), read off the raw list: no Headers object for one lookup."""
+    headers: list[tuple[bytes, bytes]] = conn.scope["headers"]
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def require_token(value: Any) -> None:
     """MISSING_TOKEN when ``token`` is absent or blank (checked before the other fields)."""
     if value is None or (isinstance(value, str) and not value.strip()):

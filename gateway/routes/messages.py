@@ -13,7 +13,7 @@ from gateway.envelope import iso, ok
 from gateway.errors import ApiError
 from gateway.idempotency import check_key, fingerprint, keys
 from gateway.phones import InvalidPhone, to_jid
-from gateway.routes.common import json_body, principal, token_from, visible_device
+from gateway.routes.common import json_body, principal, raw_header, token_from, visible_device
 from gateway.runtime import runtime
 
 MAX_TEXT = 65_536
@@ -42,7 +42,7 @@ async def deliver(request: Request, token: str, to: str, text: str) -> dict[str,
 
 async def send(request: Request) -> Response:
     body = await json_body(request, {"token": str, "to": str, "text": str})
-    key = check_key(request.headers.get("idempotency-key"))
+    key = check_key(raw_header(request, b"idempotency-key"))
     token = token_from(body.get("token"), request)
     to = recipient(body.get("to"), request)
     text = message_text(body.get("text"))
