@@ -8,8 +8,6 @@ header and put on every structlog line of the request (``gateway.guard`` does bo
 
 from __future__ import annotations
 
-import os
-import random
 import re
 import time
 from collections.abc import Mapping
@@ -21,6 +19,7 @@ import orjson
 from starlette.responses import Response
 
 from gateway.errors import ApiError
+from gateway.ids import random_bits
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")  # set by the gate (gateway.guard)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -50,14 +49,9 @@ def now_iso() -> str:
     return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
 
 
-# Request ids need to be unique, not secret: a PRNG seeded from the OS avoids a
-# getrandom() system call on every request.
-_ids = random.Random(int.from_bytes(os.urandom(16), "big"))
-
-
 def new_request_id() -> str:
     """A random (version 4) UUID string."""
-    n = (_ids.getrandbits(128) & ~(0xF000 << 64 | 0xC000 << 48)) | (0x4000 << 64 | 0x8000 << 48)
+    n = (random_bits(128) & ~(0xF000 << 64 | 0xC000 << 48)) | (0x4000 << 64 | 0x8000 << 48)
     h = f"{n:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 

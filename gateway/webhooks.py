@@ -23,7 +23,6 @@ import contextlib
 import hashlib
 import heapq
 import hmac
-import os
 import random
 import time
 from collections import Counter
@@ -39,6 +38,7 @@ import structlog
 
 import gateway
 from gateway.envelope import iso, now_iso
+from gateway.ids import random_bits
 from gateway.settings import Settings
 from gateway.store import DeviceRow, NewDelivery, Store
 from gateway.store.outbox import AttemptResult, OutboxRow
@@ -55,15 +55,9 @@ USER_AGENT = f"wa-gateway/{gateway.__version__}"
 SHUTDOWN_GRACE_S = 3.0
 LOAD_BATCH = 2000  # new outbox rows read per pass
 BASE_HEADERS = {"User-Agent": USER_AGENT, "Content-Type": "application/json", "Accept": "*/*", "Accept-Encoding": "identity"}
-# Webhook ids must be unique, not secret (Standard Webhooks: the receiver's
-# idempotency key): 128 bits from a PRNG seeded by the OS save a getrandom()
-# system call per delivery.
-_ids = random.Random(int.from_bytes(os.urandom(32), "big"))
-
-
 def new_webhook_id() -> str:
-    """``msg_`` + 32 hex digits."""
-    return f"msg_{_ids.getrandbits(128):032x}"
+    """``msg_`` + 32 hex digits: unique, the receiver's idempotency key (Standard Webhooks)."""
+    return f"msg_{random_bits(128):032x}"
 
 
 class WebhookRouter:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import random
 import secrets
 import sqlite3
 import string
@@ -43,6 +41,7 @@ from gateway.drivers.base import (
     Receipt,
     SentMessage,
 )
+from gateway.ids import random_bits
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -292,14 +291,9 @@ class SandboxDriver:
         self._read.clear()
 
 
-# Message ids must be unique, not secret: a PRNG seeded from the OS saves a
-# getrandom() system call per send.
-_ids = random.Random(int.from_bytes(os.urandom(16), "big"))
-
-
 def _message_id() -> str:
     """``3EB0`` + 16 upper-case hex digits, like the ids WhatsApp Web gives."""
-    return f"3EB0{_ids.getrandbits(64):016X}"
+    return f"3EB0{random_bits(64):016X}"
 
 
 def _iso(dt: datetime) -> str:
