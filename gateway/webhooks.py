@@ -334,10 +334,7 @@ class Dispatcher:
             except BaseException:
                 self._results = results + self._results  # still claimed; stored next pass (idempotent)
                 raise
-            for r in results:
-                url = self._claimed.pop(r.id)
-                if r.status == "pending":
-                    self._queue(url, r.next_attempt_at, r.id)
+            self._release(results)
             loaded = {row.id: row for row in new}
             for row in new:
                 self._last_id = max(self._last_id, row.id)
@@ -413,10 +410,14 @@ class Dispatcher:
             except BaseException:  # incl. cancellation: keep them claimed, store them next time (idempotent)
                 self._results = results + self._results
                 raise
-            for r in results:
-                url = self._claimed.pop(r.id)
-                if r.status == "pending":
-                    self._queue(url, r.next_attempt_at, r.id)
+            self._release(results)
+
+    def _release(self, results: list[AttemptResult]) -> None:
+        """Stored results give up their claims; a row still pending goes back in its URL's queue."""
+        for r in results:
+            url = self._claimed.pop(r.id)
+            if r.status == "pending":
+                self._queue(url, r.next_attempt_at, r.id)
 
     async def settle(self) -> None:
         """Wait for every attempt in flight and record the results (tests, shutdown)."""
@@ -488,7 +489,7 @@ class Dispatcher:
 
     async def _blocked(self, url: str) -> bool:
         try:
-            parts = httpx.URL(url)
+            parts = self._parsed_url(url)
             port = parts.port or (443 if parts.scheme == "https" else 80)
             return bool(await self.is_private(parts.host, port))
         except (httpx.InvalidURL, ValueError):
