@@ -52,7 +52,6 @@ from gateway.settings import Settings
 from gateway.store import (
     ContactRow,
     DeviceRow,
-    NewDelivery,
     Store,
     device_values,
     enqueue_sync,
@@ -294,31 +293,27 @@ class Device:
     async def _run_pump(self) -> None:
         async for ev in self.driver.events():
             try:
-                if type(ev) is Receipt:  # two per send: handled without a coroutine unless a webhook wants it
-                    data, rows = self._receipt(ev)
-                    if rows:  # an event that changes no device state: its outbox rows alone, stored first
-                        await self.m.store.enqueue(rows)
-                        self.m.wake_dispatcher()
-                    self._publish("message.receipt", data=data)
-                else:
-                    await self._handle(ev)
+                await self._handle(ev)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("device.event_failed", token=self.token, event=type(ev).__name__)
 
-    def _receipt(self, ev: Receipt) -> tuple[dict[str, Any], list[NewDelivery]]:
-        """The receipt's frame data, and its outbox rows (none when nothing subscribes)."""
-        data = {
-            "type": ev.type,
-            "messageIds": list(ev.message_ids),
-            "from": ev.sender,
-            "timestamp": iso(ev.timestamp),
-        }
-        return data, self.m.router.deliveries("message.receipt", self.row, data)
-
     async def _handle(self, ev: DriverEvent) -> None:
-        if isinstance(ev, IncomingMessage):
+        # The frequent events first: two receipts per send.
+        if isinstance(ev, Receipt):
+            data = {
+                "type": ev.type,
+                "messageIds": list(ev.message_ids),
+                "from": ev.sender,
+                "timestamp": iso(ev.timestamp),
+            }
+            rows = self.m.router.deliveries("message.receipt", self.row, data)
+            if rows:  # an event that changes no device state: its outbox rows alone, stored first
+                await self.m.store.enqueue(rows)
+                self.m.wake_dispatcher()
+            self._publish("message.receipt", data=data)
+        elif isinstance(ev, IncomingMessage):
             await self._on_message(ev)
         elif isinstance(ev, Qr):
             first = self.qr is None

@@ -71,10 +71,6 @@ def iso(dt: datetime) -> str:
     return f"{cached[1]}.{dt.microsecond // 1000:03d}Z"
 
 
-def dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj)
-
-
 def _meta() -> dict[str, str]:
     return {"timestamp": now_iso(), "requestId": request_id_var.get() or new_request_id()}
 

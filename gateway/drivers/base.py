@@ -231,10 +231,6 @@ class EventStream:
         else:
             self._loop.call_soon_threadsafe(self._push, event)
 
-    def pending(self) -> int:
-        """Events emitted and not yet taken by the consumer."""
-        return len(self._items)
-
     def _push(self, event: DriverEvent) -> None:
         self._items.append(event)
         waiter, self._waiter = self._waiter, None
