@@ -22,11 +22,12 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python -m gateway
 
-# Debian's chromium for the browser tests (never a downloaded browser) and wrk for the bench smoke test.
+# Debian's chromium for the browser tests (never a downloaded browser), wrk for the bench smoke test and
+# node for the Node webhook-verification snippet of API.md.
 browser-deps:
-	@{ command -v chromium && command -v wrk; } >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v wrk && command -v node; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium wrk >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium wrk nodejs >/dev/null; }
 
 test: $(TEST_STAMP) browser-deps
 	$(BIN)/python -m ruff check .

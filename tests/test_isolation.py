@@ -3,8 +3,7 @@ of §4 and every WebSocket action of §5.
 
 An account's view of another account's (or the admin's) device is exactly the
 view of a device that does not exist: same status, same code, same message.
-The admin sees everything. Rows for routes not built in this tree are skipped
-with a reason, so the matrix grows with the gateway.
+The admin sees everything.
 """
 
 from __future__ import annotations

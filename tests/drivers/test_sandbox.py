@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from functools import partial
+from operator import contains
 from pathlib import Path
 
 import pytest
@@ -102,14 +104,10 @@ async def test_every_send_gets_one_delivered_then_one_read_no_earlier_than_due(s
     jid = "60198765432@s.whatsapp.net"
     sent_at: dict[str, float] = {}
     ids: list[str] = []
-    for i in range(40):
-        sent = await sandbox.send_text(jid, f"m{i}")
-        sent_at[sent.id] = loop.time()
-        ids.append(sent.id)
-        if i % 10 == 9:
-            await asyncio.sleep(0.004)  # spread the burst over several due times
     seen: dict[str, list[str]] = {"delivered": [], "read": []}
-    async with asyncio.timeout(5):
+    arrived = asyncio.Condition()
+
+    async def consume() -> None:
         async for ev in sandbox.events():
             if isinstance(ev, Receipt):
                 (msg_id,) = ev.message_ids
@@ -117,8 +115,24 @@ async def test_every_send_gets_one_delivered_then_one_read_no_earlier_than_due(s
                 assert loop.time() >= due - 0.001, f"{ev.type} of {msg_id} came early"
                 assert ev.type == "delivered" or msg_id in seen["delivered"], "read before delivered"
                 seen[ev.type].append(msg_id)
-                if len(seen["read"]) == len(ids):
-                    break
+                async with arrived:
+                    arrived.notify_all()
+                if len(seen["read"]) == 40:
+                    return
+
+    consumer = asyncio.create_task(consume())
+    for batch in range(4):
+        for i in range(10):
+            sent = await sandbox.send_text(jid, f"m{batch}-{i}")
+            sent_at[sent.id] = loop.time()
+            ids.append(sent.id)
+        # The next batch goes out once this one's first receipt came: due times spread over several
+        # firings of the one timer, with receipts of both kinds still queued behind it.
+        first = ids[batch * 10]
+        async with asyncio.timeout(5), arrived:
+            await arrived.wait_for(partial(contains, seen["delivered"], first))
+    async with asyncio.timeout(5):
+        await consumer
     assert seen["delivered"] == ids and seen["read"] == ids
 
 
