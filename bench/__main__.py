@@ -42,8 +42,9 @@ def run_one(name: str, budget: int, args: list[str]) -> dict[str, Any]:
     began = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(common.ROOT)}
     try:
-        proc = subprocess.run([sys.executable, "-m", f"bench.{name}", *args], cwd=common.ROOT, env=env,
-                              timeout=budget, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", f"bench.{name}", *args], cwd=common.ROOT, env=env, timeout=budget, check=False
+        )
         code: int | None = proc.returncode
         status = "ok" if code == 0 else "failed"
     except subprocess.TimeoutExpired:
@@ -53,8 +54,13 @@ def run_one(name: str, budget: int, args: list[str]) -> dict[str, Any]:
     data = json.loads(result_file.read_text()) if fresh else None
     if status == "ok" and data is None:
         status = "no-results"
-    return {"status": status, "exit_code": code, "seconds": seconds,
-            "results": f"bench/results/{name}.json" if fresh else None, "data": data}
+    return {
+        "status": status,
+        "exit_code": code,
+        "seconds": seconds,
+        "results": f"bench/results/{name}.json" if fresh else None,
+        "data": data,
+    }
 
 
 def targets_of(name: str, data: dict[str, Any] | None) -> list[tuple[str, Any, str, str]]:

@@ -330,8 +330,12 @@ async def pair_devices(
     began = time.perf_counter()
     async with asyncio.timeout(deadline_s):
         await asyncio.gather(*(one(t) for t in tokens))
-    return {"devices": len(tokens), "seconds": round(time.perf_counter() - began, 3), "failures": failures[:10],
-            "failed": len(failures)}
+    return {
+        "devices": len(tokens),
+        "seconds": round(time.perf_counter() - began, 3),
+        "failures": failures[:10],
+        "failed": len(failures),
+    }
 
 
 async def count_connected(client: httpx.AsyncClient) -> tuple[int, int]:

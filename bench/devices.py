@@ -64,26 +64,43 @@ def run(devices: int = 1000, restore_timeout: float = 60) -> dict[str, Any]:
         finally:
             gw2.stop()
     restore = round(total_s, 3) if total_s is not None else None
-    print(f"  restart: /health after {ready_s:.2f} s, {connected}/{devices} connected after "
-          f"{restore if restore is not None else 'timeout'} s", flush=True)
+    print(
+        f"  restart: /health after {ready_s:.2f} s, {connected}/{devices} connected after "
+        f"{restore if restore is not None else 'timeout'} s",
+        flush=True,
+    )
     per_device_kib = (rss_paired - rss_empty) * 1024 / devices if devices else 0
     return {
         "method": "pair via POST /devices + sandbox scan (32 concurrent); RSS from /proc/<pid>/status VmRSS; "
-                  "restart = SIGTERM, start on the same DATA_DIR, poll GET /devices every 50 ms; restore time "
-                  "counted from process spawn",
+        "restart = SIGTERM, start on the same DATA_DIR, poll GET /devices every 50 ms; restore time "
+        "counted from process spawn",
         "devices": devices,
         "pairing": pairing,
-        "rss_mb": {"empty": round(rss_empty, 1), "paired": round(rss_paired, 1),
-                   "restored": round(rss_restored, 1), "per_device_kib": round(per_device_kib, 1)},
+        "rss_mb": {
+            "empty": round(rss_empty, 1),
+            "paired": round(rss_paired, 1),
+            "restored": round(rss_restored, 1),
+            "per_device_kib": round(per_device_kib, 1),
+        },
         "shutdown": {"exit_code": code, "seconds": round(stop_s, 3)},
-        "restart": {"health_s": round(ready_s, 3), "all_connected_s": restore, "connected": connected,
-                    "exit_code_after": code2, "stop_s": round(stop2_s, 3)},
+        "restart": {
+            "health_s": round(ready_s, 3),
+            "all_connected_s": restore,
+            "connected": connected,
+            "exit_code_after": code2,
+            "stop_s": round(stop2_s, 3),
+        },
         "targets": {
-            "devices_rss_mb": {"value": round(rss_paired, 1), "target": "< 300",
-                               "verdict": common.verdict(rss_paired, 300)
-                               if pairing["connected"] == devices else "MISS"},
-            "restart_restore_s": {"value": restore, "target": "< 10",
-                                  "verdict": common.verdict(restore, 10) if restore is not None else "MISS"},
+            "devices_rss_mb": {
+                "value": round(rss_paired, 1),
+                "target": "< 300",
+                "verdict": common.verdict(rss_paired, 300) if pairing["connected"] == devices else "MISS",
+            },
+            "restart_restore_s": {
+                "value": restore,
+                "target": "< 10",
+                "verdict": common.verdict(restore, 10) if restore is not None else "MISS",
+            },
         },
     }
 

@@ -35,15 +35,17 @@ SENDER = "60198765432"
 # --- listener processes ------------------------------------------------------------
 
 
-def _listener_main(port: int, tokens: list[str], wildcards: int, counter: Synchronized, pipe: Connection,
-                   max_seconds: float) -> None:
+def _listener_main(
+    port: int, tokens: list[str], wildcards: int, counter: Synchronized, pipe: Connection, max_seconds: float
+) -> None:
     common.raise_nofile()
     common.use_uvloop()
     asyncio.run(_listen(port, tokens, wildcards, counter, pipe, max_seconds))
 
 
-async def _listen(port: int, tokens: list[str], wildcards: int, counter: Synchronized, pipe: Connection,
-                  max_seconds: float) -> None:
+async def _listen(
+    port: int, tokens: list[str], wildcards: int, counter: Synchronized, pipe: Connection, max_seconds: float
+) -> None:
     from websockets.asyncio.client import connect
 
     base = f"ws://{common.HOST}:{port}/ws?apiKey={common.API_KEY}"
@@ -129,8 +131,14 @@ async def _pair(server: common.Server, tokens: list[str]) -> dict[str, Any]:
         return await common.pair_devices(client, tokens)
 
 
-def run(devices: int = 1000, wildcards: int = 10, rate: float = 1000, seconds: float = 10,
-        procs: int = 2, drain_seconds: float = 60) -> dict[str, Any]:
+def run(
+    devices: int = 1000,
+    wildcards: int = 10,
+    rate: float = 1000,
+    seconds: float = 10,
+    procs: int = 2,
+    drain_seconds: float = 60,
+) -> dict[str, Any]:
     common.raise_nofile()
     common.use_uvloop()
     tokens = common.valid_tokens(devices)
@@ -179,18 +187,42 @@ def run(devices: int = 1000, wildcards: int = 10, rate: float = 1000, seconds: f
                 p.join(10)
                 if p.is_alive():
                     p.kill()
-    return _judge(tokens, wildcards, accepted, drive, results, {
-        "pairing": pairing, "listeners_connected": ready, "listener_setup_s": round(listen_setup, 2),
-        "connect_errors": connect_errors, "gateway_rss_mb": {"paired": round(rss_paired, 1),
-        "listening": round(rss_listening, 1), "after": round(rss_after, 1)},
-        "gateway_cpu_pct_while_driving": round(100 * cpu_drive / drive.elapsed, 1) if drive.elapsed else 0,
-        "config": {"devices": devices, "wildcard_listeners": wildcards, "rate": rate, "seconds": seconds,
-                   "listener_processes": procs + 1},
-    })
+    return _judge(
+        tokens,
+        wildcards,
+        accepted,
+        drive,
+        results,
+        {
+            "pairing": pairing,
+            "listeners_connected": ready,
+            "listener_setup_s": round(listen_setup, 2),
+            "connect_errors": connect_errors,
+            "gateway_rss_mb": {
+                "paired": round(rss_paired, 1),
+                "listening": round(rss_listening, 1),
+                "after": round(rss_after, 1),
+            },
+            "gateway_cpu_pct_while_driving": round(100 * cpu_drive / drive.elapsed, 1) if drive.elapsed else 0,
+            "config": {
+                "devices": devices,
+                "wildcard_listeners": wildcards,
+                "rate": rate,
+                "seconds": seconds,
+                "listener_processes": procs + 1,
+            },
+        },
+    )
 
 
-def _judge(tokens: list[str], wildcards: int, accepted: set[int], drive: common.RateRun,
-           results: list[Any], extra: dict[str, Any]) -> dict[str, Any]:
+def _judge(
+    tokens: list[str],
+    wildcards: int,
+    accepted: set[int],
+    drive: common.RateRun,
+    results: list[Any],
+    extra: dict[str, Any],
+) -> dict[str, Any]:
     n = len(tokens)
     per_device_lat: list[float] = []
     wildcard_lat: list[float] = []
@@ -218,21 +250,27 @@ def _judge(tokens: list[str], wildcards: int, accepted: set[int], drive: common.
     p99 = summary.get("p99", 0.0)
     return {
         "method": "constant-rate POST /sandbox/devices/{token}/incoming (open loop, raw sockets); latency = "
-                  "time.time() on frame receipt minus time.time() embedded in the text right before the "
-                  "request was written; websockets clients in separate processes (permessage-deflate "
-                  "offered, as browsers do)",
+        "time.time() on frame receipt minus time.time() embedded in the text right before the "
+        "request was written; websockets clients in separate processes (permessage-deflate "
+        "offered, as browsers do)",
         **extra,
         "driver": drive.report(),
         "messages_accepted": len(accepted),
         "frames_expected": len(accepted) * (1 + wildcards),
         "frames_lost": lost,
         "frames_duplicated": dupes,
-        "latency_ms": {"all": summary, "per_device_listeners": common.summarize_ms(per_device_lat),
-                       "catch_all_listeners": common.summarize_ms(wildcard_lat)},
+        "latency_ms": {
+            "all": summary,
+            "per_device_listeners": common.summarize_ms(per_device_lat),
+            "catch_all_listeners": common.summarize_ms(wildcard_lat),
+        },
         "targets": {
             "fanout_p99_ms": {"value": p99, "target": "< 25", "verdict": common.verdict(p99, 25)},
-            "fanout_frames_lost": {"value": lost, "target": "0",
-                                   "verdict": "PASS" if lost == 0 and len(accepted) > 0 else "MISS"},
+            "fanout_frames_lost": {
+                "value": lost,
+                "target": "0",
+                "verdict": "PASS" if lost == 0 and len(accepted) > 0 else "MISS",
+            },
         },
     }
 
@@ -247,9 +285,11 @@ def main() -> None:
     args = parser.parse_args()
     result = run(args.devices, args.wildcards, args.rate, args.seconds, args.procs)
     lat = result["latency_ms"]["all"]
-    print(f"  accepted {result['messages_accepted']}, frames {result['frames_expected']}, "
-          f"lost {result['frames_lost']}, dup {result['frames_duplicated']}; "
-          f"p50 {lat.get('p50')} ms p99 {lat.get('p99')} ms max {lat.get('max')} ms")
+    print(
+        f"  accepted {result['messages_accepted']}, frames {result['frames_expected']}, "
+        f"lost {result['frames_lost']}, dup {result['frames_duplicated']}; "
+        f"p50 {lat.get('p50')} ms p99 {lat.get('p99')} ms max {lat.get('max')} ms"
+    )
     for name, t in result["targets"].items():
         print(f"  {name}: {t['value']} (target {t['target']}) {t['verdict']}")
     print(f"wrote {common.write_result('fanout', result)}")

@@ -56,7 +56,12 @@ def wrk_script(method: str, body: bytes, headers: dict[str, str]) -> str:
 
 
 def run_wrk(
-    wrk: str, url: str, seconds: float, connections: int, method: str = "GET", body: bytes = b"",
+    wrk: str,
+    url: str,
+    seconds: float,
+    connections: int,
+    method: str = "GET",
+    body: bytes = b"",
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One ``wrk`` run (one thread); requests/s, latency percentiles, errors."""
@@ -111,8 +116,9 @@ def _latency_run(server: common.Server, request: bytes, rate: float, seconds: fl
 Case = tuple[str, common.Server, str, str, bytes, dict[str, str]]
 
 
-def _interleaved(wrk: str, cases: list[Case], rounds: int, seconds: float, connections: int,
-                 warmup: float) -> dict[str, list[dict[str, Any]]]:
+def _interleaved(
+    wrk: str, cases: list[Case], rounds: int, seconds: float, connections: int, warmup: float
+) -> dict[str, list[dict[str, Any]]]:
     """Every case once per round, rounds back to back: a baseline and the gateway are measured
     seconds apart, so a slow spell of a shared host hits both sides of a ratio alike."""
     out: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in cases}
@@ -129,8 +135,11 @@ def _interleaved(wrk: str, cases: list[Case], rounds: int, seconds: float, conne
             )
             result["server_rss_mb"] = round(server.rss_mb(), 1)
             out[name].append(result)
-            print(f"  round {rnd + 1}/{rounds} wrk {name:32} {result['rps']:>9.0f} req/s"
-                  f"  p99 {result['latency_ms']['p99']:.2f} ms  errors {result['error_total']}", flush=True)
+            print(
+                f"  round {rnd + 1}/{rounds} wrk {name:32} {result['rps']:>9.0f} req/s"
+                f"  p99 {result['latency_ms']['p99']:.2f} ms  errors {result['error_total']}",
+                flush=True,
+            )
     return out
 
 
@@ -142,8 +151,14 @@ def _median_round(results: list[dict[str, Any]]) -> dict[str, Any]:
     return chosen
 
 
-def run(seconds: float = 5, connections: int = 50, rate: float = 1000, latency_seconds: float = 10,
-        warmup: float = 2, rounds: int = 3) -> dict[str, Any]:
+def run(
+    seconds: float = 5,
+    connections: int = 50,
+    rate: float = 1000,
+    latency_seconds: float = 10,
+    warmup: float = 2,
+    rounds: int = 3,
+) -> dict[str, Any]:
     common.use_uvloop()
     wrk = common.ensure_wrk()
     if wrk is None:
@@ -181,9 +196,11 @@ def run(seconds: float = 5, connections: int = 50, rate: float = 1000, latency_s
             for name, server, request in lat_cases:
                 result = _latency_run(server, request, rate, latency_seconds)
                 latency[name] = result
-                print(f"  {rate:.0f}/s {name:32} p50 {result['latency_ms'].get('p50', 0):.2f} ms"
-                      f"  p99 {result['latency_ms'].get('p99', 0):.2f} ms  ok {result['ok']}/{result['sent']}",
-                      flush=True)
+                print(
+                    f"  {rate:.0f}/s {name:32} p50 {result['latency_ms'].get('p50', 0):.2f} ms"
+                    f"  p99 {result['latency_ms'].get('p99', 0):.2f} ms  ok {result['ok']}/{result['sent']}",
+                    flush=True,
+                )
             rss = gw.rss_mb()
     return _judge(throughput, latency, have_messages, rss, seconds, connections, rate, latency_seconds, rounds)
 
@@ -194,32 +211,54 @@ def round_ratios(throughput: dict[str, Any], name: str, baseline: str) -> list[f
     return [round(a / b, 3) if b else 0.0 for a, b in pairs]
 
 
-def _judge(throughput: dict[str, Any], latency: dict[str, Any], have_messages: bool, rss: float,
-           seconds: float, connections: int, rate: float, latency_seconds: float, rounds: int) -> dict[str, Any]:
+def _judge(
+    throughput: dict[str, Any],
+    latency: dict[str, Any],
+    have_messages: bool,
+    rss: float,
+    seconds: float,
+    connections: int,
+    rate: float,
+    latency_seconds: float,
+    rounds: int,
+) -> dict[str, Any]:
     post_name = "gateway POST /messages" if have_messages else "gateway GET /devices/{token}"
     ratios = round_ratios(throughput, post_name, "bare POST /echo" if have_messages else "bare GET /health")
     ratio = sorted(ratios)[(len(ratios) - 1) // 2]
     health_ratios = round_ratios(throughput, "gateway GET /health", "bare GET /health")
     p99 = latency[post_name]["latency_ms"].get("p99", 0.0)
     targets = {
-        "messages_vs_bare_ratio": {"value": round(ratio, 3), "target": ">= 0.5",
-                                   "verdict": common.verdict(ratio, 0.5, higher_is_better=True),
-                                   "measured_on": post_name, "rounds": ratios},
-        "messages_p99_ms_at_1000rps": {"value": p99, "target": "< 20", "verdict": common.verdict(p99, 20),
-                                       "measured_on": post_name, "rate": rate},
-        "health_vs_bare_ratio": {"value": sorted(health_ratios)[(len(health_ratios) - 1) // 2],
-                                 "target": "(reported)", "verdict": "INFO", "rounds": health_ratios},
+        "messages_vs_bare_ratio": {
+            "value": round(ratio, 3),
+            "target": ">= 0.5",
+            "verdict": common.verdict(ratio, 0.5, higher_is_better=True),
+            "measured_on": post_name,
+            "rounds": ratios,
+        },
+        "messages_p99_ms_at_1000rps": {
+            "value": p99,
+            "target": "< 20",
+            "verdict": common.verdict(p99, 20),
+            "measured_on": post_name,
+            "rate": rate,
+        },
+        "health_vs_bare_ratio": {
+            "value": sorted(health_ratios)[(len(health_ratios) - 1) // 2],
+            "target": "(reported)",
+            "verdict": "INFO",
+            "rounds": health_ratios,
+        },
     }
     return {
         "method": {
             "throughput": f"wrk -t1 -c{connections} -d{seconds}s, keep-alive, after a warm-up run; {rounds} rounds, "
-                          "each round runs every case back to back; a case reports its median round, a ratio "
-                          "the median of its per-round ratios",
+            "each round runs every case back to back; a case reports its median round, a ratio "
+            "the median of its per-round ratios",
             "latency": f"open-loop constant-rate driver (raw asyncio sockets, 32 keep-alive connections), "
-                       f"{rate:.0f} req/s for {latency_seconds}s, latency from the scheduled send time; "
-                       "wrk2 is not packaged by Debian",
+            f"{rate:.0f} req/s for {latency_seconds}s, latency from the scheduled send time; "
+            "wrk2 is not packaged by Debian",
             "servers": "python -m gateway (WA_DRIVER=sandbox, RATE_LIMIT_PER_MINUTE=0, TYPING_DELAY_MS=0, "
-                       "LOG_LEVEL=warning) and bench/bare_app.py: uvloop, httptools, 1 worker, no access log",
+            "LOG_LEVEL=warning) and bench/bare_app.py: uvloop, httptools, 1 worker, no access log",
         },
         "post_messages_available": have_messages,
         "throughput": throughput,

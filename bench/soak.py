@@ -53,8 +53,14 @@ async def _listener(port: int, query: str, stop: asyncio.Event, counts: dict[str
             await asyncio.sleep(1)
 
 
-async def _traffic(client: httpx.AsyncClient, tokens: list[str], rate: float, seconds: float,
-                   have: dict[str, bool], counts: dict[str, int]) -> None:
+async def _traffic(
+    client: httpx.AsyncClient,
+    tokens: list[str],
+    rate: float,
+    seconds: float,
+    have: dict[str, bool],
+    counts: dict[str, int],
+) -> None:
     phones = common.valid_tokens(300, start=60_171_000_001)
     senders = common.valid_tokens(100, start=60_191_000_001)
     ops = [op for op in ("send", "validate", "incoming", "incoming") if have.get(op, True)]
@@ -67,13 +73,16 @@ async def _traffic(client: httpx.AsyncClient, tokens: list[str], rate: float, se
         async with sem:
             try:
                 if op == "send":
-                    r = await client.post("/messages", json={"token": token, "to": random.choice(phones),
-                                                             "text": f"soak {i}"})
+                    r = await client.post(
+                        "/messages", json={"token": token, "to": random.choice(phones), "text": f"soak {i}"}
+                    )
                 elif op == "validate":
                     r = await client.post("/validate/phone", json={"token": token, "phone": random.choice(phones)})
                 else:
-                    r = await client.post(f"/sandbox/devices/{token}/incoming",
-                                          json={"from": random.choice(senders), "name": "Soak", "text": f"in {i}"})
+                    r = await client.post(
+                        f"/sandbox/devices/{token}/incoming",
+                        json={"from": random.choice(senders), "name": "Soak", "text": f"in {i}"},
+                    )
             except httpx.HTTPError:
                 counts["http_errors"] += 1
                 return
@@ -118,8 +127,9 @@ async def _fill_sent_logs(client: httpx.AsyncClient, tokens: list[str], per_devi
     return {"sends": per_device * len(tokens), "failed": failed, "seconds": round(time.perf_counter() - began, 1)}
 
 
-async def _soak(gw: common.Server, devices: int, rate: float, seconds: float, sample_every: float,
-                listeners: int, warmup_sends: int) -> dict[str, Any]:
+async def _soak(
+    gw: common.Server, devices: int, rate: float, seconds: float, sample_every: float, listeners: int, warmup_sends: int
+) -> dict[str, Any]:
     tokens = common.valid_tokens(devices)
     counts: dict[str, int] = {"ws_opened": 0, "ws_frames": 0, "ws_errors": 0, "http_errors": 0}
     async with common.api_client(gw) as client:
@@ -130,8 +140,9 @@ async def _soak(gw: common.Server, devices: int, rate: float, seconds: float, sa
         warmup = await _fill_sent_logs(client, tokens, warmup_sends) if have["send"] and warmup_sends else {}
         stop = asyncio.Event()
         ws_tasks = [
-            asyncio.create_task(_listener(gw.port, "" if k % 4 == 0 else f"&tokens={tokens[k % devices]}",
-                                          stop, counts))
+            asyncio.create_task(
+                _listener(gw.port, "" if k % 4 == 0 else f"&tokens={tokens[k % devices]}", stop, counts)
+            )
             for k in range(listeners)
         ]
         samples: list[tuple[float, float]] = []
@@ -149,12 +160,25 @@ async def _soak(gw: common.Server, devices: int, rate: float, seconds: float, sa
         stop.set()
         await asyncio.gather(sampling, *ws_tasks, return_exceptions=True)
         connected, _ = await common.count_connected(client)
-    return {"pairing": pairing, "warmup": warmup, "samples": samples, "counts": counts, "routes": have,
-            "connected_at_end": connected, "elapsed_s": round(time.perf_counter() - t0, 1)}
+    return {
+        "pairing": pairing,
+        "warmup": warmup,
+        "samples": samples,
+        "counts": counts,
+        "routes": have,
+        "connected_at_end": connected,
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+    }
 
 
-def run(minutes: float = 10, devices: int = 50, rate: float = 100, sample_every: float = 10,
-        listeners: int = 12, warmup_sends: int = SANDBOX_SENT_LOG) -> dict[str, Any]:
+def run(
+    minutes: float = 10,
+    devices: int = 50,
+    rate: float = 100,
+    sample_every: float = 10,
+    listeners: int = 12,
+    warmup_sends: int = SANDBOX_SENT_LOG,
+) -> dict[str, Any]:
     common.raise_nofile()
     common.use_uvloop()
     with common.workdir("soak") as wd:
@@ -170,20 +194,26 @@ def run(minutes: float = 10, devices: int = 50, rate: float = 100, sample_every:
     growth = slope > GROWTH_MB_PER_MIN
     return {
         "method": f"{rate:g} req/s mixed (send, validate, 2x incoming) over {devices} devices, device drop every "
-                  f"5 s, {listeners} WebSocket listeners reopened every 5-20 s; RSS from /proc every "
-                  f"{sample_every:g} s, after a warm-up that fills the sandbox's per-device log of "
-                  f"{SANDBOX_SENT_LOG} sent messages; slope = least squares after the first fifth of the samples",
+        f"5 s, {listeners} WebSocket listeners reopened every 5-20 s; RSS from /proc every "
+        f"{sample_every:g} s, after a warm-up that fills the sandbox's per-device log of "
+        f"{SANDBOX_SENT_LOG} sent messages; slope = least squares after the first fifth of the samples",
         "minutes": minutes,
         **out,
         "rss_mb_samples": [(round(t, 1), round(v, 1)) for t, v in samples],
-        "rss_mb": {"first": round(samples[0][1], 1), "last": round(samples[-1][1], 1),
-                   "max": round(max(v for _, v in samples), 1)},
+        "rss_mb": {
+            "first": round(samples[0][1], 1),
+            "last": round(samples[-1][1], 1),
+            "max": round(max(v for _, v in samples), 1),
+        },
         "slope_mb_per_min": round(slope, 3),
         "slope_mb_per_min_incl_warmup": round(slope_all, 3),
         "growth_trend": growth,
         "targets": {
-            "soak_rss_slope_mb_per_min": {"value": round(slope, 3), "target": f"<= {GROWTH_MB_PER_MIN} (no growth)",
-                                          "verdict": "MISS" if growth else "PASS"},
+            "soak_rss_slope_mb_per_min": {
+                "value": round(slope, 3),
+                "target": f"<= {GROWTH_MB_PER_MIN} (no growth)",
+                "verdict": "MISS" if growth else "PASS",
+            },
         },
     }
 
@@ -199,9 +229,11 @@ def main() -> None:
     result = run(args.minutes, args.devices, args.rate, args.sample_every, warmup_sends=args.warmup_sends)
     print(f"  RSS samples (s, MiB): {result['rss_mb_samples']}")
     print(f"  counts: {result['counts']}")
-    print(f"  slope {result['slope_mb_per_min']} MiB/min after warm-up "
-          f"({result['slope_mb_per_min_incl_warmup']} incl. warm-up): "
-          f"{'GROWTH TREND' if result['growth_trend'] else 'no growth trend'}")
+    print(
+        f"  slope {result['slope_mb_per_min']} MiB/min after warm-up "
+        f"({result['slope_mb_per_min_incl_warmup']} incl. warm-up): "
+        f"{'GROWTH TREND' if result['growth_trend'] else 'no growth trend'}"
+    )
     print(f"wrote {common.write_result('soak', result)}")
 
 

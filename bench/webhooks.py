@@ -114,9 +114,11 @@ def receiver_main(port: int, dump: Path) -> None:
         async with asyncio.timeout(900):  # never outlive a forgotten parent
             await stop.wait()
         server.close()
-        dump.write_bytes(orjson.dumps({
-            "arrivals": _Receiver.arrivals, "checked": _Receiver.checked, "bad": _Receiver.bad_signatures
-        }))
+        dump.write_bytes(
+            orjson.dumps(
+                {"arrivals": _Receiver.arrivals, "checked": _Receiver.checked, "bad": _Receiver.bad_signatures}
+            )
+        )
 
     asyncio.run(serve())
 
@@ -148,17 +150,29 @@ class ReceiverProcess:
 
 
 def _body(i: int, t0: float) -> bytes:
-    data = {"id": f"3EB0{i:016X}", "from": "60198765432", "fromName": "Bench", "chat": "60198765432@s.whatsapp.net",
-            "isGroup": False, "type": "text", "text": f"message {i}", "timestamp": "2026-01-01T00:00:00.000Z", "t0": t0}
-    return orjson.dumps({"event": "message.received", "token": TOKEN, "data": data,
-                         "timestamp": "2026-01-01T00:00:00.000Z"})
+    data = {
+        "id": f"3EB0{i:016X}",
+        "from": "60198765432",
+        "fromName": "Bench",
+        "chat": "60198765432@s.whatsapp.net",
+        "isGroup": False,
+        "type": "text",
+        "text": f"message {i}",
+        "timestamp": "2026-01-01T00:00:00.000Z",
+        "t0": t0,
+    }
+    return orjson.dumps(
+        {"event": "message.received", "token": TOKEN, "data": data, "timestamp": "2026-01-01T00:00:00.000Z"}
+    )
 
 
 def _rows(url: str, start: int, n: int, t0: float) -> list[Any]:
     from gateway.store import NewDelivery
 
-    return [NewDelivery(f"msg_{i}", "message.received", TOKEN, None, url, _body(i, t0), False, t0)
-            for i in range(start, start + n)]
+    return [
+        NewDelivery(f"msg_{i}", "message.received", TOKEN, None, url, _body(i, t0), False, t0)
+        for i in range(start, start + n)
+    ]
 
 
 async def _pending(store: Any) -> int:
@@ -186,9 +200,14 @@ async def throughput(workdir: Path, url: str, backlog: int) -> dict[str, Any]:
     await store.close()
     # CPU per delivery (this process: dispatcher, signing, HTTP, SQLite threads) is less
     # sensitive to other load on the machine than the wall-clock rate.
-    return {"deliveries": backlog, "seconds": round(seconds, 3), "per_second": round(backlog / seconds, 1),
-            "cpu_us_per_delivery": round(cpu / backlog * 1e6, 1),
-            "per_second_per_busy_core": round(backlog / cpu, 1), "load_average": os.getloadavg()}
+    return {
+        "deliveries": backlog,
+        "seconds": round(seconds, 3),
+        "per_second": round(backlog / seconds, 1),
+        "cpu_us_per_delivery": round(cpu / backlog * 1e6, 1),
+        "per_second_per_busy_core": round(backlog / cpu, 1),
+        "load_average": os.getloadavg(),
+    }
 
 
 async def at_rate(workdir: Path, url: str, rate: int, seconds: float) -> dict[str, Any]:
@@ -307,8 +326,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     p99 = out["at_rate"]["latency_ms"].get("p99", 0.0)
     out["targets"] = {
         "deliveries_per_second": {"value": tp, "target": ">= 2000", "verdict": common.verdict(tp, 2000, True)},
-        f"latency_p99_ms_at_{args.rate}_per_s": {"value": p99, "target": "< 50", "verdict": common.verdict(p99, 50),
-                                                 "offered_per_second": out["at_rate"]["offered_per_second"]},
+        f"latency_p99_ms_at_{args.rate}_per_s": {
+            "value": p99,
+            "target": "< 50",
+            "verdict": common.verdict(p99, 50),
+            "offered_per_second": out["at_rate"]["offered_per_second"],
+        },
     }
     return out
 
@@ -326,10 +349,12 @@ def main() -> None:
         receiver_main(args.receiver, args.dump or Path(tempfile.gettempdir()) / "receiver.json")
         return
     out = run(args)
-    print(common.table(
-        [(k, v["value"], v["target"], v["verdict"]) for k, v in out["targets"].items()],
-        ("figure", "value", "target", "verdict"),
-    ))
+    print(
+        common.table(
+            [(k, v["value"], v["target"], v["verdict"]) for k, v in out["targets"].items()],
+            ("figure", "value", "target", "verdict"),
+        )
+    )
     print(f"wrote {common.write_result('webhooks', out)}")
 
 

@@ -92,9 +92,7 @@ async def build_runtime(settings: Settings) -> Runtime:
         # Loading neonize's Go runtime takes a second or more: do it now, off the
         # loop, rather than inside the first POST /devices.
         await asyncio.to_thread(importlib.import_module, "gateway.drivers.neonize")
-    manager = DeviceManager(
-        settings, store, hub, router, lambda token: make_driver(settings.wa_driver, token, options)
-    )
+    manager = DeviceManager(settings, store, hub, router, lambda token: make_driver(settings.wa_driver, token, options))
     return Runtime(
         settings=settings,
         store=store,

@@ -136,9 +136,7 @@ class Device:
         if self._pump is None:
             # A fresh context: the pump outlives the request that created it, and
             # must not log under that request's id.
-            self._pump = asyncio.create_task(
-                self._run_pump(), name=f"pump-{self.token}", context=contextvars.Context()
-            )
+            self._pump = asyncio.create_task(self._run_pump(), name=f"pump-{self.token}", context=contextvars.Context())
 
     async def connect(self, method: Method) -> None:
         """Start pairing or reconnecting; raise CONNECTION_FAILED if WhatsApp is unreachable."""

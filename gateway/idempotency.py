@@ -50,9 +50,7 @@ class IdempotencyKeys:
         self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
         self._next_prune = 0.0
 
-    async def run(
-        self, scope: str, key: str, body_hash: str, action: Callable[[], Awaitable[Any]]
-    ) -> tuple[Any, bool]:
+    async def run(self, scope: str, key: str, body_hash: str, action: Callable[[], Awaitable[Any]]) -> tuple[Any, bool]:
         """``action()``'s result, or the stored one for a repeat; and whether it was a replay.
 
         The same key with another ``body_hash`` within 24 h is INVALID_REQUEST.

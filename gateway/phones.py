@@ -25,9 +25,7 @@ if TYPE_CHECKING:
     from gateway.runtime import Runtime
 
 _SEPARATORS = re.compile(r"[\s\-.()]")
-_JID = re.compile(
-    r"^([0-9]{5,20})@s\.whatsapp\.net$|^([0-9]{5,20}(?:-[0-9]{5,20})?)@g\.us$", re.IGNORECASE
-)
+_JID = re.compile(r"^([0-9]{5,20})@s\.whatsapp\.net$|^([0-9]{5,20}(?:-[0-9]{5,20})?)@g\.us$", re.IGNORECASE)
 
 
 class InvalidPhone(ValueError):

@@ -54,7 +54,14 @@ AccountTarget = tuple[str, frozenset[str] | None]
 USER_AGENT = f"wa-gateway/{gateway.__version__}"
 SHUTDOWN_GRACE_S = 3.0
 LOAD_BATCH = 2000  # new outbox rows read per pass
-BASE_HEADERS = {"User-Agent": USER_AGENT, "Content-Type": "application/json", "Accept": "*/*", "Accept-Encoding": "identity"}
+BASE_HEADERS = {
+    "User-Agent": USER_AGENT,
+    "Content-Type": "application/json",
+    "Accept": "*/*",
+    "Accept-Encoding": "identity",
+}
+
+
 def new_webhook_id() -> str:
     """``msg_`` + 32 hex digits: unique, the receiver's idempotency key (Standard Webhooks)."""
     return f"msg_{random_bits(128):032x}"
@@ -457,7 +464,11 @@ class Dispatcher:
             headers.update(self.signer.headers(row.webhook_id, int(self.clock()), row.body))
         try:
             request = httpx.Request(
-                "POST", self._parsed_url(row.url), headers=headers, content=row.body, extensions={"timeout": self._timeouts}
+                "POST",
+                self._parsed_url(row.url),
+                headers=headers,
+                content=row.body,
+                extensions={"timeout": self._timeouts},
             )
             async with asyncio.timeout(self.timeout_s):
                 response = await self.transport.handle_async_request(request)
@@ -503,7 +514,9 @@ class Dispatcher:
         if outcome.ok:
             self.stats["delivered"] += 1
             log.info("webhook.delivered", id=row.id, hook=row.event, attempts=attempts)
-            return AttemptResult(row.id, "delivered", attempts, row.last_error, now, now)  # keep why earlier tries failed
+            return AttemptResult(
+                row.id, "delivered", attempts, row.last_error, now, now
+            )  # keep why earlier tries failed
         if outcome.final or attempts >= s.webhook_max_attempts:
             self.stats["failed"] += 1
             log.warning("webhook.failed", id=row.id, hook=row.event, attempts=attempts, error=outcome.error)
@@ -512,7 +525,9 @@ class Dispatcher:
         if outcome.retry_after is not None:
             delay = max(delay, min(outcome.retry_after, s.webhook_retry_max_ms / 1000))
         self.stats["retried"] += 1
-        log.info("webhook.retry", id=row.id, hook=row.event, attempts=attempts, error=outcome.error, delay_s=round(delay, 3))
+        log.info(
+            "webhook.retry", id=row.id, hook=row.event, attempts=attempts, error=outcome.error, delay_s=round(delay, 3)
+        )
         return AttemptResult(row.id, "pending", attempts, outcome.error, now + delay, None)
 
     # --- retention ---------------------------------------------------------------------

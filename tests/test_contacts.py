@@ -102,11 +102,20 @@ async def test_incoming_and_history_show_in_json_and_csv(gw: LiveGateway) -> Non
     assert new["data"] == {"phone": TAN, "name": "Tan"}
     r = await gw.post(
         f"/sandbox/devices/{TOKEN}/history",
-        {"contacts": [{"phone": SITI, "name": "Siti"}, {"phone": "+60 17-122 2333", "name": "Ali"}, {"phone": TAN, "name": ""}]},
+        {
+            "contacts": [
+                {"phone": SITI, "name": "Siti"},
+                {"phone": "+60 17-122 2333", "name": "Ali"},
+                {"phone": TAN, "name": ""},
+            ]
+        },
     )
     assert r.status_code == 200, r.text
     sync = await ws.event("contacts.sync", TOKEN)
-    assert [(c["phone"], c["name"], c["source"]) for c in sync["data"]] == [(SITI, "Siti", "history"), (ALI, "Ali", "history")]
+    assert [(c["phone"], c["name"], c["source"]) for c in sync["data"]] == [
+        (SITI, "Siti", "history"),
+        (ALI, "Ali", "history"),
+    ]
     data = await gw.until(lambda: _total_is(gw, 3))
     rows = data["contacts"]
     assert [(c["phone"], c["name"], c["source"]) for c in rows] == [
@@ -124,7 +133,11 @@ async def test_incoming_and_history_show_in_json_and_csv(gw: LiveGateway) -> Non
     assert r.headers["content-disposition"] == f'attachment; filename="contacts-{TOKEN}.csv"'
     lines = parse_csv(r.text)
     assert r.text.split("\r\n")[0] == "phone,name,source,first_seen,last_seen"
-    assert [row[:3] for row in lines[1:]] == [[TAN, "Tan", "message"], [SITI, "Siti", "history"], [ALI, "Ali", "history"]]
+    assert [row[:3] for row in lines[1:]] == [
+        [TAN, "Tan", "message"],
+        [SITI, "Siti", "history"],
+        [ALI, "Ali", "history"],
+    ]
     assert lines[1][3:] == [rows[0]["firstSeen"], rows[0]["lastSeen"]]
 
 
@@ -152,7 +165,9 @@ async def test_csv_quotes_and_neutralises_names(gw: LiveGateway) -> None:
     """Names with commas, quotes, newlines or a leading = are quoted and made inert in the CSV."""
     await gw.pair()
     names = {ALI: '=HYPERLINK("http://evil")', SITI: 'Siti, "the boss"\nSales', TAN: "-1+1"}
-    await gw.post(f"/sandbox/devices/{TOKEN}/history", {"contacts": [{"phone": p, "name": n} for p, n in names.items()]})
+    await gw.post(
+        f"/sandbox/devices/{TOKEN}/history", {"contacts": [{"phone": p, "name": n} for p, n in names.items()]}
+    )
     await gw.until(lambda: _total_is(gw, 3))
     text = (await gw.http.get(f"/contacts/{TOKEN}?format=csv")).text
     got = {row[0]: row[1] for row in parse_csv(text)[1:]}
@@ -165,7 +180,9 @@ async def test_limit_offset_and_all(gw: LiveGateway) -> None:
     """limit/offset page the JSON and the CSV; limit=all exports every row as CSV."""
     await gw.pair()
     phones = [f"601712223{i:02d}" for i in range(1, 26)]
-    await gw.post(f"/sandbox/devices/{TOKEN}/history", {"contacts": [{"phone": p, "name": f"C{p[-2:]}"} for p in phones]})
+    await gw.post(
+        f"/sandbox/devices/{TOKEN}/history", {"contacts": [{"phone": p, "name": f"C{p[-2:]}"} for p in phones]}
+    )
     await gw.until(lambda: _total_is(gw, 25))
     page = await contacts(gw, "?limit=10&offset=20")
     assert [c["phone"] for c in page["contacts"]] == phones[20:]
@@ -181,8 +198,17 @@ async def test_limit_offset_and_all(gw: LiveGateway) -> None:
 async def test_bad_queries_are_invalid_request(gw: LiveGateway) -> None:
     """limit above 1000 or below 1, non-numbers, a negative offset, an unknown format, limit=all as JSON."""
     await gw.pair()
-    for query in ("?limit=1001", "?limit=0", "?limit=ten", "?offset=-1", "?offset=1.5", "?format=xml", "?limit=all",
-                  "?limit=all&format=json", "?format=csv&limit=-5"):
+    for query in (
+        "?limit=1001",
+        "?limit=0",
+        "?limit=ten",
+        "?offset=-1",
+        "?offset=1.5",
+        "?format=xml",
+        "?limit=all",
+        "?limit=all&format=json",
+        "?format=csv&limit=-5",
+    ):
         r = await gw.http.get(f"/contacts/{TOKEN}{query}")
         assert error(r) == (400, "INVALID_REQUEST"), query
     assert (await contacts(gw, "?limit=1000"))["limit"] == 1000

@@ -14,7 +14,7 @@ from gateway.csv_export import contacts_csv, neutralise, render_rows
 @pytest.mark.parametrize(
     ("cell", "out"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("+60123", "'+60123"),
         ("-2+3", "'-2+3"),
         ("@SUM(A1)", "'@SUM(A1)"),
@@ -33,7 +33,7 @@ def test_formula_cells_get_a_leading_quote(cell: str | None, out: str) -> None:
 
 def test_quoting_survives_commas_quotes_and_newlines() -> None:
     """Names with commas, quotes and line breaks round-trip through a CSV reader."""
-    names = ['Tan, Ah Kow', 'Siti "Boss" Aminah', "Line1\nLine2", "Crlf\r\nname", "🙂 émoji"]
+    names = ["Tan, Ah Kow", 'Siti "Boss" Aminah', "Line1\nLine2", "Crlf\r\nname", "🙂 émoji"]
     text = render_rows([("60123456789", n, "message", "t1", "t2") for n in names])
     parsed = list(csv.reader(io.StringIO(text, newline="")))
     assert [row[1] for row in parsed] == names

@@ -97,9 +97,7 @@ async def test_list_patch_groups_and_stats_reset(gw: LiveGateway) -> None:
     devices = (await gw.http.get("/devices")).json()["data"]["devices"]
     assert [d["token"] for d in devices] == [TOKEN]
     assert set(devices[0]) == {"token", "name", "status", "method", "pushname", "createdAt", "connectedAt"}
-    r = await gw.http.patch(
-        f"/devices/{TOKEN}", json={"name": "Support", "webhookEvents": ["message.received"]}
-    )
+    r = await gw.http.patch(f"/devices/{TOKEN}", json={"name": "Support", "webhookEvents": ["message.received"]})
     assert r.json()["data"]["name"] == "Support"
     assert r.json()["data"]["webhookEvents"] == ["message.received"]
     groups = (await gw.http.get(f"/devices/{TOKEN}/groups")).json()["data"]

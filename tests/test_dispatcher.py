@@ -92,7 +92,9 @@ async def make(store: Store, clock: Clock, router: respx.Router) -> AsyncIterato
             await d.stop(grace_s=0.1)
 
 
-async def enqueue(store: Store, clock: Clock, n: int = 1, url: str = URL, check_private: bool = False, **kw: Any) -> None:
+async def enqueue(
+    store: Store, clock: Clock, n: int = 1, url: str = URL, check_private: bool = False, **kw: Any
+) -> None:
     await store.enqueue(
         NewDelivery(
             webhook_id=f"msg_{i}_{url}",
@@ -129,7 +131,9 @@ async def drain(d: Dispatcher) -> None:
             return
 
 
-async def test_2xx_marks_delivered_with_headers_and_both_signatures(make: Any, store: Store, clock: Clock, router: respx.Router) -> None:
+async def test_2xx_marks_delivered_with_headers_and_both_signatures(
+    make: Any, store: Store, clock: Clock, router: respx.Router
+) -> None:
     """A 2xx ends the delivery; the request carries JSON, the UA and signatures standardwebhooks accepts."""
     route = router.post(URL).mock(return_value=httpx.Response(204))
     d = make()
@@ -143,7 +147,10 @@ async def test_2xx_marks_delivered_with_headers_and_both_signatures(make: Any, s
     assert req.headers["webhook-id"] == row.webhook_id
     assert req.headers["webhook-timestamp"] == str(int(clock.now))
     assert Webhook(SECRET).verify(req.content, dict(req.headers)) == {
-        "event": "message.received", "token": "60123456789", "data": {"n": 0}, "timestamp": "t"
+        "event": "message.received",
+        "token": "60123456789",
+        "data": {"n": 0},
+        "timestamp": "t",
     }
     assert req.content == row.body
 
@@ -158,7 +165,9 @@ async def test_unsigned_when_no_secret(make: Any, store: Store, clock: Clock, ro
     assert not {"x-webhook-signature", "webhook-id", "webhook-signature"} & set(headers)
 
 
-async def test_backoff_doubles_from_base_and_caps_at_max(make: Any, store: Store, clock: Clock, router: respx.Router) -> None:
+async def test_backoff_doubles_from_base_and_caps_at_max(
+    make: Any, store: Store, clock: Clock, router: respx.Router
+) -> None:
     """With jitter at its top, failures wait 1, 2, 4, 8 s … capped at WEBHOOK_RETRY_MAX_MS; at its bottom, half that."""
     router.post(URL).mock(return_value=httpx.Response(500))
     for rand, expected in ((lambda: 1.0, [1, 2, 4, 5, 5]), (lambda: 0.0, [0.5, 1, 2, 2.5, 2.5])):
@@ -214,7 +223,9 @@ async def test_retry_after_http_date_and_cap(make: Any, store: Store, clock: Clo
     assert row.next_attempt_at - clock.now == 60  # WEBHOOK_RETRY_MAX_MS = 60 s
 
 
-async def test_max_attempts_makes_it_failed_and_stops_sending(make: Any, store: Store, clock: Clock, router: respx.Router) -> None:
+async def test_max_attempts_makes_it_failed_and_stops_sending(
+    make: Any, store: Store, clock: Clock, router: respx.Router
+) -> None:
     """After WEBHOOK_MAX_ATTEMPTS failures the row is `failed` (dead letter) and never sent again."""
     route = router.post(URL).mock(return_value=httpx.Response(500))
     d = make(settings={"webhook_max_attempts": 3})
@@ -275,7 +286,9 @@ async def test_slow_receiver_hits_the_total_timeout(make: Any, store: Store, clo
     assert (row.status, row.last_error) == ("pending", "timed out after 50 ms")
 
 
-async def test_webhook_id_is_stable_and_timestamp_per_attempt(make: Any, store: Store, clock: Clock, router: respx.Router) -> None:
+async def test_webhook_id_is_stable_and_timestamp_per_attempt(
+    make: Any, store: Store, clock: Clock, router: respx.Router
+) -> None:
     """Three attempts of one delivery: one webhook-id, each timestamp the attempt's own, all verify."""
     route = router.post(URL).mock(side_effect=[httpx.Response(500), httpx.Response(500), httpx.Response(200)])
     d = make()
@@ -293,7 +306,9 @@ async def test_webhook_id_is_stable_and_timestamp_per_attempt(make: Any, store: 
     assert (await rows(store))[0].status == "delivered"
 
 
-async def test_private_tenant_url_fails_without_sending(make: Any, store: Store, clock: Clock, router: respx.Router) -> None:
+async def test_private_tenant_url_fails_without_sending(
+    make: Any, store: Store, clock: Clock, router: respx.Router
+) -> None:
     """A tenant URL (check_private) that resolves to a private address is dead-lettered and never requested."""
     route = router.post(URL).mock(return_value=httpx.Response(200))
 
@@ -308,7 +323,9 @@ async def test_private_tenant_url_fails_without_sending(make: Any, store: Store,
     assert route.call_count == 0
 
 
-async def test_private_check_is_skipped_when_allowed_or_not_tenant(make: Any, store: Store, clock: Clock, router: respx.Router) -> None:
+async def test_private_check_is_skipped_when_allowed_or_not_tenant(
+    make: Any, store: Store, clock: Clock, router: respx.Router
+) -> None:
     """WEBHOOK_ALLOW_PRIVATE, or a URL set by the admin (check_private 0), is sent without the check."""
     route = router.post(URL).mock(return_value=httpx.Response(200))
     asked: list[str] = []
@@ -435,6 +452,7 @@ async def test_rows_left_pending_by_a_previous_run_go_out_on_start(store: Store,
 
 async def test_stop_waits_briefly_then_cancels_leaving_rows_pending(store: Store, clock: Clock) -> None:
     """stop(): a finished attempt is recorded; one still hanging after the grace period is cancelled and stays pending."""
+
     async def handler(request: httpx.Request) -> httpx.Response:
         if request.url.host == "hang.test":
             await asyncio.Event().wait()
@@ -454,7 +472,9 @@ async def test_stop_waits_briefly_then_cancels_leaving_rows_pending(store: Store
     assert d.stopped
 
 
-async def test_prune_removes_old_delivered_rows_only(make: Any, store: Store, clock: Clock, router: respx.Router) -> None:
+async def test_prune_removes_old_delivered_rows_only(
+    make: Any, store: Store, clock: Clock, router: respx.Router
+) -> None:
     """Delivered rows older than WEBHOOK_RETENTION_HOURS go; recent ones, pending and failed rows stay."""
     router.post(URL).mock(return_value=httpx.Response(200))
     router.post("http://down.test/hook").mock(return_value=httpx.Response(500))

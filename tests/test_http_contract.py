@@ -182,7 +182,8 @@ async def test_cors_preflight_needs_no_key_and_refusals_stay_readable(gateway_fa
     cors = await gateway_factory(cors_origins=("http://crm.example",))
     origin = {"Origin": "http://crm.example"}
     r = await cors.anon.options(
-        "/messages", headers={**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"}
+        "/messages",
+        headers={**origin, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "x-api-key"},
     )
     assert r.status_code == 200
     assert r.headers["access-control-allow-origin"] == "http://crm.example"

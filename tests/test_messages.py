@@ -37,7 +37,9 @@ async def test_send_with_leading_zero_to(gw: LiveGateway) -> None:
     assert set(data) == {"messageId", "timestamp"}
     assert MESSAGE_ID.match(data["messageId"])
     assert data["timestamp"].endswith("Z")
-    assert await sent(gw) == [{"id": data["messageId"], "to": PEER_JID, "text": "Hello 👋", "timestamp": data["timestamp"]}]
+    assert await sent(gw) == [
+        {"id": data["messageId"], "to": PEER_JID, "text": "Hello 👋", "timestamp": data["timestamp"]}
+    ]
     state = (await gw.http.get(f"/devices/{TOKEN}")).json()["data"]
     assert state["stats"]["messagesSent"] == 1
 

@@ -80,8 +80,6 @@ def test_env_example_lists_every_variable() -> None:
     source = (root / "gateway" / "settings.py").read_text()
     read = set(re.findall(r'r\.\w+\("([A-Z_]+)"', source))
     example = (root / "config" / ".env.example").read_text()
-    listed = dict(
-        line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#")
-    )
+    listed = dict(line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#"))
     assert set(listed) == read
     Settings.from_env(listed, dotenv=False)

@@ -30,7 +30,13 @@ async def test_answers_are_cached_negative_and_positive(gw: LiveGateway) -> None
     again = (await validate(gw, OFF)).json()["data"]
     assert again == {**first, "cached": True}
     yes = (await validate(gw, "+60 17-122 2333")).json()["data"]
-    assert yes == {"phone": ON, "isOnWhatsApp": True, "jid": f"{ON}@s.whatsapp.net", "verifiedName": None, "cached": False}
+    assert yes == {
+        "phone": ON,
+        "isOnWhatsApp": True,
+        "jid": f"{ON}@s.whatsapp.net",
+        "verifiedName": None,
+        "cached": False,
+    }
     assert (await validate(gw, ON)).json()["data"]["cached"] is True
 
 

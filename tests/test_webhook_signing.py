@@ -59,13 +59,9 @@ def test_hex_signature_passes_the_seed_python_snippet() -> None:
     headers = Signer(webhook_secret).headers("msg_1", int(time.time()), BODY)
     request = SimpleNamespace(body=BODY, headers=headers)
     # --- the seed snippet, verbatim ---
-    expected = hmac.new(
-        webhook_secret.encode(),
-        request.body,
-        hashlib.sha256
-    ).hexdigest()
+    expected = hmac.new(webhook_secret.encode(), request.body, hashlib.sha256).hexdigest()
 
-    assert request.headers['X-Webhook-Signature'] == expected
+    assert request.headers["X-Webhook-Signature"] == expected
 
 
 def test_hex_signature_is_the_php_and_go_computation() -> None:

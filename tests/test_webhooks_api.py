@@ -77,7 +77,12 @@ async def test_every_event_reaches_the_receiver_signed_with_the_documented_body(
     data = msg["data"]
     assert list(data) == ["id", "from", "fromName", "chat", "isGroup", "type", "text", "timestamp"]
     assert (data["from"], data["fromName"], data["chat"], data["isGroup"], data["type"], data["text"]) == (
-        SENDER, "Sam", f"{SENDER}@s.whatsapp.net", False, "text", "hello"
+        SENDER,
+        "Sam",
+        f"{SENDER}@s.whatsapp.net",
+        False,
+        "text",
+        "hello",
     )
     assert of(hits, "contacts.new")[0]["data"] == {"phone": SENDER, "name": "Sam"}
     (sync,) = of(hits, "contacts.sync")
@@ -129,12 +134,14 @@ async def test_device_url_equal_to_global_gets_one_delivery(hooked: LiveGateway,
         mine = [(r["event"], r["url"]) for r in rows if r["token"] == TOKEN]
         assert mine == [("device.connected", receiver.url)]
         theirs = sorted((r["event"], r["url"]) for r in rows if r["token"] == OTHER)
-        assert theirs == sorted([
-            ("device.connected", receiver.url),
-            ("message.received", receiver.url),
-            ("message.received", other.url),
-            ("contacts.new", receiver.url),
-        ])
+        assert theirs == sorted(
+            [
+                ("device.connected", receiver.url),
+                ("message.received", receiver.url),
+                ("message.received", other.url),
+                ("contacts.new", receiver.url),
+            ]
+        )
         assert other.events() == ["message.received"]
     finally:
         await other.stop()
@@ -144,8 +151,15 @@ def test_router_targets_filter_and_deduplicate() -> None:
     """WEBHOOK_EVENTS, device webhookEvents and the account target each filter; one URL named twice is one target."""
     s = Settings(webhook_url="http://g/h", webhook_events=frozenset({"message.received"}))
     router = WebhookRouter(s, account_target=lambda owner: ("http://acct/h", None) if owner == 7 else None)
-    device = DeviceRow(token=TOKEN, status="connected", created_at="", last_update="", owner_id=7,
-                       webhook_url="http://g/h", webhook_events=["message.received", "device.connected"])
+    device = DeviceRow(
+        token=TOKEN,
+        status="connected",
+        created_at="",
+        last_update="",
+        owner_id=7,
+        webhook_url="http://g/h",
+        webhook_events=["message.received", "device.connected"],
+    )
     assert router.targets("message.received", device) == [("http://g/h", False), ("http://acct/h", True)]
     assert router.targets("device.connected", device) == [("http://g/h", True), ("http://acct/h", True)]
     assert router.targets("contacts.new", device) == [("http://acct/h", True)]
@@ -154,12 +168,15 @@ def test_router_targets_filter_and_deduplicate() -> None:
     admin_device = DeviceRow(token=TOKEN, status="connected", created_at="", last_update="", webhook_url="http://d/h")
     assert router.targets("device.connected", admin_device) == [("http://d/h", False)]
     rows = router.deliveries("message.received", device, {"a": 1}, "2026-01-01T00:00:00.000Z")
-    assert [r.body for r in rows] == [b'{"event":"message.received","token":"60123456789","data":{"a":1},'
-                                      b'"timestamp":"2026-01-01T00:00:00.000Z"}']
+    assert [r.body for r in rows] == [
+        b'{"event":"message.received","token":"60123456789","data":{"a":1},"timestamp":"2026-01-01T00:00:00.000Z"}'
+    ]
     assert len({r.webhook_id for r in rows}) == len(rows)
 
 
-async def test_tenant_url_resolving_to_loopback_is_blocked_at_delivery(gateway_factory: Any, receiver: Receiver) -> None:
+async def test_tenant_url_resolving_to_loopback_is_blocked_at_delivery(
+    gateway_factory: Any, receiver: Receiver
+) -> None:
     """A tenant's URL that now points at 127.0.0.1 fails without a request reaching it."""
     gw: LiveGateway = await gateway_factory()
     router: WebhookRouter = gw.rt.services["router"]
@@ -192,9 +209,24 @@ async def test_deliveries_list_shape_filters_and_order(hooked: LiveGateway, rece
     rows = await gw.until(all_delivered)
     assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True)
     first = rows[-1]
-    assert list(first) == ["id", "event", "token", "url", "status", "attempts", "lastError", "nextAttemptAt",
-                           "createdAt", "deliveredAt"]
-    assert (first["event"], first["token"], first["url"], first["attempts"]) == ("device.connected", TOKEN, receiver.url, 1)
+    assert list(first) == [
+        "id",
+        "event",
+        "token",
+        "url",
+        "status",
+        "attempts",
+        "lastError",
+        "nextAttemptAt",
+        "createdAt",
+        "deliveredAt",
+    ]
+    assert (first["event"], first["token"], first["url"], first["attempts"]) == (
+        "device.connected",
+        TOKEN,
+        receiver.url,
+        1,
+    )
     assert first["nextAttemptAt"] is None and first["lastError"] is None
     for stamp in (first["createdAt"], first["deliveredAt"]):
         time.strptime(stamp[:19], ISO_Z)

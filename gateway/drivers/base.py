@@ -130,9 +130,7 @@ class HistoryContacts:
     contacts: tuple[HistoryContact, ...]
 
 
-DriverEvent = (
-    Qr | PairingCode | Connected | Disconnected | LoggedOut | IncomingMessage | Receipt | HistoryContacts
-)
+DriverEvent = Qr | PairingCode | Connected | Disconnected | LoggedOut | IncomingMessage | Receipt | HistoryContacts
 
 
 # --- call results ---------------------------------------------------------

@@ -28,7 +28,9 @@ def require_admin(conn: HTTPConnection) -> None:
         raise ApiError("FORBIDDEN", "this route needs the admin key")
 
 
-async def json_body(request: Request, fields: dict[str, type | tuple[type, ...]], required: bool = True) -> dict[str, Any]:
+async def json_body(
+    request: Request, fields: dict[str, type | tuple[type, ...]], required: bool = True
+) -> dict[str, Any]:
     """The body as a JSON object whose listed fields (when present and not null) have the right types."""
     raw = await request.body()
     if not raw.strip():

@@ -25,7 +25,13 @@ from gateway.routes.common import (
 )
 from gateway.runtime import runtime
 
-FIELDS: dict[str, type | tuple[type, ...]] = {"token": str, "method": str, "name": str, "webhookUrl": str, "webhookEvents": list}
+FIELDS: dict[str, type | tuple[type, ...]] = {
+    "token": str,
+    "method": str,
+    "name": str,
+    "webhookUrl": str,
+    "webhookEvents": list,
+}
 
 
 async def _device_fields(request: Request, body: dict[str, Any]) -> dict[str, Any]:
@@ -137,7 +143,9 @@ async def delete(request: Request) -> Response:
         raise invalid("'purge' must be true or false")
     visible_device(request, token)
     await runtime(request).devices.remove(token, purge in ("true", "1"))
-    return ok({"token": token, "status": "logged_out", "purged": purge in ("true", "1")}, "device logged out and deleted")
+    return ok(
+        {"token": token, "status": "logged_out", "purged": purge in ("true", "1")}, "device logged out and deleted"
+    )
 
 
 routes = [

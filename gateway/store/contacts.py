@@ -83,9 +83,7 @@ class ContactQueries:
         row = await self.db.fetchone(f"SELECT COUNT(*) FROM contacts WHERE token = ?{where}", (token, *args))
         return int(row[0]) if row else 0
 
-    async def list_contacts(
-        self, token: str, limit: int, offset: int, owner_id: int | None = None
-    ) -> list[ContactRow]:
+    async def list_contacts(self, token: str, limit: int, offset: int, owner_id: int | None = None) -> list[ContactRow]:
         """One page in export order (``first_seen``, then phone)."""
         where, args = _owner_filter(owner_id)
         rows = await self.db.fetchall(

@@ -58,7 +58,12 @@ class OutboxQueries:
     ) -> list[OutboxRow]:
         """Newest first. ``owner_id`` None = every row (the admin), else only that account's."""
         clauses, args = ["1=1"], []
-        for sql, value in (("owner_id = ?", owner_id), ("status = ?", status), ("token = ?", token), ("id < ?", before)):
+        for sql, value in (
+            ("owner_id = ?", owner_id),
+            ("status = ?", status),
+            ("token = ?", token),
+            ("id < ?", before),
+        ):
             if value is not None:
                 clauses.append(sql)
                 args.append(value)
