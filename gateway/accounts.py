@@ -28,9 +28,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cachetools import TTLCache
 
+from gateway.api.envelope import now_iso
+from gateway.api.errors import ApiError, invalid
 from gateway.auth import Principal, hash_secret
-from gateway.envelope import now_iso
-from gateway.errors import ApiError, invalid
 from gateway.ratelimit import RateLimiter
 from gateway.runtime import Runtime
 from gateway.store import Store

@@ -19,17 +19,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from gateway import accounts, metrics, phones, webhooks
-from gateway.auth import Authenticator
-from gateway.devices import DeviceManager
-from gateway.drivers import make_driver
-from gateway.drivers.base import DriverOptions
-from gateway.envelope import error_response, fail
-from gateway.errors import ApiError
-from gateway.events import Hub
-from gateway.guard import GuardMiddleware
-from gateway.ratelimit import RateLimiter
-from gateway.routes import auth as auth_routes
-from gateway.routes import (
+from gateway.api.envelope import error_response, fail
+from gateway.api.errors import ApiError
+from gateway.api.gate import GuardMiddleware
+from gateway.api.routes import auth as auth_routes
+from gateway.api.routes import (
     contacts,
     devices,
     docs,
@@ -40,8 +34,14 @@ from gateway.routes import (
     validate,
     ws,
 )
-from gateway.routes import metrics as metrics_routes
-from gateway.routes import webhooks as webhook_routes
+from gateway.api.routes import metrics as metrics_routes
+from gateway.api.routes import webhooks as webhook_routes
+from gateway.auth import Authenticator
+from gateway.devices import DeviceManager
+from gateway.drivers import make_driver
+from gateway.drivers.base import DriverOptions
+from gateway.events import Hub
+from gateway.ratelimit import RateLimiter
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import Store

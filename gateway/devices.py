@@ -24,6 +24,8 @@ from typing import Any
 
 import structlog
 
+from gateway.api.envelope import iso, now_iso
+from gateway.api.errors import ApiError
 from gateway.drivers.base import (
     CheckError,
     Connected,
@@ -44,8 +46,6 @@ from gateway.drivers.base import (
     Receipt,
     SentMessage,
 )
-from gateway.envelope import iso, now_iso
-from gateway.errors import ApiError
 from gateway.events import Hub
 from gateway.phones import mask
 from gateway.settings import Settings

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from gateway.envelope import now_iso
+from gateway.api.envelope import now_iso
 
 CLIENT_EVENTS = frozenset(
     {

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import structlog
 
-from gateway.errors import invalid
+from gateway.api.errors import invalid
 from gateway.store import Store
 
 log = structlog.get_logger("gateway.idempotency")

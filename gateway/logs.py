@@ -12,7 +12,7 @@ import sys
 
 import structlog
 
-from gateway.envelope import request_id_var
+from gateway.api.envelope import request_id_var
 
 
 def add_request_id(logger: object, method: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:

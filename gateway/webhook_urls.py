@@ -9,7 +9,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
-from gateway.errors import invalid
+from gateway.api.errors import invalid
 
 
 def syntax_ok(url: str) -> tuple[str, int]:

@@ -37,7 +37,7 @@ import orjson
 import structlog
 
 import gateway
-from gateway.envelope import iso, now_iso
+from gateway.api.envelope import iso, now_iso
 from gateway.ids import random_bits
 from gateway.settings import Settings
 from gateway.store import DeviceRow, NewDelivery, Store

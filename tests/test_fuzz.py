@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from gateway.openapi import document
+from gateway.api.openapi import document
 from tests.conftest import API_KEY, TOKEN
 from tests.e2e.proc import ServerProcess
 

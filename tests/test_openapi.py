@@ -11,10 +11,10 @@ import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
+from gateway.api.errors import STATUS
+from gateway.api.openapi import document
+from gateway.api.routes.docs import PAGE
 from gateway.app import create_app
-from gateway.errors import STATUS
-from gateway.openapi import document
-from gateway.routes.docs import PAGE
 from gateway.settings import Settings
 from tests.conftest import LiveGateway
 
@@ -111,7 +111,7 @@ async def test_openapi_json_and_docs_are_public_and_served_offline(gw: LiveGatew
 
 def test_swagger_ui_assets_render_openapi_3_1() -> None:
     """The shipped Swagger UI knows OpenAPI 3.1 (4.x refuses a 3.1 document outright)."""
-    from gateway.routes.docs import swagger_static_dir
+    from gateway.api.routes.docs import swagger_static_dir
 
     static = swagger_static_dir()
     assert static is not None

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.errors import ApiError
+from gateway.api.errors import ApiError
 from gateway.phones import PhoneAnswer, PhoneCache
 
 A, B, C = "60123456789", "60198765432", "60171222333"

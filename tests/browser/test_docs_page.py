@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from playwright.async_api import expect
 
-from gateway.openapi import document
+from gateway.api.openapi import document
 
 from .conftest import DESKTOP, GatewayProcess, snap
 

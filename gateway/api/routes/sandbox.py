@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.api.envelope import ok
+from gateway.api.errors import ApiError, invalid
+from gateway.api.routes.common import json_body, path_token, phone_from, require_admin, visible_device
 from gateway.drivers.base import NotConnectedError
 from gateway.drivers.sandbox import SandboxDriver, SandboxStateError
-from gateway.envelope import ok
-from gateway.errors import ApiError, invalid
-from gateway.routes.common import json_body, path_token, phone_from, require_admin, visible_device
 
 MAX_TEXT = 65_536
 

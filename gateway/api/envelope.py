@@ -3,7 +3,7 @@
 Success: ``{"success": true, "data", "message", "meta": {timestamp, requestId}}``;
 error: ``{"success": false, "error": {code, message}, "meta"}``. The request id
 comes from a well-formed ``X-Request-ID`` or is a fresh UUID4; it is echoed as a
-header and put on every structlog line of the request (``gateway.guard`` does both).
+header and put on every structlog line of the request (``gateway.api.gate`` does both).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from gateway.errors import ApiError
+from gateway.api.errors import ApiError
 from gateway.ids import random_bits
 
-request_id_var: ContextVar[str] = ContextVar("request_id", default="")  # set by the gate (gateway.guard)
+request_id_var: ContextVar[str] = ContextVar("request_id", default="")  # set by the gate (gateway.api.gate)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 

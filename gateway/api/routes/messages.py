@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.envelope import iso, ok
-from gateway.errors import ApiError
+from gateway.api.envelope import iso, ok
+from gateway.api.errors import ApiError
+from gateway.api.routes.common import json_body, principal, raw_header, token_from, visible_device
 from gateway.idempotency import check_key, fingerprint, keys
 from gateway.phones import InvalidPhone, to_jid
-from gateway.routes.common import json_body, principal, raw_header, token_from, visible_device
 from gateway.runtime import runtime
 
 MAX_TEXT = 65_536

@@ -16,11 +16,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.accounts import SESSION_TTL_S, Issued, check_signup, service
+from gateway.api.envelope import ok
+from gateway.api.errors import ApiError, invalid
+from gateway.api.gate import client_address
+from gateway.api.routes.common import checked_webhook_url, json_body, principal, require_admin, webhook_events_from
 from gateway.auth import SESSION_COOKIE, Principal, credentials
-from gateway.envelope import ok
-from gateway.errors import ApiError, invalid
-from gateway.guard import client_address
-from gateway.routes.common import checked_webhook_url, json_body, principal, require_admin, webhook_events_from
 from gateway.runtime import runtime
 from gateway.store.accounts import AccountRow, ApiKeyRow
 

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gateway.openapi import document
+from gateway.api.openapi import document
 from gateway.runtime import runtime
 
 

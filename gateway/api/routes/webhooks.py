@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from gateway.envelope import ok
-from gateway.errors import ApiError, invalid
-from gateway.routes.common import principal, query_int, token_from
+from gateway.api.envelope import ok
+from gateway.api.errors import ApiError, invalid
+from gateway.api.routes.common import principal, query_int, token_from
 from gateway.runtime import runtime
 from gateway.webhooks import delivery_view
 

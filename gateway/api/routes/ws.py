@@ -16,10 +16,10 @@ import structlog
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from gateway.api.envelope import now_iso
+from gateway.api.gate import client_address
 from gateway.auth import Principal
-from gateway.envelope import now_iso
 from gateway.events import CLIENT_EVENTS, Client
-from gateway.guard import client_address
 from gateway.phones import InvalidPhone, normalize
 from gateway.runtime import Runtime, runtime
 

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.envelope import fail, ok
-from gateway.routes.common import principal
+from gateway.api.envelope import fail, ok
+from gateway.api.routes.common import principal
 from gateway.runtime import runtime
 
 

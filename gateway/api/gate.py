@@ -25,8 +25,8 @@ from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import logs
-from gateway.envelope import fail, new_request_id, request_id_var, valid_request_id
-from gateway.errors import ApiError
+from gateway.api.envelope import fail, new_request_id, request_id_var, valid_request_id
+from gateway.api.errors import ApiError
 from gateway.runtime import SCOPE_KEY, Runtime
 
 log = structlog.get_logger("gateway.http")

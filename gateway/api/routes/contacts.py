@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from gateway.api.envelope import ok
+from gateway.api.errors import device_not_found, invalid
+from gateway.api.routes.common import path_token, principal, query_int
 from gateway.csv_export import contacts_csv
-from gateway.envelope import ok
-from gateway.errors import device_not_found, invalid
-from gateway.routes.common import path_token, principal, query_int
 from gateway.runtime import runtime
 
 DEFAULT_LIMIT = 100

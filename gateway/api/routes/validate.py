@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.envelope import ok
-from gateway.errors import ApiError
+from gateway.api.envelope import ok
+from gateway.api.errors import ApiError
+from gateway.api.routes.common import json_body, phone_from, require_admin, token_from, visible_device
 from gateway.phones import PhoneAnswer, PhoneCache
-from gateway.routes.common import json_body, phone_from, require_admin, token_from, visible_device
 from gateway.runtime import runtime
 
 

@@ -10,10 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.drivers.base import Method
-from gateway.envelope import ok
-from gateway.errors import ApiError, invalid
-from gateway.routes.common import (
+from gateway.api.envelope import ok
+from gateway.api.errors import ApiError, invalid
+from gateway.api.routes.common import (
     checked_webhook_url,
     json_body,
     path_token,
@@ -23,6 +22,7 @@ from gateway.routes.common import (
     visible_device,
     webhook_events_from,
 )
+from gateway.drivers.base import Method
 from gateway.runtime import runtime
 
 FIELDS: dict[str, type | tuple[type, ...]] = {

@@ -6,9 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import ApiError
+from gateway.api.errors import ApiError
+from gateway.api.routes.common import require_admin
 from gateway.metrics import CONTENT_TYPE, Metrics
-from gateway.routes.common import require_admin
 from gateway.runtime import runtime
 
 

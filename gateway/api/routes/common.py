@@ -7,9 +7,9 @@ from typing import Any
 import orjson
 from starlette.requests import HTTPConnection, Request
 
+from gateway.api.errors import ApiError, device_not_found, invalid
 from gateway.auth import ADMIN, Principal
 from gateway.devices import Device
-from gateway.errors import ApiError, device_not_found, invalid
 from gateway.phones import InvalidPhone, normalize
 from gateway.runtime import runtime
 from gateway.settings import WEBHOOK_EVENT_NAMES

@@ -14,7 +14,7 @@ import functools
 from typing import Any
 
 from gateway import __version__
-from gateway.errors import STATUS
+from gateway.api.errors import STATUS
 from gateway.settings import WEBHOOK_EVENT_NAMES
 
 Schema = dict[str, Any]

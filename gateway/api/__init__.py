@@ -1,0 +1,1 @@
+"""The HTTP and WebSocket surface: the one gate middleware, the envelope, errors, routes and the API description."""
