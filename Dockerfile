@@ -12,6 +12,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
+# gateway/env.example (the configuration reference `wa-gateway --help` prints) links to config/.
+COPY config ./config
 RUN pip wheel --wheel-dir /wheels .
 
 # --- runtime ------------------------------------------------------------------

@@ -4,27 +4,65 @@ uvicorn.run re-raises SIGTERM after its graceful shutdown (exit 143); the
 contract asks for 0, so this runs ``uvicorn.Server`` itself and owns the
 signals: stop accepting, finish in-flight requests, close devices, exit 0
 within 10 s.
+
+The listening socket is bound here, before the app starts, so a port in use is
+one clear line and exit code 2 (not uvicorn's log and exit 1), and "started" is
+logged only once the port is really bound.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
+import errno
 import resource
 import signal
+import socket
 import sys
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+import structlog
 import uvicorn
 
+from gateway import datadir
 from gateway.logs import configure
 from gateway.settings import Settings, SettingsError
 
+log = structlog.get_logger("gateway.main")
 
-def main() -> None:
+
+def parser() -> argparse.ArgumentParser:
+    """``--help`` prints the usage and every configuration variable (the packaged ``env.example``)."""
+    reference = resources.files("gateway").joinpath("env.example").read_text()
+    return argparse.ArgumentParser(
+        prog="wa-gateway",
+        description="Self-hosted WhatsApp gateway: serves the HTTP API, the WebSocket and the console until "
+        "SIGTERM or SIGINT. Configured by environment variables (or a .env file in the working directory):",
+        epilog=reference,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli = parser()
+    cli.add_argument(
+        "--force",
+        action="store_true",
+        help="start even if DATA_DIR was created by the other WA_DRIVER (and record this driver for it)",
+    )
+    args = cli.parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"wa-gateway: invalid configuration: {exc}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        datadir.prepare(settings.data_dir, settings.wa_driver, force=args.force)
+    except datadir.DataDirError as exc:
+        print(f"wa-gateway: {exc}", file=sys.stderr)
         sys.exit(2)
     configure(settings.log_level, settings.log_format)
     raise_open_files_limit()
@@ -34,7 +72,68 @@ def main() -> None:
         uvloop.install()
     except ImportError:  # pragma: no cover - uvloop is a dependency, but stay runnable without it
         pass
-    sys.exit(asyncio.run(serve(settings)))
+    try:
+        sock = bind(settings.host, settings.port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            reason = "is already in use (another wa-gateway? set PORT to another port)"
+        else:
+            reason = f"cannot be bound: {exc.strerror or exc}"
+        print(f"wa-gateway: port {settings.port} on {settings.host} {reason}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(asyncio.run(serve(settings, sock)))
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, as uvicorn would bind it (IPv6 for an address with a colon)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def started_fields(settings: Settings) -> dict[str, Any]:
+    """Where to go and what is running: the first thing an operator reads."""
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return {
+        "console": f"http://{shown}:{settings.port}/",
+        "driver": settings.wa_driver,
+        "data_dir": str(settings.data_dir.resolve()),
+        "webhook_url": _without_secrets(settings.webhook_url) if settings.webhook_url else None,
+        "webhook_signed": bool(settings.webhook_secret),
+        "api_key": f"in {settings.api_key_file}" if settings.api_key_file else "API_KEY from the environment",
+    }
+
+
+def _without_secrets(url: str) -> str:
+    """A URL fit for a log line: no userinfo, no query (either may carry a token)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn's server, logging "started" once the port is bound and the app is up."""
+
+    def __init__(self, config: uvicorn.Config, settings: Settings) -> None:
+        super().__init__(config)
+        self.settings = settings
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            log.info("gateway.started", **started_fields(self.settings.with_api_key()))
 
 
 def raise_open_files_limit() -> None:
@@ -46,7 +145,7 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-async def serve(settings: Settings) -> int:
+async def serve(settings: Settings, sock: socket.socket) -> int:
     from gateway.app import create_app
 
     app = create_app(settings)
@@ -68,7 +167,7 @@ async def serve(settings: Settings) -> int:
         # X-Forwarded-For/-Proto are believed only from TRUSTED_PROXIES (uvicorn would trust 127.0.0.1 otherwise).
         forwarded_allow_ips=list(settings.trusted_proxies),
     )
-    server = uvicorn.Server(config)
+    server = GatewayServer(config, settings)
     # Our own handlers: uvicorn's would re-raise the signal after shutdown.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     loop = asyncio.get_running_loop()
@@ -78,7 +177,7 @@ async def serve(settings: Settings) -> int:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    await server.serve()
+    await server.serve(sockets=[sock])
     # A server that never started (port in use, lifespan failure) is an error.
     return 0 if server.started else 1
 

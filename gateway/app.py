@@ -116,13 +116,6 @@ def create_app(settings: Settings) -> Starlette:
         for start in _hooks("start"):
             await start(rt)
         await rt.devices.start()
-        log.info(
-            "gateway.started",
-            host=settings.host,
-            port=settings.port,
-            driver=settings.wa_driver,
-            api_key_file=str(settings.api_key_file) if settings.api_key_file else None,
-        )
         try:
             yield
         finally:
