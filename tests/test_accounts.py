@@ -1,15 +1,13 @@
 """Accounts (CONTRACT §10): signup, login, logout, cookies, sessions, API keys,
 the account's own webhook target, and the admin's account management.
 
-``Tenants`` (below) is shared with test_isolation.py and test_login_limits.py.
+``Tenants`` (tests/support/accounts.py) creates the accounts; the ``tenants`` fixture is in conftest.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -17,57 +15,9 @@ import pytest
 import websockets
 
 from gateway.accounts import SESSION_TTL_S, Accounts
-from tests.conftest import TOKEN, Frames, LiveGateway
-
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class Tenant:
-    user_id: int
-    username: str
-    token: str  # session token
-    api_key: str
-    http: httpx.AsyncClient  # authenticated with the API key
-
-
-class Tenants:
-    """Creates accounts on a gateway and clients for them; closes the clients at the end."""
-
-    def __init__(self, gw: LiveGateway) -> None:
-        self.gw = gw
-        self._clients: list[httpx.AsyncClient] = []
-
-    def client(self, **headers: str) -> httpx.AsyncClient:
-        c = httpx.AsyncClient(base_url=self.gw.base, headers=headers)
-        self._clients.append(c)
-        return c
-
-    async def signup(self, username: str, password: str = PASSWORD, email: str | None = None) -> Tenant:
-        """An account created with the admin key."""
-        body = {"username": username, "email": email or f"{username}@example.com", "password": password}
-        r = await self.gw.http.post("/auth/signup", json=body)
-        assert r.status_code == 200, r.text
-        d = r.json()["data"]
-        return Tenant(d["userId"], d["username"], d["token"], d["apiKey"], self.client(**{"X-API-Key": d["apiKey"]}))
-
-    async def ws(self, headers: dict[str, str] | None = None, query: str = "") -> Frames:
-        url = f"ws://127.0.0.1:{self.gw.settings.port}/ws{query}"
-        frames = Frames(await websockets.connect(url, additional_headers=headers or {}, max_size=None))
-        self.gw._sockets.append(frames)  # closed with the gateway
-        await frames.event("connected")
-        return frames
-
-    async def aclose(self) -> None:
-        for c in self._clients:
-            await c.aclose()
-
-
-@pytest.fixture
-async def tenants(gw: LiveGateway) -> AsyncIterator[Tenants]:
-    t = Tenants(gw)
-    yield t
-    await t.aclose()
+from tests.support.accounts import PASSWORD, Tenants
+from tests.support.constants import TOKEN
+from tests.support.gateway import Gateway
 
 
 def cookie_attrs(response: httpx.Response) -> dict[str, str]:
@@ -88,7 +38,7 @@ def error(response: httpx.Response) -> tuple[int, str]:
 # -- signup ----------------------------------------------------------------------------------
 
 
-async def test_signup_closed_needs_the_admin_key(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_signup_closed_needs_the_admin_key(gw: Gateway, tenants: Tenants) -> None:
     """ALLOW_SIGNUP=false: anonymous → 401, an account → 403, the admin key → the account."""
     body = {"username": "carol", "email": "carol@example.com", "password": PASSWORD}
     assert error(await gw.anon.post("/auth/signup", json=body)) == (401, "UNAUTHORIZED")
@@ -109,7 +59,7 @@ async def test_signup_open_when_allowed(gateway_factory: Any) -> None:
     r = await gw.anon.post("/auth/signup", json=body)
     assert r.status_code == 200, r.text
     d = r.json()["data"]
-    async with httpx.AsyncClient(base_url=gw.base) as c:
+    async with gw.client() as c:
         for headers in (
             {"Authorization": f"Bearer {d['token']}"},
             {"X-API-Key": d["apiKey"]},
@@ -121,7 +71,7 @@ async def test_signup_open_when_allowed(gateway_factory: Any) -> None:
             assert me.json()["data"]["username"] == "dave.o-k_1"
 
 
-async def test_signup_validates_and_refuses_duplicates(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_signup_validates_and_refuses_duplicates(gw: Gateway, tenants: Tenants) -> None:
     """Bad username/email/password, wrong types, non-JSON and duplicates (any case) → INVALID_REQUEST."""
     await tenants.signup("alice")
     good = {"username": "bob", "email": "bob@example.com", "password": PASSWORD}
@@ -148,7 +98,7 @@ async def test_signup_validates_and_refuses_duplicates(gw: LiveGateway, tenants:
     assert (await gw.http.post("/auth/signup", json=good)).status_code == 200
 
 
-async def test_passwords_keys_and_sessions_are_stored_hashed(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_passwords_keys_and_sessions_are_stored_hashed(gw: Gateway, tenants: Tenants) -> None:
     """The registry holds an argon2id hash, and SHA-256 digests of the key and session token — never the secrets."""
     alice = await tenants.signup("alice")
     db = gw.rt.store.db
@@ -164,7 +114,7 @@ async def test_passwords_keys_and_sessions_are_stored_hashed(gw: LiveGateway, te
 # -- login / logout / cookies ---------------------------------------------------------------------
 
 
-async def test_login_by_username_or_email_sets_session_cookie(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_login_by_username_or_email_sets_session_cookie(gw: Gateway, tenants: Tenants) -> None:
     """Login by username or email (any case) → the signup response shape and an HttpOnly, Lax, 7-day cookie."""
     alice = await tenants.signup("alice")
     for body in ({"username": "alice", "password": PASSWORD}, {"email": "ALICE@example.com", "password": PASSWORD}):
@@ -182,7 +132,7 @@ async def test_login_by_username_or_email_sets_session_cookie(gw: LiveGateway, t
         assert (await key_client.get("/devices")).status_code == 200
 
 
-async def test_login_gives_one_answer_for_unknown_user_and_wrong_password(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_login_gives_one_answer_for_unknown_user_and_wrong_password(gw: Gateway, tenants: Tenants) -> None:
     """Unknown user and wrong password answer the same 401 and message; missing fields → INVALID_REQUEST."""
     await tenants.signup("alice")
     wrong = await gw.anon.post("/auth/login", json={"username": "alice", "password": "wrong password"})
@@ -196,7 +146,7 @@ async def test_login_gives_one_answer_for_unknown_user_and_wrong_password(gw: Li
         assert error(await gw.anon.post("/auth/login", json=body)) == (400, "INVALID_REQUEST")
 
 
-async def test_cookie_is_secure_behind_https_from_a_trusted_proxy(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_cookie_is_secure_behind_https_from_a_trusted_proxy(gw: Gateway, tenants: Tenants) -> None:
     """X-Forwarded-Proto: https from a trusted proxy (127.0.0.1 by default) → Secure cookie."""
     await tenants.signup("alice")
     r = await gw.anon.post(
@@ -218,7 +168,7 @@ async def test_forwarded_proto_is_ignored_from_an_untrusted_peer(gateway_factory
     assert "secure" not in cookie_attrs(r)
 
 
-async def test_logout_revokes_the_session_and_clears_the_cookie(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_logout_revokes_the_session_and_clears_the_cookie(gw: Gateway, tenants: Tenants) -> None:
     """After logout the session token, its cookie and the key minted at login are refused at once;
     the account's other keys keep working."""
     alice = await tenants.signup("alice")
@@ -240,7 +190,7 @@ async def test_logout_revokes_the_session_and_clears_the_cookie(gw: LiveGateway,
     assert (await tenants.client(Authorization=f"Bearer {alice.token}").get("/devices")).status_code == 200
 
 
-async def test_session_expires_after_seven_days(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_session_expires_after_seven_days(gw: Gateway, tenants: Tenants) -> None:
     """With the service clock moved 7 days on, the session token is refused (even from the cache)."""
     alice = await tenants.signup("alice")
     bearer = tenants.client(Authorization=f"Bearer {alice.token}")
@@ -251,7 +201,8 @@ async def test_session_expires_after_seven_days(gw: LiveGateway, tenants: Tenant
     assert (await alice.http.get("/devices")).status_code == 200  # API keys do not expire
 
 
-async def test_cookie_and_bearer_authenticate_the_websocket(gw: LiveGateway, tenants: Tenants) -> None:
+@pytest.mark.live  # a WebSocket
+async def test_cookie_and_bearer_authenticate_the_websocket(gw: Gateway, tenants: Tenants) -> None:
     """The WebSocket takes the session cookie, a bearer session token and ?apiKey=; `connected`
     and `whoami` name the account."""
     alice = await tenants.signup("alice")
@@ -277,7 +228,7 @@ async def test_cookie_and_bearer_authenticate_the_websocket(gw: LiveGateway, ten
 # -- the account and its webhook ------------------------------------------------------------------
 
 
-async def test_me_shows_and_patches_the_account_webhook(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_me_shows_and_patches_the_account_webhook(gw: Gateway, tenants: Tenants) -> None:
     """GET/PATCH /auth/me: the account's own webhook target, used by the router for its devices only."""
     alice = await tenants.signup("alice")
     bob = await tenants.signup("bob")
@@ -308,7 +259,7 @@ async def test_me_shows_and_patches_the_account_webhook(gw: LiveGateway, tenants
     assert r.json()["data"]["webhookUrl"] is None and router.account_target(alice.user_id) is None
 
 
-async def test_private_webhook_urls_are_refused_for_accounts(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_private_webhook_urls_are_refused_for_accounts(gw: Gateway, tenants: Tenants) -> None:
     """Loopback, private, link-local and local names are refused on the account and on its devices."""
     alice = await tenants.signup("alice")
     await alice.http.post("/devices", json={"token": TOKEN})
@@ -341,7 +292,7 @@ async def test_private_webhook_urls_allowed_when_configured(gateway_factory: Any
     assert r.status_code == 200 and r.json()["data"]["webhookUrl"] == "http://127.0.0.1:9/hook"
 
 
-async def test_admin_key_has_no_account(gw: LiveGateway) -> None:
+async def test_admin_key_has_no_account(gw: Gateway) -> None:
     """/auth/me and /auth/keys need an account: the admin key gets FORBIDDEN."""
     for method, path in (("GET", "/auth/me"), ("PATCH", "/auth/me"), ("GET", "/auth/keys"), ("POST", "/auth/keys")):
         r = await gw.http.request(method, path, json={"name": "x"})
@@ -352,7 +303,7 @@ async def test_admin_key_has_no_account(gw: LiveGateway) -> None:
 # -- API keys -------------------------------------------------------------------------------------
 
 
-async def test_keys_are_created_listed_and_revoked_at_once(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_keys_are_created_listed_and_revoked_at_once(gw: Gateway, tenants: Tenants) -> None:
     """A new key is shown once, listed without secrets, and refused on the very next request once deleted."""
     alice = await tenants.signup("alice")
     bob = await tenants.signup("bob")
@@ -381,7 +332,7 @@ async def test_keys_are_created_listed_and_revoked_at_once(gw: LiveGateway, tena
 # -- account management ---------------------------------------------------------------------------
 
 
-async def test_account_management_is_admin_only(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_account_management_is_admin_only(gw: Gateway, tenants: Tenants) -> None:
     """The admin lists and deletes accounts (their devices and keys go too); accounts get FORBIDDEN."""
     alice = await tenants.signup("alice")
     bob = await tenants.signup("bob")

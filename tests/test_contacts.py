@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from gateway.store import Store
-from tests.conftest import OTHER, TOKEN, LiveGateway
-from tests.test_accounts import Tenants
+from tests.support.accounts import Tenants
+from tests.support.constants import OTHER, TOKEN
+from tests.support.gateway import Gateway
 
 ALI, SITI, TAN = "60171222333", "60127654321", "60198765432"
 
@@ -21,14 +22,14 @@ def error(r: httpx.Response) -> tuple[int, str]:
     return r.status_code, r.json()["error"]["code"]
 
 
-async def contacts(gw: LiveGateway, query: str = "", token: str = TOKEN) -> dict[str, Any]:
+async def contacts(gw: Gateway, query: str = "", token: str = TOKEN) -> dict[str, Any]:
     r = await gw.http.get(f"/contacts/{token}{query}")
     assert r.status_code == 200, r.text
     data: dict[str, Any] = r.json()["data"]
     return data
 
 
-async def incoming(gw: LiveGateway, sender: str, name: str | None, text: str = "hi", token: str = TOKEN) -> None:
+async def incoming(gw: Gateway, sender: str, name: str | None, text: str = "hi", token: str = TOKEN) -> None:
     body = {"from": sender, "text": text} | ({"name": name} if name is not None else {})
     r = await gw.post(f"/sandbox/devices/{token}/incoming", body)
     assert r.status_code == 200, r.text
@@ -93,7 +94,8 @@ async def test_contacts_are_per_owner(store: Store) -> None:
 # --- capture through the pump -------------------------------------------------------------------
 
 
-async def test_incoming_and_history_show_in_json_and_csv(gw: LiveGateway) -> None:
+@pytest.mark.live  # a WebSocket
+async def test_incoming_and_history_show_in_json_and_csv(gw: Gateway) -> None:
     """Message senders and a history batch become contacts, ordered by firstSeen then phone, in JSON and CSV."""
     await gw.pair()
     ws = await gw.ws()
@@ -141,12 +143,13 @@ async def test_incoming_and_history_show_in_json_and_csv(gw: LiveGateway) -> Non
     assert lines[1][3:] == [rows[0]["firstSeen"], rows[0]["lastSeen"]]
 
 
-async def _total_is(gw: LiveGateway, n: int) -> dict[str, Any] | None:
+async def _total_is(gw: Gateway, n: int) -> dict[str, Any] | None:
     data = await contacts(gw)
     return data if data["total"] == n else None
 
 
-async def test_contacts_new_only_for_new_senders_and_names_survive(gw: LiveGateway) -> None:
+@pytest.mark.live  # a WebSocket
+async def test_contacts_new_only_for_new_senders_and_names_survive(gw: Gateway) -> None:
     """A second message from a known sender gives no contacts.new and a blank name keeps the known one."""
     await gw.pair()
     ws = await gw.ws()
@@ -161,7 +164,7 @@ async def test_contacts_new_only_for_new_senders_and_names_survive(gw: LiveGatew
     assert [(c["phone"], c["name"]) for c in rows] == [(ALI, "Ali"), (SITI, "Siti")]
 
 
-async def test_csv_quotes_and_neutralises_names(gw: LiveGateway) -> None:
+async def test_csv_quotes_and_neutralises_names(gw: Gateway) -> None:
     """Names with commas, quotes, newlines or a leading = are quoted and made inert in the CSV."""
     await gw.pair()
     names = {ALI: '=HYPERLINK("http://evil")', SITI: 'Siti, "the boss"\nSales', TAN: "-1+1"}
@@ -176,7 +179,7 @@ async def test_csv_quotes_and_neutralises_names(gw: LiveGateway) -> None:
     assert json_names == names  # JSON is not altered
 
 
-async def test_limit_offset_and_all(gw: LiveGateway) -> None:
+async def test_limit_offset_and_all(gw: Gateway) -> None:
     """limit/offset page the JSON and the CSV; limit=all exports every row as CSV."""
     await gw.pair()
     phones = [f"601712223{i:02d}" for i in range(1, 26)]
@@ -195,7 +198,7 @@ async def test_limit_offset_and_all(gw: LiveGateway) -> None:
     assert len(default_csv) == 26  # default limit 100
 
 
-async def test_bad_queries_are_invalid_request(gw: LiveGateway) -> None:
+async def test_bad_queries_are_invalid_request(gw: Gateway) -> None:
     """limit above 1000 or below 1, non-numbers, a negative offset, an unknown format, limit=all as JSON."""
     await gw.pair()
     for query in (
@@ -215,14 +218,14 @@ async def test_bad_queries_are_invalid_request(gw: LiveGateway) -> None:
     assert error(await gw.http.get("/contacts/12345?format=xml")) == (400, "INVALID_REQUEST")  # params first
 
 
-async def test_unknown_token_and_bad_token(gw: LiveGateway) -> None:
+async def test_unknown_token_and_bad_token(gw: Gateway) -> None:
     """No device and no contacts → DEVICE_NOT_FOUND (JSON and CSV); a bad token → INVALID_PHONE."""
     for query in ("", "?format=csv", "?format=csv&limit=all"):
         assert error(await gw.http.get(f"/contacts/{OTHER}{query}")) == (404, "DEVICE_NOT_FOUND")
     assert error(await gw.http.get("/contacts/12345")) == (400, "INVALID_PHONE")
 
 
-async def test_contacts_outlive_their_device_unless_purged(gw: LiveGateway) -> None:
+async def test_contacts_outlive_their_device_unless_purged(gw: Gateway) -> None:
     """DELETE /devices keeps contacts readable; ?purge=true removes them and the token becomes unknown."""
     await gw.pair()
     await incoming(gw, ALI, "Ali")
@@ -235,7 +238,7 @@ async def test_contacts_outlive_their_device_unless_purged(gw: LiveGateway) -> N
     assert error(await gw.http.get(f"/contacts/{TOKEN}")) == (404, "DEVICE_NOT_FOUND")
 
 
-async def test_an_account_never_sees_another_accounts_contacts(gw: LiveGateway) -> None:
+async def test_an_account_never_sees_another_accounts_contacts(gw: Gateway) -> None:
     """Alice's contacts (device deleted) answer DEVICE_NOT_FOUND to Bob, also after Bob takes the token."""
     tenants = Tenants(gw)
     try:
@@ -260,13 +263,13 @@ async def test_an_account_never_sees_another_accounts_contacts(gw: LiveGateway) 
 
 async def test_messages_received_survives_a_restart(gateway_factory: Any, tmp_path: Path) -> None:
     """messagesReceived counted by the pump is the same after a restart on the same DATA_DIR."""
-    first: LiveGateway = await gateway_factory(data_dir=tmp_path)
+    first: Gateway = await gateway_factory(data_dir=tmp_path)
     await first.pair()
     for i in range(3):
         await incoming(first, ALI, "Ali", f"m{i}")
     await first.until(lambda: first.rt.devices.get(TOKEN).row.messages_received == 3)
     await first.stop()
-    gw: LiveGateway = await gateway_factory(data_dir=tmp_path)
+    gw: Gateway = await gateway_factory(data_dir=tmp_path)
     state = (await gw.http.get(f"/devices/{TOKEN}")).json()["data"]
     assert state["stats"]["messagesReceived"] == 3
     assert (await contacts(gw))["total"] == 1

@@ -14,9 +14,11 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
-from tests.conftest import LiveGateway, free_port
+from tests.support.gateway import Gateway
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -84,7 +86,8 @@ def test_runtime_runs_as_non_root_and_binds_all_interfaces() -> None:
     assert scripts["wa-gateway"] == "gateway.__main__:main"
 
 
-async def test_healthcheck_command_passes_on_a_live_gateway_and_fails_without_one(gw: LiveGateway) -> None:
+@pytest.mark.live  # another process connects to its port
+async def test_healthcheck_command_passes_on_a_live_gateway_and_fails_without_one(gw: Gateway) -> None:
     """The HEALTHCHECK's python one-liner exits 0 against /health and non-zero when nothing answers."""
     argv = healthcheck_argv()
     assert argv[0] == "python" and "urllib" in argv[2] and "/health" in argv[2]

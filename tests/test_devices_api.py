@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import OTHER, TOKEN, LiveGateway
+import pytest
+
+from tests.support.constants import OTHER, TOKEN
+from tests.support.gateway import Gateway
 
 
-async def test_pair_by_qr_sends_qr_then_connection_success(gw: LiveGateway) -> None:
+@pytest.mark.live  # a WebSocket
+async def test_pair_by_qr_sends_qr_then_connection_success(gw: Gateway) -> None:
     """POST /devices with qr → a `2@` QR frame within 1 s, scan → connected frames and state."""
     ws = await gw.ws()
     r = await gw.post("/devices", {"token": "0123456789", "method": "qr", "name": "Sales"})
@@ -27,7 +31,8 @@ async def test_pair_by_qr_sends_qr_then_connection_success(gw: LiveGateway) -> N
     assert state["info"]["phoneMasked"] == "6012****789"
 
 
-async def test_pair_by_code_sends_pairing_code(gw: LiveGateway) -> None:
+@pytest.mark.live  # a WebSocket
+async def test_pair_by_code_sends_pairing_code(gw: Gateway) -> None:
     """method=code → a `pairing-code` frame shaped XXXX-XXXX."""
     ws = await gw.ws()
     r = await gw.post("/devices", {"token": OTHER, "method": "code"})
@@ -41,7 +46,8 @@ async def test_pair_by_code_sends_pairing_code(gw: LiveGateway) -> None:
     assert r.json()["data"]["status"] == "connected"
 
 
-async def test_drop_reconnects_on_its_own(gw: LiveGateway) -> None:
+@pytest.mark.live  # a WebSocket
+async def test_drop_reconnects_on_its_own(gw: Gateway) -> None:
     """drop → disconnected with reconnecting true → connected again, within SANDBOX_RECONNECT_MS."""
     await gw.pair()
     ws = await gw.ws()
@@ -55,7 +61,8 @@ async def test_drop_reconnects_on_its_own(gw: LiveGateway) -> None:
     assert state["status"] == "connected" and state["reconnecting"] is False
 
 
-async def test_unlink_logs_out_and_removes_session_file(gw: LiveGateway) -> None:
+@pytest.mark.live  # a WebSocket
+async def test_unlink_logs_out_and_removes_session_file(gw: Gateway) -> None:
     """unlink → logged_out, `Logged out` error frame, session file gone."""
     await gw.pair()
     session = Path(gw.settings.data_dir) / f"{TOKEN}.db"
@@ -68,7 +75,7 @@ async def test_unlink_logs_out_and_removes_session_file(gw: LiveGateway) -> None
     assert not session.exists()
 
 
-async def test_disconnect_keeps_session_and_stays_down(gw: LiveGateway) -> None:
+async def test_disconnect_keeps_session_and_stays_down(gw: Gateway) -> None:
     """POST /disconnect → disconnected, reconnecting false; POST /devices brings it back without a scan."""
     await gw.pair()
     r = await gw.post(f"/devices/{TOKEN}/disconnect")
@@ -79,7 +86,8 @@ async def test_disconnect_keeps_session_and_stays_down(gw: LiveGateway) -> None:
     assert r.json()["data"]["status"] == "connected"
 
 
-async def test_delete_logs_out_and_forgets_device(gw: LiveGateway) -> None:
+@pytest.mark.live  # a WebSocket
+async def test_delete_logs_out_and_forgets_device(gw: Gateway) -> None:
     """DELETE → device.logged_out frame, session file deleted, then DEVICE_NOT_FOUND."""
     await gw.pair()
     ws = await gw.ws()
@@ -91,7 +99,7 @@ async def test_delete_logs_out_and_forgets_device(gw: LiveGateway) -> None:
     assert r.status_code == 404 and r.json()["error"]["code"] == "DEVICE_NOT_FOUND"
 
 
-async def test_list_patch_groups_and_stats_reset(gw: LiveGateway) -> None:
+async def test_list_patch_groups_and_stats_reset(gw: Gateway) -> None:
     """GET /devices lists summaries; PATCH updates; groups come from the driver; stats reset to zero."""
     await gw.pair()
     devices = (await gw.http.get("/devices")).json()["data"]["devices"]
@@ -115,7 +123,7 @@ async def test_list_patch_groups_and_stats_reset(gw: LiveGateway) -> None:
     assert r.json()["data"]["stats"] == {"messagesSent": 0, "messagesReceived": 0}
 
 
-async def test_qr_image_formats(gw: LiveGateway) -> None:
+async def test_qr_image_formats(gw: Gateway) -> None:
     """?format=png / svg return images while pairing; 404 NOT_FOUND once there is no QR."""
     await gw.post("/devices", {"token": TOKEN})
     await gw.until(lambda: gw.rt.devices.get(TOKEN).qr)

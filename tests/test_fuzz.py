@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from gateway.api.openapi import document
-from tests.conftest import API_KEY, TOKEN
-from tests.e2e.proc import ServerProcess
+from tests.support.constants import API_KEY, TOKEN
+from tests.support.proc import ServerProcess
 
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 WHATSAPP_SIDE = {"DEVICE_NOT_CONNECTED", "CONNECTION_FAILED", "SEND_FAILED", "VALIDATION_FAILED"}
@@ -65,7 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
     finally:
         proc.signal()
         proc.wait()
-        proc.stop()
+        proc.kill()
     unhandled = [line for line in proc.log().splitlines() if "http.unhandled" in line]
     assert not unhandled, "\n".join(unhandled[:5])
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import API_KEY, TOKEN, LiveGateway
+from tests.support.constants import API_KEY, TOKEN
+from tests.support.gateway import Gateway
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
@@ -22,7 +23,7 @@ def assert_error(r: Any, status: int, code: str) -> None:
     assert body["meta"]["requestId"] == r.headers["x-request-id"]
 
 
-async def test_health_is_open_and_enveloped(gw: LiveGateway) -> None:
+async def test_health_is_open_and_enveloped(gw: Gateway) -> None:
     """GET /health needs no key and answers the success envelope with message ok."""
     r = await gw.anon.get("/health")
     body = r.json()
@@ -31,7 +32,7 @@ async def test_health_is_open_and_enveloped(gw: LiveGateway) -> None:
     uuid.UUID(body["meta"]["requestId"])
 
 
-async def test_live_ready_and_detailed(gw: LiveGateway) -> None:
+async def test_live_ready_and_detailed(gw: Gateway) -> None:
     """Liveness and readiness answer 200; detailed reports process figures and devices."""
     assert (await gw.anon.get("/health/live")).status_code == 200
     assert (await gw.anon.get("/health/ready")).status_code == 200
@@ -43,7 +44,7 @@ async def test_live_ready_and_detailed(gw: LiveGateway) -> None:
     assert data["uptime"] >= 0
 
 
-async def test_request_id_is_kept_when_well_formed(gw: LiveGateway) -> None:
+async def test_request_id_is_kept_when_well_formed(gw: Gateway) -> None:
     """A valid X-Request-ID is echoed; an invalid one is replaced by a UUID."""
     r = await gw.anon.get("/health", headers={"X-Request-ID": "abc.DEF_123-x"})
     assert r.headers["x-request-id"] == "abc.DEF_123-x" and r.json()["meta"]["requestId"] == "abc.DEF_123-x"
@@ -57,18 +58,18 @@ async def test_request_id_is_kept_when_well_formed(gw: LiveGateway) -> None:
     "headers",
     [{}, {"X-API-Key": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {API_KEY}"}],
 )
-async def test_missing_or_wrong_key_is_unauthorized(gw: LiveGateway, headers: dict[str, str]) -> None:
+async def test_missing_or_wrong_key_is_unauthorized(gw: Gateway, headers: dict[str, str]) -> None:
     """Protected routes answer 401 UNAUTHORIZED without a valid key."""
     assert_error(await gw.anon.get("/devices", headers=headers), 401, "UNAUTHORIZED")
 
 
-async def test_bearer_and_header_keys_both_work(gw: LiveGateway) -> None:
+async def test_bearer_and_header_keys_both_work(gw: Gateway) -> None:
     """Authorization: Bearer and X-API-Key are both accepted."""
     assert (await gw.anon.get("/devices", headers={"Authorization": f"Bearer {API_KEY}"})).status_code == 200
     assert (await gw.anon.get("/devices", headers={"X-API-Key": API_KEY})).status_code == 200
 
 
-async def test_unknown_route_and_wrong_method(gw: LiveGateway) -> None:
+async def test_unknown_route_and_wrong_method(gw: Gateway) -> None:
     """No such route → 404 NOT_FOUND; a known route with the wrong method → 405 METHOD_NOT_ALLOWED."""
     assert_error(await gw.http.get("/nope"), 404, "NOT_FOUND")
     assert_error(await gw.http.put("/devices"), 405, "METHOD_NOT_ALLOWED")
@@ -99,7 +100,7 @@ BAD_DEVICE_BODIES: list[tuple[Any, int, str]] = [
 
 
 @pytest.mark.parametrize(("raw", "status", "code"), BAD_DEVICE_BODIES)
-async def test_bad_device_bodies_get_their_documented_code(gw: LiveGateway, raw: bytes, status: int, code: str) -> None:
+async def test_bad_device_bodies_get_their_documented_code(gw: Gateway, raw: bytes, status: int, code: str) -> None:
     """Each malformed POST /devices body gets its code, in the contract's check order; the server stays healthy."""
     r = await gw.http.post("/devices", content=raw, headers={"Content-Type": "application/json"})
     assert_error(r, status, code)
@@ -107,7 +108,7 @@ async def test_bad_device_bodies_get_their_documented_code(gw: LiveGateway, raw:
     assert list(gw.settings.data_dir.glob("*.db")) == [gw.settings.data_dir / "gateway.db"]
 
 
-async def test_huge_body_is_payload_too_large(gw: LiveGateway) -> None:
+async def test_huge_body_is_payload_too_large(gw: Gateway) -> None:
     """A body over 1 MiB → 413 PAYLOAD_TOO_LARGE (declared or streamed)."""
     big = b'{"token": "' + b"1" * (1024 * 1024 + 10) + b'"}'
     assert_error(await gw.http.post("/devices", content=big), 413, "PAYLOAD_TOO_LARGE")
@@ -120,13 +121,13 @@ async def test_huge_body_is_payload_too_large(gw: LiveGateway) -> None:
     assert (await gw.anon.get("/health")).status_code == 200
 
 
-async def test_auth_is_checked_before_body_size(gw: LiveGateway) -> None:
+async def test_auth_is_checked_before_body_size(gw: Gateway) -> None:
     """Without a key, even a huge body is 401 first."""
     r = await gw.anon.post("/devices", content=b"x" * (2 * 1024 * 1024))
     assert_error(r, 401, "UNAUTHORIZED")
 
 
-async def test_unknown_device_routes(gw: LiveGateway) -> None:
+async def test_unknown_device_routes(gw: Gateway) -> None:
     """Device routes for a valid but unknown token → 404 DEVICE_NOT_FOUND; an invalid token → INVALID_PHONE."""
     for method, path in [
         ("GET", f"/devices/{TOKEN}"),
@@ -146,7 +147,7 @@ async def test_unknown_device_routes(gw: LiveGateway) -> None:
     assert_error(await gw.http.get("/devices/abc"), 400, "INVALID_PHONE")
 
 
-async def test_not_connected_device_answers_device_not_connected(gw: LiveGateway) -> None:
+async def test_not_connected_device_answers_device_not_connected(gw: Gateway) -> None:
     """Groups of a pairing device → 500 DEVICE_NOT_CONNECTED; a scan of a connected one → INVALID_REQUEST."""
     await gw.post("/devices", {"token": TOKEN})
     assert_error(await gw.http.get(f"/devices/{TOKEN}/groups"), 500, "DEVICE_NOT_CONNECTED")
@@ -199,7 +200,7 @@ async def test_cors_preflight_needs_no_key_and_refusals_stay_readable(gateway_fa
 
 
 @pytest.mark.parametrize("query", ["offset=99999999999999999999999", "offset=-1", "offset=1e3", "limit=0", "limit=٣"])
-async def test_query_numbers_out_of_range_are_invalid_request(gw: LiveGateway, query: str) -> None:
+async def test_query_numbers_out_of_range_are_invalid_request(gw: Gateway, query: str) -> None:
     """Query numbers that are not whole numbers within range → 400 INVALID_REQUEST, never a 500."""
     assert_error(await gw.http.get(f"/contacts/{TOKEN}?{query}"), 400, "INVALID_REQUEST")
     assert_error(await gw.http.get(f"/webhooks/deliveries?{query.replace('offset', 'limit')}"), 400, "INVALID_REQUEST")

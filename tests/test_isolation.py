@@ -19,8 +19,8 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from tests.conftest import LiveGateway
-from tests.test_accounts import Tenant, Tenants
+from tests.support.accounts import Tenant, Tenants
+from tests.support.gateway import Gateway
 
 TA = "60123456789"  # alice's device
 TB = "60198765432"  # bob's device
@@ -31,7 +31,7 @@ SENDER = "60127654321"  # writes to every device, so each has a contact
 
 @dataclass
 class World:
-    gw: LiveGateway
+    gw: Gateway
     tenants: Tenants
     alice: Tenant
     bob: Tenant
@@ -43,7 +43,7 @@ class World:
 @pytest.fixture
 async def world(gateway_factory: Any) -> AsyncIterator[World]:
     # A global webhook target gives every device outbox rows (nothing listens: they stay pending/failed).
-    gw: LiveGateway = await gateway_factory(webhook_url="http://127.0.0.1:9/hook", webhook_max_attempts=1)
+    gw: Gateway = await gateway_factory(webhook_url="http://127.0.0.1:9/hook", webhook_max_attempts=1)
     tenants = Tenants(gw)
     alice, bob = await tenants.signup("alice"), await tenants.signup("bob")
     for client, token in ((alice.http, TA), (bob.http, TB), (gw.http, TADM)):
@@ -64,7 +64,7 @@ async def _has_contacts(client: httpx.AsyncClient, token: str) -> bool:
     return r.status_code == 200 and r.json()["data"]["total"] > 0
 
 
-def mounted(gw: LiveGateway, method: str, path: str) -> bool:
+def mounted(gw: Gateway, method: str, path: str) -> bool:
     for route in gw.app.routes:
         if isinstance(route, Route) and route.path == path and method in (route.methods or ()):
             return True
@@ -106,7 +106,7 @@ async def _call(client: httpx.AsyncClient, method: str, path: str, body: dict[st
     return await client.request(method, path, json=body) if body is not None else await client.request(method, path)
 
 
-def _rows(gw: LiveGateway, rows: list[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, Any]]:
+def _rows(gw: Gateway, rows: list[tuple[str, str, str, Any]]) -> list[tuple[str, str, str, Any]]:
     """The rows, every one of whose routes must be mounted: a route that vanished fails the matrix."""
     missing = sorted({f"{r[0]} {r[1]}" for r in rows if not mounted(gw, r[0], r[1])})
     assert not missing, f"isolation rows for routes that are not mounted: {missing}"
@@ -232,6 +232,7 @@ async def _deliveries(client: httpx.AsyncClient, query: str) -> list[dict[str, A
 # -- WebSocket -------------------------------------------------------------------------------------
 
 
+@pytest.mark.live  # a WebSocket
 async def test_websocket_actions_see_only_own_devices(world: World) -> None:
     """get_state / get_qr on another's device answer like a missing one; list_devices lists own devices;
     whoami names the account."""
@@ -258,6 +259,7 @@ async def test_websocket_actions_see_only_own_devices(world: World) -> None:
     assert (await admin.event("session_state", TB))["data"]["status"] == "connected"
 
 
+@pytest.mark.live  # a WebSocket
 async def test_websocket_events_reach_only_the_owner_and_the_admin(world: World) -> None:
     """Events of bob's device never reach alice, even when she subscribes to its token (by action or URL);
     bob and the admin get them."""
@@ -287,6 +289,7 @@ async def test_websocket_events_reach_only_the_owner_and_the_admin(world: World)
     await admin.event("message", TA)
 
 
+@pytest.mark.live  # a WebSocket
 async def test_new_devices_pair_privately(world: World) -> None:
     """The QR code of a device being paired by alice reaches alice and the admin, never bob."""
     gw = world.gw
@@ -351,9 +354,7 @@ async def test_a_slow_receiver_does_not_delay_another_accounts_webhooks(gateway_
     slow, fast = Receiver(hold=True), Receiver(hold=False)
     await slow.start()
     await fast.start()
-    gw: LiveGateway = await gateway_factory(
-        webhook_allow_private=True, webhook_concurrency=16, webhook_timeout_ms=60_000
-    )
+    gw: Gateway = await gateway_factory(webhook_allow_private=True, webhook_concurrency=16, webhook_timeout_ms=60_000)
     tenants = Tenants(gw)
     try:
         alice, bob = await tenants.signup("alice"), await tenants.signup("bob")

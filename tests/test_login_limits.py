@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any, Literal
 
-import httpx
-import pytest
 from argon2 import PasswordHasher
 
 from gateway.accounts import LOGIN_ATTEMPTS_PER_MINUTE, Accounts
 from gateway.ratelimit import RateLimiter
-from tests.conftest import LiveGateway
-from tests.test_accounts import PASSWORD, Tenants
+from tests.support.accounts import PASSWORD, Tenants
+from tests.support.gateway import Gateway
 
 
 class CountingHasher(PasswordHasher):
@@ -33,22 +30,13 @@ class CountingHasher(PasswordHasher):
         return super().verify(hash, password)
 
 
-@pytest.fixture
-async def tenants(gw: LiveGateway) -> AsyncIterator[Tenants]:
-    t = Tenants(gw)
-    yield t
-    await t.aclose()
-
-
-def login(gw: LiveGateway, username: str, password: str, address: str) -> Any:
+def login(gw: Gateway, username: str, password: str, address: str) -> Any:
     return gw.anon.post(
         "/auth/login", json={"username": username, "password": password}, headers={"X-Forwarded-For": address}
     )
 
 
-async def test_a_thousand_wrong_passwords_are_limited_without_blocking_others(
-    gw: LiveGateway, tenants: Tenants
-) -> None:
+async def test_a_thousand_wrong_passwords_are_limited_without_blocking_others(gw: Gateway, tenants: Tenants) -> None:
     """1000 concurrent guesses from one address: at most the limit reach the hasher, the rest get 429 with
     Retry-After; meanwhile another user logs in and the gateway keeps answering."""
     await tenants.signup("alice")
@@ -82,7 +70,7 @@ async def test_a_thousand_wrong_passwords_are_limited_without_blocking_others(
     assert again.status_code == 200
 
 
-async def test_account_limit_holds_across_addresses(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_account_limit_holds_across_addresses(gw: Gateway, tenants: Tenants) -> None:
     """Guesses on one account from many addresses: after the limit even the right password gets 429;
     other accounts are unaffected."""
     await tenants.signup("alice")
@@ -99,7 +87,7 @@ async def test_account_limit_holds_across_addresses(gw: LiveGateway, tenants: Te
     assert (await login(gw, "bob", PASSWORD, "198.51.100.201")).status_code == 200
 
 
-async def test_limit_window_passes_with_the_clock(gw: LiveGateway, tenants: Tenants) -> None:
+async def test_limit_window_passes_with_the_clock(gw: Gateway, tenants: Tenants) -> None:
     """With an injected clock, the limit lifts once the rolling minute has passed."""
     await tenants.signup("alice")
     now = [1_000_000.0]
@@ -128,7 +116,7 @@ async def test_open_signup_is_limited_per_address(gateway_factory: Any) -> None:
     """ALLOW_SIGNUP=true: signups share the per-address budget (each hashes a password); the admin is exempt."""
     gw = await gateway_factory(allow_signup=True)
     codes = []
-    async with httpx.AsyncClient(base_url=gw.base, headers={"X-Forwarded-For": "198.51.100.50"}) as c:
+    async with gw.client(headers={"X-Forwarded-For": "198.51.100.50"}) as c:
         for i in range(LOGIN_ATTEMPTS_PER_MINUTE + 1):
             r = await c.post(
                 "/auth/signup", json={"username": f"user{i}", "email": f"u{i}@example.com", "password": PASSWORD}

@@ -13,9 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import OTHER, TOKEN, free_port
-from tests.e2e.proc import ServerProcess
-from tests.webhook_receiver import Hit, Receiver
+from tests.support.constants import OTHER, TOKEN
+from tests.support.net import free_port
+from tests.support.proc import ServerProcess
+from tests.support.webhook_receiver import Hit, Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -98,7 +99,7 @@ async def test_logs_are_json_lines_without_secrets_or_message_text(tmp_path: Pat
         server.signal()
         assert await asyncio.to_thread(server.wait) == 0
     finally:
-        server.stop()
+        server.kill()
         await receiver.stop()
 
     log = server.log()

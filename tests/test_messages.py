@@ -9,15 +9,16 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import OTHER, TOKEN, LiveGateway
-from tests.test_accounts import Tenants
+from tests.support.accounts import Tenants
+from tests.support.constants import OTHER, TOKEN
+from tests.support.gateway import Gateway
 
 MESSAGE_ID = re.compile(r"^3EB0[0-9A-F]{16}$")
 PEER = "60171222333"
 PEER_JID = f"{PEER}@s.whatsapp.net"
 
 
-async def sent(gw: LiveGateway, token: str = TOKEN) -> list[dict[str, str]]:
+async def sent(gw: Gateway, token: str = TOKEN) -> list[dict[str, str]]:
     r = await gw.http.get(f"/sandbox/devices/{token}/sent")
     assert r.status_code == 200, r.text
     messages: list[dict[str, str]] = r.json()["data"]["messages"]
@@ -28,7 +29,7 @@ def error(r: httpx.Response) -> tuple[int, str]:
     return r.status_code, r.json()["error"]["code"]
 
 
-async def test_send_with_leading_zero_to(gw: LiveGateway) -> None:
+async def test_send_with_leading_zero_to(gw: Gateway) -> None:
     """`to` "017-122 2333" goes to 60171222333@s.whatsapp.net; the id is 3EB0 + 16 hex; messagesSent counts."""
     await gw.pair()
     r = await gw.post("/messages", {"token": "012-345 6789", "to": "017-122 2333", "text": "Hello 👋"})
@@ -44,7 +45,7 @@ async def test_send_with_leading_zero_to(gw: LiveGateway) -> None:
     assert state["stats"]["messagesSent"] == 1
 
 
-async def test_send_to_a_group_jid(gw: LiveGateway) -> None:
+async def test_send_to_a_group_jid(gw: Gateway) -> None:
     """A group JID is accepted as `to` and reaches the driver unchanged."""
     await gw.pair()
     r = await gw.post("/messages", {"token": TOKEN, "to": "120363000000000001@g.us", "text": "team"})
@@ -52,7 +53,7 @@ async def test_send_to_a_group_jid(gw: LiveGateway) -> None:
     assert (await sent(gw))[0]["to"] == "120363000000000001@g.us"
 
 
-async def test_text_of_exactly_65536_characters_is_sent(gw: LiveGateway) -> None:
+async def test_text_of_exactly_65536_characters_is_sent(gw: Gateway) -> None:
     """The limit is inclusive: 65,536 characters go out whole."""
     await gw.pair()
     text = "x" * 65_536
@@ -89,7 +90,7 @@ BAD_INPUTS: list[tuple[str, Any, tuple[int, str]]] = [
 ]
 
 
-async def test_every_bad_input_gets_the_first_failing_check(gw: LiveGateway) -> None:
+async def test_every_bad_input_gets_the_first_failing_check(gw: Gateway) -> None:
     """Each bad input of the table answers the contract's code, in the §2 order, and sends nothing."""
     await gw.pair()
     await gw.post("/devices", {"token": OTHER})  # exists, pairing: not connected
@@ -105,7 +106,7 @@ async def test_every_bad_input_gets_the_first_failing_check(gw: LiveGateway) -> 
     assert await sent(gw) == []
 
 
-async def test_malformed_idempotency_key_is_invalid_request(gw: LiveGateway) -> None:
+async def test_malformed_idempotency_key_is_invalid_request(gw: Gateway) -> None:
     """An Idempotency-Key over 255 characters or with spaces is INVALID_REQUEST."""
     await gw.pair()
     for key in ("k" * 256, "has space", ""):
@@ -117,7 +118,7 @@ async def test_malformed_idempotency_key_is_invalid_request(gw: LiveGateway) -> 
 async def test_200_concurrent_sends_leave_in_order_one_at_a_time(gateway_factory: Any) -> None:
     """200 concurrent sends all go out once; the driver sees them one at a time (typing on/off never
     interleaves) and in the order of their answers' timestamps."""
-    gw: LiveGateway = await gateway_factory(typing_delay_ms=1)
+    gw: Gateway = await gateway_factory(typing_delay_ms=1)
     await gw.pair()
     texts = [f"m{i:03d}" for i in range(200)]
     answers = await asyncio.gather(*(gw.post("/messages", {"token": TOKEN, "to": PEER, "text": t}) for t in texts))
@@ -134,7 +135,7 @@ async def test_200_concurrent_sends_leave_in_order_one_at_a_time(gateway_factory
 
 async def test_sends_leave_in_the_order_they_were_accepted(gateway_factory: Any) -> None:
     """Requests accepted one after another (each queued before the next arrives) reach WhatsApp in that order."""
-    gw: LiveGateway = await gateway_factory(typing_delay_ms=30)
+    gw: Gateway = await gateway_factory(typing_delay_ms=30)
     await gw.pair()
     lock = gw.rt.devices.get(TOKEN).send_lock
     tasks = []
@@ -156,7 +157,7 @@ def lock_done(tasks: list[asyncio.Task[httpx.Response]], n: int) -> bool:
 
 async def test_a_busy_device_does_not_hold_up_another(gateway_factory: Any) -> None:
     """While one device works through a queue of slow (typing) sends, another device's send completes."""
-    gw: LiveGateway = await gateway_factory(typing_delay_ms=100)
+    gw: Gateway = await gateway_factory(typing_delay_ms=100)
     await gw.pair(TOKEN)
     await gw.pair(OTHER)
     busy = [asyncio.create_task(gw.post("/messages", {"token": TOKEN, "to": PEER, "text": f"q{i}"})) for i in range(10)]
@@ -167,7 +168,7 @@ async def test_a_busy_device_does_not_hold_up_another(gateway_factory: Any) -> N
     assert all(r.status_code == 200 for r in await asyncio.gather(*busy))
 
 
-async def test_idempotent_repeat_returns_the_first_answer_and_sends_nothing(gw: LiveGateway) -> None:
+async def test_idempotent_repeat_returns_the_first_answer_and_sends_nothing(gw: Gateway) -> None:
     """The same Idempotency-Key and body → the first `data`, one message at the driver."""
     await gw.pair()
     body = {"token": TOKEN, "to": PEER, "text": "pay 10"}
@@ -182,7 +183,7 @@ async def test_idempotent_repeat_returns_the_first_answer_and_sends_nothing(gw: 
     assert len(await sent(gw)) == 2
 
 
-async def test_same_key_with_another_body_is_invalid_request(gw: LiveGateway) -> None:
+async def test_same_key_with_another_body_is_invalid_request(gw: Gateway) -> None:
     """Reusing a key for a different message is INVALID_REQUEST and sends nothing."""
     await gw.pair()
     h = {"Idempotency-Key": "k-1"}
@@ -192,7 +193,7 @@ async def test_same_key_with_another_body_is_invalid_request(gw: LiveGateway) ->
     assert [m["text"] for m in await sent(gw)] == ["a"]
 
 
-async def test_concurrent_repeats_send_once(gw: LiveGateway) -> None:
+async def test_concurrent_repeats_send_once(gw: Gateway) -> None:
     """Ten simultaneous requests with one key → one message, ten identical answers."""
     await gw.pair()
     body = {"token": TOKEN, "to": PEER, "text": "once"}
@@ -204,7 +205,7 @@ async def test_concurrent_repeats_send_once(gw: LiveGateway) -> None:
     assert len(await sent(gw)) == 1
 
 
-async def test_a_failed_send_is_not_remembered(gw: LiveGateway) -> None:
+async def test_a_failed_send_is_not_remembered(gw: Gateway) -> None:
     """A key whose first try failed (device not connected) sends on the retry."""
     await gw.post("/devices", {"token": TOKEN})
     body = {"token": TOKEN, "to": PEER, "text": "later"}
@@ -218,20 +219,20 @@ async def test_a_failed_send_is_not_remembered(gw: LiveGateway) -> None:
 
 async def test_idempotency_survives_a_restart(gateway_factory: Any, tmp_path: Path) -> None:
     """After a restart a repeat still gets the first answer and nothing is sent again."""
-    first_gw: LiveGateway = await gateway_factory(data_dir=tmp_path)
+    first_gw: Gateway = await gateway_factory(data_dir=tmp_path)
     await first_gw.pair()
     body = {"token": TOKEN, "to": PEER, "text": "invoice #7"}
     first = await first_gw.post("/messages", body, headers={"Idempotency-Key": "inv-7"})
     assert first.status_code == 200
     await first_gw.stop()
-    gw: LiveGateway = await gateway_factory(data_dir=tmp_path)
+    gw: Gateway = await gateway_factory(data_dir=tmp_path)
     await gw.until(lambda: gw.rt.devices.get(TOKEN).status == "connected")
     again = await gw.post("/messages", body, headers={"Idempotency-Key": "inv-7"})
     assert again.json()["data"] == first.json()["data"]
     assert await sent(gw) == []
 
 
-async def test_idempotency_keys_are_per_caller(gw: LiveGateway) -> None:
+async def test_idempotency_keys_are_per_caller(gw: Gateway) -> None:
     """An account using the admin's key string gets its own answer (keys are scoped per caller)."""
     tenants = Tenants(gw)
     try:
@@ -250,7 +251,7 @@ async def test_idempotency_keys_are_per_caller(gw: LiveGateway) -> None:
         await tenants.aclose()
 
 
-async def test_idempotency_keys_expire_after_24_hours(gw: LiveGateway) -> None:
+async def test_idempotency_keys_expire_after_24_hours(gw: Gateway) -> None:
     """A key older than 24 h is forgotten: the same request sends again (clock injected)."""
     from gateway.idempotency import keys
 
@@ -272,7 +273,7 @@ async def test_idempotency_keys_expire_after_24_hours(gw: LiveGateway) -> None:
 async def test_send_counters_are_written_behind_and_survive_restarts(gateway_factory: Any, tmp_path: Path) -> None:
     """A send does not wait for the disk: the registry holds its count within STATS_FLUSH_S, in one
     write for the burst; a graceful stop right after sends loses none of them."""
-    first: LiveGateway = await gateway_factory(data_dir=tmp_path)
+    first: Gateway = await gateway_factory(data_dir=tmp_path)
     await first.pair()
     store = first.rt.store
     for i in range(4):
@@ -286,7 +287,7 @@ async def test_send_counters_are_written_behind_and_survive_restarts(gateway_fac
     for i in range(3):  # stopped before the next flush is due
         assert (await first.post("/messages", {"token": TOKEN, "to": PEER, "text": f"n{i}"})).status_code == 200
     await first.stop()
-    again: LiveGateway = await gateway_factory(data_dir=tmp_path)
+    again: Gateway = await gateway_factory(data_dir=tmp_path)
     state = (await again.http.get(f"/devices/{TOKEN}")).json()["data"]
     assert state["stats"]["messagesSent"] == 7
 

@@ -8,15 +8,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.metrics import _MonotonicSum
 from gateway.store.outbox import NewDelivery
-from tests.conftest import OTHER, TOKEN, LiveGateway, free_port
-from tests.webhook_receiver import Receiver
+from tests.support.constants import OTHER, TOKEN
+from tests.support.gateway import Gateway
+from tests.support.net import free_port
+from tests.support.webhook_receiver import Receiver
 
 
-async def scrape(gw: LiveGateway) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+async def scrape(gw: Gateway) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Every sample of one scrape, keyed by (name, labels)."""
     r = await gw.http.get("/metrics")
     assert r.status_code == 200, r.text
@@ -32,14 +35,14 @@ def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: st
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-async def test_metrics_need_a_key(gw: LiveGateway) -> None:
+async def test_metrics_need_a_key(gw: Gateway) -> None:
     """Without a key /metrics is 401 in the envelope, like every non-public route."""
     r = await gw.anon.get("/metrics")
     assert r.status_code == 401
     assert r.json()["error"]["code"] == "UNAUTHORIZED"
 
 
-async def test_metrics_move_after_pair_send_and_incoming(gw: LiveGateway) -> None:
+async def test_metrics_move_after_pair_send_and_incoming(gw: Gateway) -> None:
     """Pairing, sending and receiving move the device, message and HTTP series."""
     before = await scrape(gw)
     assert value(before, "wa_devices", status="connected") == 0
@@ -62,7 +65,7 @@ async def test_metrics_move_after_pair_send_and_incoming(gw: LiveGateway) -> Non
     assert value(after, "wa_events_published_total") > value(before, "wa_events_published_total")
 
 
-async def test_route_label_is_the_template_never_the_raw_path(gw: LiveGateway) -> None:
+async def test_route_label_is_the_template_never_the_raw_path(gw: Gateway) -> None:
     """Tokens and made-up URLs do not become label values: templates or ``unmatched``."""
     await gw.http.get(f"/devices/{TOKEN}")
     await gw.http.get("/no/such/route/123")
@@ -75,6 +78,7 @@ async def test_route_label_is_the_template_never_the_raw_path(gw: LiveGateway) -
     assert value(samples, "wa_http_requests_total", method="GET", route="unmatched", status="401") == 1
 
 
+@pytest.mark.live  # a WebSocket
 async def test_websocket_clients_and_webhook_outcomes(gateway_factory: Callable[..., Any]) -> None:
     """WebSocket clients are counted; real deliveries move wa_webhook_deliveries_total{outcome}."""
     receiver = await Receiver(free_port(), respond=lambda hit: (500, {}) if hit.n == 1 else (200, {})).start()
@@ -98,7 +102,7 @@ async def test_websocket_clients_and_webhook_outcomes(gateway_factory: Callable[
     assert value(samples, "wa_webhook_deliveries_total", outcome="failed") == 1
 
 
-async def test_outbox_depth_and_oldest_pending_age(gw: LiveGateway) -> None:
+async def test_outbox_depth_and_oldest_pending_age(gw: Gateway) -> None:
     """Pending deliveries are counted and the oldest one's age is read against the metrics clock."""
     created = time.time() - 30
     rows = [
@@ -136,7 +140,8 @@ def test_message_totals_survive_a_stats_reset() -> None:
     assert acc.update({"a": 1}) == 7
 
 
-async def test_a_client_gone_mid_body_is_counted_499_not_an_error(gw: LiveGateway) -> None:
+@pytest.mark.live  # a raw socket
+async def test_a_client_gone_mid_body_is_counted_499_not_an_error(gw: Gateway) -> None:
     """A client that closes the connection before its declared body arrives: nothing to answer, no
     error logged with a stack trace, and the request is counted with status 499."""
     host, port = gw.base.removeprefix("http://").split(":")

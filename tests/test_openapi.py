@@ -16,7 +16,7 @@ from gateway.api.openapi import document
 from gateway.api.routes.docs import PAGE
 from gateway.app import create_app
 from gateway.settings import Settings
-from tests.conftest import LiveGateway
+from tests.support.gateway import Gateway
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 ASSET_MOUNTS = ("/static", "/docs/static")  # files, not API operations
@@ -92,7 +92,7 @@ def test_keyed_routes_document_401_and_body_routes_document_400_and_413() -> Non
         assert "200" in op["responses"] or path == "/ws", (method, path)
 
 
-async def test_openapi_json_and_docs_are_public_and_served_offline(gw: LiveGateway) -> None:
+async def test_openapi_json_and_docs_are_public_and_served_offline(gw: Gateway) -> None:
     """/openapi.json is the document; /docs is Swagger UI whose assets all come from this server."""
     r = await gw.anon.get("/openapi.json")
     assert r.status_code == 200

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 
 from gateway.drivers.base import PhoneCheck
-from tests.conftest import OTHER, TOKEN, LiveGateway
+from tests.support.constants import OTHER, TOKEN
+from tests.support.gateway import Gateway
 
 ON = "60171222333"
 OFF = "60171222330"  # the sandbox: a number ending in 0 is not on WhatsApp
@@ -18,11 +19,11 @@ def error(r: httpx.Response) -> tuple[int, str]:
     return r.status_code, r.json()["error"]["code"]
 
 
-async def validate(gw: LiveGateway, phone: Any, token: Any = TOKEN) -> httpx.Response:
+async def validate(gw: Gateway, phone: Any, token: Any = TOKEN) -> httpx.Response:
     return await gw.post("/validate/phone", {"token": token, "phone": phone})
 
 
-async def test_answers_are_cached_negative_and_positive(gw: LiveGateway) -> None:
+async def test_answers_are_cached_negative_and_positive(gw: Gateway) -> None:
     """Each number is fresh once, then cached; a number ending in 0 is not on WhatsApp."""
     await gw.pair()
     first = (await validate(gw, "017-122 2330")).json()["data"]
@@ -40,7 +41,7 @@ async def test_answers_are_cached_negative_and_positive(gw: LiveGateway) -> None
     assert (await validate(gw, ON)).json()["data"]["cached"] is True
 
 
-async def test_clearing_the_cache_reports_the_count(gw: LiveGateway) -> None:
+async def test_clearing_the_cache_reports_the_count(gw: Gateway) -> None:
     """DELETE /cache → cleared: n; the next check is fresh again."""
     await gw.pair()
     await validate(gw, ON)
@@ -51,7 +52,7 @@ async def test_clearing_the_cache_reports_the_count(gw: LiveGateway) -> None:
     assert (await gw.http.delete("/cache")).json()["data"] == {"cleared": 1}
 
 
-async def test_a_cached_answer_needs_no_connected_device(gw: LiveGateway) -> None:
+async def test_a_cached_answer_needs_no_connected_device(gw: Gateway) -> None:
     """After a disconnect a cached number still answers; an uncached one is DEVICE_NOT_CONNECTED."""
     await gw.pair()
     await validate(gw, ON)
@@ -61,7 +62,7 @@ async def test_a_cached_answer_needs_no_connected_device(gw: LiveGateway) -> Non
     assert error(await validate(gw, "60127654321")) == (500, "DEVICE_NOT_CONNECTED")
 
 
-async def test_concurrent_checks_of_one_number_make_one_driver_call(gw: LiveGateway) -> None:
+async def test_concurrent_checks_of_one_number_make_one_driver_call(gw: Gateway) -> None:
     """Twenty simultaneous checks of one number reach the driver once."""
     await gw.pair()
     driver = gw.rt.devices.get(TOKEN).driver
@@ -84,7 +85,7 @@ async def test_concurrent_checks_of_one_number_make_one_driver_call(gw: LiveGate
     assert {r.json()["data"]["isOnWhatsApp"] for r in answers} == {True}
 
 
-async def test_driver_failure_is_validation_failed_and_not_cached(gw: LiveGateway) -> None:
+async def test_driver_failure_is_validation_failed_and_not_cached(gw: Gateway) -> None:
     """A failing on-WhatsApp check answers VALIDATION_FAILED; the next request asks again."""
     from gateway.drivers.base import CheckError
 
@@ -102,7 +103,7 @@ async def test_driver_failure_is_validation_failed_and_not_cached(gw: LiveGatewa
     assert (await validate(gw, ON)).json()["data"]["cached"] is False
 
 
-async def test_every_bad_input_gets_the_first_failing_check(gw: LiveGateway) -> None:
+async def test_every_bad_input_gets_the_first_failing_check(gw: Gateway) -> None:
     """Bad bodies, tokens, phones and devices answer the contract's codes in the §2 order."""
     await gw.pair()
     await gw.post("/devices", {"token": OTHER})  # exists, not connected
@@ -131,7 +132,7 @@ async def test_every_bad_input_gets_the_first_failing_check(gw: LiveGateway) -> 
         assert error(r) == expected, (case, r.text)
 
 
-async def test_unknown_device_is_not_found_even_when_cached(gw: LiveGateway) -> None:
+async def test_unknown_device_is_not_found_even_when_cached(gw: Gateway) -> None:
     """A cached number does not let an unknown token through: DEVICE_NOT_FOUND."""
     await gw.pair()
     await validate(gw, ON)

@@ -15,9 +15,11 @@ from standardwebhooks import Webhook
 from gateway.settings import Settings
 from gateway.store import DeviceRow
 from gateway.webhooks import WebhookRouter
-from tests.conftest import OTHER, TOKEN, LiveGateway, free_port
-from tests.test_accounts import Tenants
-from tests.webhook_receiver import Hit, Receiver
+from tests.support.accounts import Tenants
+from tests.support.constants import OTHER, TOKEN
+from tests.support.gateway import Gateway
+from tests.support.net import free_port
+from tests.support.webhook_receiver import Hit, Receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SENDER = "60171222333"
@@ -32,8 +34,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-async def hooked(gateway_factory: Any, receiver: Receiver) -> LiveGateway:
-    gw: LiveGateway = await gateway_factory(webhook_url=receiver.url, webhook_secret=SECRET, webhook_retry_base_ms=20)
+async def hooked(gateway_factory: Any, receiver: Receiver) -> Gateway:
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url, webhook_secret=SECRET, webhook_retry_base_ms=20)
     return gw
 
 
@@ -55,7 +57,7 @@ def of(hits: list[Hit], event: str) -> list[dict[str, Any]]:
 
 
 async def test_every_event_reaches_the_receiver_signed_with_the_documented_body(
-    hooked: LiveGateway, receiver: Receiver
+    hooked: Gateway, receiver: Receiver
 ) -> None:
     """connect, message, new contact, history, receipts, drop, unlink: each a signed webhook shaped per §6."""
     gw = hooked
@@ -98,7 +100,7 @@ async def test_every_event_reaches_the_receiver_signed_with_the_documented_body(
 
 
 async def test_receiver_failing_twice_then_succeeding_gets_three_attempts_of_one_id(
-    hooked: LiveGateway, receiver: Receiver
+    hooked: Gateway, receiver: Receiver
 ) -> None:
     """500, 503, then 200: three attempts with one webhook-id, each signature valid; the row is delivered."""
     receiver.respond = lambda hit: (200, {}) if hit.n >= 3 else ((500, {}) if hit.n == 1 else (503, {}))
@@ -117,7 +119,7 @@ async def test_receiver_failing_twice_then_succeeding_gets_three_attempts_of_one
     assert row["attempts"] == 3 and row["lastError"] == "HTTP 503" and row["deliveredAt"]
 
 
-async def test_device_url_equal_to_global_gets_one_delivery(hooked: LiveGateway, receiver: Receiver) -> None:
+async def test_device_url_equal_to_global_gets_one_delivery(hooked: Gateway, receiver: Receiver) -> None:
     """A device webhookUrl equal to WEBHOOK_URL → one delivery per event; a different one → its own."""
     gw = hooked
     other = await Receiver(free_port()).start()
@@ -178,7 +180,7 @@ async def test_tenant_url_resolving_to_loopback_is_blocked_at_delivery(
     gateway_factory: Any, receiver: Receiver
 ) -> None:
     """A tenant's URL that now points at 127.0.0.1 fails without a request reaching it."""
-    gw: LiveGateway = await gateway_factory()
+    gw: Gateway = await gateway_factory()
     router: WebhookRouter = gw.rt.services["router"]
     router.account_target = lambda owner: (receiver.url, None)
     await gw.post("/devices", {"token": TOKEN})
@@ -194,7 +196,7 @@ async def test_tenant_url_resolving_to_loopback_is_blocked_at_delivery(
     assert receiver.hits == []
 
 
-async def test_deliveries_list_shape_filters_and_order(hooked: LiveGateway, receiver: Receiver) -> None:
+async def test_deliveries_list_shape_filters_and_order(hooked: Gateway, receiver: Receiver) -> None:
     """GET /webhooks/deliveries: documented fields, RFC 3339 times, newest first, status/token/limit filters."""
     gw = hooked
     await gw.pair()
@@ -249,7 +251,7 @@ async def test_deliveries_list_shape_filters_and_order(hooked: LiveGateway, rece
         ("token=123", "INVALID_PHONE"),
     ],
 )
-async def test_deliveries_list_rejects_bad_query_values(gw: LiveGateway, query: str, code: str) -> None:
+async def test_deliveries_list_rejects_bad_query_values(gw: Gateway, query: str, code: str) -> None:
     """Bad ?status / ?limit → 400 INVALID_REQUEST; a ?token that is no phone number → INVALID_PHONE."""
     r = await gw.http.get(f"/webhooks/deliveries?{query}")
     assert r.status_code == 400 and r.json()["error"]["code"] == code
@@ -258,7 +260,7 @@ async def test_deliveries_list_rejects_bad_query_values(gw: LiveGateway, query: 
 async def test_retry_requeues_a_failed_delivery(gateway_factory: Any, receiver: Receiver) -> None:
     """A dead letter comes back with attempts 0 and goes out; other statuses and ids are refused."""
     receiver.respond = lambda hit: (500, {}) if hit.n == 1 else (200, {})
-    gw: LiveGateway = await gateway_factory(webhook_url=receiver.url, webhook_max_attempts=1)
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url, webhook_max_attempts=1)
     await gw.pair()
 
     async def failed() -> list[dict[str, Any]]:
@@ -295,7 +297,7 @@ async def test_retry_requeues_a_failed_delivery(gateway_factory: Any, receiver: 
 
 async def test_accounts_see_and_retry_only_their_own_deliveries(gateway_factory: Any) -> None:
     """An account lists only rows of its devices; another's delivery id is NOT_FOUND to it; the admin sees all."""
-    gw: LiveGateway = await gateway_factory(webhook_url="http://127.0.0.1:9/hook", webhook_max_attempts=1)
+    gw: Gateway = await gateway_factory(webhook_url="http://127.0.0.1:9/hook", webhook_max_attempts=1)
     tenants = Tenants(gw)
     try:
         alice, bob = await tenants.signup("alice"), await tenants.signup("bob")

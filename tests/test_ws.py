@@ -12,10 +12,13 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.conftest import API_KEY, OTHER, TOKEN, LiveGateway
+from tests.support.constants import API_KEY, OTHER, TOKEN
+from tests.support.gateway import Gateway
+
+pytestmark = pytest.mark.live  # every test here needs a real socket
 
 
-async def test_unauthenticated_upgrade_is_refused(gw: LiveGateway) -> None:
+async def test_unauthenticated_upgrade_is_refused(gw: Gateway) -> None:
     """No key or a wrong key: the upgrade is refused and no frame is ever sent."""
     for query in ("", "?apiKey=wrong"):
         with pytest.raises(websockets.InvalidStatus) as info:
@@ -23,7 +26,7 @@ async def test_unauthenticated_upgrade_is_refused(gw: LiveGateway) -> None:
         assert info.value.response.status_code == 403
 
 
-async def test_header_auth_and_connected_frame(gw: LiveGateway) -> None:
+async def test_header_auth_and_connected_frame(gw: Gateway) -> None:
     """X-API-Key on the upgrade works; the first frame is `connected` with a clientId."""
     url = f"ws://127.0.0.1:{gw.settings.port}/ws"
     async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {API_KEY}"}) as ws:
@@ -32,7 +35,7 @@ async def test_header_auth_and_connected_frame(gw: LiveGateway) -> None:
         assert first["timestamp"].endswith("Z")
 
 
-async def test_actions_answer(gw: LiveGateway) -> None:
+async def test_actions_answer(gw: Gateway) -> None:
     """ping, whoami, get_state, get_qr, list_devices each get their reply frame."""
     await gw.post("/devices", {"token": TOKEN})
     ws = await gw.ws()
@@ -53,7 +56,7 @@ async def test_actions_answer(gw: LiveGateway) -> None:
     assert [d["token"] for d in devices["data"]["devices"]] == [TOKEN]
 
 
-async def test_get_qr_without_qr_has_null_data(gw: LiveGateway) -> None:
+async def test_get_qr_without_qr_has_null_data(gw: Gateway) -> None:
     """get_qr for a connected device answers a qrcode frame with data null."""
     await gw.pair()
     ws = await gw.ws()
@@ -77,7 +80,7 @@ async def test_get_qr_without_qr_has_null_data(gw: LiveGateway) -> None:
         '{"action": "ping", "payload": 5}',
     ],
 )
-async def test_bad_frames_get_error_frames_and_connection_stays(gw: LiveGateway, raw: str) -> None:
+async def test_bad_frames_get_error_frames_and_connection_stays(gw: Gateway, raw: str) -> None:
     """Malformed frames and unknown actions → an `error` frame; the socket keeps working."""
     ws = await gw.ws()
     await ws.ws.send(raw)
@@ -87,7 +90,7 @@ async def test_bad_frames_get_error_frames_and_connection_stays(gw: LiveGateway,
     await ws.event("pong")
 
 
-async def test_subscribe_filters_events_and_tokens(gw: LiveGateway) -> None:
+async def test_subscribe_filters_events_and_tokens(gw: Gateway) -> None:
     """After subscribe{events, tokens} only those events of those devices arrive."""
     ws = await gw.ws()
     await ws.send("subscribe", {"events": ["connection-success"], "tokens": [OTHER]})
@@ -102,7 +105,7 @@ async def test_subscribe_filters_events_and_tokens(gw: LiveGateway) -> None:
     assert all(f["token"] == OTHER for f in ws.frames[start:])
 
 
-async def test_url_subscription_at_connect(gw: LiveGateway) -> None:
+async def test_url_subscription_at_connect(gw: Gateway) -> None:
     """?tokens=&events= on the URL subscribes from the start."""
     ws = await gw.ws(f"tokens={OTHER}&events=qrcode")
     await gw.post("/devices", {"token": TOKEN})
@@ -112,7 +115,7 @@ async def test_url_subscription_at_connect(gw: LiveGateway) -> None:
     assert all(f["event"] in ("connected", "qrcode") for f in ws.frames)
 
 
-async def test_every_event_published_after_connect_arrives_in_order(gw: LiveGateway) -> None:
+async def test_every_event_published_after_connect_arrives_in_order(gw: Gateway) -> None:
     """A full pairing cycle yields its frames in order: qrcode → connection-success → session_update."""
     ws = await gw.ws()
     await gw.pair()

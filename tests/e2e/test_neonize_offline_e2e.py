@@ -19,8 +19,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import API_KEY, TOKEN
-from tests.e2e.proc import ServerProcess
+from tests.support.constants import API_KEY, TOKEN
+from tests.support.proc import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -31,7 +31,7 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     try:
         yield s.start()
     finally:
-        s.stop()
+        s.kill()
 
 
 async def next_event(ws: Any, name: str, timeout: float) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.conftest import API_KEY, OTHER, TOKEN
-from tests.e2e.proc import ServerProcess
+from tests.support.constants import API_KEY, OTHER, TOKEN
+from tests.support.proc import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +26,7 @@ def servers() -> Iterator[list[ServerProcess]]:
     started: list[ServerProcess] = []
     yield started
     for s in started:
-        s.stop()
+        s.kill()
 
 
 def launch(servers: list[ServerProcess], data_dir: Path, **env: str) -> ServerProcess:

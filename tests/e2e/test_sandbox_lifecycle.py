@@ -13,8 +13,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import API_KEY, OTHER, TOKEN
-from tests.e2e.proc import ServerProcess
+from tests.support.constants import API_KEY, OTHER, TOKEN
+from tests.support.proc import ServerProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -14,9 +14,10 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from tests.conftest import API_KEY, OTHER, TOKEN, free_port
-from tests.e2e.proc import ServerProcess
-from tests.webhook_receiver import Receiver
+from tests.support.constants import API_KEY, OTHER, TOKEN
+from tests.support.net import free_port
+from tests.support.proc import ServerProcess
+from tests.support.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
 
@@ -29,7 +30,7 @@ def servers() -> Iterator[list[ServerProcess]]:
     started: list[ServerProcess] = []
     yield started
     for s in started:
-        s.stop()
+        s.kill()
 
 
 async def until(fn: Any, timeout: float = 15.0) -> Any:
