@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import API_KEY, TOKEN
-from tests.e2e.proc import ServerProcess
+from tests.support.constants import API_KEY, TOKEN
+from tests.support.proc import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ def servers() -> Iterator[list[ServerProcess]]:
     started: list[ServerProcess] = []
     yield started
     for s in started:
-        s.stop()
+        s.kill()
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 20) -> subprocess.CompletedProcess[str]:
