@@ -1,0 +1,118 @@
+/* wa-gateway console, the page at `/`. Vanilla ES modules, no build step, no external services.
+ *
+ * Data flow: REST for actions and the initial state, one WebSocket (/ws) for everything live
+ * (socket.js → frames.js). Each module owns one concept and talks to the others through the store's
+ * events (store.js); this one signs in, boots the modules and keeps the selection and the address in step.
+ */
+
+import { wireAddDevice } from './add-device.js';
+import { api, credentials, describe, loadCredentials, rememberSession } from './api.js';
+import { showAuth, wireAuth } from './auth.js';
+import { wireContactsCsv } from './contacts-csv.js';
+import { wireDetail } from './detail.js';
+import { wireDeviceList } from './device-list.js';
+import { loadDevices } from './devices.js';
+import { $, setAlert, show } from './dom.js';
+import { wireFeed } from './feed.js';
+import { wireFrames } from './frames.js';
+import { wirePairing } from './pairing.js';
+import { firstDevice, refreshSelected, selectDevice, tokenFromHash } from './selection.js';
+import { wireSend } from './send.js';
+import { startSocket, wireSocket } from './socket.js';
+import { emit, on, state } from './store.js';
+
+/** Re-read the device list; a failure is shown above the layout (a 401 signs the page out instead). */
+async function reloadDevices(initial = false) {
+  if (initial && !state.devices.size) show($('devices-loading'), true);
+  try {
+    await loadDevices();
+    setAlert($('app-error'), '');
+  } catch (err) {
+    if (err.status !== 401) setAlert($('app-error'), `Could not load devices: ${describe(err)}`);
+  } finally {
+    show($('devices-loading'), false);
+  }
+  emit('devices');
+}
+
+/** Sandbox mode: /health/detailed names the driver; else probe a sandbox-only route. */
+async function detectMode() {
+  let sandbox;
+  try {
+    const health = await api('GET', '/health/detailed');
+    if (health && typeof health.driver === 'string') sandbox = health.driver === 'sandbox';
+    else sandbox = await probeSandboxRoute();
+  } catch (e) {
+    sandbox = await probeSandboxRoute();
+  }
+  state.sandbox = sandbox;
+  show($('mode-badge'), sandbox);
+  emit('mode');
+}
+
+async function probeSandboxRoute() {
+  try {
+    await api('GET', '/sandbox/devices/60123456789/sent', undefined, { quiet401: true });
+    return true;
+  } catch (err) {
+    // A missing route is NOT_FOUND/405; an existing one answers about the device instead.
+    // FORBIDDEN: the routes exist but this principal may not use them.
+    return !['NOT_FOUND', 'METHOD_NOT_ALLOWED', 'FORBIDDEN', 'UNAUTHORIZED', 'NETWORK'].includes(err.code)
+      && err.status !== 404 && err.status !== 405;
+  }
+}
+
+async function enterApp() {
+  show($('auth-view'), false);
+  show($('app-view'), true);
+  show($('signout'), true);
+  show($('live-badge'), true);
+  setAlert($('app-error'), '');
+  document.title = 'wa-gateway · Devices';
+  startSocket();
+  await Promise.all([detectMode(), reloadDevices(true)]);
+  const wanted = tokenFromHash();
+  if (wanted && state.devices.has(wanted)) selectDevice(wanted);
+  else if (state.selected && state.devices.has(state.selected)) selectDevice(state.selected);
+  else selectDevice(firstDevice());
+}
+
+function leaveApp() {
+  state.devices.clear();
+  state.selected = null;
+  history.replaceState(null, '', location.pathname);
+}
+
+async function boot() {
+  wireAuth({ enter: enterApp, leave: leaveApp });
+  wireSocket();
+  wireFrames();
+  wireDeviceList();
+  wireDetail();
+  wirePairing();
+  wireFeed();
+  wireAddDevice();
+  wireSend();
+  wireContactsCsv();
+
+  // A selected device that disappeared (deleted here or elsewhere) is no longer selected.
+  on('devices', () => { if (state.selected && !state.devices.has(state.selected)) selectDevice(null); });
+  on('resumed', () => { reloadDevices().then(() => { if (state.selected) refreshSelected(state.selected); }); });
+  window.addEventListener('hashchange', () => {
+    const token = tokenFromHash();
+    if (token && token !== state.selected && state.devices.has(token)) selectDevice(token);
+  });
+
+  loadCredentials();
+  if (credentials.key || credentials.session) { enterApp(); return; }
+  // A gw_session cookie from an earlier login may still be valid: try it silently.
+  try {
+    await api('GET', '/devices', undefined, { quiet401: true });
+    rememberSession();
+    enterApp();
+  } catch (err) {
+    showAuth(err.status === 401 || err.status === 0 ? (err.status === 0 ? describe(err) : '') : describe(err));
+  }
+}
+
+boot();
