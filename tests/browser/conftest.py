@@ -201,26 +201,50 @@ async def browser(chromium_path: str) -> AsyncIterator[Any]:
             await b.close()
 
 
+# Runs before any page script (injected by the browser, so the page's CSP does not apply to it): every
+# Content-Security-Policy violation the page causes is reported on the console, where PageErrors sees it.
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', (e) => {
+  console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'} at ${e.sourceFile}:${e.lineNumber}`);
+});
+"""
+
+
 @dataclass
 class PageErrors:
+    """Uncaught exceptions and Content-Security-Policy violations seen on the watched pages."""
+
     errors: list[str] = field(default_factory=list)
 
     def watch(self, page: Any) -> None:
         page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        page.on("console", self._console)
+
+    def _console(self, message: Any) -> None:
+        text = message.text
+        if message.type == "error" and ("CSP violation" in text or "Content Security Policy" in text):
+            self.errors.append(f"csp: {text}")
+
+    @property
+    def csp_violations(self) -> list[str]:
+        return [e for e in self.errors if e.startswith("csp: ")]
 
 
 @pytest.fixture
 def page_errors() -> Iterator[PageErrors]:
-    """Uncaught exceptions in any watched page fail the test."""
+    """Uncaught exceptions and CSP violations in any watched page fail the test."""
     errs = PageErrors()
     yield errs
-    assert not errs.errors, "JavaScript errors on the page:\n" + "\n".join(errs.errors)
+    assert not errs.errors, "JavaScript errors or CSP violations on the page:\n" + "\n".join(errs.errors)
 
 
 @pytest.fixture
 def new_page(browser: Any, page_errors: PageErrors) -> Callable[..., Any]:
-    async def make(viewport: dict[str, int] = DESKTOP, **kwargs: Any) -> Any:
-        context = await browser.new_context(viewport=viewport, accept_downloads=True, color_scheme="light", **kwargs)
+    async def make(viewport: dict[str, int] = DESKTOP, color_scheme: str = "light", **kwargs: Any) -> Any:
+        context = await browser.new_context(
+            viewport=viewport, accept_downloads=True, color_scheme=color_scheme, **kwargs
+        )
+        await context.add_init_script(REPORT_CSP_VIOLATIONS)
         page = await context.new_page()
         page.set_default_timeout(15_000)
         page_errors.watch(page)

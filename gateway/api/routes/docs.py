@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from gateway.api.openapi import document
+from gateway.api.routes.pages import DOCS_HEADERS, WithHeaders
 from gateway.runtime import runtime
 
 
@@ -36,24 +37,12 @@ PAGE = """<!DOCTYPE html>
   <title>wa-gateway API</title>
   <link rel="stylesheet" href="docs/static/swagger-ui.css">
   <link rel="icon" type="image/png" href="docs/static/favicon-32x32.png" sizes="32x32">
-  <style>body { margin: 0; }</style>
 </head>
 <body>
-  <div id="swagger-ui"></div>
+  <div id="swagger-ui" data-url="openapi.json"></div>
   <script src="docs/static/swagger-ui-bundle.js"></script>
   <script src="docs/static/swagger-ui-standalone-preset.js"></script>
-  <script>
-    window.onload = function () {
-      window.ui = SwaggerUIBundle({
-        url: "openapi.json",
-        dom_id: "#swagger-ui",
-        deepLinking: true,
-        persistAuthorization: true,
-        presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-        layout: "StandaloneLayout",
-      });
-    };
-  </script>
+  <script type="module" src="static/js/docs.js"></script>
 </body>
 </html>
 """
@@ -69,7 +58,8 @@ async def openapi_json(request: Request) -> Response:
 
 
 async def docs(request: Request) -> Response:
-    return HTMLResponse(PAGE)
+    # Its own CSP (Swagger UI needs inline styles) beside the pages' other security headers.
+    return HTMLResponse(PAGE, headers=DOCS_HEADERS)
 
 
 def _routes() -> list[BaseRoute]:
@@ -79,7 +69,8 @@ def _routes() -> list[BaseRoute]:
     ]
     static = swagger_static_dir()
     if static is not None:
-        table.append(Mount("/docs/static", app=StaticFiles(directory=static, check_dir=False), name="docs-static"))
+        assets = WithHeaders(StaticFiles(directory=static, check_dir=False), DOCS_HEADERS)
+        table.append(Mount("/docs/static", app=assets, name="docs-static"))
     return table
 
 
