@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint typecheck bench soak browser-deps clean
+.PHONY: run test test-fast lint bench soak browser-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,13 +29,22 @@ browser-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium wrk nodejs >/dev/null; }
 
-test: $(TEST_STAMP) browser-deps
-	$(BIN)/python -m ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider
-
+# The gates, in the order a change fails them fastest: formatting, lint, types (strict on gateway/),
+# then the import layers (lint-imports: the next line of this recipe). `make test` runs them first.
 lint: $(TEST_STAMP)
+	$(BIN)/python -m ruff format --check .
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
+
+# The whole suite: unit and in-process HTTP tests, live-server tests (WebSocket, raw sockets), the real
+# process (e2e), the browser pages and the benchmark smoke tests.
+test: lint browser-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+# Quick iteration: no gates, no browser, no real-process (e2e) tests, no benchmark smoke.
+FAST_MARKERS := not e2e and not browser and not bench
+test-fast: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "$(FAST_MARKERS)"
 
 bench: $(TEST_STAMP)
 	$(BIN)/python -m bench

@@ -19,7 +19,8 @@ import sys
 import time
 from typing import Any
 
-from bench import common
+from bench import report, servers
+from bench.wrk import ensure_wrk
 
 # (module, time budget in seconds, extra args for --quick)
 BENCHMARKS: list[tuple[str, int, list[str]]] = [
@@ -33,17 +34,17 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
 
 
 def run_one(name: str, budget: int, args: list[str]) -> dict[str, Any]:
-    path = common.ROOT / "bench" / f"{name}.py"
+    path = servers.ROOT / "bench" / f"{name}.py"
     if not path.is_file():
         return {"status": "skipped", "reason": f"bench/{name}.py does not exist"}
-    result_file = common.RESULTS / f"{name}.json"
+    result_file = report.RESULTS / f"{name}.json"
     before = result_file.stat().st_mtime if result_file.exists() else None
     print(f"== {name} (budget {budget} s)", flush=True)
     began = time.perf_counter()
-    env = {**os.environ, "PYTHONPATH": str(common.ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(servers.ROOT)}
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", f"bench.{name}", *args], cwd=common.ROOT, env=env, timeout=budget, check=False
+            [sys.executable, "-m", f"bench.{name}", *args], cwd=servers.ROOT, env=env, timeout=budget, check=False
         )
         code: int | None = proc.returncode
         status = "ok" if code == 0 else "failed"
@@ -81,7 +82,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes, for checking the harness")
     args = parser.parse_args()
     only = {n.strip() for n in args.only.split(",") if n.strip()}
-    wrk = common.ensure_wrk()
+    wrk = ensure_wrk()
     print(f"wrk: {wrk or 'NOT AVAILABLE'}; load average before: {os.getloadavg()}", flush=True)
     summary: dict[str, Any] = {}
     for name, budget, quick in BENCHMARKS:
@@ -95,14 +96,14 @@ def main() -> None:
         if not found:
             rows.append((name, "-", "-", res["status"]))
     print()
-    print(common.table(rows, ("figure", "value", "target", "verdict")))
+    print(report.table(rows, ("figure", "value", "target", "verdict")))
     out = {
         "load_average_after": os.getloadavg(),
         "quick": args.quick,
         "benchmarks": {n: {k: v for k, v in r.items() if k != "data"} for n, r in summary.items()},
         "targets": [{"figure": f, "value": v, "target": t, "verdict": d} for f, v, t, d in rows],
     }
-    path = common.write_result("summary", out)
+    path = report.write_result("summary", out)
     print(f"\nwrote {path}")
     failed = [n for n, r in summary.items() if r["status"] not in ("ok", "skipped")]
     if failed:

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench import common
+from bench import report, servers
 from gateway.store import ContactRow, Store
 
 TOKEN = "60123456789"
@@ -71,7 +71,7 @@ class RssSampler(threading.Thread):
     def run(self) -> None:
         began = time.perf_counter()
         while not self.halt.is_set():
-            self.samples.append((round(time.perf_counter() - began, 3), common.rss_mb(self.pid)))
+            self.samples.append((round(time.perf_counter() - began, 3), servers.rss_mb(self.pid)))
             self.halt.wait(self.every)
 
     @property
@@ -79,9 +79,9 @@ class RssSampler(threading.Thread):
         return max((mb for _, mb in self.samples), default=0.0)
 
 
-def stream(server: common.Server, timeout: float) -> dict[str, Any]:
+def stream(server: servers.Server, timeout: float) -> dict[str, Any]:
     """Download the whole export; count bytes and lines (bench names have no newlines)."""
-    headers = {"X-API-Key": common.API_KEY}
+    headers = {"X-API-Key": servers.API_KEY}
     url = f"{server.base}/contacts/{TOKEN}?format=csv&limit=all"
     nbytes = lines = 0
     first = b""
@@ -110,13 +110,13 @@ def stream(server: common.Server, timeout: float) -> dict[str, Any]:
 
 
 def run(rows: int = 1_000_000, timeout: float = 300.0) -> dict[str, Any]:
-    with common.workdir("csv") as wd:
+    with servers.workdir("csv") as wd:
         data = wd / "data"
         load_s = asyncio.run(load(data, rows))
         print(f"  loaded {rows:,} contacts in {load_s:.1f} s", flush=True)
-        with common.running(common.gateway(data)) as gw:
+        with servers.running(servers.gateway(data)) as gw:
             # Warm the route up (imports, first query plan) so the baseline is the idle server.
-            httpx.get(f"{gw.base}/contacts/{TOKEN}?format=csv&limit=10", headers={"X-API-Key": common.API_KEY})
+            httpx.get(f"{gw.base}/contacts/{TOKEN}?format=csv&limit=10", headers={"X-API-Key": servers.API_KEY})
             time.sleep(0.5)
             baseline = gw.rss_mb()
             sampler = RssSampler(gw.pid)
@@ -163,7 +163,7 @@ def run(rows: int = 1_000_000, timeout: float = 300.0) -> dict[str, Any]:
             "csv_rss_growth_mb": {
                 "value": round(growth, 1),
                 "target": "< 50",
-                "verdict": common.verdict(growth, 50) if complete else "MISS",
+                "verdict": report.verdict(growth, 50) if complete else "MISS",
             },
             "csv_rows_per_s": {"value": round(rows_per_s), "target": "report", "verdict": "INFO"},
         },
@@ -178,7 +178,7 @@ def main() -> None:
     result = run(args.rows, args.timeout)
     for name, t in result["targets"].items():
         print(f"  {name}: {t['value']} (target {t['target']}) {t['verdict']}")
-    print(f"wrote {common.write_result('csv_export', result)}")
+    print(f"wrote {report.write_result('csv_export', result)}")
 
 
 if __name__ == "__main__":

@@ -16,29 +16,29 @@ import asyncio
 import time
 from typing import Any
 
-from bench import common
+from bench import gateway_api, loadgen, report, servers
 
 
-async def _pair(server: common.Server, tokens: list[str]) -> dict[str, Any]:
-    async with common.api_client(server) as client:
-        report = await common.pair_devices(client, tokens)
-        connected, total = await common.count_connected(client)
+async def _pair(server: servers.Server, tokens: list[str]) -> dict[str, Any]:
+    async with gateway_api.api_client(server) as client:
+        report = await gateway_api.pair_devices(client, tokens)
+        connected, total = await gateway_api.count_connected(client)
         report["connected"], report["listed"] = connected, total
         return report
 
 
-async def _restored(server: common.Server, want: int, timeout: float) -> tuple[float | None, int]:
-    async with common.api_client(server) as client:
-        return await common.wait_connected(client, want, timeout, interval=0.05)
+async def _restored(server: servers.Server, want: int, timeout: float) -> tuple[float | None, int]:
+    async with gateway_api.api_client(server) as client:
+        return await gateway_api.wait_connected(client, want, timeout, interval=0.05)
 
 
 def run(devices: int = 1000, restore_timeout: float = 60) -> dict[str, Any]:
-    common.raise_nofile()
-    common.use_uvloop()
-    tokens = common.valid_tokens(devices)
-    with common.workdir("devices") as wd:
+    servers.raise_nofile()
+    loadgen.use_uvloop()
+    tokens = gateway_api.valid_tokens(devices)
+    with servers.workdir("devices") as wd:
         data = wd / "data"
-        gw = common.gateway(data)
+        gw = servers.gateway(data)
         gw.start()
         try:
             gw.wait_ready()
@@ -51,7 +51,7 @@ def run(devices: int = 1000, restore_timeout: float = 60) -> dict[str, Any]:
         finally:
             gw.stop()
         print(f"  RSS {rss_paired:.1f} MiB with {devices} connected; SIGTERM exit {code} in {stop_s:.2f} s", flush=True)
-        gw2 = common.gateway(data, port=common.free_port())
+        gw2 = servers.gateway(data, port=servers.free_port())
         gw2.start()
         try:
             began = gw2.started_at
@@ -94,12 +94,12 @@ def run(devices: int = 1000, restore_timeout: float = 60) -> dict[str, Any]:
             "devices_rss_mb": {
                 "value": round(rss_paired, 1),
                 "target": "< 300",
-                "verdict": common.verdict(rss_paired, 300) if pairing["connected"] == devices else "MISS",
+                "verdict": report.verdict(rss_paired, 300) if pairing["connected"] == devices else "MISS",
             },
             "restart_restore_s": {
                 "value": restore,
                 "target": "< 10",
-                "verdict": common.verdict(restore, 10) if restore is not None else "MISS",
+                "verdict": report.verdict(restore, 10) if restore is not None else "MISS",
             },
         },
     }
@@ -112,7 +112,7 @@ def main() -> None:
     result = run(args.devices)
     for name, t in result["targets"].items():
         print(f"  {name}: {t['value']} (target {t['target']}) {t['verdict']}")
-    print(f"wrote {common.write_result('devices', result)}")
+    print(f"wrote {report.write_result('devices', result)}")
 
 
 if __name__ == "__main__":

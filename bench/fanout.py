@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from bench import common
+from bench import gateway_api, loadgen, report, servers, stats
 
 SENDER = "60198765432"
 
@@ -38,8 +38,8 @@ SENDER = "60198765432"
 def _listener_main(
     port: int, tokens: list[str], wildcards: int, counter: Synchronized, pipe: Connection, max_seconds: float
 ) -> None:
-    common.raise_nofile()
-    common.use_uvloop()
+    servers.raise_nofile()
+    loadgen.use_uvloop()
     asyncio.run(_listen(port, tokens, wildcards, counter, pipe, max_seconds))
 
 
@@ -48,7 +48,7 @@ async def _listen(
 ) -> None:
     from websockets.asyncio.client import connect
 
-    base = f"ws://{common.HOST}:{port}/ws?apiKey={common.API_KEY}"
+    base = f"ws://{servers.HOST}:{port}/ws?apiKey={servers.API_KEY}"
     names = [*tokens, *(f"*{i}" for i in range(wildcards))]
     seqs: dict[str, list[int]] = {n: [] for n in names}
     lats: dict[str, list[float]] = {n: [] for n in names}
@@ -109,26 +109,26 @@ async def _listen(
 # --- the run -------------------------------------------------------------------------
 
 
-async def _drive(port: int, tokens: list[str], rate: float, seconds: float) -> tuple[common.RateRun, set[int]]:
+async def _drive(port: int, tokens: list[str], rate: float, seconds: float) -> tuple[loadgen.RateRun, set[int]]:
     accepted: set[int] = set()
     n = len(tokens)
-    auth = {"X-API-Key": common.API_KEY}
+    auth = {"X-API-Key": servers.API_KEY}
 
     def request(i: int) -> bytes:
         body = orjson.dumps({"from": SENDER, "name": "Bench", "text": f"fan {i} {time.time():.6f}"})
-        return common.http_request("POST", f"/sandbox/devices/{tokens[i % n]}/incoming", body, auth)
+        return loadgen.http_request("POST", f"/sandbox/devices/{tokens[i % n]}/incoming", body, auth)
 
     def on_response(i: int, status: int, _body: bytes) -> None:
         if status == 200:
             accepted.add(i)
 
-    run = await common.constant_rate(port, request, rate, seconds, connections=32, on_response=on_response)
+    run = await loadgen.constant_rate(port, request, rate, seconds, connections=32, on_response=on_response)
     return run, accepted
 
 
-async def _pair(server: common.Server, tokens: list[str]) -> dict[str, Any]:
-    async with common.api_client(server) as client:
-        return await common.pair_devices(client, tokens)
+async def _pair(server: servers.Server, tokens: list[str]) -> dict[str, Any]:
+    async with gateway_api.api_client(server) as client:
+        return await gateway_api.pair_devices(client, tokens)
 
 
 def run(
@@ -139,13 +139,13 @@ def run(
     procs: int = 2,
     drain_seconds: float = 60,
 ) -> dict[str, Any]:
-    common.raise_nofile()
-    common.use_uvloop()
-    tokens = common.valid_tokens(devices)
+    servers.raise_nofile()
+    loadgen.use_uvloop()
+    tokens = gateway_api.valid_tokens(devices)
     ctx = mp.get_context("spawn")
-    with common.workdir("fanout") as wd:
-        gw = common.gateway(wd / "data")
-        with common.running(gw):
+    with servers.workdir("fanout") as wd:
+        gw = servers.gateway(wd / "data")
+        with servers.running(gw):
             pairing = asyncio.run(_pair(gw, tokens))
             print(f"  paired {devices} devices in {pairing['seconds']} s ({pairing['failed']} failed)", flush=True)
             rss_paired = gw.rss_mb()
@@ -219,7 +219,7 @@ def _judge(
     tokens: list[str],
     wildcards: int,
     accepted: set[int],
-    drive: common.RateRun,
+    drive: loadgen.RateRun,
     results: list[Any],
     extra: dict[str, Any],
 ) -> dict[str, Any]:
@@ -246,7 +246,7 @@ def _judge(
             dupes += len(got) - len(got_set)
     lost += sum(1 for i in accepted if tokens[i % n] not in seen_tokens)  # listeners that never reported
     all_lat = per_device_lat + wildcard_lat
-    summary = common.summarize_ms(all_lat)
+    summary = stats.summarize_ms(all_lat)
     p99 = summary.get("p99", 0.0)
     return {
         "method": "constant-rate POST /sandbox/devices/{token}/incoming (open loop, raw sockets); latency = "
@@ -261,11 +261,11 @@ def _judge(
         "frames_duplicated": dupes,
         "latency_ms": {
             "all": summary,
-            "per_device_listeners": common.summarize_ms(per_device_lat),
-            "catch_all_listeners": common.summarize_ms(wildcard_lat),
+            "per_device_listeners": stats.summarize_ms(per_device_lat),
+            "catch_all_listeners": stats.summarize_ms(wildcard_lat),
         },
         "targets": {
-            "fanout_p99_ms": {"value": p99, "target": "< 25", "verdict": common.verdict(p99, 25)},
+            "fanout_p99_ms": {"value": p99, "target": "< 25", "verdict": report.verdict(p99, 25)},
             "fanout_frames_lost": {
                 "value": lost,
                 "target": "0",
@@ -292,7 +292,7 @@ def main() -> None:
     )
     for name, t in result["targets"].items():
         print(f"  {name}: {t['value']} (target {t['target']}) {t['verdict']}")
-    print(f"wrote {common.write_result('fanout', result)}")
+    print(f"wrote {report.write_result('fanout', result)}")
 
 
 if __name__ == "__main__":

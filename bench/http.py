@@ -4,7 +4,7 @@ Throughput: Debian's ``wrk`` (C, one thread, keep-alive connections) against
 ``GET /health`` and ``POST /messages`` of the gateway and against the bare
 Starlette app (``bench/bare_app.py``) on the same uvicorn settings, in the same
 run. Latency at a fixed rate: ``wrk2`` is not packaged by Debian, so an
-open-loop constant-rate driver (``common.constant_rate``: raw asyncio sockets,
+open-loop constant-rate driver (``loadgen.constant_rate``: raw asyncio sockets,
 uvloop, latency measured from each request's *scheduled* send time, so a stall
 shows up as latency) sends 1,000 requests/s.
 
@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import common
+from bench import gateway_api, loadgen, report, servers
+from bench.wrk import ensure_wrk
 
 TOKEN = "60123456789"
 TO = "60198765432"
@@ -93,19 +94,19 @@ def run_wrk(
     }
 
 
-async def _setup_gateway(gw: common.Server) -> bool:
+async def _setup_gateway(gw: servers.Server) -> bool:
     """Pair the sandbox device; True when ``POST /messages`` exists and sends."""
-    async with common.api_client(gw) as client:
-        report = await common.pair_devices(client, [TOKEN], concurrency=1)
+    async with gateway_api.api_client(gw) as client:
+        report = await gateway_api.pair_devices(client, [TOKEN], concurrency=1)
         if report["failed"]:
             raise RuntimeError(f"pairing failed: {report['failures']}")
         r = await client.post("/messages", json=MESSAGE)
         return r.status_code == 200
 
 
-def _latency_run(server: common.Server, request: bytes, rate: float, seconds: float) -> dict[str, Any]:
-    async def go() -> common.RateRun:
-        return await common.constant_rate(server.port, lambda _i: request, rate, seconds, connections=32)
+def _latency_run(server: servers.Server, request: bytes, rate: float, seconds: float) -> dict[str, Any]:
+    async def go() -> loadgen.RateRun:
+        return await loadgen.constant_rate(server.port, lambda _i: request, rate, seconds, connections=32)
 
     cpu0, t0 = server.cpu_seconds(), time.perf_counter()
     out = asyncio.run(go()).report()
@@ -113,7 +114,7 @@ def _latency_run(server: common.Server, request: bytes, rate: float, seconds: fl
     return out
 
 
-Case = tuple[str, common.Server, str, str, bytes, dict[str, str]]
+Case = tuple[str, servers.Server, str, str, bytes, dict[str, str]]
 
 
 def _interleaved(
@@ -159,18 +160,18 @@ def run(
     warmup: float = 2,
     rounds: int = 3,
 ) -> dict[str, Any]:
-    common.use_uvloop()
-    wrk = common.ensure_wrk()
+    loadgen.use_uvloop()
+    wrk = ensure_wrk()
     if wrk is None:
         raise RuntimeError("wrk is not installed and could not be installed (apt-get install wrk)")
-    auth = {"X-API-Key": common.API_KEY}
+    auth = {"X-API-Key": servers.API_KEY}
     body = json.dumps(MESSAGE).encode()
     throughput: dict[str, Any] = {}
     latency: dict[str, Any] = {}
-    with common.workdir("http") as wd:
-        bare = common.bare_app(wd)
-        gw = common.gateway(wd / "data")
-        with common.running(bare), common.running(gw):
+    with servers.workdir("http") as wd:
+        bare = servers.bare_app(wd)
+        gw = servers.gateway(wd / "data")
+        with servers.running(bare), servers.running(gw):
             have_messages = asyncio.run(_setup_gateway(gw))
             cases: list[Case] = [
                 ("bare GET /health", bare, "GET", "/health", b"", {}),
@@ -183,15 +184,15 @@ def run(
             rounds_by_case = _interleaved(wrk, cases, rounds, seconds, connections, warmup)
             for name, results in rounds_by_case.items():
                 throughput[name] = _median_round(results)
-            headers_raw = {"X-API-Key": common.API_KEY}
-            lat_cases = [("bare GET /health", bare, common.http_request("GET", "/health"))]
+            headers_raw = {"X-API-Key": servers.API_KEY}
+            lat_cases = [("bare GET /health", bare, loadgen.http_request("GET", "/health"))]
             if have_messages:
                 lat_cases.append(
-                    ("gateway POST /messages", gw, common.http_request("POST", "/messages", body, headers_raw))
+                    ("gateway POST /messages", gw, loadgen.http_request("POST", "/messages", body, headers_raw))
                 )
-            lat_cases.append(("gateway GET /health", gw, common.http_request("GET", "/health")))
+            lat_cases.append(("gateway GET /health", gw, loadgen.http_request("GET", "/health")))
             lat_cases.append(
-                ("gateway GET /devices/{token}", gw, common.http_request("GET", f"/devices/{TOKEN}", b"", headers_raw))
+                ("gateway GET /devices/{token}", gw, loadgen.http_request("GET", f"/devices/{TOKEN}", b"", headers_raw))
             )
             for name, server, request in lat_cases:
                 result = _latency_run(server, request, rate, latency_seconds)
@@ -231,14 +232,14 @@ def _judge(
         "messages_vs_bare_ratio": {
             "value": round(ratio, 3),
             "target": ">= 0.5",
-            "verdict": common.verdict(ratio, 0.5, higher_is_better=True),
+            "verdict": report.verdict(ratio, 0.5, higher_is_better=True),
             "measured_on": post_name,
             "rounds": ratios,
         },
         "messages_p99_ms_at_1000rps": {
             "value": p99,
             "target": "< 20",
-            "verdict": common.verdict(p99, 20),
+            "verdict": report.verdict(p99, 20),
             "measured_on": post_name,
             "rate": rate,
         },
@@ -277,7 +278,7 @@ def main() -> None:
     parser.add_argument("--latency-seconds", type=float, default=10)
     args = parser.parse_args()
     result = run(args.seconds, args.connections, args.rate, args.latency_seconds, rounds=args.rounds)
-    path = common.write_result("http", result)
+    path = report.write_result("http", result)
     for name, t in result["targets"].items():
         print(f"  {name}: {t['value']} (target {t['target']}) {t['verdict']}")
     print(f"wrote {path}")

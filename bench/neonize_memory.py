@@ -39,14 +39,14 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script: import from the repo, not from bench/ (bench/http.py)
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench import common
+from bench import report, servers
 from gateway.drivers.base import ConnectError, DriverOptions
 
 TARGET_MB_PER_CLIENT = 5.0
 
 
 def rss() -> float:
-    return round(common.rss_mb(os.getpid()), 1)
+    return round(servers.rss_mb(os.getpid()), 1)
 
 
 async def settle() -> float:
@@ -156,7 +156,7 @@ async def run(clients: int, data_dir: Path) -> dict[str, Any]:
             "rss_per_idle_client_mb": {
                 "value": per_client,
                 "target": f"< {TARGET_MB_PER_CLIENT}",
-                "verdict": common.verdict(per_client, TARGET_MB_PER_CLIENT),
+                "verdict": report.verdict(per_client, TARGET_MB_PER_CLIENT),
             }
         },
     }
@@ -174,7 +174,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=180.0, help="seconds for the whole run")
     args = parser.parse_args()
     data = asyncio.run(main_async(args.clients, args.budget))
-    path = common.write_result("neonize_memory", data)
+    path = report.write_result("neonize_memory", data)
     print(f"wrote {path}")
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bench import common
+from bench import gateway_api, loadgen, report, servers, stats
 
 GROWTH_MB_PER_MIN = 0.5  # above this (after warm-up) we call it a growth trend
 SANDBOX_SENT_LOG = 1000  # messages the sandbox keeps per device (CONTRACT §9)
@@ -38,7 +38,7 @@ async def _listener(port: int, query: str, stop: asyncio.Event, counts: dict[str
     """Open a listener, read for a while, close it; again until ``stop``."""
     from websockets.asyncio.client import connect
 
-    url = f"ws://{common.HOST}:{port}/ws?apiKey={common.API_KEY}{query}"
+    url = f"ws://{servers.HOST}:{port}/ws?apiKey={servers.API_KEY}{query}"
     while not stop.is_set():
         try:
             async with connect(url, open_timeout=10) as ws:
@@ -61,8 +61,8 @@ async def _traffic(
     have: dict[str, bool],
     counts: dict[str, int],
 ) -> None:
-    phones = common.valid_tokens(300, start=60_171_000_001)
-    senders = common.valid_tokens(100, start=60_191_000_001)
+    phones = gateway_api.valid_tokens(300, start=60_171_000_001)
+    senders = gateway_api.valid_tokens(100, start=60_191_000_001)
     ops = [op for op in ("send", "validate", "incoming", "incoming") if have.get(op, True)]
     cycle = itertools.cycle(ops)
     sem = asyncio.Semaphore(64)
@@ -128,12 +128,18 @@ async def _fill_sent_logs(client: httpx.AsyncClient, tokens: list[str], per_devi
 
 
 async def _soak(
-    gw: common.Server, devices: int, rate: float, seconds: float, sample_every: float, listeners: int, warmup_sends: int
+    gw: servers.Server,
+    devices: int,
+    rate: float,
+    seconds: float,
+    sample_every: float,
+    listeners: int,
+    warmup_sends: int,
 ) -> dict[str, Any]:
-    tokens = common.valid_tokens(devices)
+    tokens = gateway_api.valid_tokens(devices)
     counts: dict[str, int] = {"ws_opened": 0, "ws_frames": 0, "ws_errors": 0, "http_errors": 0}
-    async with common.api_client(gw) as client:
-        pairing = await common.pair_devices(client, tokens)
+    async with gateway_api.api_client(gw) as client:
+        pairing = await gateway_api.pair_devices(client, tokens)
         probe = await client.post("/messages", json={"token": tokens[0], "to": tokens[1 % devices], "text": "probe"})
         check = await client.post("/validate/phone", json={"token": tokens[0], "phone": tokens[0]})
         have = {"send": probe.status_code != 404, "validate": check.status_code != 404}
@@ -159,7 +165,7 @@ async def _soak(
         samples.append((time.perf_counter() - t0, gw.rss_mb()))
         stop.set()
         await asyncio.gather(sampling, *ws_tasks, return_exceptions=True)
-        connected, _ = await common.count_connected(client)
+        connected, _ = await gateway_api.count_connected(client)
     return {
         "pairing": pairing,
         "warmup": warmup,
@@ -179,18 +185,18 @@ def run(
     listeners: int = 12,
     warmup_sends: int = SANDBOX_SENT_LOG,
 ) -> dict[str, Any]:
-    common.raise_nofile()
-    common.use_uvloop()
-    with common.workdir("soak") as wd:
-        gw = common.gateway(wd / "data", SANDBOX_RECONNECT_MS="300")
-        with common.running(gw):
+    servers.raise_nofile()
+    loadgen.use_uvloop()
+    with servers.workdir("soak") as wd:
+        gw = servers.gateway(wd / "data", SANDBOX_RECONNECT_MS="300")
+        with servers.running(gw):
             out = asyncio.run(_soak(gw, devices, rate, minutes * 60, sample_every, listeners, warmup_sends))
     samples = out.pop("samples")
     # Warm-up: the first fifth (at least one sample) fills caches, pools and allocator arenas.
     skip = max(1, len(samples) // 5)
     steady = samples[skip:] if len(samples) - skip >= 2 else samples
-    slope_all = common.slope_per_minute(samples)
-    slope = common.slope_per_minute(steady)
+    slope_all = stats.slope_per_minute(samples)
+    slope = stats.slope_per_minute(steady)
     growth = slope > GROWTH_MB_PER_MIN
     return {
         "method": f"{rate:g} req/s mixed (send, validate, 2x incoming) over {devices} devices, device drop every "
@@ -234,7 +240,7 @@ def main() -> None:
         f"({result['slope_mb_per_min_incl_warmup']} incl. warm-up): "
         f"{'GROWTH TREND' if result['growth_trend'] else 'no growth trend'}"
     )
-    print(f"wrote {common.write_result('soak', result)}")
+    print(f"wrote {report.write_result('soak', result)}")
 
 
 if __name__ == "__main__":

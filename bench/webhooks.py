@@ -46,7 +46,7 @@ from typing import Any, ClassVar
 
 import orjson
 
-from bench import common
+from bench import gateway_api, loadgen, report, servers, stats
 
 SECRET = "bench-webhook-secret"
 TOKEN = "60123456789"
@@ -104,11 +104,11 @@ def _t0(body: bytes) -> float:
 
 
 def receiver_main(port: int, dump: Path) -> None:
-    common.use_uvloop()
+    loadgen.use_uvloop()
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(_Receiver, common.HOST, port, backlog=1024)
+        server = await loop.create_server(_Receiver, servers.HOST, port, backlog=1024)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         async with asyncio.timeout(900):  # never outlive a forgotten parent
@@ -125,16 +125,16 @@ def receiver_main(port: int, dump: Path) -> None:
 
 class ReceiverProcess:
     def __init__(self, workdir: Path) -> None:
-        self.port = common.free_port()
+        self.port = servers.free_port()
         self.dump = workdir / f"receiver-{self.port}.json"
-        self.url = f"http://{common.HOST}:{self.port}/hook"
-        env = {**os.environ, "PYTHONPATH": str(common.ROOT)}
+        self.url = f"http://{servers.HOST}:{self.port}/hook"
+        env = {**os.environ, "PYTHONPATH": str(servers.ROOT)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bench.webhooks", "--receiver", str(self.port), "--dump", str(self.dump)], env=env
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection((common.HOST, self.port), timeout=0.5):
+            with contextlib.suppress(OSError), socket.create_connection((servers.HOST, self.port), timeout=0.5):
                 return
             time.sleep(0.05)
         raise TimeoutError("receiver did not start")
@@ -252,9 +252,9 @@ async def at_rate(workdir: Path, url: str, rate: int, seconds: float) -> dict[st
 
 async def via_pump(workdir: Path, url: str, rate: int, seconds: float) -> dict[str, Any]:
     """A real gateway process: sandbox incoming messages → webhooks."""
-    server = common.gateway(workdir / "pump-data", WEBHOOK_URL=url, WEBHOOK_SECRET=SECRET)
-    with common.running(server):
-        async with common.api_client(server) as client:
+    server = servers.gateway(workdir / "pump-data", WEBHOOK_URL=url, WEBHOOK_SECRET=SECRET)
+    with servers.running(server):
+        async with gateway_api.api_client(server) as client:
             await client.post("/devices", json={"token": TOKEN})
             await client.post(f"/sandbox/devices/{TOKEN}/scan")
             total, began, sent = int(rate * seconds), time.perf_counter(), 0
@@ -283,16 +283,16 @@ async def via_pump(workdir: Path, url: str, rate: int, seconds: float) -> dict[s
 
 
 def latency(arrivals: list[tuple[float, float]]) -> dict[str, float]:
-    return common.summarize_ms(max(0.0, at - t0) for at, t0 in arrivals)
+    return stats.summarize_ms(max(0.0, at - t0) for at, t0 in arrivals)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from gateway.logs import configure
 
     configure("warning")  # as the other benchmarks run the gateway: no line per delivery
-    common.use_uvloop()
+    loadgen.use_uvloop()
     out: dict[str, Any] = {"params": vars(args)}
-    with common.workdir("webhooks") as wd:
+    with servers.workdir("webhooks") as wd:
         recv = ReceiverProcess(wd)
         try:
             out["throughput"] = asyncio.run(throughput(wd, recv.url, args.backlog))
@@ -325,11 +325,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tp = out["throughput"]["per_second"]
     p99 = out["at_rate"]["latency_ms"].get("p99", 0.0)
     out["targets"] = {
-        "deliveries_per_second": {"value": tp, "target": ">= 2000", "verdict": common.verdict(tp, 2000, True)},
+        "deliveries_per_second": {"value": tp, "target": ">= 2000", "verdict": report.verdict(tp, 2000, True)},
         f"latency_p99_ms_at_{args.rate}_per_s": {
             "value": p99,
             "target": "< 50",
-            "verdict": common.verdict(p99, 50),
+            "verdict": report.verdict(p99, 50),
             "offered_per_second": out["at_rate"]["offered_per_second"],
         },
     }
@@ -350,12 +350,12 @@ def main() -> None:
         return
     out = run(args)
     print(
-        common.table(
+        report.table(
             [(k, v["value"], v["target"], v["verdict"]) for k, v in out["targets"].items()],
             ("figure", "value", "target", "verdict"),
         )
     )
-    print(f"wrote {common.write_result('webhooks', out)}")
+    print(f"wrote {report.write_result('webhooks', out)}")
 
 
 if __name__ == "__main__":

@@ -8,27 +8,28 @@ import shutil
 import pytest
 
 from bench import __main__ as bench_main
-from bench import common, devices, fanout, soak
+from bench import devices, fanout, gateway_api, report, soak, stats
 from bench import http as bench_http
 
 
 def test_helpers_compute_percentiles_and_slopes() -> None:
     """Nearest-rank percentiles and the least-squares slope give the textbook answers."""
     values = [float(v) for v in range(1, 101)]
-    assert common.percentile(values, 50) == 50
-    assert common.percentile(values, 99) == 99
-    assert common.summarize_ms([0.001, 0.002])["max"] == 2.0
-    assert common.slope_per_minute([(0, 10.0), (60, 12.0), (120, 14.0)]) == pytest.approx(2.0)
-    assert len(set(common.valid_tokens(5))) == 5
+    assert stats.percentile(values, 50) == 50
+    assert stats.percentile(values, 99) == 99
+    assert stats.summarize_ms([0.001, 0.002])["max"] == 2.0
+    assert stats.slope_per_minute([(0, 10.0), (60, 12.0), (120, 14.0)]) == pytest.approx(2.0)
+    assert len(set(gateway_api.valid_tokens(5))) == 5
 
 
 def test_summary_collects_targets_from_results() -> None:
     """The runner turns each module's ``targets`` into table rows."""
     rows = bench_main.targets_of("x", {"targets": {"p99": {"value": 1.5, "target": "< 2", "verdict": "PASS"}}})
     assert rows == [("x.p99", 1.5, "< 2", "PASS")]
-    assert "x.p99" in common.table(rows, ("figure", "value", "target", "verdict"))
+    assert "x.p99" in report.table(rows, ("figure", "value", "target", "verdict"))
 
 
+@pytest.mark.bench
 def test_http_benchmark_runs() -> None:
     """wrk and the constant-rate driver run against the gateway and the bare app."""
     assert shutil.which("wrk"), "wrk is missing: `make test` installs it (apt-get install -y wrk)"
@@ -41,6 +42,7 @@ def test_http_benchmark_runs() -> None:
     assert len(ratios) == 2 and result["targets"]["messages_vs_bare_ratio"]["value"] in ratios
 
 
+@pytest.mark.bench
 def test_fanout_benchmark_loses_no_frame() -> None:
     """Every accepted incoming message reaches its device's listener and the catch-all one."""
     result = fanout.run(devices=3, wildcards=1, rate=30, seconds=1, procs=1, drain_seconds=10)
@@ -49,6 +51,7 @@ def test_fanout_benchmark_loses_no_frame() -> None:
     assert result["frames_duplicated"] == 0
 
 
+@pytest.mark.bench
 def test_devices_benchmark_restores_every_device() -> None:
     """Paired devices come back connected after SIGTERM and a restart on the same DATA_DIR."""
     result = devices.run(devices=3, restore_timeout=20)
@@ -57,6 +60,7 @@ def test_devices_benchmark_restores_every_device() -> None:
     assert result["shutdown"]["exit_code"] == 0
 
 
+@pytest.mark.bench
 def test_soak_samples_memory() -> None:
     """A few seconds of mixed traffic produce RSS samples and a slope."""
     result = soak.run(minutes=0.05, devices=2, rate=10, sample_every=1, listeners=2, warmup_sends=5)

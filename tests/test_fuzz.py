@@ -29,6 +29,8 @@ from gateway.api.openapi import document
 from tests.support.constants import API_KEY, TOKEN
 from tests.support.proc import ServerProcess
 
+pytestmark = pytest.mark.e2e  # schemathesis against the real server process
+
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 WHATSAPP_SIDE = {"DEVICE_NOT_CONNECTED", "CONNECTION_FAILED", "SEND_FAILED", "VALIDATION_FAILED"}
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -80,5 +80,5 @@ class PerRequestTask:
 def transport(app: ASGIApp, state: dict[str, Any], trusted_proxies: Sequence[str]) -> httpx.ASGITransport:
     """An httpx transport into ``app``: proxy headers believed only from ``trusted_proxies`` (uvicorn's
     ``forwarded_allow_ips``), requests from ``CLIENT``, an app error answered 500 as a server would."""
-    wrapped = ProxyHeadersMiddleware(PerRequestTask(app, state), trusted_hosts=list(trusted_proxies))
-    return httpx.ASGITransport(app=wrapped, client=CLIENT, raise_app_exceptions=False)
+    wrapped = ProxyHeadersMiddleware(cast(Any, PerRequestTask(app, state)), trusted_hosts=list(trusted_proxies))
+    return httpx.ASGITransport(app=cast(Any, wrapped), client=CLIENT, raise_app_exceptions=False)

@@ -95,7 +95,7 @@ class Gateway:
         assert r.status_code == 200, r.text
         r = await self.post(f"/sandbox/devices/{token}/scan")
         assert r.status_code == 200, r.text
-        state = r.json()["data"]
+        state: dict[str, Any] = r.json()["data"]
         assert state["status"] == "connected", state
         return state
 
