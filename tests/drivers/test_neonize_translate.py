@@ -19,7 +19,7 @@ from gateway.drivers.base import (
     NotConnectedError,
     SendError,
 )
-from gateway.drivers.neonize import (
+from gateway.drivers.neonize.translate import (
     map_error,
     message_content,
     parse_jid,

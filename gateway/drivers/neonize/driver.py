@@ -23,10 +23,10 @@ Go-side maps
 ------------
 goneonize keeps its clients in plain Go maps without a lock. Concurrent
 *writes* crash the whole process, so the writers — the start of ``Neonize()``
-and ``Stop()`` — are serialized by :data:`_GO_MAP_LOCK`. ``Neonize()`` writes
+and ``Stop()`` — are serialized by :data:`~gateway.drivers.neonize.threads.GO_MAP_LOCK`. ``Neonize()`` writes
 only while setting up, before it dials: its thread takes the lock and the lock
 is handed back at the first sign of life (a QR, an event, the call returning)
-or after :data:`_SETUP_GRACE_S` at the latest. Every attempt gets its own Go
+or after :data:`~gateway.drivers.neonize.threads.SETUP_GRACE_S` at the latest. Every attempt gets its own Go
 id (``<token>.<n>``), so a stale attempt that is still dialing never blocks
 or collides with the next one. Some goneonize calls dereference the client
 without a nil check (``GetMe``, ``GetPNFromLID``) and crash the process when
@@ -63,506 +63,79 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
-import io
 import logging
-import os
-import queue
 import socket
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from gateway.drivers.base import (
     CheckError,
-    Connected,
     ConnectError,
     Disconnected,
-    DriverError,
     DriverEvent,
     DriverOptions,
     EventStream,
     Group,
-    HistoryContact,
-    HistoryContacts,
-    IncomingMessage,
     LoggedOut,
     Method,
     NotConnectedError,
     PairingCode,
     PhoneCheck,
     Qr,
-    Receipt,
-    ReceiptType,
     SendError,
     SentMessage,
 )
+from gateway.drivers.neonize.patches import (
+    INT_TO_EVENT,
+    ChatPresence,
+    ChatPresenceMedia,
+    ClientName,
+    ClientType,
+    DeviceProps,
+    NewClient,
+    ProxySettings,
+    func_callback_bytes,
+    func_callback_bytes2,
+    func_string,
+    gocode,
+    log_whatsmeow,
+    nz,
+    wa,
+)
+from gateway.drivers.neonize.threads import GO_MAP_LOCK, SETUP_GRACE_S, STOP_WAIT_S, DaemonPool, SetupLease
+from gateway.drivers.neonize.translate import (
+    PN_SERVERS,
+    map_error,
+    parse_jid,
+    phone_checks,
+    to_datetime,
+    translate_connected,
+    translate_group,
+    translate_history,
+    translate_message,
+    translate_receipt,
+)
 
+__all__ = ["NeonizeDriver"]
 
-def _closing_popen(cmd: str, mode: str = "r", buffering: int = -1) -> io.StringIO:
-    with _os_popen(cmd, mode, buffering) as pipe:  # waits for the child and closes the pipe
-        return io.StringIO(pipe.read())
-
-
-_os_popen = os.popen
-
-
-@contextlib.contextmanager
-def _quiet_import() -> Iterator[None]:
-    """Contain neonize's import-time side effects.
-
-    It calls ``logging.basicConfig`` (the gateway owns logging), and it runs
-    ``os.popen("uname -a").read()`` without closing the pipe: the child is left
-    unreaped and its pipe leaks later (a ResourceWarning, an error under pytest).
-    """
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    os.popen = _closing_popen  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        os.popen = _os_popen
-        for handler in list(root.handlers):
-            if handler not in handlers:
-                root.removeHandler(handler)
-        root.setLevel(level)
-
-
-with _quiet_import():
-    from neonize._binder import ProxySettings, func_callback_bytes, func_callback_bytes2, func_string, gocode
-    from neonize.client import NewClient
-    from neonize.events import INT_TO_EVENT
-    from neonize.proto import Neonize_pb2 as nz
-    from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
-    from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as wa
-    from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ClientName, ClientType
-    from neonize.utils.log import log_whatsmeow
-
-__all__ = [
-    "NeonizeDriver",
-    "message_content",
-    "phone_checks",
-    "translate_connected",
-    "translate_group",
-    "translate_history",
-    "translate_message",
-    "translate_receipt",
-]
-
-log = logging.getLogger(__name__)
+log = logging.getLogger("gateway.drivers.neonize")
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-ResolveLid = Callable[[str], str | None]
-"""Maps a LID's user part to the phone digits it stands for, or None when unknown."""
-
-_PN_SERVERS = frozenset({"s.whatsapp.net", "c.us", "hosted"})
-_LID_SERVERS = frozenset({"lid", "hosted.lid"})
-_SKIPPED_CHAT_SERVERS = frozenset({"broadcast", "newsletter"})
 _WHATSAPP_HOST = "web.whatsapp.com"
-
-
-# --- translation: neonize protobuf events -> DriverEvents (pure functions) ---
-
-
-def jid_string(jid: nz.JID) -> str:
-    """``user@server`` without the device part (``60123:12@s.whatsapp.net`` -> ``60123@s.whatsapp.net``)."""
-    if not jid.User:
-        return str(jid.Server)
-    return f"{jid.User}@{jid.Server}"
-
-
-def parse_jid(value: str) -> nz.JID:
-    """A JID string (or bare phone digits) as neonize's JID message."""
-    user, sep, server = value.strip().partition("@")
-    user = user.split(":", 1)[0]
-    if not sep or server == "c.us":
-        server = "s.whatsapp.net"
-    if not user or not server:
-        raise ValueError(f"not a JID: {value!r}")
-    return nz.JID(User=user, Server=server, RawAgent=0, Device=0, Integrator=0, IsEmpty=False)
-
-
-def _phone_of(jid: nz.JID, resolve_lid: ResolveLid) -> str | None:
-    if not jid.User:
-        return None
-    if jid.Server in _PN_SERVERS:
-        return str(jid.User)
-    if jid.Server in _LID_SERVERS:
-        return resolve_lid(jid.User)
-    return None
-
-
-def sender_phone(source: nz.MessageSource, resolve_lid: ResolveLid) -> str | None:
-    """The sender's phone digits: a phone-number JID first, a LID only as a last resort."""
-    for jid in (source.Sender, source.SenderAlt):
-        if jid.User and jid.Server in _PN_SERVERS:
-            return str(jid.User)
-    for jid in (source.Sender, source.SenderAlt):
-        if jid.User and jid.Server in _LID_SERVERS:
-            phone = resolve_lid(jid.User)
-            if phone:
-                return phone
-    return None
-
-
-def _to_datetime(value: int) -> datetime:
-    """A protobuf timestamp (seconds or, in newer goneonize builds, milliseconds) as UTC."""
-    if value <= 0:
-        return datetime.now(UTC)
-    seconds = value / 1000 if value >= 100_000_000_000 else value
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-# Containers whose payload is another Message (FutureProofMessage.message).
-_WRAPPERS = (
-    "ephemeralMessage",
-    "viewOnceMessage",
-    "viewOnceMessageV2",
-    "viewOnceMessageV2Extension",
-    "documentWithCaptionMessage",
-    "lottieStickerMessage",
-    "groupMentionedMessage",
-    "botInvokeMessage",
-    "editedMessage",
-)
-# (field, type, attribute holding the text or caption)
-_CONTENT: tuple[tuple[str, str, str | None], ...] = (
-    ("extendedTextMessage", "text", "text"),
-    ("imageMessage", "image", "caption"),
-    ("videoMessage", "video", "caption"),
-    ("ptvMessage", "video", "caption"),
-    ("documentMessage", "document", "caption"),
-    ("audioMessage", "audio", None),
-    ("stickerMessage", "sticker", None),
-    ("stickerPackMessage", "sticker", None),
-    ("contactMessage", "contact", None),
-    ("contactsArrayMessage", "contact", None),
-    ("locationMessage", "location", None),
-    ("liveLocationMessage", "location", None),
-    ("reactionMessage", "reaction", None),
-    ("pollCreationMessage", "poll", None),
-    ("pollCreationMessageV2", "poll", None),
-    ("pollCreationMessageV3", "poll", None),
-    ("pollUpdateMessage", "poll_vote", None),
-    ("eventMessage", "event", None),
-)
-# Fields that carry no user-visible content: a message made only of these is
-# protocol chatter (key distribution, revokes, edits, app-state keys) and is not reported.
-_NOISE = frozenset(
-    {
-        "protocolMessage",
-        "senderKeyDistributionMessage",
-        "fastRatchetKeySenderKeyDistributionMessage",
-        "messageContextInfo",
-        "keepInChatMessage",
-        "pinInChatMessage",
-        "encReactionMessage",
-        "secretEncryptedMessage",
-        "placeholderMessage",
-    }
-)
-
-
-def message_content(message: wa.Message) -> tuple[str, str | None] | None:
-    """``(type, text)`` of a WhatsApp message; None for protocol chatter that is not a message.
-
-    ``text`` is the body of text messages and the caption of images, videos and
-    documents; messages without text (stickers, audio, …) give None.
-    """
-    for _ in range(4):  # wrappers nest (ephemeral > viewOnce > …), but never deeply
-        inner = next((getattr(message, w).message for w in _WRAPPERS if message.HasField(w)), None)
-        if inner is None:
-            break
-        message = inner
-    if message.HasField("conversation"):
-        return "text", message.conversation or None
-    for name, kind, attr in _CONTENT:
-        if message.HasField(name):
-            text = getattr(getattr(message, name), attr) if attr else None
-            return kind, (text or None)
-    present = {fd.name for fd, _ in message.ListFields()}
-    if present <= _NOISE:
-        return None
-    return "unknown", None
-
-
-def translate_message(ev: nz.Message, resolve_lid: ResolveLid) -> IncomingMessage | None:
-    """An incoming message, or None for what the gateway does not report.
-
-    Not reported: our own messages (sent from the phone or another linked
-    device), status and broadcast/newsletter posts, protocol chatter, and — with
-    a warning — a sender whose LID cannot be resolved to a phone number.
-    """
-    info = ev.Info
-    source = info.MessageSource
-    if source.IsFromMe or source.Chat.Server in _SKIPPED_CHAT_SERVERS:
-        return None
-    content = message_content(ev.Message)
-    if content is None:
-        return None
-    phone = sender_phone(source, resolve_lid)
-    if phone is None:
-        log.warning(
-            "neonize: dropping message %s, sender %s has no known phone number", info.ID, jid_string(source.Sender)
-        )
-        return None
-    is_group = source.IsGroup or source.Chat.Server == "g.us"
-    # A direct chat addressed by LID is the sender's own chat: name it by phone number too.
-    lid_chat = not is_group and source.Chat.Server in _LID_SERVERS
-    chat = f"{phone}@s.whatsapp.net" if lid_chat else jid_string(source.Chat)
-    kind, text = content
-    return IncomingMessage(
-        id=info.ID,
-        sender=phone,
-        sender_name=info.Pushname or None,
-        chat=chat,
-        is_group=is_group,
-        type=kind,
-        text=text,
-        timestamp=_to_datetime(info.Timestamp),
-    )
-
-
-_RECEIPT_TYPES: dict[int, ReceiptType] = {
-    nz.Receipt.DELIVERED: "delivered",
-    nz.Receipt.READ: "read",
-    nz.Receipt.PLAYED: "played",
-}
-
-
-def translate_receipt(ev: nz.Receipt, resolve_lid: ResolveLid) -> Receipt | None:
-    """Delivered / read / played receipts for our messages; None for every other kind."""
-    kind = _RECEIPT_TYPES.get(ev.Type)
-    source = ev.MessageSource
-    if kind is None or source.IsFromMe or not ev.MessageIDs:
-        return None
-    phone = sender_phone(source, resolve_lid)
-    sender = f"{phone}@s.whatsapp.net" if phone else jid_string(source.Sender)
-    return Receipt(
-        type=kind,
-        message_ids=tuple(ev.MessageIDs),
-        sender=sender,
-        timestamp=_to_datetime(ev.Timestamp),
-    )
-
-
-def translate_history(
-    ev: nz.HistorySync, resolve_lid: ResolveLid, exclude: Iterable[str] = ()
-) -> HistoryContacts | None:
-    """The people a history sync knows about (push names first), or None when it names nobody."""
-    data = ev.Data
-    lid_to_pn = {
-        m.lidJID.partition("@")[0]: m.pnJID.partition("@")[0]
-        for m in data.phoneNumberToLidMappings
-        if m.lidJID and m.pnJID
-    }
-
-    def resolve(lid_user: str) -> str | None:
-        return lid_to_pn.get(lid_user) or resolve_lid(lid_user)
-
-    skip = set(exclude)
-    names: dict[str, str | None] = {}
-
-    def add(jid: str, name: str | None) -> None:
-        if not jid or "@" not in jid:
-            return
-        phone = _phone_of(parse_jid(jid), resolve)
-        if not phone or not phone.isdigit() or len(phone) < 6 or phone in skip:
-            return
-        if names.get(phone) is None:
-            names[phone] = name or None
-
-    for pushname in data.pushnames:
-        add(pushname.ID, pushname.pushname)
-    for conv in data.conversations:
-        jid = conv.pnJID or conv.ID
-        if jid.endswith(("@s.whatsapp.net", "@lid")):
-            add(jid, conv.displayName or conv.name)
-    for contact in data.inlineContacts:
-        add(contact.pnJID or contact.lidJID, contact.fullName or contact.firstName)
-    if not names:
-        return None
-    return HistoryContacts(tuple(HistoryContact(phone, name) for phone, name in names.items()))
-
-
-def translate_connected(me: nz.Device) -> Connected:
-    return Connected(
-        pushname=me.PushName or None,
-        platform=me.Platform or None,
-        phone=me.JID.User or None,
-    )
-
-
-def translate_group(info: nz.GroupInfo, own_users: Iterable[str]) -> Group:
-    """A joined group; ``own_users`` are the user parts of our own JID and LID."""
-    own = set(own_users) - {""}
-    is_admin = is_super_admin = False
-    for participant in info.Participants:
-        users = {participant.JID.User, participant.LID.User, participant.PhoneNumber.User}
-        if users & own:
-            is_admin, is_super_admin = participant.IsAdmin, participant.IsSuperAdmin
-            break
-    owner_jid = info.OwnerPN if info.OwnerPN.User else info.OwnerJID
-    return Group(
-        jid=jid_string(info.JID),
-        name=info.GroupName.Name,
-        topic=info.GroupTopic.Topic,
-        owner=jid_string(owner_jid) if owner_jid.User else None,
-        participant_count=len(info.Participants),
-        is_admin=is_admin or is_super_admin,
-        is_super_admin=is_super_admin,
-    )
-
-
-def phone_checks(phones: list[str], responses: Iterable[nz.IsOnWhatsAppResponse]) -> list[PhoneCheck]:
-    """One answer per asked phone, in the order asked; a phone WhatsApp did not mention is not on it."""
-    by_phone: dict[str, nz.IsOnWhatsAppResponse] = {}
-    for response in responses:
-        for key in (response.Query.lstrip("+"), response.JID.User):
-            if key:
-                by_phone.setdefault(key, response)
-    checks = []
-    for phone in phones:
-        response = by_phone.get(phone)
-        if response is None or not response.IsIn:
-            checks.append(PhoneCheck(phone=phone, is_on_whatsapp=False, jid=None))
-            continue
-        verified = response.VerifiedName.Details.verifiedName if response.HasField("VerifiedName") else ""
-        jid = jid_string(response.JID) if response.JID.User else f"{phone}@s.whatsapp.net"
-        checks.append(PhoneCheck(phone=phone, is_on_whatsapp=True, jid=jid, verified_name=verified or None))
-    return checks
-
-
-_NOT_CONNECTED_MARKERS = (
-    "not connected",
-    "client is nil",
-    "doesn't contain a device jid",
-    "not logged in",
-)
-
-
-def map_error(exc: BaseException, kind: type[DriverError]) -> DriverError:
-    """A neonize failure as the seam's exception: NotConnectedError when the socket is down."""
-    if isinstance(exc, DriverError):
-        return exc
-    message = str(exc) or type(exc).__name__
-    if any(marker in message.lower() for marker in _NOT_CONNECTED_MARKERS):
-        return NotConnectedError(message)
-    return kind(message)
-
-
-# --- threads ------------------------------------------------------------------
-
-
-_WorkItem = tuple["Future[Any]", Callable[..., Any], tuple[Any, ...], dict[str, Any]]
-
-
-class _DaemonPool(Executor):
-    """A lazily started pool of daemon threads for short neonize calls.
-
-    ``ThreadPoolExecutor`` joins its workers at interpreter exit, so a single
-    call stuck in Go would hold up shutdown; these threads never do. Threads
-    start only when calls queue up, so an idle device costs none.
-    """
-
-    def __init__(self, max_workers: int, name: str) -> None:
-        self._max_workers = max(1, max_workers)
-        self._name = name
-        self._queue: queue.SimpleQueue[_WorkItem | None] = queue.SimpleQueue()
-        self._idle = threading.Semaphore(0)
-        self._threads: list[threading.Thread] = []
-        self._lock = threading.Lock()
-        self._shutdown = False
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        with self._lock:
-            if self._shutdown:
-                raise RuntimeError("pool is shut down")
-            future: Future[T] = Future()
-            self._queue.put((future, fn, args, kwargs))
-            if not self._idle.acquire(blocking=False) and len(self._threads) < self._max_workers:
-                thread = threading.Thread(target=self._work, name=f"{self._name}-{len(self._threads)}", daemon=True)
-                thread.start()
-                self._threads.append(thread)
-        return future
-
-    def _work(self) -> None:
-        while (item := self._queue.get()) is not None:
-            future, fn, args, kwargs = item
-            del item
-            if future.set_running_or_notify_cancel():
-                try:
-                    result = fn(*args, **kwargs)
-                except BaseException as exc:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(result)
-            del future
-            self._idle.release()
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self._lock:
-            self._shutdown = True
-            threads = list(self._threads)
-        if cancel_futures:
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    item = self._queue.get_nowait()
-                    if item is not None:
-                        item[0].cancel()
-        for _ in threads:
-            self._queue.put(None)
-        if wait:
-            for thread in threads:
-                thread.join()
-
-    @property
-    def thread_count(self) -> int:
-        return len(self._threads)
-
-
-_GO_MAP_LOCK = threading.Lock()
-"""Serializes writers of goneonize's unlocked Go maps: ``Neonize()`` set-up and ``Stop()``."""
-
-_SETUP_GRACE_S = 0.15
-"""Upper bound for holding :data:`_GO_MAP_LOCK` while ``Neonize()`` sets up (measured: 2-5 ms, 30-40 ms for a new session file)."""
-
-_STOP_WAIT_S = 2.0
-"""How long disconnect()/close() wait for Go to let go of a connection before leaving it to its
-daemon thread (a stop waits for an in-flight dial, which can take a minute behind a dead proxy)."""
 
 # Event codes handed to goneonize (see neonize.events.EVENT_TO_INT). QR codes
 # arrive through the QR callback instead: subscribing to them as events would
 # deliver them only after pairing has finished.
 _SUBSCRIBED_EVENTS = bytes([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 17, 18])
-
-
-class _SetupLease:
-    """Holds :data:`_GO_MAP_LOCK` for one ``Neonize()`` set-up; released once, from any thread."""
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._held = False
-
-    def acquire(self) -> None:
-        _GO_MAP_LOCK.acquire()
-        with self._mutex:
-            self._held = True
-
-    def release(self) -> None:
-        with self._mutex:
-            if self._held:
-                self._held = False
-                _GO_MAP_LOCK.release()
 
 
 @dataclass(eq=False)
@@ -574,7 +147,7 @@ class _Attempt:
     started: asyncio.Future[None]  # set once the thread holds the set-up lease and calls Go
     ready: asyncio.Future[str | None]  # None once under way, else the error
     ended: asyncio.Future[None]  # set when Neonize() has returned
-    lease: _SetupLease = field(default_factory=_SetupLease)
+    lease: SetupLease = field(default_factory=SetupLease)
     refs: tuple[Any, ...] = ()  # ctypes callbacks: must outlive every call Go makes into them
     under_way: bool = False
     code_requested: bool = False
@@ -639,9 +212,9 @@ class NeonizeDriver:
         self._proxy = str(proxy) if proxy else None
         self._preflight = str(extra.get("neonize_preflight", True)).lower() not in ("0", "false", "no", "off")
         threads = int(str(extra.get("neonize_call_threads", 4)))
-        self._pool = _DaemonPool(threads, f"neonize-call-{token}")
+        self._pool = DaemonPool(threads, f"neonize-call-{token}")
         # neonize's sync client, used for its short calls only (connecting is
-        # done here). Its finalizer would call Stop() outside _GO_MAP_LOCK; this
+        # done here). Its finalizer would call Stop() outside GO_MAP_LOCK; this
         # driver stops its Go clients itself.
         self._client = NewClient(str(self.session_path), uuid=token)
         self._client._stop_finalizer.detach()
@@ -765,7 +338,7 @@ class NeonizeDriver:
             response = await self._call(self._client.send_message, jid, wa.Message(conversation=text))
         except Exception as exc:
             raise map_error(exc, SendError) from exc
-        return SentMessage(id=response.ID, timestamp=_to_datetime(response.Timestamp))
+        return SentMessage(id=response.ID, timestamp=to_datetime(response.Timestamp))
 
     async def set_typing(self, to: str, on: bool) -> None:
         """Best effort: only a lost connection is raised; other failures are logged and ignored."""
@@ -907,7 +480,7 @@ class NeonizeDriver:
 
     def _lease_started(self, attempt: _Attempt) -> None:
         assert self._loop is not None
-        self._loop.call_later(_SETUP_GRACE_S, attempt.lease.release)
+        self._loop.call_later(SETUP_GRACE_S, attempt.lease.release)
         self._resolve(attempt.started, None)
 
     def _on_connection_ended(self, attempt: _Attempt, error: str) -> None:
@@ -944,7 +517,7 @@ class NeonizeDriver:
         """Wait (bounded) until this driver's connection threads have returned from Go."""
         pending = [attempt.ended for attempt in self._running if not attempt.ended.done()]
         if pending:
-            await asyncio.wait(pending, timeout=_STOP_WAIT_S)
+            await asyncio.wait(pending, timeout=STOP_WAIT_S)
 
     def _stop_go_id(self, uuid: bytes) -> None:
         """Stop one Go client. Blocks while it is still dialing, so never call it on the loop."""
@@ -956,7 +529,7 @@ class NeonizeDriver:
         # Neither runs under self._lock: whatsmeow may be waiting for a callback
         # of ours that needs it.
         gocode.Disconnect(uuid)
-        with _GO_MAP_LOCK:
+        with GO_MAP_LOCK:
             with self._lock:
                 if uuid not in self._go_ids:
                     return
@@ -1111,4 +684,4 @@ class NeonizeDriver:
             except Exception as exc:
                 log.debug("neonize: no phone number for LID %s: %s", lid_user, exc)
                 return None
-        return jid.User if jid.User and jid.Server in _PN_SERVERS else None
+        return jid.User if jid.User and jid.Server in PN_SERVERS else None

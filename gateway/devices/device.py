@@ -1,0 +1,335 @@
+"""One linked WhatsApp number: its state machine and the actions on it.
+
+Status: ``pairing`` → ``connected`` ⇄ ``disconnected`` → ``logged_out``.
+
+A :class:`Device` owns its driver, its event :class:`~gateway.devices.pump.Pump`
+and its :class:`~gateway.devices.reconnect.Reconnector`. Every status change is
+stored together with its webhook outbox rows in one transaction, and only
+then told to WebSocket listeners and the dispatcher, so a listener never
+hears of a change the store could still lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from gateway.api.envelope import now_iso
+from gateway.api.errors import ApiError
+from gateway.devices import views
+from gateway.devices.pump import Pump
+from gateway.devices.reconnect import Reconnector
+from gateway.drivers.base import (
+    CheckError,
+    Connected,
+    ConnectError,
+    Disconnected,
+    Driver,
+    DriverError,
+    Group,
+    LoggedOut,
+    Method,
+    NotConnectedError,
+    PhoneCheck,
+    SentMessage,
+)
+from gateway.store import DeviceRow, device_values, enqueue_sync, save_device_sync
+
+if TYPE_CHECKING:
+    from gateway.devices.manager import DeviceManager
+
+log = structlog.get_logger("gateway.devices")
+
+
+class Device:
+    """One linked WhatsApp number."""
+
+    def __init__(self, manager: DeviceManager, row: DeviceRow, driver: Driver) -> None:
+        self.m = manager
+        self.row = row
+        self.driver = driver
+        self.qr: str | None = None
+        self.qr_at: float | None = None
+        self.pairing_code: str | None = None
+        self.connected_mono: float | None = None
+        self.ops = asyncio.Lock()  # connect / disconnect / logout, one at a time
+        self.send_lock = asyncio.Lock()  # FIFO: sends leave in the order they were accepted
+        self.pump = Pump(self)
+        self.reconnector = Reconnector(self)
+        self._connected_evt = asyncio.Event()
+        self._changed = asyncio.Condition()
+        self._quiet = False  # set while the gateway itself disconnects / shuts down
+
+    @property
+    def token(self) -> str:
+        return self.row.token
+
+    @property
+    def status(self) -> str:
+        return self.row.status
+
+    # --- views ---------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return views.state(self)
+
+    def summary(self) -> dict[str, Any]:
+        return views.summary(self)
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def start_pump(self) -> None:
+        self.pump.start()
+
+    async def connect(self, method: Method) -> None:
+        """Start pairing or reconnecting; raise CONNECTION_FAILED if WhatsApp is unreachable."""
+        async with self.ops:
+            self.reconnector.cancel()
+            self._quiet = False
+            if self.row.status == "connected" and self._connected_evt.is_set():
+                return
+            paired = self.driver.is_paired()
+            self.row.method = method
+            self.row.status = "disconnected" if paired else "pairing"
+            self.row.reconnecting = paired
+            self.qr = None
+            self.pairing_code = None
+            await self._save_and_announce()
+            try:
+                await asyncio.wait_for(self.driver.connect(method), self.m.settings.connect_timeout_ms / 1000)
+            except (ConnectError, TimeoutError) as exc:
+                reason = str(exc) or "connection timed out"
+                if paired:
+                    self.reconnector.schedule()
+                else:
+                    self.row.status = "disconnected"
+                    self.row.reconnecting = False
+                    await self._save_and_announce()
+                self.publish("connection-error", message=reason)
+                raise ApiError("CONNECTION_FAILED", f"could not reach WhatsApp: {reason}") from exc
+        if paired:
+            # A paired session comes back on its own; give it a moment so the
+            # answer can say "connected".
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._connected_evt.wait(), 2.0)
+
+    async def disconnect(self) -> None:
+        """Close the connection on request: ``reconnecting`` false, session kept."""
+        async with self.ops:
+            self.reconnector.cancel()
+            self._quiet = True
+            await self.driver.disconnect()
+            was = self.row.status
+            self.qr = None
+            self.pairing_code = None
+            self._connected_evt.clear()
+            self.connected_mono = None
+            self.row.status = "disconnected"
+            self.row.reconnecting = False
+            if was == "connected":
+                await self._transition("device.disconnected", "connection-error", message="Disconnected")
+            else:
+                await self._save_and_announce()
+
+    async def logout(self) -> None:
+        """Unlink from WhatsApp (emits ``device.logged_out``) and delete the session file."""
+        async with self.ops:
+            self.reconnector.cancel()
+            self._quiet = True
+            try:
+                await self.driver.logout()
+            except DriverError as exc:
+                log.warning("device.logout_failed", token=self.token, error=str(exc))
+            self.qr = None
+            self._connected_evt.clear()
+            self.row.status = "logged_out"
+            self.row.reconnecting = False
+            await self._transition("device.logged_out", "connection-error", message="Logged out")
+
+    async def close(self) -> None:
+        """Shutdown: stop everything, emit nothing."""
+        self._quiet = True
+        self.reconnector.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.driver.close(), 2.5)
+        await self.pump.stop()
+
+    def restore(self) -> None:
+        """At start-up: reconnect a paired device in the background, no scan needed.
+
+        A device disconnected on request stays down; one that was still pairing
+        comes back disconnected and pairs again with ``POST /devices``.
+        """
+        r = self.row
+        if r.status == "logged_out":
+            return
+        stopped_by_user = r.status == "disconnected" and not r.reconnecting
+        if not stopped_by_user and self.driver.is_paired():
+            r.status, r.reconnecting = "disconnected", True
+            self.reconnector.schedule(immediately=True)
+        else:
+            r.status, r.reconnecting = "disconnected", False
+
+    # --- actions -------------------------------------------------------------
+
+    async def send_text(self, to_jid: str, text: str) -> SentMessage:
+        self._require_connected()
+        async with self.send_lock:
+            self._require_connected()
+            try:
+                delay = self.m.settings.typing_delay_ms
+                if delay:
+                    await self.driver.set_typing(to_jid, True)
+                    await asyncio.sleep(delay / 1000)
+                sent = await self.driver.send_text(to_jid, text)
+                if delay:
+                    with contextlib.suppress(DriverError):
+                        await self.driver.set_typing(to_jid, False)
+            except NotConnectedError as exc:
+                raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
+            except DriverError as exc:
+                raise ApiError("SEND_FAILED", f"send failed: {exc}") from exc
+            self.row.messages_sent += 1
+        self.m.stats_changed(self)
+        return sent
+
+    async def check_phones(self, phones: list[str]) -> list[PhoneCheck]:
+        self._require_connected()
+        try:
+            return await self.driver.is_on_whatsapp(phones)
+        except NotConnectedError as exc:
+            raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
+        except DriverError as exc:
+            raise ApiError("VALIDATION_FAILED", f"on-WhatsApp check failed: {exc}") from exc
+
+    async def groups(self) -> list[Group]:
+        self._require_connected()
+        try:
+            return await self.driver.joined_groups()
+        except NotConnectedError as exc:
+            raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
+        except (CheckError, DriverError) as exc:
+            raise ApiError("INTERNAL_ERROR", f"could not list groups: {exc}") from exc
+
+    async def reset_stats(self) -> None:
+        self.row.messages_sent = 0
+        self.row.messages_received = 0
+        await self._save_and_announce()
+
+    async def update(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self.row, key, value)
+        await self._save_and_announce()
+
+    def _require_connected(self) -> None:
+        if self.row.status != "connected":
+            raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected")
+
+    # --- the state machine: status events from the pump ------------------------------
+
+    def on_qr(self, code: str) -> None:
+        first = self.qr is None
+        self.qr, self.qr_at = code, time.time()
+        self.publish("qrcode", data=code)
+        if first:
+            self.publish("session_update", data=self.state())
+
+    def on_pairing_code(self, code: str) -> None:
+        self.pairing_code = code
+        self.publish("pairing-code", data={"code": code})
+
+    async def on_connected(self, ev: Connected) -> None:
+        # The reconnect loop (if any) ends by itself once its connect() returns.
+        self.reconnector.connected()
+        self.qr = None
+        self.pairing_code = None
+        now = now_iso()
+        self.row.status = "connected"
+        self.row.reconnecting = False
+        self.row.pushname = ev.pushname or self.row.pushname
+        self.row.platform = ev.platform or self.row.platform
+        self.row.phone = ev.phone or self.row.phone or self.token
+        self.row.connected_at = now
+        self.connected_mono = time.monotonic()
+        self._connected_evt.set()
+        self._quiet = False
+        await self._transition(
+            "device.connected",
+            "connection-success",
+            data={"pushname": self.row.pushname, "platform": self.row.platform},
+        )
+        log.info("device.connected", token=self.token)
+
+    async def on_disconnected(self, ev: Disconnected) -> None:
+        if self._quiet or self.row.status == "logged_out":
+            return
+        was_connected = self.row.status == "connected"
+        self._connected_evt.clear()
+        self.connected_mono = None
+        paired = self.driver.is_paired()
+        self.row.status = "disconnected"
+        self.row.reconnecting = paired
+        self.qr = None
+        if was_connected:
+            await self._transition("device.disconnected", "connection-error", message=ev.reason)
+        else:
+            await self._save_and_announce()
+            self.publish("connection-error", message=ev.reason)
+        log.info("device.disconnected", token=self.token, reason=ev.reason, reconnecting=paired)
+        if paired:
+            self.reconnector.schedule()
+
+    async def on_logged_out(self, ev: LoggedOut) -> None:
+        self.reconnector.cancel()
+        self.qr = None
+        self._connected_evt.clear()
+        self.connected_mono = None
+        self.row.status = "logged_out"
+        self.row.reconnecting = False
+        await self._transition("device.logged_out", "connection-error", message=ev.reason)
+
+    # --- plumbing ----------------------------------------------------------------
+
+    async def _transition(self, hook: str, frame: str, data: Any = None, message: str | None = None) -> None:
+        """Persist a status change with its webhook, then tell listeners."""
+        ts = now_iso()
+        self.row.last_update = ts
+        values, row, router = device_values(self.row), replace(self.row), self.m.router
+
+        def job(conn: sqlite3.Connection) -> None:
+            save_device_sync(conn, values)
+            enqueue_sync(conn, router.deliveries(hook, row, None, ts))
+
+        await self.m.store.db.run(job)
+        self.m.wake_dispatcher()
+        self.publish(frame, data=data, message=message)
+        await self._announce()
+
+    async def _save_and_announce(self) -> None:
+        self.row.last_update = now_iso()
+        await self.m.store.save_device(self.row)
+        await self._announce()
+
+    async def wait_for_status(self, *statuses: str, timeout: float = 2.0) -> bool:
+        """Wait (bounded) until the pump has moved the device into one of ``statuses``."""
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: self.row.status in statuses)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _announce(self) -> None:
+        self.publish("session_update", data=self.state())
+        async with self._changed:
+            self._changed.notify_all()
+
+    def publish(self, event: str, data: Any = None, message: str | None = None) -> None:
+        """A WebSocket frame about this device, for its owner's listeners (and admins)."""
+        self.m.hub.publish(event, self.token, data, message, self.row.owner_id)

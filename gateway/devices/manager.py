@@ -1,0 +1,129 @@
+"""The device manager: owns every :class:`~gateway.devices.device.Device`.
+
+It creates devices (``POST /devices``), finds them, restores them from the
+store at start-up (paired ones reconnect in the background) and closes them
+quietly at shutdown, then writes the send counters still unsaved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from gateway.api.envelope import now_iso
+from gateway.api.errors import ApiError
+from gateway.devices.counters import SendCounters
+from gateway.devices.device import Device
+from gateway.drivers.base import Driver, Method
+from gateway.events import Hub
+from gateway.settings import Settings
+from gateway.store import DeviceRow, Store
+from gateway.webhooks import WebhookRouter
+
+log = structlog.get_logger("gateway.devices")
+
+DriverFactory = Callable[[str], Driver]
+
+
+class DeviceManager:
+    """Owns every Device: create, find, restore at start, close at shutdown."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        hub: Hub,
+        router: WebhookRouter,
+        driver_factory: DriverFactory,
+        wake_dispatcher: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.hub = hub
+        self.router = router
+        self.driver_factory = driver_factory
+        self.wake_dispatcher = wake_dispatcher
+        self.devices: dict[str, Device] = {}
+        self.started = False
+        self.reconnects = 0
+        self.connect_slots = asyncio.Semaphore(64)  # reconnect dials in flight, gateway-wide
+        self.counters = SendCounters(store)
+        self._creating: dict[str, asyncio.Lock] = {}
+
+    async def start(self) -> None:
+        """Load the store and reconnect every paired device in the background."""
+        for row in await self.store.all_devices():
+            device = self._make(row)
+            device.restore()
+        self.started = True
+        self.counters.start()
+        log.info("devices.restored", count=len(self.devices))
+
+    async def stop(self) -> None:
+        self.started = False
+        await asyncio.gather(*(d.close() for d in list(self.devices.values())), return_exceptions=True)
+        await self.counters.stop()
+
+    def stats_changed(self, device: Device) -> None:
+        """A send moved ``device``'s counter (written behind, see :mod:`gateway.devices.counters`)."""
+        self.counters.changed(device)
+
+    def _make(self, row: DeviceRow) -> Device:
+        device = Device(self, row, self.driver_factory(row.token))
+        self.devices[row.token] = device
+        device.start_pump()
+        return device
+
+    def get(self, token: str) -> Device | None:
+        return self.devices.get(token)
+
+    def visible(self, owner_id: int | None, is_admin: bool) -> list[Device]:
+        return [d for d in self.devices.values() if is_admin or d.row.owner_id == owner_id]
+
+    async def open(
+        self,
+        token: str,
+        method: Method,
+        owner_id: int | None,
+        is_admin: bool,
+        fields: dict[str, Any],
+    ) -> Device:
+        """``POST /devices``: create the device if new, then pair or reconnect it."""
+        lock = self._creating.setdefault(token, asyncio.Lock())
+        async with lock:
+            device = self.devices.get(token)
+            if device is not None and not is_admin and device.row.owner_id != owner_id:
+                raise ApiError("DEVICE_TAKEN", "this token is a device of another account")
+            if device is None:
+                now = now_iso()
+                row = DeviceRow(token=token, status="pairing", created_at=now, last_update=now, owner_id=owner_id)
+                for key, value in fields.items():
+                    setattr(row, key, value)
+                device = self._make(row)
+            elif fields:
+                for key, value in fields.items():
+                    setattr(device.row, key, value)
+        await device.connect(method)
+        return device
+
+    async def remove(self, token: str, purge: bool) -> None:
+        """``DELETE /devices/{token}``: logout, delete the session and the device."""
+        device = self.devices.get(token)
+        if device is None:
+            return
+        await device.logout()
+        await device.close()
+        self.devices.pop(token, None)
+        self._creating.pop(token, None)
+        await self.store.delete_device(token)
+        if purge:
+            await self.store.delete_contacts(token)
+
+    def status_counts(self) -> dict[str, int]:
+        counts = {"pairing": 0, "connected": 0, "disconnected": 0, "logged_out": 0}
+        for d in self.devices.values():
+            counts[d.row.status] = counts.get(d.row.status, 0) + 1
+        return counts

@@ -1,0 +1,161 @@
+"""The event pump: one task per device consumes its driver's events, in order.
+
+For every event the pump stores what it changes and the webhook outbox rows it
+causes in one transaction (group-committed with every other device's, see
+:meth:`gateway.store.db.Db.run`), then publishes WebSocket frames and wakes the
+dispatcher. Events that move the device's status (connected, disconnected,
+logged out, a QR, a pairing code) are handed to the device's state machine;
+the data events (receipts, messages, history contacts) are handled here.
+
+Devices share nothing but the store, so a stuck device never delays another;
+an event that fails is logged and the pump goes on with the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import sqlite3
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from gateway.api.envelope import iso, now_iso
+from gateway.drivers.base import (
+    Connected,
+    Disconnected,
+    DriverEvent,
+    HistoryContacts,
+    IncomingMessage,
+    LoggedOut,
+    PairingCode,
+    Qr,
+    Receipt,
+)
+from gateway.store import ContactRow, enqueue_sync, save_stats_sync, stats_values, upsert_contacts_sync
+
+if TYPE_CHECKING:
+    from gateway.devices.device import Device
+
+log = structlog.get_logger("gateway.devices")
+
+
+class Pump:
+    """The task that feeds one device's driver events into the device."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None:
+            # A fresh context: the pump outlives the request that created it, and
+            # must not log under that request's id.
+            self._task = asyncio.create_task(
+                self._run(), name=f"pump-{self.device.token}", context=contextvars.Context()
+            )
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        device = self.device
+        async for ev in device.driver.events():
+            try:
+                await self.handle(ev)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("device.event_failed", token=device.token, event=type(ev).__name__)
+
+    async def handle(self, ev: DriverEvent) -> None:
+        device = self.device
+        # The frequent events first: two receipts per send.
+        if isinstance(ev, Receipt):
+            await self._on_receipt(ev)
+        elif isinstance(ev, IncomingMessage):
+            await self._on_message(ev)
+        elif isinstance(ev, Qr):
+            device.on_qr(ev.code)
+        elif isinstance(ev, PairingCode):
+            device.on_pairing_code(ev.code)
+        elif isinstance(ev, Connected):
+            await device.on_connected(ev)
+        elif isinstance(ev, Disconnected):
+            await device.on_disconnected(ev)
+        elif isinstance(ev, LoggedOut):
+            await device.on_logged_out(ev)
+        elif isinstance(ev, HistoryContacts):
+            await self._on_history(ev)
+
+    async def _on_receipt(self, ev: Receipt) -> None:
+        device = self.device
+        m = device.m
+        data = {
+            "type": ev.type,
+            "messageIds": list(ev.message_ids),
+            "from": ev.sender,
+            "timestamp": iso(ev.timestamp),
+        }
+        rows = m.router.deliveries("message.receipt", device.row, data)
+        if rows:  # an event that changes no device state: its outbox rows alone, stored first
+            await m.store.enqueue(rows)
+            m.wake_dispatcher()
+        device.publish("message.receipt", data=data)
+
+    async def _on_message(self, ev: IncomingMessage) -> None:
+        device = self.device
+        m = device.m
+        data = {
+            "id": ev.id,
+            "from": ev.sender,
+            "fromName": ev.sender_name,
+            "chat": ev.chat,
+            "isGroup": ev.is_group,
+            "type": ev.type,
+            "text": ev.text,
+            "timestamp": iso(ev.timestamp),
+        }
+        ts = now_iso()
+        device.row.messages_received += 1
+        device.row.last_update = ts
+        values, row, router = stats_values(device.row), replace(device.row), m.router
+
+        def job(conn: sqlite3.Connection) -> list[ContactRow]:
+            save_stats_sync(conn, values)
+            new = upsert_contacts_sync(conn, row.token, row.owner_id, [(ev.sender, ev.sender_name)], "message", ts)
+            rows = router.deliveries("message.received", row, data, ts)
+            for c in new:
+                rows += router.deliveries("contacts.new", row, {"phone": c.phone, "name": c.name}, ts)
+            enqueue_sync(conn, rows)
+            return new
+
+        new = await m.store.db.run(job)
+        m.wake_dispatcher()
+        device.publish("message", data=data)
+        for c in new:
+            device.publish("contacts.new", data={"phone": c.phone, "name": c.name})
+
+    async def _on_history(self, ev: HistoryContacts) -> None:
+        device = self.device
+        m = device.m
+        ts, row, router = now_iso(), replace(device.row), m.router
+        batch = [(c.phone, c.name) for c in ev.contacts]
+
+        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            new = upsert_contacts_sync(conn, row.token, row.owner_id, batch, "history", ts)
+            data = [c.to_api() for c in new]
+            if data:
+                enqueue_sync(conn, router.deliveries("contacts.sync", row, data, ts))
+            return data
+
+        data = await m.store.db.run(job)
+        if data:
+            m.wake_dispatcher()
+            device.publish("contacts.sync", data=data)
