@@ -1,4 +1,4 @@
-"""The registry's Db: group commit, savepoints per job, nested use, fresh reads during long scans."""
+"""The store's Db: group commit, savepoints per job, nested use, fresh reads during long scans, the writer thread."""
 
 from __future__ import annotations
 
@@ -58,3 +58,40 @@ async def test_reads_are_fresh_while_a_long_scan_is_open(db: Db) -> None:
     await db.execute("INSERT INTO t VALUES ('late', 99999)")
     assert await db.fetchone("SELECT v FROM t WHERE k = 'late'") is not None
     await scan.aclose()
+
+
+async def test_a_cancelled_write_still_completes_and_the_writer_goes_on(db: Db) -> None:
+    """A caller that gives up does not leave the writer's thread half-way: its job commits, later ones run."""
+    import asyncio
+    import threading
+
+    release = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> None:
+        release.wait(5)
+        conn.execute("INSERT INTO t VALUES ('slow', 1)")
+
+    task = asyncio.create_task(db.run(slow))
+    await asyncio.sleep(0)  # let it queue
+    task.cancel()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await db.execute("INSERT INTO t VALUES ('next', 2)") == 1
+    assert [r[0] for r in await db.fetchall("SELECT k FROM t ORDER BY v")] == ["slow", "next"]
+
+
+async def test_the_writer_refuses_work_once_closed(tmp_path: Path) -> None:
+    d = await Db.open(tmp_path / "closed.db")
+    await d.close()
+    with pytest.raises(sqlite3.ProgrammingError):
+        await d.execute("CREATE TABLE x (y)")
+
+
+async def test_writes_inside_a_transaction_are_read_back_before_commit(db: Db) -> None:
+    """Reads inside transaction() go to the writer, so they see the block's own uncommitted writes."""
+    async with db.transaction():
+        assert await db.insert("INSERT INTO t VALUES ('tx', 7)") > 0
+        row = await db.fetchone("SELECT v FROM t WHERE k = 'tx'")
+        assert row is not None and row["v"] == 7
+        assert await db.fetchone("SELECT v FROM t WHERE k = 'missing'") is None

@@ -1,9 +1,10 @@
 """One SQLite database file: a writer connection, a reader, and transactions.
 
-Every write goes through the writer under one asyncio lock, so a
+Every write goes through the writer (:class:`~gateway.store.writer.Writer`, a
+sqlite3 connection on a thread of its own) under one asyncio lock, so a
 ``transaction()`` is never interleaved with another task's statements. Reads
-use a second connection (WAL lets it run beside the writer) so long exports
-never hold up writes.
+use a second connection (aiosqlite; WAL lets it run beside the writer) so long
+exports never hold up writes.
 
 The hot path (the event pumps of every device, stats saves) uses :meth:`Db.run`
 instead: a plain function over the sqlite3 connection, executed in the
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import ContextVar
@@ -26,6 +28,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from gateway.store.schema import MIGRATIONS
+from gateway.store.writer import Writer
 
 _in_tx: ContextVar[bool] = ContextVar("in_tx", default=False)
 T = TypeVar("T")
@@ -33,7 +36,7 @@ Job = Callable[[sqlite3.Connection], Any]
 
 
 class Db:
-    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+    def __init__(self, path: Path, writer: Writer, reader: aiosqlite.Connection) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
@@ -44,9 +47,8 @@ class Db:
     @classmethod
     async def open(cls, path: Path) -> Db:
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path)
-        await writer.execute("PRAGMA journal_mode=WAL")
-        await _migrate(writer)
+        writer = await Writer.open(path)
+        await writer.call(_set_up)
         reader = await _connect(path)
         return cls(path, writer, reader)
 
@@ -64,14 +66,14 @@ class Db:
             return
         async with self._lock:
             token = _in_tx.set(True)
-            await self._writer.execute("BEGIN IMMEDIATE")
+            await self._writer.call(_execute, "BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await self._writer.call(_execute, "ROLLBACK")
                 raise
             else:
-                await self._writer.execute("COMMIT")
+                await self._writer.call(_execute, "COMMIT")
             finally:
                 _in_tx.reset(token)
 
@@ -83,8 +85,7 @@ class Db:
         """
         if _in_tx.get():
             # Already inside transaction(): join it (the flusher would wait for our own lock).
-            result: T = await self._writer._execute(job, self._writer._conn)  # type: ignore[no-untyped-call]
-            return result
+            return await self._writer.call(job)
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.append((job, future))
         if self._flusher is None or self._flusher.done():
@@ -96,9 +97,7 @@ class Db:
             batch, self._jobs = self._jobs, []
             try:
                 async with self._lock:
-                    outcomes = await self._writer._execute(  # type: ignore[no-untyped-call]
-                        _run_batch, self._writer._conn, [j for j, _ in batch]
-                    )
+                    outcomes = await self._writer.call(_run_batch, [j for j, _ in batch])
             except Exception as exc:  # the commit itself failed: every job of the batch failed
                 outcomes = [(False, exc)] * len(batch)
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
@@ -109,27 +108,26 @@ class Db:
                 else:
                     future.set_exception(value)
 
+    # One write is one job of the group commit: one trip to the writer's thread, atomic on its
+    # own (its savepoint), or part of the enclosing transaction() when there is one.
+
     async def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
         """Run one write; returns the affected row count (lastrowid for inserts via ``insert``)."""
-        async with self.transaction():
-            cur = await self._writer.execute(sql, tuple(args))
-            return cur.rowcount
+        return await self.run(functools.partial(_rowcount, sql=sql, args=tuple(args)))
 
     async def insert(self, sql: str, args: Iterable[Any] = ()) -> int:
-        async with self.transaction():
-            cur = await self._writer.execute(sql, tuple(args))
-            return int(cur.lastrowid or 0)
+        return await self.run(functools.partial(_lastrowid, sql=sql, args=tuple(args)))
 
     async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
-        async with self.transaction():
-            await self._writer.executemany(sql, [tuple(r) for r in rows])
+        await self.run(functools.partial(_executemany, sql=sql, rows=[tuple(r) for r in rows]))
 
-    async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[aiosqlite.Row]:
-        conn = self._writer if _in_tx.get() else self._reader
+    async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        if _in_tx.get():  # inside transaction(): see its own uncommitted writes
+            return await self._writer.call(_fetchall, sql, tuple(args))
         # One trip to the connection's thread instead of three (execute, fetch, close).
-        return list(await conn.execute_fetchall(sql, tuple(args)))
+        return list(await self._reader.execute_fetchall(sql, tuple(args)))
 
-    async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None:
         rows = await self.fetchall(sql, args)  # fetched whole: no statement left open on the shared reader
         return rows[0] if rows else None
 
@@ -154,7 +152,7 @@ class Db:
     async def writable(self) -> bool:
         try:
             async with self.transaction():
-                await self._writer.execute("CREATE TEMP TABLE IF NOT EXISTS _probe(x)")
+                await self._writer.call(_execute, "CREATE TEMP TABLE IF NOT EXISTS _probe(x)")
             return True
         except Exception:
             return False
@@ -190,9 +188,33 @@ async def _connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
-async def _migrate(conn: aiosqlite.Connection) -> None:
-    async with conn.execute("PRAGMA user_version") as cur:
-        row = await cur.fetchone()
+# -- work for the writer's thread ---------------------------------------------------------
+
+
+def _set_up(conn: sqlite3.Connection) -> None:
+    """WAL (so the reader runs beside the writer), then the migrations this file has not had yet."""
+    conn.execute("PRAGMA journal_mode=WAL")
+    row = conn.execute("PRAGMA user_version").fetchone()
     version = int(row[0]) if row else 0
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        await conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+        conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
+
+
+def _execute(conn: sqlite3.Connection, sql: str) -> None:
+    conn.execute(sql)
+
+
+def _rowcount(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> int:
+    return conn.execute(sql, args).rowcount
+
+
+def _lastrowid(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> int:
+    return int(conn.execute(sql, args).lastrowid or 0)
+
+
+def _executemany(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    conn.executemany(sql, rows)
+
+
+def _fetchall(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
+    return conn.execute(sql, args).fetchall()
