@@ -37,8 +37,8 @@ import orjson
 import structlog
 
 import gateway
+from gateway import ids
 from gateway.api.envelope import iso, now_iso
-from gateway.ids import random_bits
 from gateway.settings import Settings
 from gateway.store import DeviceRow, NewDelivery, Store
 from gateway.store.outbox import AttemptResult, OutboxRow
@@ -64,7 +64,7 @@ BASE_HEADERS = {
 
 def new_webhook_id() -> str:
     """``msg_`` + 32 hex digits: unique, the receiver's idempotency key (Standard Webhooks)."""
-    return f"msg_{random_bits(128):032x}"
+    return ids.webhook_id()
 
 
 class WebhookRouter:

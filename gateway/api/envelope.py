@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from gateway import ids
 from gateway.api.errors import ApiError
-from gateway.ids import random_bits
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="")  # set by the gate (gateway.api.gate)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -49,11 +49,7 @@ def now_iso() -> str:
     return f"{cached[1]}.{int((now - second) * 1000):03d}Z"
 
 
-def new_request_id() -> str:
-    """A random (version 4) UUID string."""
-    n = (random_bits(128) & ~(0xF000 << 64 | 0xC000 << 48)) | (0x4000 << 64 | 0x8000 << 48)
-    h = f"{n:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+new_request_id = ids.request_id  # a random (version 4) UUID string
 
 
 _iso_second: tuple[float, str] = (-1.0, "")

@@ -41,7 +41,7 @@ from gateway.drivers.base import (
     Receipt,
     SentMessage,
 )
-from gateway.ids import random_bits
+from gateway.ids import message_id
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -137,7 +137,7 @@ class SandboxDriver:
 
     async def send_text(self, to: str, text: str) -> SentMessage:
         self._require_connected()
-        msg_id = _message_id()
+        msg_id = message_id()
         now = datetime.now(UTC)
         self._sent.append((msg_id, to, text, now))
         loop = asyncio.get_running_loop()
@@ -194,7 +194,7 @@ class SandboxDriver:
     def incoming(self, sender: str, name: str | None, text: str) -> IncomingMessage:
         self._require_connected()
         msg = IncomingMessage(
-            id=_message_id(),
+            id=message_id(),
             sender=sender,
             sender_name=name,
             chat=f"{sender}@s.whatsapp.net",
@@ -289,11 +289,6 @@ class SandboxDriver:
             self._receipt_timer = None
         self._delivered.clear()
         self._read.clear()
-
-
-def _message_id() -> str:
-    """``3EB0`` + 16 upper-case hex digits, like the ids WhatsApp Web gives."""
-    return f"3EB0{random_bits(64):016X}"
 
 
 def _iso(dt: datetime) -> str:
