@@ -34,7 +34,7 @@ pytestmark = pytest.mark.e2e  # schemathesis against the real server process
 MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 WHATSAPP_SIDE = {"DEVICE_NOT_CONNECTED", "CONNECTION_FAILED", "SEND_FAILED", "VALIDATION_FAILED"}
 
-schema = schemathesis.openapi.from_dict(document(sandbox=True)).exclude(path="/ws")
+schema = schemathesis.openapi.from_dict(document(sandbox=True))
 
 
 def ensure_connected_device(http: httpx.Client) -> None:

@@ -15,6 +15,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import orjson
 from starlette.responses import Response
 
@@ -75,7 +76,8 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        # Response models (msgspec Structs) become plain data only when met; dicts go straight through.
+        return orjson.dumps(content, default=msgspec.to_builtins)
 
     def init_headers(self, headers: Mapping[str, str] | None = None) -> None:
         if headers:

@@ -1,10 +1,16 @@
-"""The OpenAPI 3.1 document of the whole HTTP API, kept in this one place.
+"""The OpenAPI 3.1 document, generated from the models and the operation table.
 
-``tests/test_openapi.py`` holds it against the app's real route table (a route
-without an entry, or an entry without a route, fails the suite) and
-``tests/test_fuzz.py`` fuzzes every operation with schemathesis, checking each
-response against the schemas here. Error responses are grouped by HTTP status,
-each listing exactly the contract codes that operation can answer with.
+Schemas come from the msgspec models (:mod:`gateway.api.models`) that the routes decode
+and answer with, so the document cannot drift from the code; the operations (paths,
+operationIds, parameters, error codes) from :data:`gateway.api.operations.OPERATIONS`.
+
+Written for client generators (``tests/test_generated_client.py`` drives the API through
+``openapi-python-client``): stable operationIds; one ``Error`` response component that
+every error status references, with the codes an operation can answer listed in its
+description and in ``x-error-codes``; one success envelope per data model
+(``<Model>Envelope``); files as their own operations with one media type each; request
+fields the route requires marked required and not nullable; and a top-level
+``webhooks`` section describing every webhook event's body and headers.
 """
 
 from __future__ import annotations
@@ -13,11 +19,16 @@ import copy
 import functools
 from typing import Any
 
+import msgspec
+
 from gateway import __version__
 from gateway.api.errors import STATUS
-from gateway.settings import WEBHOOK_EVENT_NAMES
+from gateway.api.models import events
+from gateway.api.models.base import DEVICE_STATUSES, EVENT_NAMES, Body
+from gateway.api.operations import OPERATIONS, Op, Param
 
 Schema = dict[str, Any]
+REF = "#/components/schemas/{name}"
 
 WHEN: dict[str, str] = {
     "UNAUTHORIZED": "missing or invalid key",
@@ -41,685 +52,242 @@ WHEN: dict[str, str] = {
     "NOT_READY": "not ready yet",
 }
 
-# --- schema helpers ---------------------------------------------------------
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def nullable(schema: Schema) -> Schema:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def obj(required: tuple[str, ...] = (), **props: Schema) -> Schema:
-    out: Schema = {"type": "object", "properties": props}
-    if required:
-        out["required"] = list(required)
-    return out
-
-
-def arr(items: Schema) -> Schema:
-    return {"type": "array", "items": items}
-
-
-STR: Schema = {"type": "string"}
-INT: Schema = {"type": "integer"}
-NUM: Schema = {"type": "number"}
-BOOL: Schema = {"type": "boolean"}
-TIME: Schema = {"type": "string", "format": "date-time"}
-PHONE: Schema = {"type": "string", "description": "phone number; normalized to digits", "examples": ["60123456789"]}
-
-# --- components -------------------------------------------------------------
-
-EVENT_NAMES = sorted(WEBHOOK_EVENT_NAMES)
-DEVICE_STATUS: Schema = {"type": "string", "enum": ["pairing", "connected", "disconnected", "logged_out"]}
-
-SCHEMAS: dict[str, Schema] = {
-    "Meta": obj(("timestamp", "requestId"), timestamp=TIME, requestId=STR),
-    "Error": {
-        **obj(
-            ("success", "error", "meta"),
-            success={"const": False},
-            error=obj(("code", "message"), code={"type": "string", "enum": list(STATUS)}, message=STR),
-            meta=ref("Meta"),
-        ),
-        "description": "The error envelope; switch on `error.code`.",
-    },
-    "WebhookEvent": {"type": "string", "enum": EVENT_NAMES},
-    "DeviceStatus": DEVICE_STATUS,
-    "DeviceState": obj(
-        ("token", "status", "reconnecting", "ready", "authenticated", "hasQR", "info", "uptime", "stats", "lastUpdate"),
-        token=STR,
-        status=ref("DeviceStatus"),
-        reconnecting=BOOL,
-        ready=BOOL,
-        authenticated=BOOL,
-        hasQR=BOOL,
-        info=obj(pushname=nullable(STR), platform=nullable(STR), phoneMasked=nullable(STR)),
-        uptime={**NUM, "description": "seconds connected"},
-        stats=obj(("messagesSent", "messagesReceived"), messagesSent=INT, messagesReceived=INT),
-        lastUpdate=TIME,
-        name=nullable(STR),
-        webhookUrl=nullable(STR),
-        webhookEvents=nullable(arr(ref("WebhookEvent"))),
-    ),
-    "DeviceSummary": obj(
-        ("token", "status"),
-        token=STR,
-        name=nullable(STR),
-        status=ref("DeviceStatus"),
-        method={"type": "string", "enum": ["qr", "code"]},
-        pushname=nullable(STR),
-        createdAt=TIME,
-        connectedAt=nullable(TIME),
-    ),
-    "Group": obj(
-        ("jid",),
-        jid=STR,
-        name=nullable(STR),
-        topic=nullable(STR),
-        owner=nullable(STR),
-        participantCount=INT,
-        isAdmin=BOOL,
-        isSuperAdmin=BOOL,
-    ),
-    "Contact": obj(
-        ("phone", "source", "firstSeen", "lastSeen"),
-        phone=STR,
-        name=nullable(STR),
-        source={"type": "string", "enum": ["message", "history"]},
-        firstSeen=TIME,
-        lastSeen=TIME,
-    ),
-    "Delivery": obj(
-        ("id", "event", "url", "status", "attempts"),
-        id=INT,
-        event=STR,
-        token=nullable(STR),
-        url=STR,
-        status={"type": "string", "enum": ["pending", "delivered", "failed"]},
-        attempts=INT,
-        lastError=nullable(STR),
-        nextAttemptAt=nullable(TIME),
-        createdAt=TIME,
-        deliveredAt=nullable(TIME),
-    ),
-    "AuthSession": obj(
-        ("token", "userId", "username", "apiKey"),
-        token={**STR, "description": "session token (also usable as `Authorization: Bearer`)"},
-        userId=INT,
-        username=STR,
-        apiKey=nullable(STR),
-    ),
-    "Account": obj(
-        ("userId", "username", "email"),
-        userId=INT,
-        username=STR,
-        email=STR,
-        webhookUrl=nullable(STR),
-        webhookEvents=nullable(arr(ref("WebhookEvent"))),
-        createdAt=TIME,
-        deviceCount={**INT, "description": "only in `GET /auth/accounts`"},
-    ),
-    "ApiKey": obj(
-        ("id", "name", "prefix", "createdAt"),
-        id=INT,
-        name=STR,
-        prefix={**STR, "description": "the key's first characters, to recognise it"},
-        createdAt=TIME,
-        sessionBound={**BOOL, "description": "issued with a login/signup session and revoked with it"},
-        key={**STR, "description": "the key itself: only in the answer of `POST /auth/keys`, shown once"},
-    ),
-    "WebhookTarget": obj(
-        name=nullable({**STR, "maxLength": 100}),
-        webhookUrl=nullable({**STR, "format": "uri", "examples": ["https://crm.example.com/hooks/wa"]}),
-        webhookEvents=nullable(arr(ref("WebhookEvent"))),
-    ),
-}
-
-
-def envelope(data: Schema) -> Schema:
-    return obj(
-        ("success", "data", "message", "meta"),
-        success={"const": True},
-        data=data,
-        message=STR,
-        meta=ref("Meta"),
-    )
-
-
-def errors(*codes: str) -> dict[str, Any]:
-    """Error responses grouped by status; each lists exactly the codes it can carry."""
-    by_status: dict[int, list[str]] = {}
-    for code in (*codes, "INTERNAL_ERROR"):
-        by_status.setdefault(STATUS[code], []).append(code)
-    out: dict[str, Any] = {}
-    for status, group in sorted(by_status.items()):
-        schema = {
-            "allOf": [ref("Error"), obj(error=obj(code={"type": "string", "enum": group}))],
-        }
-        response: dict[str, Any] = {
-            "description": "; ".join(f"`{c}`: {WHEN[c]}" for c in group),
-            "content": {"application/json": {"schema": schema}},
-        }
-        if status == 429:
-            response["headers"] = {"Retry-After": {"schema": INT, "description": "seconds to wait"}}
-        out[str(status)] = response
-    return out
-
-
-def ok(data: Schema, description: str = "success") -> dict[str, Any]:
-    return {"200": {"description": description, "content": {"application/json": {"schema": envelope(data)}}}}
-
-
-def body(schema: Schema, required: bool = True) -> dict[str, Any]:
-    return {"required": required, "content": {"application/json": {"schema": schema}}}
-
-
-def query(name: str, schema: Schema, description: str = "") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
-
-
-TOKEN_PARAM: dict[str, Any] = {
-    "name": "token",
-    "in": "path",
-    "required": True,
-    "schema": PHONE,
-    "description": "the device token: its phone number's digits",
-}
-
-
-def id_param(what: str) -> dict[str, Any]:
-    return {
-        "name": "id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "integer", "minimum": 1},
-        "description": what,
-    }
-
-
-KEYED = ("UNAUTHORIZED", "RATE_LIMITED")  # every route that needs a key
-BODY = ("INVALID_REQUEST", "PAYLOAD_TOO_LARGE")  # every route that reads a JSON body
-PATH_TOKEN = ("MISSING_TOKEN", "INVALID_PHONE", "DEVICE_NOT_FOUND")
-SANDBOX = (*KEYED, "FORBIDDEN", *PATH_TOKEN, "NOT_FOUND")
-
-
-def op(tag: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"tags": [tag], "summary": summary, "responses": responses}
-    out.update(extra)
-    return out
-
-
-PUBLIC: dict[str, Any] = {"security": []}
-
-# --- paths ------------------------------------------------------------------
-
-
-def _health() -> dict[str, Any]:
-    detailed = obj(
-        ("uptime", "tasks", "threads", "memoryRss", "deviceCount", "devices"),
-        uptime=NUM,
-        tasks=INT,
-        threads=INT,
-        memoryRss={**INT, "description": "bytes"},
-        driver=STR,
-        deviceCount=INT,
-        devices=arr(obj(("token", "status"), token=STR, status=ref("DeviceStatus"))),
-    )
-    status = obj(("status",), status=STR)
-    return {
-        "/health": {"get": op("health", "Is the process up", {**ok({"type": "null"}), **errors()}, **PUBLIC)},
-        "/health/live": {"get": op("health", "Liveness", {**ok(status), **errors()}, **PUBLIC)},
-        "/health/ready": {
-            "get": op(
-                "health",
-                "Readiness: registry writable and devices started",
-                {**ok(status), **errors("NOT_READY")},
-                **PUBLIC,
-            )
-        },
-        "/health/detailed": {"get": op("health", "Process and device overview", {**ok(detailed), **errors(*KEYED)})},
-    }
-
-
-def _devices() -> dict[str, Any]:
-    create = obj(
-        ("token",),
-        token=PHONE,
-        method={"type": "string", "enum": ["qr", "code"], "default": "qr"},
-        name=nullable({**STR, "maxLength": 100}),
-        webhookUrl=SCHEMAS["WebhookTarget"]["properties"]["webhookUrl"],
-        webhookEvents=nullable(arr(ref("WebhookEvent"))),
-    )
-    created = obj(("token", "method", "status"), token=STR, method=STR, status=ref("DeviceStatus"))
-    deleted = obj(("token", "status"), token=STR, status=ref("DeviceStatus"), purged=BOOL)
-    qr = envelope(obj(("hasQR", "qr"), hasQR=BOOL, qr=nullable(STR)))
-    device = [TOKEN_PARAM]
-    return {
-        "/devices": {
-            "post": op(
-                "devices",
-                "Start pairing (QR or pairing code over the WebSocket) or reconnect a paired device",
-                {
-                    **ok(created),
-                    **errors(
-                        *KEYED,
-                        *BODY,
-                        "MISSING_TOKEN",
-                        "INVALID_METHOD",
-                        "INVALID_PHONE",
-                        "DEVICE_TAKEN",
-                        "CONNECTION_FAILED",
-                    ),
-                },
-                requestBody=body(create),
-            ),
-            "get": op(
-                "devices",
-                "List devices",
-                {**ok(obj(("devices",), devices=arr(ref("DeviceSummary")))), **errors(*KEYED)},
-            ),
-        },
-        "/devices/{token}": {
-            "parameters": device,
-            "get": op("devices", "Device state", {**ok(ref("DeviceState")), **errors(*KEYED, *PATH_TOKEN)}),
-            "patch": op(
-                "devices",
-                "Update name / webhook target",
-                {**ok(ref("DeviceState")), **errors(*KEYED, *BODY, *PATH_TOKEN)},
-                requestBody=body(ref("WebhookTarget")),
-            ),
-            "delete": op(
-                "devices",
-                "Log out from WhatsApp and delete the device (contacts stay unless purge=true)",
-                {**ok(deleted), **errors(*KEYED, "INVALID_REQUEST", *PATH_TOKEN)},
-                parameters=[query("purge", {"type": "string", "enum": ["true", "false"]}, "also delete its contacts")],
-            ),
-        },
-        "/devices/{token}/qr": {
-            "parameters": device,
-            "get": op(
-                "devices",
-                "The current QR code: JSON, or the image itself",
-                {
-                    "200": {
-                        "description": "JSON by default; a PNG or SVG image with `?format=png|svg`",
-                        "content": {
-                            "application/json": {"schema": qr},
-                            "image/png": {"schema": {"type": "string", "contentEncoding": "binary"}},
-                            "image/svg+xml": {"schema": STR},
-                        },
-                    },
-                    **errors(*KEYED, "INVALID_REQUEST", *PATH_TOKEN, "NOT_FOUND"),
-                },
-                parameters=[query("format", {"type": "string", "enum": ["json", "png", "svg"]})],
-            ),
-        },
-        "/devices/{token}/disconnect": {
-            "parameters": device,
-            "post": op(
-                "devices", "Disconnect, keep the session", {**ok(ref("DeviceState")), **errors(*KEYED, *PATH_TOKEN)}
-            ),
-        },
-        "/devices/{token}/stats/reset": {
-            "parameters": device,
-            "post": op(
-                "devices", "Zero the message counters", {**ok(ref("DeviceState")), **errors(*KEYED, *PATH_TOKEN)}
-            ),
-        },
-        "/devices/{token}/groups": {
-            "parameters": device,
-            "get": op(
-                "devices",
-                "Groups the device is in",
-                {
-                    **ok(obj(("groups", "count"), groups=arr(ref("Group")), count=INT)),
-                    **errors(*KEYED, *PATH_TOKEN, "DEVICE_NOT_CONNECTED", "CONNECTION_FAILED"),
-                },
-            ),
-        },
-    }
-
-
-def _messaging() -> dict[str, Any]:
-    send = obj(
-        ("token", "to", "text"),
-        token=PHONE,
-        to={
-            **STR,
-            "description": "phone number, or a JID (`…@s.whatsapp.net`, group `…@g.us`)",
-            "examples": ["60198765432"],
-        },
-        text={**STR, "minLength": 1, "maxLength": 65536, "examples": ["Hello from wa-gateway"]},
-    )
-    idem = {
-        "name": "Idempotency-Key",
-        "in": "header",
-        "required": False,
-        "schema": {**STR, "maxLength": 255},
-        "description": "a repeat within 24 h returns the first successful response's data and sends nothing",
-    }
-    validated = obj(
-        ("phone", "isOnWhatsApp", "jid", "cached"),
-        phone=STR,
-        isOnWhatsApp=BOOL,
-        jid=nullable(STR),
-        verifiedName=nullable(STR),
-        cached=BOOL,
-    )
-    send_errors = errors(
-        *KEYED,
-        *BODY,
-        "MISSING_TOKEN",
-        "INVALID_PHONE",
-        "INVALID_MESSAGE",
-        "DEVICE_NOT_FOUND",
-        "DEVICE_NOT_CONNECTED",
-        "SEND_FAILED",
-        "CONNECTION_FAILED",
-    )
-    return {
-        "/messages": {
-            "post": op(
-                "messages",
-                "Send a text message (sends of one device leave in request order)",
-                {**ok(obj(("messageId", "timestamp"), messageId=STR, timestamp=TIME)), **send_errors},
-                requestBody=body(send),
-                parameters=[idem],
-            )
-        },
-        "/validate/phone": {
-            "post": op(
-                "messages",
-                "Is this number on WhatsApp (answers cached for PHONE_CACHE_TTL_S)",
-                {
-                    **ok(validated),
-                    **errors(
-                        *KEYED,
-                        *BODY,
-                        "MISSING_TOKEN",
-                        "INVALID_PHONE",
-                        "DEVICE_NOT_FOUND",
-                        "DEVICE_NOT_CONNECTED",
-                        "VALIDATION_FAILED",
-                        "CONNECTION_FAILED",
-                    ),
-                },
-                requestBody=body(obj(("token", "phone"), token=PHONE, phone=PHONE)),
-            )
-        },
-        "/cache": {
-            "delete": op(
-                "messages", "Clear the phone-validation cache", {**ok(obj(("cleared",), cleared=INT)), **errors(*KEYED)}
-            )
-        },
-    }
-
-
-def _contacts_and_webhooks() -> dict[str, Any]:
-    listing = obj(
-        ("contacts", "total", "limit", "offset"),
-        contacts=arr(ref("Contact")),
-        total=INT,
-        limit={"anyOf": [INT, {"const": "all"}]},
-        offset=INT,
-    )
-    contacts_200 = {
-        "description": "JSON page, or (`?format=csv`) a streamed CSV `phone,name,source,first_seen,last_seen`",
-        "content": {"application/json": {"schema": envelope(listing)}, "text/csv": {"schema": STR}},
-    }
-    return {
-        "/contacts/{token}": {
-            "parameters": [TOKEN_PARAM],
-            "get": op(
-                "contacts",
-                "Contacts seen by a device, ordered by firstSeen then phone",
-                {"200": contacts_200, **errors(*KEYED, "INVALID_REQUEST", *PATH_TOKEN)},
-                parameters=[
-                    query(
-                        "limit",
-                        {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 1000}, {"const": "all"}]},
-                        "default 100, max 1000; `all` (CSV) exports every row",
-                    ),
-                    query("offset", {"type": "integer", "minimum": 0}),
-                    query("format", {"type": "string", "enum": ["json", "csv"]}),
-                ],
-            ),
-        },
-        "/webhooks/deliveries": {
-            "get": op(
-                "webhooks",
-                "The webhook outbox, newest first",
-                {
-                    **ok(obj(("deliveries",), deliveries=arr(ref("Delivery")))),
-                    **errors(*KEYED, "INVALID_REQUEST", "INVALID_PHONE"),
-                },
-                parameters=[
-                    query("status", {"type": "string", "enum": ["pending", "delivered", "failed"]}),
-                    query("token", PHONE),
-                    query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                ],
-            )
-        },
-        "/webhooks/deliveries/{id}/retry": {
-            "parameters": [id_param("delivery id")],
-            "post": op(
-                "webhooks",
-                "Put a failed delivery back in the queue with attempts 0",
-                {**ok(ref("Delivery")), **errors(*KEYED, "INVALID_REQUEST", "NOT_FOUND")},
-            ),
-        },
-    }
-
-
-def _sandbox() -> dict[str, Any]:
-    def route(
-        summary: str, *codes: str, data: Schema | None = None, request: Schema | None = None, method: str = "post"
-    ) -> dict[str, Any]:
-        extra: dict[str, Any] = {"requestBody": body(request)} if request is not None else {}
-        codes_all = (*SANDBOX, *codes, *(BODY if request is not None else ()))
-        responses = {**ok(data or ref("DeviceState")), **errors(*dict.fromkeys(codes_all))}
-        return {"parameters": [TOKEN_PARAM], method: op("sandbox", summary, responses, **extra)}
-
-    incoming = obj(
-        ("from", "text"),
-        **{"from": PHONE},
-        name=nullable(STR),
-        text={**STR, "minLength": 1, "maxLength": 65536},
-    )
-    history = obj(("contacts",), contacts=arr(obj(("phone",), phone=PHONE, name=nullable(STR))))
-    sent = obj(
-        ("messages",),
-        token=STR,
-        messages=arr(obj(("id", "to", "text", "timestamp"), id=STR, to=STR, text=STR, timestamp=TIME)),
-    )
-    base = "/sandbox/devices/{token}"
-    return {
-        f"{base}/scan": route("The phone scans the QR / enters the code → connected", "INVALID_REQUEST"),
-        f"{base}/incoming": route(
-            "An incoming message (a new sender also gives contacts.new)",
-            "INVALID_PHONE",
-            "INVALID_MESSAGE",
-            "DEVICE_NOT_CONNECTED",
-            data=obj(("token", "id", "from"), token=STR, id=STR, **{"from": STR}),
-            request=incoming,
-        ),
-        f"{base}/history": route(
-            "History sync → one contacts.sync",
-            "INVALID_PHONE",
-            "DEVICE_NOT_CONNECTED",
-            data=obj(("token", "count"), token=STR, count=INT),
-            request=history,
-        ),
-        f"{base}/drop": route("Network loss → disconnected, then reconnects on its own", "DEVICE_NOT_CONNECTED"),
-        f"{base}/unlink": route("Unlinked from the phone → logged_out, session deleted", "DEVICE_NOT_CONNECTED"),
-        f"{base}/sent": route("What the simulated WhatsApp received (last 1,000)", data=sent, method="get"),
-    }
-
-
-def _accounts() -> dict[str, Any]:
-    signup = obj(
-        ("username", "email", "password"),
-        username={**STR, "examples": ["alice"]},
-        email={**STR, "format": "email", "examples": ["alice@example.com"]},
-        password={**STR, "format": "password"},
-    )
-    login = obj(("password",), email=STR, username=STR, password={**STR, "format": "password"})
-    session_cookie = {
-        "Set-Cookie": {
-            "schema": STR,
-            "description": "`gw_session`: HttpOnly, SameSite=Lax, Secure behind https, 7 days",
-        }
-    }
-    session_ok = ok(ref("AuthSession"))
-    session_ok["200"]["headers"] = session_cookie
-    revoked_key = obj(("id", "revoked"), id=INT, revoked={"const": True})
-    deleted_account = obj(
-        ("userId", "deleted"),
-        userId=INT,
-        deleted={"const": True},
-        devicesRemoved={**arr(STR), "description": "tokens of the devices removed"},
-    )
-    me_patch = obj(
-        webhookUrl=SCHEMAS["WebhookTarget"]["properties"]["webhookUrl"],
-        webhookEvents=nullable(arr(ref("WebhookEvent"))),
-    )
-    return {
-        "/auth/signup": {
-            "post": op(
-                "accounts",
-                "Create an account (open when ALLOW_SIGNUP=true, else admin key only)",
-                {**session_ok, **errors(*KEYED, "FORBIDDEN", *BODY)},
-                requestBody=body(signup),
-                security=[{}, *SECURITY],
-            )
-        },
-        "/auth/login": {
-            "post": op(
-                "accounts",
-                "Log in with email or username; one message for unknown user and wrong password",
-                {**session_ok, **errors(*KEYED, *BODY)},
-                requestBody=body(login),
-                security=[],
-            )
-        },
-        "/auth/logout": {
-            "post": op(
-                "accounts",
-                "Revoke the session token and clear the cookie",
-                {**ok(obj(("revoked",), revoked={**INT, "description": "sessions revoked"})), **errors(*KEYED)},
-            )
-        },
-        "/auth/me": {
-            "get": op("accounts", "The calling account", {**ok(ref("Account")), **errors(*KEYED, "FORBIDDEN")}),
-            "patch": op(
-                "accounts",
-                "Set the account's own webhook target (no private/loopback URLs unless WEBHOOK_ALLOW_PRIVATE=true)",
-                {**ok(ref("Account")), **errors(*KEYED, "FORBIDDEN", *BODY)},
-                requestBody=body(me_patch),
-            ),
-        },
-        "/auth/keys": {
-            "post": op(
-                "accounts",
-                "Create an API key (shown once, stored hashed)",
-                {**ok(ref("ApiKey")), **errors(*KEYED, "FORBIDDEN", *BODY)},
-                requestBody=body(obj(("name",), name={**STR, "minLength": 1, "maxLength": 64})),
-            ),
-            "get": op(
-                "accounts",
-                "The account's API keys",
-                {**ok(obj(("keys",), keys=arr(ref("ApiKey")))), **errors(*KEYED, "FORBIDDEN")},
-            ),
-        },
-        "/auth/keys/{id}": {
-            "parameters": [id_param("key id")],
-            "delete": op(
-                "accounts",
-                "Revoke an API key",
-                {**ok(revoked_key), **errors(*KEYED, "FORBIDDEN", "INVALID_REQUEST", "NOT_FOUND")},
-            ),
-        },
-        "/auth/accounts": {
-            "get": op(
-                "accounts",
-                "All accounts (admin key)",
-                {
-                    **ok(obj(("accounts", "count"), accounts=arr(ref("Account")), count=INT)),
-                    **errors(*KEYED, "FORBIDDEN"),
-                },
-            ),
-        },
-        "/auth/accounts/{id}": {
-            "parameters": [id_param("account id")],
-            "delete": op(
-                "accounts",
-                "Delete an account with its keys and sessions (admin key)",
-                {**ok(deleted_account), **errors(*KEYED, "FORBIDDEN", "INVALID_REQUEST", "NOT_FOUND")},
-            ),
-        },
-    }
-
-
-def _operations() -> dict[str, Any]:
-    text = {"content": {"text/plain": {"schema": STR}}}
-    html = {"200": {"description": "HTML page", "content": {"text/html": {"schema": STR}}}}
-    ws_params = [
-        query("apiKey", STR, "the key, for browsers that cannot set headers"),
-        query("tokens", STR, "comma list: subscribe to these devices at connect"),
-        query("events", STR, "comma list: subscribe to these events at connect"),
-    ]
-    return {
-        "/metrics": {
-            "get": op(
-                "operations",
-                "Prometheus metrics (text format)",
-                {"200": {"description": "Prometheus text exposition", **text}, **errors(*KEYED)},
-            )
-        },
-        "/openapi.json": {
-            "get": op(
-                "operations",
-                "This document",
-                {
-                    "200": {
-                        "description": "OpenAPI 3.1",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
-                    },
-                    **errors("RATE_LIMITED"),
-                },
-                **PUBLIC,
-            )
-        },
-        "/docs": {"get": op("operations", "Swagger UI", {**html, **errors("RATE_LIMITED")}, **PUBLIC)},
-        "/": {"get": op("pages", "Pairing page", {**html, **errors("RATE_LIMITED")}, **PUBLIC)},
-        "/console": {"get": op("pages", "WebSocket console", {**html, **errors("RATE_LIMITED")}, **PUBLIC)},
-        "/ws": {
-            "get": op(
-                "websocket",
-                "WebSocket: live events and actions (see API.md). An unauthenticated upgrade is refused (HTTP 403).",
-                {
-                    "101": {"description": 'Switching Protocols; first frame `{"event":"connected",...}`'},
-                    "403": {"description": "upgrade refused: missing or invalid key"},
-                    **{k: v for k, v in errors().items() if k != "500"},
-                },
-                parameters=ws_params,
-                security=[*SECURITY, {"apiKeyQuery": []}],
-            )
-        },
-    }
-
-
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {"sessionCookie": []}]
+TAGS = ("health", "devices", "messages", "contacts", "webhooks", "sandbox", "accounts", "operations")
+
+ERROR_SCHEMAS: dict[str, Schema] = {
+    "Meta": {
+        "type": "object",
+        "properties": {"timestamp": {"type": "string", "format": "date-time"}, "requestId": {"type": "string"}},
+        "required": ["timestamp", "requestId"],
+    },
+    "ErrorCode": {"type": "string", "enum": list(STATUS), "description": "switch on this"},
+    "ErrorDetail": {
+        "type": "object",
+        "properties": {"code": {"$ref": REF.format(name="ErrorCode")}, "message": {"type": "string"}},
+        "required": ["code", "message"],
+    },
+    "Error": {
+        "type": "object",
+        "description": "The error envelope; switch on `error.code`.",
+        "properties": {
+            "success": {"type": "boolean", "const": False},
+            "error": {"$ref": REF.format(name="ErrorDetail")},
+            "meta": {"$ref": REF.format(name="Meta")},
+        },
+        "required": ["success", "error", "meta"],
+    },
+}
+
+
+def _ref(name: str) -> Schema:
+    return {"$ref": REF.format(name=name)}
+
+
+def _tidy(schema: Any) -> Any:
+    """msgspec's schema in the shape generators read best: ``title`` and closed objects dropped
+    (new response fields must not break old clients), enums typed, single-value enums as ``const``."""
+    if isinstance(schema, list):
+        return [_tidy(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _tidy(v) for k, v in schema.items() if k != "title" and not (k == "additionalProperties" and v is False)}
+    enum = out.get("enum")
+    if enum is not None and "type" not in out:
+        kinds = {type(v) for v in enum}
+        if kinds == {str}:
+            out["type"] = "string"
+        elif kinds == {bool}:
+            out["type"] = "boolean"
+    if enum is not None and len(enum) == 1 and out.get("type") == "string":
+        out["const"] = enum[0]
+    if out.get("required") == []:
+        del out["required"]
+    return out
+
+
+# Enumerations used by several models: one named component each, so a generated client has one type.
+NAMED_ENUMS: dict[frozenset[str], str] = {
+    frozenset(EVENT_NAMES): "WebhookEvent",
+    frozenset(DEVICE_STATUSES): "DeviceStatus",
+}
+
+
+def _name_enums(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_name_enums(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    enum = schema.get("enum")
+    if enum is not None and len(enum) > 1 and frozenset(enum) in NAMED_ENUMS:
+        rest = {k: v for k, v in schema.items() if k not in ("enum", "type")}
+        return {**rest, **_ref(NAMED_ENUMS[frozenset(enum)])}
+    return {k: _name_enums(v) for k, v in schema.items()}
+
+
+def _not_null(schema: Schema) -> Schema:
+    """``anyOf [X, null]`` → X (a field the route requires is never usefully null)."""
+    options = schema.get("anyOf")
+    if options and len(options) == 2 and {"type": "null"} in options:
+        kept = next(o for o in options if o != {"type": "null"})
+        return {**{k: v for k, v in schema.items() if k not in ("anyOf", "default")}, **kept}
+    return schema
+
+
+def _request_schema(model: type[Body], schema: Schema) -> Schema:
+    """Bodies decode with every field optional (the route's ordered checks own the codes for a
+    missing one); the document says what a caller must send."""
+    required = list(model.__required__)
+    props = {
+        name: _not_null(s) if name in required else {k: v for k, v in s.items() if k != "default"}
+        for name, s in schema["properties"].items()
+    }
+    out = {**schema, "properties": props}
+    if required:
+        out["required"] = required
+    return out
+
+
+def _models() -> list[type[Any]]:
+    found: list[type[Any]] = []
+    for op in OPERATIONS:
+        for model in (op.data, op.body):
+            if model is not None and model not in found:
+                found.append(model)
+    return found + [m for m in events.EVENTS.values() if m not in found]
+
+
+def _components() -> dict[str, Schema]:
+    models = _models()
+    _, raw = msgspec.json.schema_components(models, ref_template=REF)
+    schemas: dict[str, Schema] = {name: _tidy(s) for name, s in raw.items()}
+    for model in models:
+        if isinstance(model, type) and issubclass(model, Body):
+            schemas[model.__name__] = _request_schema(model, schemas[model.__name__])
+    for op in OPERATIONS:
+        name = _envelope_name(op)
+        if op.download is None and name not in schemas:
+            schemas[name] = _envelope(op)
+    named = {name: {"type": "string", "enum": sorted(values)} for values, name in NAMED_ENUMS.items()}
+    return {**ERROR_SCHEMAS, **named, **_name_enums(dict(sorted(schemas.items())))}
+
+
+def _envelope_name(op: Op) -> str:
+    return f"{op.data.__name__}Envelope" if op.data is not None else "OkEnvelope"
+
+
+def _envelope(op: Op) -> Schema:
+    data = _ref(op.data.__name__) if op.data is not None else {"type": "null"}
+    return {
+        "type": "object",
+        "description": "The success envelope.",
+        "properties": {
+            "success": {"type": "boolean", "const": True},
+            "data": data,
+            "message": {"type": "string"},
+            "meta": _ref("Meta"),
+        },
+        "required": ["success", "data", "message", "meta"],
+    }
+
+
+def _parameter(p: Param) -> Schema:
+    out: Schema = {"name": p.name, "in": p.where, "required": p.required, "schema": p.schema}
+    if p.description:
+        out["description"] = p.description
+    return out
+
+
+def _success(op: Op) -> Schema:
+    if op.download is not None:
+        content = {op.download.media_type: {"schema": op.download.schema}}
+        response: Schema = {"description": op.download.description, "content": content}
+    else:
+        response = {"description": "success", "content": {"application/json": {"schema": _ref(_envelope_name(op))}}}
+    if op.headers:
+        response["headers"] = {name: {"schema": schema} for name, schema in op.headers.items()}
+    return response
+
+
+def _operation(op: Op) -> Schema:
+    codes = op.codes()
+    by_status: dict[int, list[str]] = {}
+    for code in codes:
+        by_status.setdefault(STATUS[code], []).append(code)
+    responses: Schema = {"200": _success(op)}
+    for status in sorted(by_status):
+        responses[str(status)] = {"$ref": "#/components/responses/Error"}
+    errors = "; ".join(f"`{c}` ({STATUS[c]}): {WHEN[c]}" for c in codes)
+    out: Schema = {
+        "operationId": op.operation_id,
+        "tags": [op.tag],
+        "summary": op.summary,
+        "description": f"Errors: {errors}.",
+        "x-error-codes": codes,
+    }
+    if op.params:
+        out["parameters"] = [_parameter(p) for p in op.params]
+    if op.body is not None:
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body.__name__)}}}
+    out["responses"] = responses
+    if op.optional_auth:
+        out["security"] = [{}, *SECURITY]
+    elif op.public:
+        out["security"] = []
+    return out
+
+
+def _webhooks() -> Schema:
+    """CONTRACT §6: one POST per event to each subscribed target; signed when WEBHOOK_SECRET is set."""
+    signed = "present when the target is signed (WEBHOOK_SECRET, or the account's secret)"
+    headers = [
+        ("User-Agent", {"type": "string", "examples": [f"wa-gateway/{__version__}"]}, "always", True),
+        (
+            "webhook-id",
+            {"type": "string"},
+            f"Standard Webhooks: the same on every attempt of one delivery; {signed}",
+            False,
+        ),
+        (
+            "webhook-timestamp",
+            {"type": "string", "pattern": "^[0-9]+$"},
+            f"unix seconds of this attempt; {signed}",
+            False,
+        ),
+        (
+            "webhook-signature",
+            {"type": "string", "pattern": "^v1,"},
+            'v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">; key: the base64-decoded rest of a `whsec_` '
+            f"secret, else its UTF-8 bytes; {signed}",
+            False,
+        ),
+        ("X-Webhook-Signature", {"type": "string"}, f"hex HMAC-SHA256 of the raw body; {signed}", False),
+    ]
+    parameters = [{"name": n, "in": "header", "required": r, "schema": s, "description": d} for n, s, d, r in headers]
+    out: Schema = {}
+    for name, model in events.EVENTS.items():
+        out[name] = {
+            "post": {
+                "operationId": "on" + "".join(part.title() for part in name.replace("_", ".").split(".")),
+                "tags": ["webhooks"],
+                "summary": f"`{name}` delivered to your webhook URL",
+                "description": (
+                    "At least once, possibly out of order across events: order by `timestamp`, "
+                    "deduplicate by `webhook-id`. A 2xx ends the delivery; anything else is retried with backoff."
+                ),
+                "parameters": parameters,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(model.__name__)}}},
+                "responses": {"2XX": {"description": "received; any other answer is retried"}},
+            }
+        }
+    return out
 
 
 @functools.cache
 def _document() -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    for part in (_health, _devices, _messaging, _contacts_and_webhooks, _sandbox, _accounts, _operations):
-        paths.update(part())
+    for op in OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -728,41 +296,31 @@ def _document() -> dict[str, Any]:
             "description": (
                 "Self-hosted WhatsApp gateway. Every JSON body is an envelope: "
                 "`{success, data, message, meta}` or `{success: false, error: {code, message}, meta}`; "
-                "switch on `error.code`. `/sandbox/*` exists only with `WA_DRIVER=sandbox`."
+                "switch on `error.code`. `/sandbox/*` exists only with `WA_DRIVER=sandbox`. "
+                "The WebSocket (`GET /ws`) and the browser pages are described in API.md."
             ),
         },
         "servers": [{"url": "/"}],
         "security": SECURITY,
-        "tags": [
-            {"name": t}
-            for t in (
-                "health",
-                "devices",
-                "messages",
-                "contacts",
-                "webhooks",
-                "sandbox",
-                "accounts",
-                "operations",
-                "pages",
-                "websocket",
-            )
-        ],
+        "tags": [{"name": t} for t in TAGS],
         "paths": paths,
+        "webhooks": _webhooks(),
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": _components(),
             "responses": {
-                # Any known path with a method it does not serve; listed once here rather than on every operation.
-                "MethodNotAllowed": {
-                    "description": f"`METHOD_NOT_ALLOWED`: {WHEN['METHOD_NOT_ALLOWED']}; `Allow` names the methods",
-                    "content": {"application/json": {"schema": ref("Error")}},
-                }
+                "Error": {
+                    "description": "The error envelope; `error.code` says which (see the operation's description).",
+                    "headers": {
+                        "Retry-After": {"schema": {"type": "integer"}, "description": "429 only: seconds to wait"},
+                        "Allow": {"schema": {"type": "string"}, "description": "405 only: the methods the path serves"},
+                    },
+                    "content": {"application/json": {"schema": _ref("Error")}},
+                },
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "API key or session token"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "gw_session"},
-                "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "apiKey"},
             },
         },
     }

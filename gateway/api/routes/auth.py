@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from msgspec import UNSET
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -19,7 +20,22 @@ from gateway.accounts import SESSION_TTL_S, Issued, check_signup, service
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
 from gateway.api.gate import client_address
-from gateway.api.routes.common import checked_webhook_url, json_body, principal, require_admin, webhook_events_from
+from gateway.api.models.base import MAX_KEY_NAME
+from gateway.api.models.decode import read
+from gateway.api.models.requests import CreateKey, Login, Signup, WebhookTarget
+from gateway.api.models.responses import (
+    Account,
+    AccountDeleted,
+    AccountList,
+    AccountWithDevices,
+    ApiKey,
+    ApiKeyList,
+    AuthSession,
+    KeyRevoked,
+    NewApiKey,
+    SignedOut,
+)
+from gateway.api.routes.common import checked_webhook_url, principal, require_admin, webhook_events_from
 from gateway.auth import SESSION_COOKIE, Principal, credentials
 from gateway.runtime import runtime
 from gateway.store.accounts import AccountRow, ApiKeyRow
@@ -81,34 +97,27 @@ def _account_principal(request: Request) -> Principal:
 # -- shapes ---------------------------------------------------------------------------------------
 
 
-def _account_data(a: AccountRow) -> dict[str, Any]:
-    return {
-        "userId": a.id,
-        "username": a.username,
-        "email": a.email,
-        "createdAt": a.created_at,
-        "webhookUrl": a.webhook_url,
-        "webhookEvents": a.webhook_events,
-    }
+def _account_data(a: AccountRow) -> Account:
+    return Account(
+        user_id=a.id,
+        username=a.username,
+        email=a.email,
+        created_at=a.created_at,
+        webhook_url=a.webhook_url,
+        webhook_events=a.webhook_events,
+    )
 
 
-def _key_data(k: ApiKeyRow) -> dict[str, Any]:
-    return {
-        "id": k.id,
-        "name": k.name,
-        "prefix": k.prefix,
-        "createdAt": k.created_at,
-        "sessionBound": k.expires_at is not None,
-    }
+def _key_data(k: ApiKeyRow) -> ApiKey:
+    return ApiKey(
+        id=k.id, name=k.name, prefix=k.prefix, created_at=k.created_at, session_bound=k.expires_at is not None
+    )
 
 
 def _issued(request: Request, issued: Issued, message: str) -> Response:
-    data = {
-        "token": issued.token,
-        "userId": issued.account.id,
-        "username": issued.account.username,
-        "apiKey": issued.api_key,
-    }
+    data = AuthSession(
+        token=issued.token, user_id=issued.account.id, username=issued.account.username, api_key=issued.api_key
+    )
     response = ok(data, message)
     response.set_cookie(
         SESSION_COOKIE,
@@ -133,8 +142,8 @@ async def signup(request: Request) -> Response:
         if caller is None:
             raise ApiError("UNAUTHORIZED", "signup is closed on this gateway; it needs the admin key")
         raise ApiError("FORBIDDEN", "signup is closed on this gateway; only the admin can create accounts")
-    body = await json_body(request, {"username": str, "email": str, "password": str})
-    username, email, password = check_signup(body.get("username"), body.get("email"), body.get("password"))
+    body = await read(request, Signup)
+    username, email, password = check_signup(body.username, body.email, body.password)
     accounts = service(rt)
     if not is_admin:  # open signup hashes a password per call: same per-address budget as logins
         accounts.check_login_rate(f"addr:{client_ip(request)}")
@@ -143,13 +152,13 @@ async def signup(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    body = await json_body(request, {"username": str, "email": str, "password": str})
-    field = "email" if body.get("email") else "username"
-    value = body.get(field)
-    password = body.get("password")
-    if not isinstance(value, str) or not value.strip():
+    body = await read(request, Login)
+    field = "email" if body.email else "username"
+    value = body.email if body.email else body.username
+    password = body.password
+    if value is None or not value.strip():
         raise invalid("'username' or 'email' is required")
-    if not isinstance(password, str) or not password:
+    if password is None or not password:
         raise invalid("'password' is required")
     issued = await service(runtime(request)).login(field, value.strip(), password, client_ip(request))
     return _issued(request, issued, "signed in")
@@ -158,7 +167,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request) -> Response:
     presented = [secret for kind, secret in credentials(request) if kind in ("bearer", "cookie") and secret]
     revoked = await service(runtime(request)).logout(presented)
-    response = ok({"revoked": revoked}, "signed out")
+    response = ok(SignedOut(revoked=revoked), "signed out")
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite=SAME_SITE, secure=over_https(request))
     return response
 
@@ -176,16 +185,16 @@ async def me(request: Request) -> Response:
 
 async def update_me(request: Request) -> Response:
     p = _account_principal(request)
-    body = await json_body(request, {"webhookUrl": str, "webhookEvents": list})
+    body = await read(request, WebhookTarget)
     accounts = service(runtime(request))
     account = await accounts.account(p.account_id or 0)
     if account is None:
         raise ApiError("UNAUTHORIZED", "this account no longer exists")
     url, events = account.webhook_url, account.webhook_events
-    if "webhookUrl" in body:
-        url = await checked_webhook_url(request, body["webhookUrl"], tenant=True)
-    if "webhookEvents" in body:
-        events = webhook_events_from(body["webhookEvents"])
+    if body.webhook_url is not UNSET:
+        url = await checked_webhook_url(request, body.webhook_url, tenant=True)
+    if body.webhook_events is not UNSET:
+        events = webhook_events_from(body.webhook_events)
     updated = await accounts.set_webhook(account.id, url, events)
     return ok(_account_data(updated), "account updated")
 
@@ -195,18 +204,27 @@ async def update_me(request: Request) -> Response:
 
 async def create_key(request: Request) -> Response:
     p = _account_principal(request)
-    body = await json_body(request, {"name": str})
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 64:
-        raise invalid("'name' must be 1 to 64 characters")
+    body = await read(request, CreateKey)
+    name = body.name
+    if name is None or not name.strip() or len(name) > MAX_KEY_NAME:
+        raise invalid(f"'name' must be 1 to {MAX_KEY_NAME} characters")
     new = await service(runtime(request)).create_key(p.account_id or 0, name.strip())
-    return ok({**_key_data(new.row), "key": new.key}, "API key created; it is shown only once")
+    k = new.row
+    data = NewApiKey(
+        id=k.id,
+        name=k.name,
+        prefix=k.prefix,
+        created_at=k.created_at,
+        session_bound=k.expires_at is not None,
+        key=new.key,
+    )
+    return ok(data, "API key created; it is shown only once")
 
 
 async def list_keys(request: Request) -> Response:
     p = _account_principal(request)
     keys = await service(runtime(request)).keys(p.account_id or 0)
-    return ok({"keys": [_key_data(k) for k in keys]}, "API keys")
+    return ok(ApiKeyList(keys=[_key_data(k) for k in keys]), "API keys")
 
 
 def _path_id(request: Request) -> int:
@@ -221,7 +239,7 @@ async def delete_key(request: Request) -> Response:
     key_id = _path_id(request)
     if not await service(runtime(request)).revoke_key(p.account_id or 0, key_id):
         raise ApiError("NOT_FOUND", "no such API key")
-    return ok({"id": key_id, "revoked": True}, "API key revoked")
+    return ok(KeyRevoked(id=key_id, revoked=True), "API key revoked")
 
 
 # -- account management (admin) --------------------------------------------------------------------------
@@ -231,8 +249,19 @@ async def list_accounts(request: Request) -> Response:
     require_admin(request)
     rt = runtime(request)
     accounts = await service(rt).all_accounts()
-    data = [{**_account_data(a), "deviceCount": len(rt.devices.visible(a.id, False))} for a in accounts]
-    return ok({"accounts": data, "count": len(data)}, "accounts")
+    data = [
+        AccountWithDevices(
+            user_id=a.id,
+            username=a.username,
+            email=a.email,
+            created_at=a.created_at,
+            webhook_url=a.webhook_url,
+            webhook_events=a.webhook_events,
+            device_count=len(rt.devices.visible(a.id, False)),
+        )
+        for a in accounts
+    ]
+    return ok(AccountList(accounts=data, count=len(data)), "accounts")
 
 
 async def delete_account(request: Request) -> Response:
@@ -241,7 +270,7 @@ async def delete_account(request: Request) -> Response:
     removed = await service(runtime(request)).delete_account(account_id)
     if removed is None:
         raise ApiError("NOT_FOUND", "no such account")
-    return ok({"userId": account_id, "deleted": True, "devicesRemoved": removed}, "account deleted")
+    return ok(AccountDeleted(user_id=account_id, deleted=True, devices_removed=removed), "account deleted")
 
 
 routes = [

@@ -1,11 +1,12 @@
-"""What every route module needs: the caller, a checked JSON body, a device."""
+"""What every route module needs: the caller, checked path/query values, a device.
+
+Bodies are read by :func:`gateway.api.models.decode.read` into their models."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from starlette.requests import HTTPConnection, Request
+from starlette.requests import HTTPConnection
 
 from gateway.api.errors import ApiError, device_not_found, invalid
 from gateway.auth import ADMIN, Principal
@@ -14,8 +15,6 @@ from gateway.phones import InvalidPhone, normalize
 from gateway.runtime import runtime
 from gateway.settings import WEBHOOK_EVENT_NAMES
 from gateway.webhook_urls import check_webhook_url, resolves_private, syntax_ok
-
-JSON_TYPES: dict[type, str] = {str: "a string", int: "a number", bool: "a boolean", list: "an array", dict: "an object"}
 
 
 def principal(conn: HTTPConnection) -> Principal:
@@ -26,32 +25,6 @@ def principal(conn: HTTPConnection) -> Principal:
 def require_admin(conn: HTTPConnection) -> None:
     if not principal(conn).is_admin:
         raise ApiError("FORBIDDEN", "this route needs the admin key")
-
-
-async def json_body(
-    request: Request, fields: dict[str, type | tuple[type, ...]], required: bool = True
-) -> dict[str, Any]:
-    """The body as a JSON object whose listed fields (when present and not null) have the right types."""
-    raw = await request.body()
-    if not raw.strip():
-        if not required:
-            return {}
-        raise invalid("request body must be a JSON object")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise invalid("request body is not valid JSON") from exc
-    if not isinstance(body, dict):
-        raise invalid("request body must be a JSON object")
-    for name, kinds in fields.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        kinds_t = kinds if isinstance(kinds, tuple) else (kinds,)
-        # bool is an int in Python; JSON says otherwise.
-        if not isinstance(value, kinds_t) or (isinstance(value, bool) and bool not in kinds_t):
-            raise invalid(f"'{name}' must be {JSON_TYPES.get(kinds_t[0], kinds_t[0].__name__)}")
-    return body
 
 
 def raw_header(conn: HTTPConnection, name: bytes) -> str | None:

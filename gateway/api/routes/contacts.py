@@ -1,4 +1,5 @@
-"""``GET /contacts/{token}``: captured contacts as JSON pages or a streamed CSV file."""
+"""``GET /contacts/{token}``: captured contacts as JSON pages or a streamed CSV file
+(``?format=csv``, or its own operation ``GET /contacts/{token}/export``)."""
 
 from __future__ import annotations
 
@@ -7,42 +8,43 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from gateway.api.envelope import ok
-from gateway.api.errors import device_not_found, invalid
+from gateway.api.errors import invalid
+from gateway.api.models.responses import Contact, ContactPage, of
 from gateway.api.routes.common import path_token, principal, query_int
-from gateway.csv_export import contacts_csv
+from gateway.contacts import Contacts
 from gateway.runtime import runtime
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
-async def _check_visible(request: Request, token: str, owner: int | None) -> None:
-    """DEVICE_NOT_FOUND unless the caller sees the device or has contacts of it (they outlive it)."""
+def contacts(request: Request) -> Contacts:
     rt = runtime(request)
-    device = rt.devices.get(token)
-    if device is not None and principal(request).can_see(device.row.owner_id):
-        return
-    if not await rt.store.has_contacts(token, owner):
-        raise device_not_found(token)
+    return Contacts(rt.store, rt.devices)
 
 
 async def list_contacts(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv"):
         raise invalid("'format' must be json or csv")
+    return await _answer(request, fmt)
+
+
+async def export_contacts(request: Request) -> Response:
+    return await _answer(request, "csv")
+
+
+async def _answer(request: Request, fmt: str) -> Response:
     every = request.query_params.get("limit") == "all"
     if every and fmt != "csv":
         raise invalid("'limit=all' is for format=csv; JSON pages hold at most 1000 contacts")
     limit = None if every else query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = query_int(request, "offset", 0, 0)
     token = path_token(request)  # query params first: INVALID_REQUEST precedes the phone rules (§2)
-    p = principal(request)
-    owner = None if p.is_admin else p.account_id  # an account reads only its own rows
-    await _check_visible(request, token, owner)
-    store = runtime(request).store
+    caller = principal(request)
     if fmt == "csv":
         return StreamingResponse(
-            contacts_csv(store.iter_contact_tuples(token, limit, offset, owner)),
+            await contacts(request).export(caller, token, limit, offset),
             media_type="text/csv; charset=utf-8",
             headers={
                 "Content-Disposition": f'attachment; filename="contacts-{token}.csv"',
@@ -50,10 +52,14 @@ async def list_contacts(request: Request) -> Response:
             },
         )
     assert limit is not None
-    total = await store.count_contacts(token, owner)
-    rows = await store.list_contacts(token, limit, offset, owner)
-    data = {"contacts": [c.to_api() for c in rows], "total": total, "limit": limit, "offset": offset}
+    page = await contacts(request).page(caller, token, limit, offset)
+    data = ContactPage(
+        contacts=[of(Contact, c.to_api()) for c in page.rows], total=page.total, limit=limit, offset=offset
+    )
     return ok(data, "contacts")
 
 
-routes = [Route("/contacts/{token}", list_contacts, methods=["GET"])]
+routes = [
+    Route("/contacts/{token}", list_contacts, methods=["GET"]),
+    Route("/contacts/{token}/export", export_contacts, methods=["GET"]),
+]

@@ -6,15 +6,29 @@ import io
 from typing import Any, cast
 
 import segno
+from msgspec import UNSET
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
+from gateway.api.models.base import MAX_DEVICE_NAME
+from gateway.api.models.decode import read
+from gateway.api.models.requests import DeviceCreate, DeviceUpdate
+from gateway.api.models.responses import (
+    DeviceDeleted,
+    DeviceList,
+    DeviceOpened,
+    DeviceState,
+    DeviceSummary,
+    Group,
+    GroupList,
+    QrCode,
+    of,
+)
 from gateway.api.routes.common import (
     checked_webhook_url,
-    json_body,
     path_token,
     principal,
     require_token,
@@ -22,41 +36,38 @@ from gateway.api.routes.common import (
     visible_device,
     webhook_events_from,
 )
+from gateway.devices import Device
 from gateway.drivers.base import Method
 from gateway.runtime import runtime
 
-FIELDS: dict[str, type | tuple[type, ...]] = {
-    "token": str,
-    "method": str,
-    "name": str,
-    "webhookUrl": str,
-    "webhookEvents": list,
-}
 
-
-async def _device_fields(request: Request, body: dict[str, Any]) -> dict[str, Any]:
-    """Optional ``name`` / ``webhookUrl`` / ``webhookEvents`` → DeviceRow fields."""
+async def _device_fields(request: Request, body: DeviceUpdate) -> dict[str, Any]:
+    """Optional ``name`` / ``webhookUrl`` / ``webhookEvents`` → DeviceRow fields (absent: unchanged)."""
     out: dict[str, Any] = {}
-    if "name" in body:
-        name = body["name"]
-        if name is not None and len(name) > 100:
-            raise invalid("'name' is longer than 100 characters")
-        out["name"] = (name.strip() or None) if isinstance(name, str) else None
-    if "webhookUrl" in body:
+    if body.name is not UNSET:
+        name = body.name
+        if name is not None and len(name) > MAX_DEVICE_NAME:
+            raise invalid(f"'name' is longer than {MAX_DEVICE_NAME} characters")
+        out["name"] = (name.strip() or None) if name is not None else None
+    if body.webhook_url is not UNSET:
         tenant = not principal(request).is_admin
-        out["webhook_url"] = await checked_webhook_url(request, body["webhookUrl"], tenant)
-    if "webhookEvents" in body:
-        out["webhook_events"] = webhook_events_from(body["webhookEvents"])
+        out["webhook_url"] = await checked_webhook_url(request, body.webhook_url, tenant)
+    if body.webhook_events is not UNSET:
+        out["webhook_events"] = webhook_events_from(body.webhook_events)
     return out
 
 
+def state(device: Device) -> DeviceState:
+    return of(DeviceState, device.state())
+
+
 async def create(request: Request) -> Response:
-    body = await json_body(request, FIELDS)
-    require_token(body.get("token"))
-    method = body.get("method") or "qr"
+    body = await read(request, DeviceCreate)
+    require_token(body.token)
+    method = body.method or "qr"
     if method not in ("qr", "code"):
         raise ApiError("INVALID_METHOD", "method must be 'qr' or 'code'")
-    token = token_from(body.get("token"), request)
+    token = token_from(body.token, request)
     fields = await _device_fields(request, body)
     p = principal(request)
     device = await runtime(request).devices.open(token, cast(Method, method), p.account_id, p.is_admin, fields)
@@ -64,35 +75,48 @@ async def create(request: Request) -> Response:
         "connected": "device connected",
         "pairing": "QR code sent via WebSocket" if method == "qr" else "pairing code sent via WebSocket",
     }.get(device.status, "connecting")
-    return ok({"token": token, "method": method, "status": device.status}, message)
+    return ok(DeviceOpened(token=token, method=cast(Method, method), status=device.status), message)
 
 
 async def list_devices(request: Request) -> Response:
     p = principal(request)
     devices = runtime(request).devices.visible(p.account_id, p.is_admin)
-    return ok({"devices": [d.summary() for d in devices]}, "devices")
+    return ok(DeviceList(devices=[of(DeviceSummary, d.summary()) for d in devices]), "devices")
 
 
 async def get_device(request: Request) -> Response:
     device = visible_device(request, path_token(request))
-    return ok(device.state(), "device state")
+    return ok(state(device), "device state")
 
 
 async def update(request: Request) -> Response:
     token = path_token(request)
-    body = await json_body(request, {"name": str, "webhookUrl": str, "webhookEvents": list})
+    body = await read(request, DeviceUpdate)
     device = visible_device(request, token)
     await device.update(**(await _device_fields(request, body)))
-    return ok(device.state(), "device updated")
+    return ok(state(device), "device updated")
 
 
 async def qr(request: Request) -> Response:
+    """``GET /devices/{token}/qr``: JSON, or with ``?format=png|svg`` the image (also at ``qr.png``/``qr.svg``)."""
     device = visible_device(request, path_token(request))
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "png", "svg"):
         raise invalid("'format' must be json, png or svg")
+    return _qr(device, fmt)
+
+
+async def qr_png(request: Request) -> Response:
+    return _qr(visible_device(request, path_token(request)), "png")
+
+
+async def qr_svg(request: Request) -> Response:
+    return _qr(visible_device(request, path_token(request)), "svg")
+
+
+def _qr(device: Device, fmt: str) -> Response:
     if fmt == "json":
-        return ok({"hasQR": device.qr is not None, "qr": device.qr}, "qr")
+        return ok(QrCode(has_qr=device.qr is not None, qr=device.qr), "qr")
     if device.qr is None:
         raise ApiError("NOT_FOUND", "no QR code for this device right now")
     code = segno.make(device.qr, error="l")
@@ -109,31 +133,31 @@ async def qr(request: Request) -> Response:
 async def disconnect(request: Request) -> Response:
     device = visible_device(request, path_token(request))
     await device.disconnect()
-    return ok(device.state(), "device disconnected")
+    return ok(state(device), "device disconnected")
 
 
 async def reset_stats(request: Request) -> Response:
     device = visible_device(request, path_token(request))
     await device.reset_stats()
-    return ok(device.state(), "stats reset")
+    return ok(state(device), "stats reset")
 
 
 async def groups(request: Request) -> Response:
     device = visible_device(request, path_token(request))
     found = await device.groups()
     data = [
-        {
-            "jid": g.jid,
-            "name": g.name,
-            "topic": g.topic,
-            "owner": g.owner,
-            "participantCount": g.participant_count,
-            "isAdmin": g.is_admin,
-            "isSuperAdmin": g.is_super_admin,
-        }
+        Group(
+            jid=g.jid,
+            name=g.name,
+            topic=g.topic,
+            owner=g.owner,
+            participant_count=g.participant_count,
+            is_admin=g.is_admin,
+            is_super_admin=g.is_super_admin,
+        )
         for g in found
     ]
-    return ok({"groups": data, "count": len(data)}, "groups")
+    return ok(GroupList(groups=data, count=len(data)), "groups")
 
 
 async def delete(request: Request) -> Response:
@@ -144,7 +168,7 @@ async def delete(request: Request) -> Response:
     visible_device(request, token)
     await runtime(request).devices.remove(token, purge in ("true", "1"))
     return ok(
-        {"token": token, "status": "logged_out", "purged": purge in ("true", "1")}, "device logged out and deleted"
+        DeviceDeleted(token=token, status="logged_out", purged=purge in ("true", "1")), "device logged out and deleted"
     )
 
 
@@ -155,6 +179,8 @@ routes = [
     Route("/devices/{token}", update, methods=["PATCH"]),
     Route("/devices/{token}", delete, methods=["DELETE"]),
     Route("/devices/{token}/qr", qr, methods=["GET"]),
+    Route("/devices/{token}/qr.png", qr_png, methods=["GET"]),
+    Route("/devices/{token}/qr.svg", qr_svg, methods=["GET"]),
     Route("/devices/{token}/disconnect", disconnect, methods=["POST"]),
     Route("/devices/{token}/stats/reset", reset_stats, methods=["POST"]),
     Route("/devices/{token}/groups", groups, methods=["GET"]),

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.api.envelope import fail, ok
+from gateway.api.models.responses import DeviceBrief, HealthDetail, Probe
 from gateway.api.routes.common import principal
 from gateway.runtime import runtime
 
@@ -22,13 +23,13 @@ async def health(request: Request) -> Response:
 
 
 async def live(request: Request) -> Response:
-    return ok({"status": "live"}, "ok")
+    return ok(Probe(status="live"), "ok")
 
 
 async def ready(request: Request) -> Response:
     rt = runtime(request)
     if rt.devices.started and await rt.store.db.writable():
-        return ok({"status": "ready"}, "ok")
+        return ok(Probe(status="ready"), "ok")
     return fail("NOT_READY", "not ready yet", 503)
 
 
@@ -44,18 +45,16 @@ async def detailed(request: Request) -> Response:
     rt = runtime(request)
     p = principal(request)
     devices = rt.devices.visible(p.account_id, p.is_admin)
-    return ok(
-        {
-            "uptime": round(time.monotonic() - rt.started_at, 3),
-            "tasks": len(asyncio.all_tasks()),
-            "threads": threading.active_count(),
-            "memoryRss": rss_bytes(),
-            "driver": rt.settings.wa_driver,
-            "deviceCount": len(devices),
-            "devices": [{"token": d.token, "status": d.status} for d in devices],
-        },
-        "ok",
+    data = HealthDetail(
+        uptime=round(time.monotonic() - rt.started_at, 3),
+        tasks=len(asyncio.all_tasks()),
+        threads=threading.active_count(),
+        memory_rss=rss_bytes(),
+        driver=rt.settings.wa_driver,
+        device_count=len(devices),
+        devices=[DeviceBrief(token=d.token, status=d.status) for d in devices],
     )
+    return ok(data, "ok")
 
 
 routes = [

@@ -11,12 +11,14 @@ from starlette.routing import Route
 
 from gateway.api.envelope import iso, ok
 from gateway.api.errors import ApiError
-from gateway.api.routes.common import json_body, principal, raw_header, token_from, visible_device
+from gateway.api.models.base import MAX_TEXT
+from gateway.api.models.decode import read
+from gateway.api.models.requests import SendMessage
+from gateway.api.models.responses import MessageSent
+from gateway.api.routes.common import principal, raw_header, token_from, visible_device
 from gateway.idempotency import check_key, fingerprint, keys
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
-
-MAX_TEXT = 65_536
 
 
 def recipient(value: Any, request: Request) -> str:
@@ -35,17 +37,17 @@ def message_text(value: Any) -> str:
     return value
 
 
-async def deliver(request: Request, token: str, to: str, text: str) -> dict[str, str]:
+async def deliver(request: Request, token: str, to: str, text: str) -> MessageSent:
     sent = await visible_device(request, token).send_text(to, text)
     return {"messageId": sent.id, "timestamp": iso(sent.timestamp)}
 
 
 async def send(request: Request) -> Response:
-    body = await json_body(request, {"token": str, "to": str, "text": str})
+    body = await read(request, SendMessage)
     key = check_key(raw_header(request, b"idempotency-key"))
-    token = token_from(body.get("token"), request)
-    to = recipient(body.get("to"), request)
-    text = message_text(body.get("text"))
+    token = token_from(body.token, request)
+    to = recipient(body.to, request)
+    text = message_text(body.text)
 
     if key is None:
         return ok(await deliver(request, token, to, text), "message sent")

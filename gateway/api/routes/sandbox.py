@@ -11,11 +11,20 @@ from starlette.routing import Route
 
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
-from gateway.api.routes.common import json_body, path_token, phone_from, require_admin, visible_device
+from gateway.api.models.base import MAX_TEXT
+from gateway.api.models.decode import read
+from gateway.api.models.requests import SandboxHistory, SandboxIncoming
+from gateway.api.models.responses import (
+    DeviceState,
+    HistorySimulated,
+    IncomingSimulated,
+    SandboxSent,
+    SandboxSentList,
+    of,
+)
+from gateway.api.routes.common import path_token, phone_from, require_admin, visible_device
 from gateway.drivers.base import NotConnectedError
 from gateway.drivers.sandbox import SandboxDriver, SandboxStateError
-
-MAX_TEXT = 65_536
 
 
 def _sandbox(request: Request) -> tuple[str, SandboxDriver]:
@@ -31,7 +40,7 @@ async def _state(request: Request, token: str, message: str, *wait_for: str) -> 
     device = visible_device(request, token)
     if wait_for:
         await device.wait_for_status(*wait_for)
-    return ok(device.state(), message)
+    return ok(of(DeviceState, device.state()), message)
 
 
 async def scan(request: Request) -> Response:
@@ -45,34 +54,29 @@ async def scan(request: Request) -> Response:
 
 async def incoming(request: Request) -> Response:
     token, driver = _sandbox(request)
-    body = await json_body(request, {"from": str, "name": str, "text": str})
-    sender = phone_from(body.get("from"), request, "from")
-    text = body.get("text")
-    if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+    body = await read(request, SandboxIncoming)
+    sender = phone_from(body.sender, request, "from")
+    text = body.text
+    if text is None or not text.strip() or len(text) > MAX_TEXT:
         raise ApiError("INVALID_MESSAGE", "text must be 1 to 65,536 characters, not only whitespace")
     try:
-        msg = driver.incoming(sender, body.get("name"), text)
+        msg = driver.incoming(sender, body.name, text)
     except NotConnectedError as exc:
         raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
-    return ok({"token": token, "id": msg.id, "from": sender}, "incoming message simulated")
+    return ok(IncomingSimulated(token=token, id=msg.id, sender=sender), "incoming message simulated")
 
 
 async def history(request: Request) -> Response:
     token, driver = _sandbox(request)
-    body = await json_body(request, {"contacts": list})
-    raw = body.get("contacts")
-    if not isinstance(raw, list):
+    body = await read(request, SandboxHistory)
+    if body.contacts is None:
         raise invalid("'contacts' must be an array of {phone, name}")
-    contacts: list[tuple[str, str | None]] = []
-    for item in raw:
-        if not isinstance(item, dict) or not isinstance(item.get("name", ""), (str, type(None))):
-            raise invalid("each contact must be an object {phone, name}")
-        contacts.append((phone_from(item.get("phone"), request, "phone"), item.get("name")))
+    contacts = [(phone_from(item.phone, request, "phone"), item.name) for item in body.contacts]
     try:
         driver.history(contacts)
     except NotConnectedError as exc:
         raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
-    return ok({"token": token, "count": len(contacts)}, "history sync simulated")
+    return ok(HistorySimulated(token=token, count=len(contacts)), "history sync simulated")
 
 
 async def drop(request: Request) -> Response:
@@ -95,7 +99,8 @@ async def unlink(request: Request) -> Response:
 
 async def sent(request: Request) -> Response:
     token, driver = _sandbox(request)
-    return ok({"token": token, "messages": driver.sent()}, "sent messages")
+    messages = [of(SandboxSent, m) for m in driver.sent()]
+    return ok(SandboxSentList(token=token, messages=messages), "sent messages")
 
 
 routes = [

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
+from gateway.api.models.responses import Delivery, DeliveryList, of
 from gateway.api.routes.common import principal, query_int, token_from
 from gateway.runtime import runtime
 from gateway.webhooks import delivery_view
@@ -35,7 +36,7 @@ async def list_deliveries(request: Request) -> Response:
     rows = await runtime(request).store.list_deliveries(
         owner_id=None if p.is_admin else p.account_id, status=status, token=token, limit=limit
     )
-    return ok({"deliveries": [delivery_view(r) for r in rows]}, "Deliveries retrieved")
+    return ok(DeliveryList(deliveries=[of(Delivery, delivery_view(r)) for r in rows]), "Deliveries retrieved")
 
 
 async def retry_delivery(request: Request) -> Response:
@@ -55,7 +56,7 @@ async def retry_delivery(request: Request) -> Response:
     if dispatcher is not None:
         dispatcher.requeue(delivery_id, row.url, now)
     queued = replace(row, status="pending", attempts=0, next_attempt_at=now)
-    return ok(delivery_view(queued), "Delivery queued for retry")
+    return ok(of(Delivery, delivery_view(queued)), "Delivery queued for retry")
 
 
 routes: list[BaseRoute] = [

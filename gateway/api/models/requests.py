@@ -1,0 +1,113 @@
+"""Request bodies. Decoded by :func:`gateway.api.models.decode.read`; the §2 checks that give
+missing or bad values their own codes (MISSING_TOKEN, INVALID_PHONE, …) run after it, in the routes.
+
+``UNSET`` (absent) and ``None`` (null) differ where the contract gives them different meanings:
+an absent ``webhookUrl`` leaves the target alone, a null one clears it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar
+
+import msgspec
+from msgspec import UNSET, UnsetType
+
+from gateway.accounts import USERNAME_RE
+from gateway.api.models.base import EVENT_NAMES, MAX_DEVICE_NAME, MAX_KEY_NAME, MAX_TEXT, Body, described, rules
+
+Phone = Annotated[str, described("phone number; normalized to digits", examples=["60123456789"])]
+Text = Annotated[str, rules(minLength=1, maxLength=MAX_TEXT, examples=["Hello from wa-gateway"])]
+EventName = Annotated[str, rules(enum=EVENT_NAMES)]
+WebhookUrl = Annotated[
+    str, described("http(s) URL; null clears it", format="uri", examples=["https://crm.example.com/hooks/wa"])
+]
+
+
+class WebhookTarget(Body):
+    """A webhook target: ``webhookUrl`` (null clears) and ``webhookEvents`` (null means every event)."""
+
+    webhook_url: WebhookUrl | UnsetType | None = UNSET
+    webhook_events: list[EventName] | UnsetType | None = UNSET
+
+
+class DeviceUpdate(WebhookTarget):
+    """``PATCH /devices/{token}``: name and webhook target; fields left out stay as they are."""
+
+    name: Annotated[str, rules(maxLength=MAX_DEVICE_NAME)] | UnsetType | None = UNSET
+
+
+class DeviceCreate(DeviceUpdate):
+    """``POST /devices``: pair (QR or pairing code) or reconnect a paired device."""
+
+    __required__: ClassVar[tuple[str, ...]] = ("token",)
+    token: Phone | None = None
+    method: Annotated[str, rules(enum=["qr", "code"], default="qr")] | None = None
+
+
+class SendMessage(Body):
+    """``POST /messages``."""
+
+    __required__: ClassVar[tuple[str, ...]] = ("token", "to", "text")
+    token: Phone | None = None
+    to: (
+        Annotated[
+            str, described("phone number, or a JID (`…@s.whatsapp.net`, group `…@g.us`)", examples=["60198765432"])
+        ]
+        | None
+    ) = None
+    text: Text | None = None
+
+
+class ValidatePhone(Body):
+    """``POST /validate/phone``."""
+
+    __required__: ClassVar[tuple[str, ...]] = ("token", "phone")
+    token: Phone | None = None
+    phone: Phone | None = None
+
+
+class Signup(Body):
+    """``POST /auth/signup``; the value rules are :func:`gateway.accounts.check_signup`'s."""
+
+    __required__: ClassVar[tuple[str, ...]] = ("username", "email", "password")
+    username: Annotated[str, rules(pattern=f"^{USERNAME_RE.pattern}$", examples=["alice"])] | None = None
+    email: Annotated[str, rules(format="email", maxLength=254, examples=["alice@example.com"])] | None = None
+    password: Annotated[str, rules(format="password", minLength=8, maxLength=1024)] | None = None
+
+
+class Login(Body):
+    """``POST /auth/login``: ``email`` or ``username``, and the password."""
+
+    __required__: ClassVar[tuple[str, ...]] = ("password",)
+    username: str | None = None
+    email: str | None = None
+    password: Annotated[str, rules(format="password")] | None = None
+
+
+class CreateKey(Body):
+    """``POST /auth/keys``."""
+
+    __required__: ClassVar[tuple[str, ...]] = ("name",)
+    name: Annotated[str, rules(minLength=1, maxLength=MAX_KEY_NAME)] | None = None
+
+
+class SandboxIncoming(Body):
+    """``POST /sandbox/devices/{token}/incoming``: a message from ``from``."""
+
+    __required__: ClassVar[tuple[str, ...]] = ("from", "text")
+    sender: Phone | None = msgspec.field(default=None, name="from")
+    name: str | None = None
+    text: Text | None = None
+
+
+class HistoryContact(Body):
+    __required__: ClassVar[tuple[str, ...]] = ("phone",)
+    phone: Phone | None = None
+    name: str | None = None
+
+
+class SandboxHistory(Body):
+    """``POST /sandbox/devices/{token}/history``: one history sync of these contacts."""
+
+    __required__: ClassVar[tuple[str, ...]] = ("contacts",)
+    contacts: list[HistoryContact] | None = None

@@ -1,0 +1,503 @@
+"""Every HTTP operation of the API, as data: path, operationId, models, error codes, parameters.
+
+:mod:`gateway.api.openapi` turns this table and the models into the OpenAPI document;
+``tests/test_openapi.py`` holds the table against the app's real route table, so a
+route without an entry (or an entry without a route) fails the suite. The browser
+pages, ``/docs`` and the ``/ws`` upgrade are not API operations and are left out.
+
+``errors`` lists the codes an operation can answer besides the ones every operation
+of its kind can (see :func:`Op.codes`); operationIds are part of the API (generated
+clients name their functions after them) and must not change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.api.models import requests as rq
+from gateway.api.models import responses as rs
+from gateway.api.models.base import Body
+
+Schema = dict[str, Any]
+
+PHONE: Schema = {"type": "string", "description": "phone number; normalized to digits", "examples": ["60123456789"]}
+TOKEN = ("MISSING_TOKEN", "INVALID_PHONE", "DEVICE_NOT_FOUND")  # a {token} in the path
+SANDBOX = ("FORBIDDEN", *TOKEN, "NOT_FOUND")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: Schema
+    where: str = "query"
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Download:
+    """A 200 that is a file, not the JSON envelope: its media type and schema."""
+
+    media_type: str
+    schema: Schema
+    description: str
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    operation_id: str
+    tag: str
+    summary: str
+    data: type[Any] | None = None  # the envelope's ``data``; None: ``data`` is null
+    body: type[Body] | None = None
+    errors: tuple[str, ...] = ()
+    params: tuple[Param, ...] = ()
+    public: bool = False  # no key needed
+    never_limited: bool = False  # /health*: not rate limited either
+    download: Download | None = None
+    optional_auth: bool = False  # open or keyed, by configuration (signup)
+    headers: dict[str, Schema] = field(default_factory=dict)  # success response headers
+
+    def codes(self) -> list[str]:
+        """Every contract code this operation can answer, in the contract's order of checks."""
+        base: list[str] = []
+        if not self.public:
+            base.append("UNAUTHORIZED")
+        if not self.never_limited:
+            base.append("RATE_LIMITED")
+        if self.body is not None:
+            base += ["INVALID_REQUEST", "PAYLOAD_TOO_LARGE"]
+        return list(dict.fromkeys([*base, *self.errors, "INTERNAL_ERROR"]))
+
+
+def _token_param() -> Param:
+    return Param("token", PHONE, "path", "the device token: its phone number's digits", required=True)
+
+
+def _id_param(what: str) -> Param:
+    return Param("id", {"type": "integer", "minimum": 1}, "path", what, required=True)
+
+
+TOKEN_PARAM = _token_param()
+SESSION_COOKIE = {
+    "Set-Cookie": {"type": "string", "description": "`gw_session`: HttpOnly, SameSite=Lax, Secure behind https, 7 days"}
+}
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+    "header",
+    "a repeat within 24 h returns the first successful response's data and sends nothing",
+)
+BINARY: Schema = {"type": "string", "format": "binary"}
+
+DEVICES = "/devices/{token}"
+SANDBOX_DEVICE = "/sandbox/devices/{token}"
+
+OPERATIONS: tuple[Op, ...] = (
+    # --- health ---------------------------------------------------------------------------------
+    Op("get", "/health", "getHealth", "health", "Is the process up", public=True, never_limited=True),
+    Op(
+        "get",
+        "/health/live",
+        "getLiveness",
+        "health",
+        "Liveness",
+        rs.Probe,
+        public=True,
+        never_limited=True,
+    ),
+    Op(
+        "get",
+        "/health/ready",
+        "getReadiness",
+        "health",
+        "Readiness: the store is writable and the devices are started",
+        rs.Probe,
+        errors=("NOT_READY",),
+        public=True,
+        never_limited=True,
+    ),
+    Op(
+        "get",
+        "/health/detailed",
+        "getHealthDetail",
+        "health",
+        "Process and device overview",
+        rs.HealthDetail,
+        never_limited=True,
+    ),
+    # --- devices ----------------------------------------------------------------------------------
+    Op(
+        "post",
+        "/devices",
+        "pairDevice",
+        "devices",
+        "Start pairing (QR or pairing code over the WebSocket) or reconnect a paired device",
+        rs.DeviceOpened,
+        rq.DeviceCreate,
+        ("MISSING_TOKEN", "INVALID_METHOD", "INVALID_PHONE", "DEVICE_TAKEN", "CONNECTION_FAILED"),
+    ),
+    Op("get", "/devices", "listDevices", "devices", "List devices", rs.DeviceList),
+    Op("get", DEVICES, "getDevice", "devices", "Device state", rs.DeviceState, errors=TOKEN, params=(TOKEN_PARAM,)),
+    Op(
+        "patch",
+        DEVICES,
+        "updateDevice",
+        "devices",
+        "Update name / webhook target",
+        rs.DeviceState,
+        rq.DeviceUpdate,
+        TOKEN,
+        (TOKEN_PARAM,),
+    ),
+    Op(
+        "delete",
+        DEVICES,
+        "deleteDevice",
+        "devices",
+        "Log out from WhatsApp and delete the device (contacts stay unless purge=true)",
+        rs.DeviceDeleted,
+        errors=("INVALID_REQUEST", *TOKEN),
+        params=(
+            TOKEN_PARAM,
+            Param("purge", {"type": "string", "enum": ["true", "false"]}, description="also delete its contacts"),
+        ),
+    ),
+    Op(
+        "get",
+        f"{DEVICES}/qr",
+        "getDeviceQr",
+        "devices",
+        "The current QR code as its raw string (the images: getDeviceQrPng, getDeviceQrSvg)",
+        rs.QrCode,
+        errors=TOKEN,
+        params=(TOKEN_PARAM,),
+    ),
+    Op(
+        "get",
+        f"{DEVICES}/qr.png",
+        "getDeviceQrPng",
+        "devices",
+        "The current QR code as a PNG image",
+        errors=(*TOKEN, "NOT_FOUND"),
+        params=(TOKEN_PARAM,),
+        download=Download("image/png", BINARY, "the QR code, 8 px modules"),
+    ),
+    Op(
+        "get",
+        f"{DEVICES}/qr.svg",
+        "getDeviceQrSvg",
+        "devices",
+        "The current QR code as an SVG image",
+        errors=(*TOKEN, "NOT_FOUND"),
+        params=(TOKEN_PARAM,),
+        download=Download("image/svg+xml", BINARY, "the QR code, a standalone SVG document"),
+    ),
+    Op(
+        "post",
+        f"{DEVICES}/disconnect",
+        "disconnectDevice",
+        "devices",
+        "Disconnect, keep the session",
+        rs.DeviceState,
+        errors=TOKEN,
+        params=(TOKEN_PARAM,),
+    ),
+    Op(
+        "post",
+        f"{DEVICES}/stats/reset",
+        "resetDeviceStats",
+        "devices",
+        "Zero the message counters",
+        rs.DeviceState,
+        errors=TOKEN,
+        params=(TOKEN_PARAM,),
+    ),
+    Op(
+        "get",
+        f"{DEVICES}/groups",
+        "listDeviceGroups",
+        "devices",
+        "Groups the device is in",
+        rs.GroupList,
+        errors=(*TOKEN, "DEVICE_NOT_CONNECTED", "CONNECTION_FAILED"),
+        params=(TOKEN_PARAM,),
+    ),
+    # --- messages ---------------------------------------------------------------------------------
+    Op(
+        "post",
+        "/messages",
+        "sendMessage",
+        "messages",
+        "Send a text message (sends of one device leave in request order)",
+        rs.MessageSent,
+        rq.SendMessage,
+        (
+            "MISSING_TOKEN",
+            "INVALID_PHONE",
+            "INVALID_MESSAGE",
+            "DEVICE_NOT_FOUND",
+            "DEVICE_NOT_CONNECTED",
+            "SEND_FAILED",
+            "CONNECTION_FAILED",
+        ),
+        (IDEMPOTENCY_KEY,),
+        headers={
+            "Idempotent-Replayed": {
+                "type": "string",
+                "enum": ["true", "false"],
+                "description": "with an Idempotency-Key: whether this answer is a replay",
+            }
+        },
+    ),
+    Op(
+        "post",
+        "/validate/phone",
+        "validatePhone",
+        "messages",
+        "Is this number on WhatsApp (answers cached for PHONE_CACHE_TTL_S)",
+        rs.PhoneValidation,
+        rq.ValidatePhone,
+        (
+            "MISSING_TOKEN",
+            "INVALID_PHONE",
+            "DEVICE_NOT_FOUND",
+            "DEVICE_NOT_CONNECTED",
+            "VALIDATION_FAILED",
+            "CONNECTION_FAILED",
+        ),
+    ),
+    Op(
+        "delete",
+        "/cache",
+        "clearPhoneCache",
+        "messages",
+        "Clear the phone-validation cache (admin key)",
+        rs.CacheCleared,
+        errors=("FORBIDDEN",),
+    ),
+    # --- contacts ---------------------------------------------------------------------------------
+    Op(
+        "get",
+        "/contacts/{token}",
+        "listContacts",
+        "contacts",
+        "Contacts seen by a device, a JSON page ordered by firstSeen then phone",
+        rs.ContactPage,
+        errors=("INVALID_REQUEST", *TOKEN),
+        params=(
+            TOKEN_PARAM,
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, description="default 100"),
+            Param("offset", {"type": "integer", "minimum": 0}, description="default 0"),
+        ),
+    ),
+    Op(
+        "get",
+        "/contacts/{token}/export",
+        "exportContactsCsv",
+        "contacts",
+        "Contacts seen by a device as a streamed CSV file (`?limit=all`: every row)",
+        errors=("INVALID_REQUEST", *TOKEN),
+        params=(
+            TOKEN_PARAM,
+            Param(
+                "limit",
+                {"type": "string", "pattern": "^(all|[0-9]{1,4})$"},
+                description="a number from 1 to 1000 (default 100), or `all`",
+            ),
+            Param("offset", {"type": "integer", "minimum": 0}, description="default 0"),
+        ),
+        download=Download(
+            "text/csv",
+            {"type": "string", "description": "header `phone,name,source,first_seen,last_seen`"},
+            "CSV (UTF-8), `Content-Disposition: attachment`",
+        ),
+    ),
+    # --- webhooks ---------------------------------------------------------------------------------
+    Op(
+        "get",
+        "/webhooks/deliveries",
+        "listDeliveries",
+        "webhooks",
+        "The webhook outbox, newest first",
+        rs.DeliveryList,
+        errors=("INVALID_REQUEST", "INVALID_PHONE"),
+        params=(
+            Param("status", {"type": "string", "enum": ["pending", "delivered", "failed"]}),
+            Param("token", PHONE),
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, description="default 100"),
+        ),
+    ),
+    Op(
+        "post",
+        "/webhooks/deliveries/{id}/retry",
+        "retryDelivery",
+        "webhooks",
+        "Put a failed delivery back in the queue with attempts 0",
+        rs.Delivery,
+        errors=("INVALID_REQUEST", "NOT_FOUND"),
+        params=(_id_param("delivery id"),),
+    ),
+    # --- sandbox ----------------------------------------------------------------------------------
+    Op(
+        "post",
+        f"{SANDBOX_DEVICE}/scan",
+        "sandboxScan",
+        "sandbox",
+        "The phone scans the QR / enters the code → connected",
+        rs.DeviceState,
+        errors=(*SANDBOX, "INVALID_REQUEST"),
+        params=(TOKEN_PARAM,),
+    ),
+    Op(
+        "post",
+        f"{SANDBOX_DEVICE}/incoming",
+        "sandboxIncoming",
+        "sandbox",
+        "An incoming message (a new sender also gives contacts.new)",
+        rs.IncomingSimulated,
+        rq.SandboxIncoming,
+        (*SANDBOX, "INVALID_MESSAGE", "DEVICE_NOT_CONNECTED"),
+        (TOKEN_PARAM,),
+    ),
+    Op(
+        "post",
+        f"{SANDBOX_DEVICE}/history",
+        "sandboxHistory",
+        "sandbox",
+        "History sync → one contacts.sync",
+        rs.HistorySimulated,
+        rq.SandboxHistory,
+        (*SANDBOX, "DEVICE_NOT_CONNECTED"),
+        (TOKEN_PARAM,),
+    ),
+    Op(
+        "post",
+        f"{SANDBOX_DEVICE}/drop",
+        "sandboxDrop",
+        "sandbox",
+        "Network loss → disconnected, then reconnects on its own",
+        rs.DeviceState,
+        errors=(*SANDBOX, "DEVICE_NOT_CONNECTED"),
+        params=(TOKEN_PARAM,),
+    ),
+    Op(
+        "post",
+        f"{SANDBOX_DEVICE}/unlink",
+        "sandboxUnlink",
+        "sandbox",
+        "Unlinked from the phone → logged_out, session deleted",
+        rs.DeviceState,
+        errors=(*SANDBOX, "DEVICE_NOT_CONNECTED"),
+        params=(TOKEN_PARAM,),
+    ),
+    Op(
+        "get",
+        f"{SANDBOX_DEVICE}/sent",
+        "sandboxListSent",
+        "sandbox",
+        "What the simulated WhatsApp received (last 1,000)",
+        rs.SandboxSentList,
+        errors=SANDBOX,
+        params=(TOKEN_PARAM,),
+    ),
+    # --- accounts ---------------------------------------------------------------------------------
+    Op(
+        "post",
+        "/auth/signup",
+        "signup",
+        "accounts",
+        "Create an account (open when ALLOW_SIGNUP=true, else admin key only)",
+        rs.AuthSession,
+        rq.Signup,
+        ("FORBIDDEN",),
+        headers=SESSION_COOKIE,
+        optional_auth=True,
+    ),
+    Op(
+        "post",
+        "/auth/login",
+        "login",
+        "accounts",
+        "Log in with email or username; one message for unknown user and wrong password",
+        rs.AuthSession,
+        rq.Login,
+        ("UNAUTHORIZED",),
+        public=True,
+        headers=SESSION_COOKIE,
+    ),
+    Op("post", "/auth/logout", "logout", "accounts", "Revoke the session token and clear the cookie", rs.SignedOut),
+    Op("get", "/auth/me", "getAccount", "accounts", "The calling account", rs.Account, errors=("FORBIDDEN",)),
+    Op(
+        "patch",
+        "/auth/me",
+        "updateAccount",
+        "accounts",
+        "Set the account's own webhook target (no private/loopback URLs unless WEBHOOK_ALLOW_PRIVATE=true)",
+        rs.Account,
+        rq.WebhookTarget,
+        ("FORBIDDEN",),
+    ),
+    Op(
+        "post",
+        "/auth/keys",
+        "createApiKey",
+        "accounts",
+        "Create an API key (shown once, stored hashed)",
+        rs.NewApiKey,
+        rq.CreateKey,
+        ("FORBIDDEN",),
+    ),
+    Op("get", "/auth/keys", "listApiKeys", "accounts", "The account's API keys", rs.ApiKeyList, errors=("FORBIDDEN",)),
+    Op(
+        "delete",
+        "/auth/keys/{id}",
+        "revokeApiKey",
+        "accounts",
+        "Revoke an API key",
+        rs.KeyRevoked,
+        errors=("FORBIDDEN", "INVALID_REQUEST", "NOT_FOUND"),
+        params=(_id_param("key id"),),
+    ),
+    Op(
+        "get",
+        "/auth/accounts",
+        "listAccounts",
+        "accounts",
+        "All accounts (admin key)",
+        rs.AccountList,
+        errors=("FORBIDDEN",),
+    ),
+    Op(
+        "delete",
+        "/auth/accounts/{id}",
+        "deleteAccount",
+        "accounts",
+        "Delete an account with its keys and sessions (admin key)",
+        rs.AccountDeleted,
+        errors=("FORBIDDEN", "INVALID_REQUEST", "NOT_FOUND"),
+        params=(_id_param("account id"),),
+    ),
+    # --- operations -------------------------------------------------------------------------------
+    Op(
+        "get",
+        "/metrics",
+        "getMetrics",
+        "operations",
+        "Prometheus metrics (text format, admin key)",
+        errors=("FORBIDDEN",),
+        download=Download("text/plain", {"type": "string"}, "Prometheus text exposition"),
+    ),
+    Op(
+        "get",
+        "/openapi.json",
+        "getOpenApiDocument",
+        "operations",
+        "This document",
+        public=True,
+        download=Download("application/json", {"type": "object"}, "OpenAPI 3.1"),
+    ),
+)
