@@ -23,7 +23,8 @@ import zxingcpp
 from PIL import Image
 
 from gateway.api.openapi import document
-from tests.conftest import API_KEY, OTHER, TOKEN, LiveGateway
+from tests.support.constants import API_KEY, OTHER, TOKEN
+from tests.support.gateway import Gateway
 
 PACKAGE = "wa_gateway_client"
 # openapi-python-client reads only JSON, text/* and octet-stream bodies; images are files to it.
@@ -93,56 +94,57 @@ def test_every_operation_becomes_a_named_function(generated: tuple[ModuleType, d
 
 
 async def test_sandbox_flow_through_the_generated_client(
-    gw: LiveGateway, generated: tuple[ModuleType, dict[str, Any]]
+    gw: Gateway, generated: tuple[ModuleType, dict[str, Any]]
 ) -> None:
     """Pair, scan, send, validate, list contacts, download CSV and QR PNG — all generated code."""
     package, spec = generated
     assert (await gw.anon.get("/openapi.json")).json() == spec  # generated from the live document
     m = models()
     client = package.AuthenticatedClient(base_url=gw.base, token=API_KEY)
-    async with client:
-        opened = await api("devices.pair_device").asyncio(client=client, body=m.DeviceCreate(token=TOKEN))
-        assert isinstance(opened, m.DeviceOpenedEnvelope) and opened.success
-        assert opened.data.status == m.DeviceStatus.PAIRING
+    # The generated code over the gateway's own transport (in-process, or a socket when live).
+    client.set_async_httpx_client(gw.client(headers={"Authorization": f"Bearer {API_KEY}"}))
+    opened = await api("devices.pair_device").asyncio(client=client, body=m.DeviceCreate(token=TOKEN))
+    assert isinstance(opened, m.DeviceOpenedEnvelope) and opened.success
+    assert opened.data.status == m.DeviceStatus.PAIRING
 
-        qr = await _wait_for_qr(client, m)
-        png = await api("devices.get_device_qr_png").asyncio(TOKEN, client=client)
-        image = png.payload.read()
-        assert image.startswith(b"\x89PNG")
-        decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(image)))
-        assert [d.text for d in decoded] == [qr]
+    qr = await _wait_for_qr(client, m)
+    png = await api("devices.get_device_qr_png").asyncio(TOKEN, client=client)
+    image = png.payload.read()
+    assert image.startswith(b"\x89PNG")
+    decoded = zxingcpp.read_barcodes(Image.open(io.BytesIO(image)))
+    assert [d.text for d in decoded] == [qr]
 
-        scanned = await api("sandbox.sandbox_scan").asyncio(TOKEN, client=client)
-        assert scanned.data.status == m.DeviceStatus.CONNECTED and scanned.data.ready
+    scanned = await api("sandbox.sandbox_scan").asyncio(TOKEN, client=client)
+    assert scanned.data.status == m.DeviceStatus.CONNECTED and scanned.data.ready
 
-        sent = await api("messages.send_message").asyncio(
-            client=client, body=m.SendMessage(token=TOKEN, to=OTHER, text="Hello from a generated client")
-        )
-        assert isinstance(sent, m.MessageSentEnvelope), sent
-        assert sent.data.message_id.startswith("3EB0")
+    sent = await api("messages.send_message").asyncio(
+        client=client, body=m.SendMessage(token=TOKEN, to=OTHER, text="Hello from a generated client")
+    )
+    assert isinstance(sent, m.MessageSentEnvelope), sent
+    assert sent.data.message_id.startswith("3EB0")
 
-        checked = await api("messages.validate_phone").asyncio(
-            client=client, body=m.ValidatePhone(token=TOKEN, phone=OTHER)
-        )
-        assert checked.data.is_on_whats_app is True and checked.data.phone == OTHER
+    checked = await api("messages.validate_phone").asyncio(
+        client=client, body=m.ValidatePhone(token=TOKEN, phone=OTHER)
+    )
+    assert checked.data.is_on_whats_app is True and checked.data.phone == OTHER
 
-        incoming = await api("sandbox.sandbox_incoming").asyncio(
-            TOKEN, client=client, body=m.SandboxIncoming(from_=OTHER, name="Ola", text="hi")
-        )
-        assert incoming.data.from_ == OTHER
+    incoming = await api("sandbox.sandbox_incoming").asyncio(
+        TOKEN, client=client, body=m.SandboxIncoming(from_=OTHER, name="Ola", text="hi")
+    )
+    assert incoming.data.from_ == OTHER
 
-        page = await api("contacts.list_contacts").asyncio(TOKEN, client=client, limit=100)
-        assert isinstance(page, m.ContactPageEnvelope), page
-        assert page.data.limit == 100 and page.data.total == 1
-        assert [(c.phone, c.name) for c in page.data.contacts] == [(OTHER, "Ola")]
+    page = await api("contacts.list_contacts").asyncio(TOKEN, client=client, limit=100)
+    assert isinstance(page, m.ContactPageEnvelope), page
+    assert page.data.limit == 100 and page.data.total == 1
+    assert [(c.phone, c.name) for c in page.data.contacts] == [(OTHER, "Ola")]
 
-        csv = await api("contacts.export_contacts_csv").asyncio(TOKEN, client=client, limit="all")
-        lines = csv.splitlines()
-        assert lines[0] == "phone,name,source,first_seen,last_seen"
-        assert lines[1].startswith(f"{OTHER},Ola,message,")
+    csv = await api("contacts.export_contacts_csv").asyncio(TOKEN, client=client, limit="all")
+    lines = csv.splitlines()
+    assert lines[0] == "phone,name,source,first_seen,last_seen"
+    assert lines[1].startswith(f"{OTHER},Ola,message,")
 
-        missing = await api("devices.get_device").asyncio("60171222333", client=client)
-        assert isinstance(missing, m.Error) and missing.error.code == m.ErrorCode.DEVICE_NOT_FOUND
+    missing = await api("devices.get_device").asyncio("60171222333", client=client)
+    assert isinstance(missing, m.Error) and missing.error.code == m.ErrorCode.DEVICE_NOT_FOUND
 
 
 async def _wait_for_qr(client: Any, m: Any) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 import uuid
 from typing import Any
 
 import pytest
 
-from tests.support.constants import API_KEY, TOKEN
+from tests.support.constants import API_KEY, OTHER, TOKEN
 from tests.support.gateway import Gateway
 
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -204,3 +206,29 @@ async def test_query_numbers_out_of_range_are_invalid_request(gw: Gateway, query
     """Query numbers that are not whole numbers within range → 400 INVALID_REQUEST, never a 500."""
     assert_error(await gw.http.get(f"/contacts/{TOKEN}?{query}"), 400, "INVALID_REQUEST")
     assert_error(await gw.http.get(f"/webhooks/deliveries?{query.replace('offset', 'limit')}"), 400, "INVALID_REQUEST")
+
+
+async def test_file_downloads_have_their_own_routes(gw: Gateway) -> None:
+    """``/devices/{token}/qr.png|.svg`` and ``/contacts/{token}/export`` answer the same files as the
+    ``?format=`` forms, with the same errors (a route of its own per file: generated clients need one)."""
+    assert_error(await gw.http.get(f"/devices/{TOKEN}/qr.png"), 404, "DEVICE_NOT_FOUND")
+    assert_error(await gw.http.get(f"/contacts/{TOKEN}/export"), 404, "DEVICE_NOT_FOUND")
+    assert_error(await gw.http.get("/contacts/abc/export"), 400, "INVALID_PHONE")
+    assert_error(await gw.http.get(f"/contacts/{TOKEN}/export?limit=0"), 400, "INVALID_REQUEST")
+    await gw.post("/devices", {"token": TOKEN})
+    deadline = time.monotonic() + 10
+    while not (await gw.http.get(f"/devices/{TOKEN}/qr")).json()["data"]["hasQR"]:
+        assert time.monotonic() < deadline, "no QR code"
+        await asyncio.sleep(0.02)
+    for suffix, media in (("png", "image/png"), ("svg", "image/svg+xml")):
+        own = await gw.http.get(f"/devices/{TOKEN}/qr.{suffix}")
+        assert own.status_code == 200 and own.headers["content-type"] == media
+        assert own.content == (await gw.http.get(f"/devices/{TOKEN}/qr?format={suffix}")).content
+    await gw.post(f"/sandbox/devices/{TOKEN}/scan")
+    assert_error(await gw.http.get(f"/devices/{TOKEN}/qr.png"), 404, "NOT_FOUND")  # connected: no QR
+    await gw.post(f"/sandbox/devices/{TOKEN}/incoming", {"from": OTHER, "text": "hi"})
+    export = await gw.http.get(f"/contacts/{TOKEN}/export?limit=all")
+    assert export.headers["content-type"].startswith("text/csv")
+    assert export.headers["content-disposition"] == f'attachment; filename="contacts-{TOKEN}.csv"'
+    assert export.text == (await gw.http.get(f"/contacts/{TOKEN}?format=csv&limit=all")).text
+    assert export.text.splitlines()[1].startswith(f"{OTHER},")
