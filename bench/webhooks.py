@@ -3,7 +3,7 @@
 The receiver is a raw asyncio HTTP/1.1 server (uvloop) in its own process on
 127.0.0.1 that answers 204 at once, records each arrival (``time.time()``) and
 checks the signatures of every 50th request. The gateway side is the real
-:class:`gateway.webhooks.Dispatcher` on the real ``gateway.db`` store (uvloop,
+:class:`gateway.webhooks.dispatcher.Dispatcher` on the real ``gateway.db`` store (uvloop,
 WEBHOOK_SECRET set, so every request is signed twice), driven through the
 store + wake, exactly as the event pump does it:
 
@@ -183,7 +183,7 @@ async def _pending(store: Any) -> int:
 async def throughput(workdir: Path, url: str, backlog: int) -> dict[str, Any]:
     from gateway.settings import Settings
     from gateway.store import Store
-    from gateway.webhooks import Dispatcher
+    from gateway.webhooks.dispatcher import Dispatcher
 
     store = await Store.open(workdir / "tp")
     for start in range(0, backlog, 1000):
@@ -213,7 +213,7 @@ async def throughput(workdir: Path, url: str, backlog: int) -> dict[str, Any]:
 async def at_rate(workdir: Path, url: str, rate: int, seconds: float) -> dict[str, Any]:
     from gateway.settings import Settings
     from gateway.store import Store
-    from gateway.webhooks import Dispatcher
+    from gateway.webhooks.dispatcher import Dispatcher
 
     store = await Store.open(workdir / "rate")
     settings = replace(Settings(), webhook_url=url, webhook_secret=SECRET)

@@ -35,7 +35,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.runtime import Runtime
 from gateway.store import Store
 from gateway.store.accounts import AccountRow, ApiKeyRow, CredentialRow, DuplicateAccount
-from gateway.webhooks import AccountTarget
+from gateway.webhooks.routing import AccountTarget
 
 log = structlog.get_logger("gateway.accounts")
 

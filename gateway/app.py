@@ -45,7 +45,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.webhooks import WebhookRouter
+from gateway.webhooks.routing import WebhookRouter
 
 log = structlog.get_logger("gateway.app")
 

@@ -20,7 +20,8 @@ from standardwebhooks import Webhook
 from gateway.settings import Settings
 from gateway.store import NewDelivery, Store
 from gateway.store.outbox import OutboxRow
-from gateway.webhooks import Dispatcher, backoff_s, retry_after_s
+from gateway.webhooks.dispatcher import Dispatcher
+from gateway.webhooks.schedule import backoff_s, retry_after_s
 
 URL = "http://receiver.test/hook"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from gateway.settings import Settings, SettingsError
-from gateway.webhooks import Signer, standard_key
+from gateway.webhooks.signing import Signer, standard_key
 
 BODY = b'{"event":"message.received","token":"60123456789","data":{"text":"caf\xc3\xa9 \xf0\x9f\x98\x80"},"timestamp":"2026-02-17T10:30:00.000Z"}'
 WHSEC = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 
 from gateway.settings import Settings
 from gateway.store import DeviceRow
-from gateway.webhooks import WebhookRouter
+from gateway.webhooks.routing import WebhookRouter
 from tests.support.accounts import Tenants
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway

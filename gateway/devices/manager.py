@@ -21,7 +21,7 @@ from gateway.drivers.base import Driver, Method
 from gateway.events import Hub
 from gateway.settings import Settings
 from gateway.store import DeviceRow, Store
-from gateway.webhooks import WebhookRouter
+from gateway.webhooks.routing import WebhookRouter
 
 log = structlog.get_logger("gateway.devices")
 

@@ -14,7 +14,7 @@ from gateway.devices import Device
 from gateway.phones import InvalidPhone, normalize
 from gateway.runtime import runtime
 from gateway.settings import WEBHOOK_EVENT_NAMES
-from gateway.webhook_urls import check_webhook_url, resolves_private, syntax_ok
+from gateway.webhooks.urls import check_webhook_url, resolves_private, syntax_ok
 
 
 def principal(conn: HTTPConnection) -> Principal:

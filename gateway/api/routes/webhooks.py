@@ -18,7 +18,7 @@ from gateway.api.errors import ApiError, invalid
 from gateway.api.models.responses import Delivery, DeliveryList, of
 from gateway.api.routes.common import principal, query_int, token_from
 from gateway.runtime import runtime
-from gateway.webhooks import delivery_view
+from gateway.webhooks.views import delivery_view
 
 STATUSES = ("pending", "delivered", "failed")
 MAX_ID = 2**63 - 1  # SQLite's INTEGER range

@@ -1,15 +1,9 @@
-"""Webhooks: who gets an event, the outbox rows for it, signing, and the dispatcher.
+"""The dispatcher: delivers due outbox rows, signed, with retries and a dead letter.
 
-The event pump calls :meth:`WebhookRouter.deliveries` inside the transaction
-of the state change, so the rows and the change commit together; the
-:class:`Dispatcher` is woken after the commit and delivers due rows.
-
-Delivery is at least once: a row is ``pending`` until a 2xx answer is
-recorded. Failures (non-2xx incl. 3xx, timeout, refused connection) are
-retried with exponential backoff and *equal jitter*: after the n-th failed
-attempt the next one waits a uniformly random time between half and all of
-``min(WEBHOOK_RETRY_MAX_MS, WEBHOOK_RETRY_BASE_MS · 2^(n-1))``, or longer if
-the receiver's ``Retry-After`` asks for it (capped at ``WEBHOOK_RETRY_MAX_MS``).
+The :class:`Dispatcher` is woken after each commit of the event pump and
+delivers due rows. Delivery is at least once: a row is ``pending`` until a
+2xx answer is recorded. Failures (non-2xx incl. 3xx, timeout, refused
+connection) are retried on the schedule of :mod:`gateway.webhooks.schedule`.
 After ``WEBHOOK_MAX_ATTEMPTS`` attempts the row is ``failed`` (dead letter)
 until ``POST /webhooks/deliveries/{id}/retry``.
 """
@@ -17,40 +11,30 @@ until ``POST /webhooks/deliveries/{id}/retry``.
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import hashlib
 import heapq
-import hmac
 import random
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
-import orjson
 import structlog
 
 import gateway
-from gateway import ids
-from gateway.api.envelope import iso, now_iso
 from gateway.settings import Settings
-from gateway.store import DeviceRow, NewDelivery, Store
+from gateway.store import Store
 from gateway.store.outbox import AttemptResult, OutboxRow
-from gateway.webhook_transport import FastTransport
-from gateway.webhook_urls import resolves_private
-
-if TYPE_CHECKING:
-    from gateway.runtime import Runtime
+from gateway.webhooks.retention import Retention
+from gateway.webhooks.schedule import backoff_s, retry_after_s
+from gateway.webhooks.signing import Signer
+from gateway.webhooks.transport import FastTransport
+from gateway.webhooks.urls import resolves_private
 
 log = structlog.get_logger("gateway.webhooks")
 
-AccountTarget = tuple[str, frozenset[str] | None]
 USER_AGENT = f"wa-gateway/{gateway.__version__}"
 SHUTDOWN_GRACE_S = 3.0
 LOAD_BATCH = 2000  # new outbox rows read per pass
@@ -60,142 +44,6 @@ BASE_HEADERS = {
     "Accept": "*/*",
     "Accept-Encoding": "identity",
 }
-
-
-def new_webhook_id() -> str:
-    """``msg_`` + 32 hex digits: unique, the receiver's idempotency key (Standard Webhooks)."""
-    return ids.webhook_id()
-
-
-class WebhookRouter:
-    """Resolves an event's target URLs: global, the device's own, its account's."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        account_target: Callable[[int], AccountTarget | None] | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.settings = settings
-        self.account_target = account_target
-        self.clock = clock
-
-    def targets(self, event: str, device: DeviceRow) -> list[tuple[str, bool]]:
-        """``[(url, check_private)]`` for ``event``; one entry per distinct URL."""
-        s = self.settings
-        if not s.webhook_url and not device.webhook_url and (device.owner_id is None or self.account_target is None):
-            return []  # nothing is subscribed anywhere: the usual case of a receipt
-        out: dict[str, bool] = {}
-        if s.webhook_url and (s.webhook_events is None or event in s.webhook_events):
-            out[s.webhook_url] = False
-        tenant_set = device.owner_id is not None and not s.webhook_allow_private
-        if device.webhook_url and (device.webhook_events is None or event in device.webhook_events):
-            out.setdefault(device.webhook_url, tenant_set)
-        if device.owner_id is not None and self.account_target is not None:
-            target = self.account_target(device.owner_id)
-            if target is not None:
-                url, events = target
-                if events is None or event in events:
-                    out.setdefault(url, not s.webhook_allow_private)
-        return list(out.items())
-
-    def deliveries(self, event: str, device: DeviceRow, data: Any, timestamp: str | None = None) -> list[NewDelivery]:
-        """The outbox rows of one event (none when nothing subscribes); ``timestamp`` defaults to now."""
-        targets = self.targets(event, device)
-        if not targets:
-            return []
-        stamp = timestamp if timestamp is not None else now_iso()
-        body = orjson.dumps({"event": event, "token": device.token, "data": data, "timestamp": stamp})
-        now = self.clock()
-        return [
-            NewDelivery(
-                webhook_id=new_webhook_id(),
-                event=event,
-                token=device.token,
-                owner_id=device.owner_id,
-                url=url,
-                body=body,
-                check_private=check,
-                created_at=now,
-            )
-            for url, check in targets
-        ]
-
-
-# --- signing -------------------------------------------------------------------
-
-
-def standard_key(secret: str) -> bytes:
-    """The Standard Webhooks HMAC key: the base64-decoded rest of a ``whsec_`` secret, else its UTF-8 bytes.
-
-    Decoded like the ``standardwebhooks`` libraries do (missing padding tolerated);
-    ``ValueError`` if a ``whsec_`` secret is not base64 or decodes to nothing.
-    """
-    if not secret.startswith("whsec_"):
-        return secret.encode()
-    try:
-        key = base64.b64decode(secret[len("whsec_") :] + "==", validate=False)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("a whsec_ secret must be base64 after the prefix") from exc
-    if not key:
-        raise ValueError("a whsec_ secret must not be empty after the prefix")
-    return key
-
-
-class Signer:
-    """Both signatures of one body: ``X-Webhook-Signature`` (hex HMAC-SHA256 of the body,
-    key = the secret's UTF-8 bytes) and Standard Webhooks (``webhook-id`` /
-    ``webhook-timestamp`` / ``webhook-signature: v1,<base64 HMAC of "id.ts.body">``)."""
-
-    def __init__(self, secret: str) -> None:
-        # Keyed HMAC objects are copied per message: the key schedule is done once.
-        self._legacy = hmac.new(secret.encode(), digestmod=hashlib.sha256)
-        self._standard = hmac.new(standard_key(secret), digestmod=hashlib.sha256)
-
-    def legacy(self, body: bytes) -> str:
-        mac = self._legacy.copy()
-        mac.update(body)
-        return mac.hexdigest()
-
-    def standard(self, webhook_id: str, timestamp: int, body: bytes) -> str:
-        mac = self._standard.copy()
-        mac.update(f"{webhook_id}.{timestamp}.".encode())
-        mac.update(body)
-        return "v1," + base64.b64encode(mac.digest()).decode()
-
-    def headers(self, webhook_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-        return {
-            "X-Webhook-Signature": self.legacy(body),
-            "webhook-id": webhook_id,
-            "webhook-timestamp": str(timestamp),
-            "webhook-signature": self.standard(webhook_id, timestamp, body),
-        }
-
-
-# --- retry schedule ------------------------------------------------------------------
-
-
-def backoff_s(failures: int, base_ms: int, max_ms: int, rand: Callable[[], float] = random.random) -> float:
-    """Seconds to wait after the ``failures``-th failed attempt (1-based): equal jitter,
-    uniformly in ``[c/2, c]`` with ``c = min(max, base · 2^(failures-1))``."""
-    ceiling: float = min(max_ms, base_ms << min(max(failures, 1) - 1, 40)) / 1000
-    return ceiling / 2 + rand() * ceiling / 2
-
-
-def retry_after_s(value: str | None, now: float) -> float | None:
-    """A ``Retry-After`` header in seconds from ``now`` (delta-seconds or HTTP date); None if absent/bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +92,7 @@ class Dispatcher:
         self.limit = settings.webhook_concurrency
         # A slow receiver may take an eighth of the slots: seven more would have to stall to starve the rest.
         self.per_url_limit = per_url_limit or max(1, min(self.limit, max(8, self.limit // 8)))
-        self.prune_interval_s = prune_interval_s
+        self.retention = Retention(settings, store, clock=clock, interval_s=prune_interval_s)
         self.signer = Signer(settings.webhook_secret) if settings.webhook_secret else None
         timeout = settings.webhook_timeout_ms / 1000
         self.timeout_s = timeout
@@ -266,7 +114,6 @@ class Dispatcher:
         self._attempts: set[asyncio.Task[None]] = set()
         self._results: list[AttemptResult] = []
         self._scheduler: asyncio.Task[None] | None = None
-        self._pruner: asyncio.Task[None] | None = None
         self._stopping = False
         self.stopped = False
 
@@ -275,7 +122,7 @@ class Dispatcher:
     async def start(self) -> None:
         """Start scheduling: rows left pending by a previous run (even a crash) go out now."""
         self._scheduler = asyncio.create_task(self._run(), name="webhook-dispatcher")
-        self._pruner = asyncio.create_task(self._prune_loop(), name="webhook-pruner")
+        self.retention.start()
 
     def wake(self) -> None:
         """New rows were committed (or a slot freed): schedule now."""
@@ -289,11 +136,11 @@ class Dispatcher:
         if self._scheduler is not None:  # let a pass in progress finish, rather than cut it mid-write
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait({self._scheduler}, timeout=0.5)
-        for task in (self._scheduler, self._pruner):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._scheduler
+        await self.retention.stop()
         if self._attempts:
             _, late = await asyncio.wait(set(self._attempts), timeout=grace_s)
             for task in late:
@@ -533,58 +380,5 @@ class Dispatcher:
     # --- retention ---------------------------------------------------------------------
 
     async def prune(self) -> int:
-        """Delete delivered rows older than ``WEBHOOK_RETENTION_HOURS``."""
-        before = self.clock() - self.settings.webhook_retention_hours * 3600
-        removed = await self.store.prune_delivered(before)
-        if removed:
-            log.info("webhook.pruned", rows=removed)
-        return removed
-
-    async def _prune_loop(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook.prune_failed")
-            await asyncio.sleep(self.prune_interval_s)
-
-
-# --- views and service hooks -------------------------------------------------------------
-
-
-def _iso_ts(ts: float | None) -> str | None:
-    return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
-
-
-def delivery_view(row: OutboxRow) -> dict[str, Any]:
-    """A delivery as ``GET /webhooks/deliveries`` shows it."""
-    return {
-        "id": row.id,
-        "event": row.event,
-        "token": row.token,
-        "url": row.url,
-        "status": row.status,
-        "attempts": row.attempts,
-        "lastError": row.last_error,
-        "nextAttemptAt": _iso_ts(row.next_attempt_at) if row.status == "pending" else None,
-        "createdAt": _iso_ts(row.created_at),
-        "deliveredAt": _iso_ts(row.delivered_at),
-    }
-
-
-async def start(rt: Runtime) -> None:
-    """Service hook: start the dispatcher and let the event pumps wake it."""
-    dispatcher = Dispatcher(rt.settings, rt.store, transport=rt.services.get("webhook_transport"))
-    rt.services["dispatcher"] = dispatcher
-    rt.devices.wake_dispatcher = dispatcher.wake
-    await dispatcher.start()
-
-
-async def stop(rt: Runtime) -> None:
-    """Service hook: finish or hand back in-flight attempts, then close."""
-    rt.devices.wake_dispatcher = lambda: None
-    dispatcher: Dispatcher | None = rt.services.pop("dispatcher", None)
-    if dispatcher is not None:
-        await dispatcher.stop()
+        """Delete delivered rows older than ``WEBHOOK_RETENTION_HOURS`` (see :class:`Retention`)."""
+        return await self.retention.prune()
