@@ -46,6 +46,11 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("gateway.devices")
 
+# What to try next when a dial fails: the usual causes are a network that blocks WhatsApp or no phone at hand.
+CONNECT_HINT = (
+    "Check this host's network; behind a proxy set NEONIZE_PROXY, or try without a phone with WA_DRIVER=sandbox."
+)
+
 
 class Device:
     """One linked WhatsApp number."""
@@ -112,7 +117,9 @@ class Device:
                     self.row.reconnecting = False
                     await self._save_and_announce()
                 self.publish("connection-error", message=reason)
-                raise ApiError("CONNECTION_FAILED", f"could not reach WhatsApp: {reason}") from exc
+                # The browser gets the frame; the operator's log gets the reason too.
+                log.warning("device.connect_failed", token=self.token, paired=paired, error=reason)
+                raise ApiError("CONNECTION_FAILED", f"could not reach WhatsApp: {reason}. {CONNECT_HINT}") from exc
         if paired:
             # A paired session comes back on its own; give it a moment so the
             # answer can say "connected".

@@ -60,6 +60,7 @@ def test_pairing_offline_fails_fast_and_cleanly(server: ServerProcess) -> None:
     error = response.json()["error"]
     assert error["code"] == "CONNECTION_FAILED"
     assert "failed to dial web.whatsapp.com:443" in error["message"]
+    assert "NEONIZE_PROXY" in error["message"] and "WA_DRIVER=sandbox" in error["message"]  # the next step
     assert elapsed < 10
     assert frame["token"] == TOKEN
     assert "failed to dial" in frame["message"]
@@ -70,6 +71,10 @@ def test_pairing_offline_fails_fast_and_cleanly(server: ServerProcess) -> None:
         sent = c.post("/messages", json={"token": TOKEN, "to": "60198765432", "text": "hi"})
         assert (sent.status_code, sent.json()["error"]["code"]) == (500, "DEVICE_NOT_CONNECTED")
     assert "Traceback" not in server.log()
+    # The operator's log says it too, not only the browser: one warning with the token and the dial error.
+    warnings = [json.loads(line) for line in server.log().splitlines() if '"device.connect_failed"' in line]
+    assert warnings and warnings[0]["level"] == "warning" and warnings[0]["token"] == TOKEN
+    assert "failed to dial" in warnings[0]["error"]
 
 
 def test_health_stays_fast_while_devices_fail_to_connect(server: ServerProcess) -> None:
