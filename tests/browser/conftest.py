@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 import websockets
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -172,13 +173,24 @@ def own_gateway(spawn_gateway: Callable[..., GatewayProcess]) -> GatewayProcess:
     return spawn_gateway()
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def api(gateway: GatewayProcess) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=gateway.base_url, headers=gateway.headers, timeout=10) as client:
         yield client
 
 
 # ----------------------------------------------------------------- browser
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests run in the session's event loop, where the one browser lives; so does every
+    async fixture they use (``loop_scope="session"`` on each: a new async fixture here needs it too)."""
+    in_session_loop = pytest.mark.asyncio(loop_scope="session")
+    for item in items:
+        if pytest_asyncio.is_async_test(item) and HERE in Path(str(item.path)).parents:
+            item.add_marker(in_session_loop, append=False)
 
 
 @pytest.fixture(scope="session")
@@ -189,8 +201,10 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def browser(chromium_path: str) -> AsyncIterator[Any]:
+    """One chromium for the session (starting Playwright and the browser costs ~1.5 s); every page
+    gets a context of its own (``new_page``), as isolated as a fresh browser."""
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -238,19 +252,25 @@ def page_errors() -> Iterator[PageErrors]:
     assert not errs.errors, "JavaScript errors or CSP violations on the page:\n" + "\n".join(errs.errors)
 
 
-@pytest.fixture
-def new_page(browser: Any, page_errors: PageErrors) -> Callable[..., Any]:
+@pytest_asyncio.fixture(loop_scope="session")
+async def new_page(browser: Any, page_errors: PageErrors) -> AsyncIterator[Callable[..., Any]]:
+    """Open a page in a new browser context; the test's contexts are closed at its end."""
+    contexts: list[Any] = []
+
     async def make(viewport: dict[str, int] = DESKTOP, color_scheme: str = "light", **kwargs: Any) -> Any:
         context = await browser.new_context(
             viewport=viewport, accept_downloads=True, color_scheme=color_scheme, **kwargs
         )
+        contexts.append(context)
         await context.add_init_script(REPORT_CSP_VIOLATIONS)
         page = await context.new_page()
         page.set_default_timeout(15_000)
         page_errors.watch(page)
         return page
 
-    return make
+    yield make
+    for context in contexts:
+        await context.close()
 
 
 def screenshot_path(name: str) -> Path:
@@ -313,7 +333,7 @@ class FrameListener:
         return found
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="session")
 async def frames(gateway: GatewayProcess) -> AsyncIterator[FrameListener]:
     async with FrameListener(gateway.ws_url) as listener:
         yield listener
