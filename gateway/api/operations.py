@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.api.models import messages as ms
 from gateway.api.models import requests as rq
 from gateway.api.models import responses as rs
 from gateway.api.models.base import Body
@@ -357,10 +358,33 @@ OPERATIONS: tuple[Op, ...] = (
         f"{SANDBOX_DEVICE}/incoming",
         "sandboxIncoming",
         "sandbox",
-        "An incoming message (a new sender also gives contacts.new)",
-        rs.IncomingSimulated,
-        rq.SandboxIncoming,
+        "An incoming message of any kind, a reaction, or (fromMe) one typed on the phone; a new sender also "
+        "gives contacts.new",
+        ms.IncomingSimulated,
+        ms.SandboxIncoming,
+        (*SANDBOX, "INVALID_PHONE", "INVALID_MESSAGE", "INVALID_MEDIA", "DEVICE_NOT_CONNECTED"),
+        (TOKEN_PARAM,),
+    ),
+    Op(
+        "post",
+        f"{SANDBOX_DEVICE}/edit",
+        "sandboxEdit",
+        "sandbox",
+        "The author of an incoming message edits it → message.edited",
+        ms.ActionSimulated,
+        ms.SandboxEdit,
         (*SANDBOX, "INVALID_MESSAGE", "DEVICE_NOT_CONNECTED"),
+        (TOKEN_PARAM,),
+    ),
+    Op(
+        "post",
+        f"{SANDBOX_DEVICE}/revoke",
+        "sandboxRevoke",
+        "sandbox",
+        "The author of an incoming message deletes it for everyone → message.revoked",
+        ms.ActionSimulated,
+        ms.SandboxRevoke,
+        (*SANDBOX, "DEVICE_NOT_CONNECTED"),
         (TOKEN_PARAM,),
     ),
     Op(
@@ -400,7 +424,7 @@ OPERATIONS: tuple[Op, ...] = (
         "sandboxListSent",
         "sandbox",
         "What the simulated WhatsApp received (last 1,000)",
-        rs.SandboxSentList,
+        ms.SandboxSentList,
         errors=SANDBOX,
         params=(TOKEN_PARAM,),
     ),

@@ -11,7 +11,15 @@ Exceptions raised across the seam::
     ├── ConnectError       WhatsApp could not be reached (dial failure, timeout)
     ├── NotConnectedError  the call needs a live connection and there is none
     ├── SendError          the message was not accepted
-    └── CheckError         the on-WhatsApp / groups query failed
+    ├── CheckError         the on-WhatsApp / groups query failed
+    ├── NotFoundError      the group (or message) WhatsApp was asked about does not exist
+    └── RefusedError       WhatsApp refused the action (not an admin, not a participant, …)
+
+Content crosses the seam as plain frozen dataclasses: :class:`OutgoingMessage`
+(exactly one content: text, media, location, contacts, reaction or poll) on the
+way out, :class:`IncomingMessage` and the edit / revoke / reaction events on
+the way in. A driver never receives a URL: media is a local file the gateway
+prepared (:class:`OutgoingMedia`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ from typing import Literal, Protocol, runtime_checkable
 
 Method = Literal["qr", "code"]
 ReceiptType = Literal["delivered", "read", "played"]
+MediaType = Literal["image", "video", "audio", "document", "sticker"]
+PresenceState = Literal["composing", "recording", "paused"]
+ParticipantAction = Literal["add", "remove", "promote", "demote"]
 
 
 class DriverError(Exception):
@@ -47,6 +58,152 @@ class SendError(DriverError):
 
 class CheckError(DriverError):
     """A query to WhatsApp (on-WhatsApp check, groups) failed."""
+
+
+class NotFoundError(DriverError):
+    """The group or message WhatsApp was asked about does not exist (or we are not in it)."""
+
+
+class RefusedError(DriverError):
+    """WhatsApp refused the action: not an admin of the group, not a participant, …"""
+
+
+# --- message content (both directions) ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float
+    longitude: float
+    name: str | None = None
+    address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCard:
+    """One contact of a contacts message; ``vcard`` is the raw vCard when one was received."""
+
+    name: str
+    phones: tuple[str, ...] = ()
+    email: str | None = None
+    organization: str | None = None
+    vcard: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Poll:
+    name: str
+    options: tuple[str, ...]
+    selectable_count: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """A reaction to ``message_id`` (``emoji`` empty removes it).
+
+    ``sender`` (a JID) and ``from_me`` name who wrote the target message:
+    WhatsApp keys a reaction by the target's chat, sender and id.
+    """
+
+    message_id: str
+    emoji: str
+    sender: str | None = None
+    from_me: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QuotedRef:
+    """What a driver needs to quote a stored message in a reply."""
+
+    id: str
+    chat: str
+    sender: str | None  # the quoted message's author: phone digits or JID
+    from_me: bool = False
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTo:
+    """The message an incoming one replies to."""
+
+    message_id: str
+    sender: str | None  # phone digits when known
+
+
+@dataclass(frozen=True, slots=True)
+class MediaRef:
+    """An opaque, JSON-able handle to an incoming message's media, kept so a download can be retried.
+
+    ``driver`` names who made it; ``data`` is the driver's own string (neonize: the
+    message protobuf, base64; sandbox: the key it keeps the bytes under).
+    """
+
+    driver: str
+    data: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMedia:
+    """Media to send: a local file the gateway prepared (fetched, uploaded, converted)."""
+
+    type: MediaType
+    path: Path
+    mimetype: str
+    size: int
+    sha256: str
+    filename: str | None = None
+    caption: str | None = None
+    voice_note: bool = False
+    thumbnail: bytes | None = None  # JPEG
+    duration_s: float | None = None
+    width: int | None = None
+    height: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMedia:
+    type: MediaType
+    mimetype: str
+    size: int | None
+    ref: MediaRef
+    filename: str | None = None
+    voice_note: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One message to send: exactly one content field, plus an optional quote and mentions."""
+
+    text: str | None = None
+    media: OutgoingMedia | None = None
+    location: Location | None = None
+    contacts: tuple[ContactCard, ...] = ()
+    reaction: Reaction | None = None
+    poll: Poll | None = None
+    reply_to: QuotedRef | None = None
+    mentions: tuple[str, ...] = ()  # JIDs
+
+    def __post_init__(self) -> None:
+        filled = sum(x is not None for x in (self.text, self.media, self.location, self.reaction, self.poll)) + bool(
+            self.contacts
+        )
+        if filled != 1:
+            raise ValueError(f"an OutgoingMessage has exactly one content, not {filled}")
+
+    @property
+    def type(self) -> str:
+        """The §11 ``type`` of this message (``reaction`` for a reaction)."""
+        if self.media is not None:
+            return self.media.type
+        if self.location is not None:
+            return "location"
+        if self.contacts:
+            return "contacts"
+        if self.reaction is not None:
+            return "reaction"
+        if self.poll is not None:
+            return "poll"
+        return "text"
 
 
 # --- events ---------------------------------------------------------------
@@ -91,20 +248,66 @@ class LoggedOut:
 
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
-    """A message received by the device.
+    """A message received by the device, or typed on the linked phone (``from_me``).
 
     ``sender`` is the sender's phone digits (never a LID: drivers resolve LIDs
-    before reporting), ``chat`` the chat's JID.
+    before reporting); when a LID cannot be resolved, ``sender`` is None and
+    ``sender_lid`` carries it (``<digits>@lid``) — the message is never dropped.
+    ``chat`` is the chat's JID (for ``from_me``, the other party's). ``text`` is
+    the text or the caption.
     """
 
     id: str
-    sender: str
+    sender: str | None
     sender_name: str | None
     chat: str
     is_group: bool
     type: str
     text: str | None
     timestamp: datetime
+    sender_lid: str | None = None
+    from_me: bool = False
+    media: IncomingMedia | None = None
+    location: Location | None = None
+    contacts: tuple[ContactCard, ...] = ()
+    poll: Poll | None = None
+    reply_to: ReplyTo | None = None
+    mentions: tuple[str, ...] = ()  # phone digits (or JIDs that could not be resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """A message was edited by its author (``from_me``: on the linked phone)."""
+
+    id: str
+    chat: str
+    sender: str | None
+    text: str | None
+    timestamp: datetime
+    from_me: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRevoked:
+    """A message was deleted for everyone by its author."""
+
+    id: str
+    chat: str
+    sender: str | None
+    timestamp: datetime
+    from_me: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionReceived:
+    """A reaction to ``message_id`` (``emoji`` empty: the reaction was removed)."""
+
+    message_id: str
+    chat: str
+    sender: str | None
+    emoji: str
+    timestamp: datetime
+    from_me: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +333,19 @@ class HistoryContacts:
     contacts: tuple[HistoryContact, ...]
 
 
-DriverEvent = Qr | PairingCode | Connected | Disconnected | LoggedOut | IncomingMessage | Receipt | HistoryContacts
+DriverEvent = (
+    Qr
+    | PairingCode
+    | Connected
+    | Disconnected
+    | LoggedOut
+    | IncomingMessage
+    | Receipt
+    | HistoryContacts
+    | MessageEdited
+    | MessageRevoked
+    | ReactionReceived
+)
 
 
 # --- call results ---------------------------------------------------------
@@ -159,6 +374,31 @@ class Group:
     participant_count: int
     is_admin: bool
     is_super_admin: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GroupParticipant:
+    phone: str | None  # digits when known
+    jid: str
+    is_admin: bool = False
+    is_super_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class GroupInfo:
+    jid: str
+    name: str
+    topic: str
+    owner: str | None
+    participants: tuple[GroupParticipant, ...]
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantResult:
+    phone: str
+    ok: bool
+    error: str | None = None
 
 
 # --- the protocol ---------------------------------------------------------
@@ -191,8 +431,46 @@ class Driver(Protocol):
     async def send_text(self, to: str, text: str) -> SentMessage:
         """Send ``text`` to a JID. Raises NotConnectedError / SendError."""
 
+    async def send(self, to: str, message: OutgoingMessage) -> SentMessage:
+        """Send any kind of message to a JID (text may be delegated to :meth:`send_text`).
+
+        Raises NotConnectedError / SendError.
+        """
+
+    async def edit(self, chat: str, message_id: str, text: str) -> SentMessage:
+        """Replace the text of a message this device sent in ``chat``."""
+
+    async def revoke(self, chat: str, message_id: str) -> None:
+        """Delete a message this device sent, for everyone."""
+
+    async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:
+        """Send read receipts for incoming messages (``sender``: their author's JID, in groups)."""
+
+    async def send_presence(self, chat: str, state: PresenceState) -> None:
+        """Show composing / recording in ``chat``, or stop (paused)."""
+
     async def set_typing(self, to: str, on: bool) -> None:
         """Show (or stop showing) "composing" in the chat ``to`` (a JID)."""
+
+    async def create_group(self, name: str, participants: list[str]) -> GroupInfo:
+        """Create a group with these participants (JIDs). Raises SendError."""
+
+    async def group_info(self, jid: str) -> GroupInfo:
+        """A group's details with its participants. Raises NotFoundError / CheckError."""
+
+    async def update_participants(
+        self, jid: str, action: ParticipantAction, participants: list[str]
+    ) -> list[ParticipantResult]:
+        """Add / remove / promote / demote participants (JIDs); one result per participant, in order."""
+
+    async def invite_link(self, jid: str, revoke: bool = False) -> str:
+        """The group's invite link; ``revoke`` resets it first. Raises NotFoundError / RefusedError."""
+
+    async def leave_group(self, jid: str) -> None:
+        """Leave a group. Raises NotFoundError."""
+
+    async def download(self, ref: MediaRef) -> bytes:
+        """The bytes of an incoming message's media. Raises NotFoundError / CheckError."""
 
     async def is_on_whatsapp(self, phones: list[str]) -> list[PhoneCheck]:
         """Check phone digits. Raises NotConnectedError / CheckError."""

@@ -3,42 +3,68 @@
 Used for development, demos, CRM integration tests and the gateway's own
 tests (CONTRACT §9). Pairing is kept in the device's session file, a small
 SQLite database, so a restart reconnects without a scan. The control methods
-(``scan``, ``incoming``, ``history``, ``drop``, ``unlink``, ``sent``) stand in
-for the phone and the network.
+(``scan``, ``incoming``, ``edit_incoming``, ``revoke_incoming``, ``history``,
+``drop``, ``unlink``, ``sent``) stand in for the phone and the network.
+
+Every kind of message is "received by WhatsApp" into ``sent()`` with what a
+client needs to check it arrived unmangled (the sha256 of media bytes). Groups
+are simulated in memory: created groups are listed, participants change.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import secrets
 import sqlite3
 import string
 import time
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from gateway.drivers.base import (
     CheckError,
     Connected,
     ConnectError,
+    ContactCard,
     Disconnected,
     DriverEvent,
     DriverOptions,
     EventStream,
     Group,
+    GroupInfo,
+    GroupParticipant,
     HistoryContact,
     HistoryContacts,
+    IncomingMedia,
     IncomingMessage,
+    Location,
     LoggedOut,
+    MediaRef,
+    MediaType,
+    MessageEdited,
+    MessageRevoked,
     Method,
     NotConnectedError,
+    NotFoundError,
+    OutgoingMessage,
     PairingCode,
+    ParticipantAction,
+    ParticipantResult,
     PhoneCheck,
+    Poll,
+    PresenceState,
     Qr,
+    ReactionReceived,
     Receipt,
+    RefusedError,
+    ReplyTo,
+    SendError,
     SentMessage,
 )
 from gateway.ids import message_id
@@ -48,6 +74,22 @@ _CODE_ALPHABET = string.ascii_uppercase + string.digits
 
 class SandboxStateError(Exception):
     """A control action that does not fit the device's state (e.g. scan when not pairing)."""
+
+
+@dataclass(slots=True)
+class _Group:
+    """A simulated group: ``members`` maps phone digits to (is_admin, is_super_admin)."""
+
+    jid: str
+    name: str
+    topic: str
+    owner: str | None
+    members: dict[str, tuple[bool, bool]]
+    invite: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+MAX_KEPT = 1000  # what the simulated WhatsApp remembers: sent messages, received ids, media
 
 
 def _new_qr() -> str:
@@ -75,8 +117,16 @@ class SandboxDriver:
         self._read: deque[tuple[float, str, str]] = deque()
         self._receipt_timer: asyncio.TimerHandle | None = None
         self._down_until = 0.0
-        self._sent: deque[tuple[str, str, str, datetime]] = deque(maxlen=1000)  # id, to, text, when
-        self.typing: deque[tuple[str, bool]] = deque(maxlen=1000)  # composing on/off, newest last
+        # What WhatsApp received, oldest first: id, to, text, when, the rest of the record (None for a
+        # plain text: the fast path stays a tuple).
+        self._sent: deque[tuple[str, str, str | None, datetime, dict[str, Any] | None]] = deque(maxlen=MAX_KEPT)
+        self.typing: deque[tuple[str, bool]] = deque(maxlen=MAX_KEPT)  # composing on/off, newest last
+        self.presence: deque[tuple[str, PresenceState]] = deque(maxlen=MAX_KEPT)  # chat, state
+        self.reads: deque[tuple[str, tuple[str, ...], str | None]] = deque(maxlen=MAX_KEPT)  # chat, ids, sender
+        # Incoming messages the simulated phone delivered, by id: (chat, sender, from_me) — for edits/revokes.
+        self._received: dict[str, tuple[str, str | None, bool]] = {}
+        self._media: dict[str, bytes] = {}  # incoming media bytes, by MediaRef.data
+        self._groups: dict[str, _Group] = {}
 
     # --- session file -------------------------------------------------------
 
@@ -139,7 +189,78 @@ class SandboxDriver:
         self._require_connected()
         msg_id = message_id()
         now = datetime.now(UTC)
-        self._sent.append((msg_id, to, text, now))
+        self._sent.append((msg_id, to, text, now, None))
+        self._schedule_receipts(msg_id, to)
+        return SentMessage(msg_id, now)
+
+    async def send(self, to: str, message: OutgoingMessage) -> SentMessage:
+        self._require_connected()
+        if message.text is not None and message.reply_to is None and not message.mentions:
+            return await self.send_text(to, message.text)
+        record: dict[str, Any] = {"type": message.type}
+        text = message.text
+        if message.media is not None:
+            m = message.media
+            try:
+                digest, size = await asyncio.to_thread(_hash_file, m.path)
+            except OSError as exc:
+                raise SendError(f"cannot read the media file: {exc}") from exc
+            record["media"] = _drop_none(
+                {
+                    "type": m.type,
+                    "mimetype": m.mimetype,
+                    "size": size,
+                    "sha256": digest,
+                    "filename": m.filename,
+                    "voiceNote": m.voice_note or None,
+                }
+            )
+            text = m.caption
+        if message.location is not None:
+            record["location"] = location_data(message.location)
+        if message.contacts:
+            record["contacts"] = [contact_data(c) for c in message.contacts]
+        if message.reaction is not None:
+            record["reaction"] = {"messageId": message.reaction.message_id, "emoji": message.reaction.emoji}
+        if message.poll is not None:
+            record["poll"] = poll_data(message.poll)
+        if message.reply_to is not None:
+            record["replyTo"] = {"messageId": message.reply_to.id}
+        if message.mentions:
+            record["mentions"] = [m.partition("@")[0] for m in message.mentions]
+        self._require_connected()  # hashing yielded: the device may have gone meanwhile
+        msg_id = message_id()
+        now = datetime.now(UTC)
+        self._sent.append((msg_id, to, text, now, record))
+        if message.reaction is None:  # WhatsApp sends no receipts for reactions
+            self._schedule_receipts(msg_id, to)
+        return SentMessage(msg_id, now)
+
+    async def edit(self, chat: str, message_id: str, text: str) -> SentMessage:
+        self._require_connected()
+        now = datetime.now(UTC)
+        for i, (msg_id, to, _, at, record) in enumerate(self._sent):
+            if msg_id == message_id:
+                self._sent[i] = (msg_id, to, text, at, {**(record or {"type": "text"}), "editedAt": _iso(now)})
+                break
+        return SentMessage(message_id(), now)
+
+    async def revoke(self, chat: str, message_id: str) -> None:
+        self._require_connected()
+        for i, (msg_id, to, text, at, record) in enumerate(self._sent):
+            if msg_id == message_id:
+                self._sent[i] = (msg_id, to, text, at, {**(record or {"type": "text"}), "revoked": True})
+                break
+
+    async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:
+        self._require_connected()
+        self.reads.append((chat, tuple(message_ids), sender))
+
+    async def send_presence(self, chat: str, state: PresenceState) -> None:
+        self._require_connected()
+        self.presence.append((chat, state))
+
+    def _schedule_receipts(self, msg_id: str, to: str) -> None:
         loop = asyncio.get_running_loop()
         delay = self._opts.sandbox_receipt_delay_ms / 1000
         at = loop.time()
@@ -147,7 +268,6 @@ class SandboxDriver:
         self._read.append((at + 2 * delay, msg_id, to))
         if self._receipt_timer is None:
             self._receipt_timer = loop.call_at(at + delay, self._emit_due_receipts)
-        return SentMessage(msg_id, now)
 
     async def set_typing(self, to: str, on: bool) -> None:
         self._require_connected()
@@ -159,17 +279,113 @@ class SandboxDriver:
         for phone in phones:
             if not phone.isdigit():
                 raise CheckError(f"{phone!r} is not phone digits")
-            on = not phone.endswith("0")
+            on = _on_whatsapp(phone)
             out.append(PhoneCheck(phone, on, f"{phone}@s.whatsapp.net" if on else None, None))
         return out
 
     async def joined_groups(self) -> list[Group]:
         self._require_connected()
-        owner = f"{self.token}@s.whatsapp.net"
-        return [
-            Group("120363000000000001@g.us", "Sandbox Sales", "Leads and follow-ups", owner, 3, True, True),
-            Group("120363000000000002@g.us", "Sandbox Support", "", None, 12, False, False),
-        ]
+        out = []
+        for g in self._group_table().values():
+            admin, superadmin = g.members.get(self.token, (False, False))
+            out.append(Group(g.jid, g.name, g.topic, g.owner, len(g.members), admin or superadmin, superadmin))
+        return out
+
+    async def create_group(self, name: str, participants: list[str]) -> GroupInfo:
+        self._require_connected()
+        if not name.strip():
+            raise SendError("a group needs a name")
+        groups = self._group_table()
+        jid = f"120363{secrets.randbelow(10**12):012d}@g.us"
+        members = {self.token: (True, True)}
+        for p in participants:
+            phone = _digits(p)
+            if _on_whatsapp(phone):
+                members.setdefault(phone, (False, False))
+        groups[jid] = _Group(jid, name, "", f"{self.token}@s.whatsapp.net", members)
+        return self._info(groups[jid])
+
+    async def group_info(self, jid: str) -> GroupInfo:
+        self._require_connected()
+        return self._info(self._group(jid))
+
+    async def update_participants(
+        self, jid: str, action: ParticipantAction, participants: list[str]
+    ) -> list[ParticipantResult]:
+        self._require_connected()
+        g = self._group(jid)
+        if not any(g.members.get(self.token, (False, False))):
+            raise RefusedError("this device is not an admin of the group")
+        results = []
+        for p in participants:
+            phone = _digits(p)
+            error: str | None = None
+            if action == "add":
+                if not _on_whatsapp(phone):
+                    error = "not on WhatsApp"
+                elif phone in g.members:
+                    error = "already a participant"
+                else:
+                    g.members[phone] = (False, False)
+            elif phone not in g.members:
+                error = "not a participant"
+            elif phone == self.token:
+                error = "cannot change this device's own role"
+            elif action == "remove":
+                del g.members[phone]
+            else:
+                g.members[phone] = (action == "promote", False)
+            results.append(ParticipantResult(phone, error is None, error))
+        return results
+
+    async def invite_link(self, jid: str, revoke: bool = False) -> str:
+        self._require_connected()
+        g = self._group(jid)
+        if not any(g.members.get(self.token, (False, False))):
+            raise RefusedError("this device is not an admin of the group")
+        if revoke:
+            g.invite = secrets.token_urlsafe(16)
+        return f"https://chat.whatsapp.com/{g.invite}"
+
+    async def leave_group(self, jid: str) -> None:
+        self._require_connected()
+        self._group(jid)
+        del self._groups[jid]
+
+    async def download(self, ref: MediaRef) -> bytes:
+        data = self._media.get(ref.data) if ref.driver == "sandbox" else None
+        if data is None:
+            raise NotFoundError("the simulated WhatsApp no longer has this media")
+        return data
+
+    def _group_table(self) -> dict[str, _Group]:
+        """The device's groups; the first call seeds the two every sandbox device starts in."""
+        if not self._groups:
+            me = f"{self.token}@s.whatsapp.net"
+            sales = {self.token: (True, True), "60198765432": (False, False), "60171222333": (False, False)}
+            support = {f"6012345{i:04d}": (i == 1, i == 1) for i in range(1, 12)}
+            support[self.token] = (False, False)
+            self._groups = {
+                "120363000000000001@g.us": _Group(
+                    "120363000000000001@g.us", "Sandbox Sales", "Leads and follow-ups", me, sales
+                ),
+                "120363000000000002@g.us": _Group("120363000000000002@g.us", "Sandbox Support", "", None, support),
+            }
+        return self._groups
+
+    def _group(self, jid: str) -> _Group:
+        g = self._group_table().get(jid)
+        if g is None:
+            raise NotFoundError(f"no group {jid} (or this device is not in it)")
+        return g
+
+    @staticmethod
+    def _info(g: _Group) -> GroupInfo:
+        members = tuple(
+            GroupParticipant(phone, f"{phone}@s.whatsapp.net", admin or superadmin, superadmin)
+            for phone, (admin, superadmin) in g.members.items()
+        )
+        return GroupInfo(g.jid, g.name, g.topic, g.owner, members, g.created_at)
 
     # --- the simulated phone and network ---------------------------------------
 
@@ -181,8 +397,18 @@ class SandboxDriver:
     def pairing(self) -> bool:
         return self._pairing
 
-    def sent(self) -> list[dict[str, str]]:
-        return [{"id": i, "to": to, "text": text, "timestamp": _iso(at)} for i, to, text, at in self._sent]
+    def sent(self) -> list[dict[str, Any]]:
+        """What WhatsApp received, oldest first (CONTRACT §11's sandbox ``/sent`` shape)."""
+        out: list[dict[str, Any]] = []
+        for msg_id, to, text, at, record in self._sent:
+            item: dict[str, Any] = {"id": msg_id, "to": to, "type": "text"}
+            if record:
+                item.update(record)
+            if text is not None:
+                item["text"] = text
+            item["timestamp"] = _iso(at)
+            out.append(item)
+        return out
 
     def scan(self) -> None:
         if not self._pairing:
@@ -191,20 +417,105 @@ class SandboxDriver:
         self._stop_qr()
         self._go_online()
 
-    def incoming(self, sender: str, name: str | None, text: str) -> IncomingMessage:
+    def incoming(
+        self,
+        sender: str | None,
+        name: str | None,
+        text: str | None,
+        *,
+        sender_lid: str | None = None,
+        from_me: bool = False,
+        chat: str | None = None,
+        media: SandboxMedia | None = None,
+        location: Location | None = None,
+        contacts: tuple[ContactCard, ...] = (),
+        poll: Poll | None = None,
+        reply_to: str | None = None,
+        mentions: tuple[str, ...] = (),
+    ) -> IncomingMessage:
+        """A message arrives (or, ``from_me``, is typed on the phone: ``sender`` then names the partner).
+
+        ``sender_lid`` (``<digits>@lid``) stands for a sender WhatsApp gives only
+        as a LID that cannot be resolved: ``sender`` is then None.
+        """
         self._require_connected()
+        the_chat = chat or (f"{sender}@s.whatsapp.net" if sender else (sender_lid or ""))
+        incoming_media = None
+        if media is not None:
+            key = secrets.token_hex(16)
+            self._media[key] = media.data
+            _trim(self._media)
+            incoming_media = IncomingMedia(
+                media.type, media.mimetype, len(media.data), MediaRef("sandbox", key), media.filename, media.voice_note
+            )
+        kind = (
+            incoming_media.type
+            if incoming_media
+            else "location"
+            if location
+            else "contacts"
+            if contacts
+            else "poll"
+            if poll
+            else "text"
+        )
         msg = IncomingMessage(
             id=message_id(),
-            sender=sender,
+            sender=self.token if from_me else (sender or None),
             sender_name=name,
-            chat=f"{sender}@s.whatsapp.net",
-            is_group=False,
-            type="text",
+            chat=the_chat,
+            is_group=the_chat.endswith("@g.us"),
+            type=kind,
             text=text,
             timestamp=datetime.now(UTC),
+            sender_lid=None if from_me else sender_lid,
+            from_me=from_me,
+            media=incoming_media,
+            location=location,
+            contacts=contacts,
+            poll=poll,
+            reply_to=self._quoted(reply_to) if reply_to else None,
+            mentions=mentions,
         )
+        self._received[msg.id] = (msg.chat, msg.sender, from_me)
+        _trim(self._received)
         self._stream.emit(msg)
         return msg
+
+    def _quoted(self, message_id: str) -> ReplyTo:
+        """A reply's target: its author is this device when it sent it, else whoever the phone got it from."""
+        if any(sent[0] == message_id for sent in self._sent):
+            return ReplyTo(message_id, self.token)
+        found = self._received.get(message_id)
+        return ReplyTo(message_id, found[1] if found else None)
+
+    def react(self, sender: str, message_id: str, emoji: str, chat: str | None = None) -> ReactionReceived:
+        """Someone reacts to a message (any id: usually one this device sent)."""
+        self._require_connected()
+        ev = ReactionReceived(message_id, chat or f"{sender}@s.whatsapp.net", sender, emoji, datetime.now(UTC))
+        self._stream.emit(ev)
+        return ev
+
+    def edit_incoming(self, message_id: str, text: str) -> MessageEdited:
+        """The author of a message the phone received (or typed) edits it."""
+        chat, sender, from_me = self._received_message(message_id)
+        ev = MessageEdited(message_id, chat, sender, text, datetime.now(UTC), from_me)
+        self._stream.emit(ev)
+        return ev
+
+    def revoke_incoming(self, message_id: str) -> MessageRevoked:
+        """The author of a message deletes it for everyone."""
+        chat, sender, from_me = self._received_message(message_id)
+        ev = MessageRevoked(message_id, chat, sender, datetime.now(UTC), from_me)
+        self._stream.emit(ev)
+        return ev
+
+    def _received_message(self, message_id: str) -> tuple[str, str | None, bool]:
+        self._require_connected()
+        found = self._received.get(message_id)
+        if found is None:
+            raise SandboxStateError(f"no incoming message {message_id} on this device")
+        return found
 
     def history(self, contacts: list[tuple[str, str | None]]) -> None:
         self._require_connected()
@@ -289,6 +600,58 @@ class SandboxDriver:
             self._receipt_timer = None
         self._delivered.clear()
         self._read.clear()
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxMedia:
+    """Media the simulated phone sends: its bytes and what it says they are."""
+
+    type: MediaType
+    data: bytes
+    mimetype: str
+    filename: str | None = None
+    voice_note: bool = False
+
+
+def location_data(loc: Location) -> dict[str, Any]:
+    return _drop_none({"latitude": loc.latitude, "longitude": loc.longitude, "name": loc.name, "address": loc.address})
+
+
+def contact_data(c: ContactCard) -> dict[str, Any]:
+    return _drop_none({"name": c.name, "phones": list(c.phones), "email": c.email, "organization": c.organization})
+
+
+def poll_data(p: Poll) -> dict[str, Any]:
+    return {"name": p.name, "options": list(p.options), "selectableCount": p.selectable_count}
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _hash_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _digits(value: str) -> str:
+    return value.partition("@")[0].split(":", 1)[0]
+
+
+def _on_whatsapp(phone: str) -> bool:
+    """The sandbox's rule (CONTRACT §9): every number whose last digit is not 0."""
+    return phone.isdigit() and not phone.endswith("0")
+
+
+def _trim(d: dict[str, Any]) -> None:
+    """Keep the newest MAX_KEPT entries (dicts keep insertion order)."""
+    while len(d) > MAX_KEPT:
+        del d[next(iter(d))]
 
 
 def _iso(dt: datetime) -> str:

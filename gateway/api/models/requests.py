@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar
 
-import msgspec
 from msgspec import UNSET, UnsetType
 
 from gateway.accounts import USERNAME_RE
@@ -89,15 +88,6 @@ class CreateKey(Body):
 
     __required__: ClassVar[tuple[str, ...]] = ("name",)
     name: Annotated[str, rules(minLength=1, maxLength=MAX_KEY_NAME)] | None = None
-
-
-class SandboxIncoming(Body):
-    """``POST /sandbox/devices/{token}/incoming``: a message from ``from``."""
-
-    __required__: ClassVar[tuple[str, ...]] = ("from", "text")
-    sender: Phone | None = msgspec.field(default=None, name="from")
-    name: str | None = None
-    text: Text | None = None
 
 
 class HistoryContact(Body):

@@ -192,27 +192,9 @@ class HealthDetail(Model):
 # --- sandbox --------------------------------------------------------------------------------------
 
 
-class IncomingSimulated(Model):
-    token: str
-    id: str
-    sender: str = msgspec.field(name="from")
-
-
 class HistorySimulated(Model):
     token: str
     count: int
-
-
-class SandboxSent(Model):
-    id: str
-    to: str
-    text: str
-    timestamp: Time
-
-
-class SandboxSentList(Model):
-    token: str
-    messages: list[SandboxSent]
 
 
 # --- accounts --------------------------------------------------------------------------------------

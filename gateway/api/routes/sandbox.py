@@ -5,6 +5,9 @@ Mounted only when ``WA_DRIVER=sandbox``; admin key only.
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,18 +16,25 @@ from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
 from gateway.api.models.base import MAX_TEXT
 from gateway.api.models.decode import read
-from gateway.api.models.requests import SandboxHistory, SandboxIncoming
-from gateway.api.models.responses import (
-    DeviceState,
-    HistorySimulated,
+from gateway.api.models.messages import (
+    ActionSimulated,
     IncomingSimulated,
+    ReactionSimulated,
+    SandboxEdit,
+    SandboxIncoming,
+    SandboxMediaIn,
+    SandboxRevoke,
     SandboxSent,
     SandboxSentList,
-    of,
 )
+from gateway.api.models.requests import SandboxHistory
+from gateway.api.models.responses import DeviceState, HistorySimulated, of
 from gateway.api.routes.common import path_token, phone_from, require_admin, visible_device
-from gateway.drivers.base import NotConnectedError
-from gateway.drivers.sandbox import SandboxDriver, SandboxStateError
+from gateway.drivers.base import MediaType, NotConnectedError
+from gateway.drivers.sandbox import SandboxDriver, SandboxMedia, SandboxStateError
+from gateway.messages import content
+
+_MEDIA_TYPES: tuple[MediaType, ...] = ("image", "video", "audio", "document", "sticker")
 
 
 def _sandbox(request: Request) -> tuple[str, SandboxDriver]:
@@ -53,17 +63,123 @@ async def scan(request: Request) -> Response:
 
 
 async def incoming(request: Request) -> Response:
+    """An incoming message of any kind (§11's sandbox paragraph), or a reaction."""
     token, driver = _sandbox(request)
     body = await read(request, SandboxIncoming)
-    sender = phone_from(body.sender, request, "from")
-    text = body.text
-    if text is None or not text.strip() or len(text) > MAX_TEXT:
-        raise ApiError("INVALID_MESSAGE", "text must be 1 to 65,536 characters, not only whitespace")
+    sender, lid = _sender(request, body)
+    if body.from_me and sender is None:
+        raise ApiError("INVALID_PHONE", "'from' names the chat partner of a fromMe message")
+    if body.chat is not None and not body.chat.endswith("@g.us"):
+        raise invalid("'chat' must be a group JID (…@g.us); a direct chat is named by 'from'")
     try:
-        msg = driver.incoming(sender, body.name, text)
+        if body.reaction is not None:
+            target, emoji = content.reaction(body.reaction)
+            if sender is None:
+                raise ApiError("INVALID_PHONE", "a reaction needs 'from'")
+            driver.react(sender, target, emoji, body.chat)
+            return ok(ReactionSimulated(token=token, message_id=target, sender=sender), "incoming reaction simulated")
+        kind = _incoming_kind(body)
+        media = _media(body.media) if body.media is not None else None
+        if media is not None:
+            assert body.media is not None
+            text = body.media.caption
+            if text is not None and len(text) > MAX_TEXT:
+                raise ApiError("INVALID_MESSAGE", "'media.caption' must be at most 65,536 characters")
+        elif kind == "text":
+            text = content.text(body.text)
+        else:
+            text = None
+        msg = driver.incoming(
+            sender,
+            body.name,
+            text,
+            sender_lid=lid,
+            from_me=bool(body.from_me),
+            chat=body.chat,
+            media=media,
+            location=content.location(body.location) if body.location is not None else None,
+            contacts=content.contacts(body.contacts) if body.contacts is not None else (),
+            poll=content.poll(body.poll) if body.poll is not None else None,
+            reply_to=body.reply_to,
+            mentions=tuple(phone_from(m, request, "mentions") for m in body.mentions or ()),
+        )
     except NotConnectedError as exc:
         raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
-    return ok(IncomingSimulated(token=token, id=msg.id, sender=sender), "incoming message simulated")
+    return ok(IncomingSimulated(token=token, id=msg.id, sender=msg.sender, from_lid=lid), "incoming message simulated")
+
+
+def _sender(request: Request, body: SandboxIncoming) -> tuple[str | None, str | None]:
+    """``from`` (phone digits) or ``fromLid`` (``<digits>@lid``, an unresolvable sender): exactly one."""
+    lid = body.from_lid
+    if lid is not None:
+        if body.sender is not None:
+            raise invalid("give 'from' or 'fromLid', not both")
+        user, _, server = lid.partition("@")
+        if server != "lid" or not user.isdigit() or not 5 <= len(user) <= 20:
+            raise invalid("'fromLid' must be a LID: <digits>@lid")
+        return None, lid
+    return phone_from(body.sender, request, "from"), None
+
+
+def _incoming_kind(body: SandboxIncoming) -> str:
+    present = [f for f in ("media", "location", "contacts", "poll") if getattr(body, f) is not None]
+    if len(present) > 1 or (present and body.text is not None):
+        raise ApiError("INVALID_MESSAGE", "a message has exactly one content field")
+    return present[0] if present else "text"
+
+
+def _media(raw: SandboxMediaIn) -> SandboxMedia:
+    """``{data (base64), mimetype?, filename?, caption?, voiceNote?, type?}``: the bytes the phone sends."""
+    if not raw.data:
+        raise ApiError("INVALID_MEDIA", "'media.data' must be the base64 bytes of the file")
+    try:
+        blob = base64.b64decode(raw.data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError("INVALID_MEDIA", "'media.data' is not valid base64") from exc
+    if not blob:
+        raise ApiError("INVALID_MEDIA", "'media.data' is empty")
+    mimetype = raw.mimetype or "application/octet-stream"
+    if "/" not in mimetype:
+        raise ApiError("INVALID_MEDIA", "'media.mimetype' must be a MIME type")
+    wanted = raw.type or _type_of(mimetype)
+    kind = next((t for t in _MEDIA_TYPES if t == wanted), None)
+    if kind is None:
+        raise ApiError("INVALID_MEDIA", f"'media.type' must be one of {', '.join(_MEDIA_TYPES)}")
+    return SandboxMedia(kind, blob, mimetype, raw.filename, bool(raw.voice_note))
+
+
+def _type_of(mimetype: str) -> str:
+    major = mimetype.partition("/")[0]
+    return major if major in ("image", "video", "audio") else "document"
+
+
+async def edit(request: Request) -> Response:
+    """The author of an incoming message edits it → ``message.edited``."""
+    token, driver = _sandbox(request)
+    body = await read(request, SandboxEdit)
+    message_id = content.message_id(body.id, "id")
+    text = content.text(body.text)
+    try:
+        driver.edit_incoming(message_id, text)
+    except NotConnectedError as exc:
+        raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
+    except SandboxStateError as exc:
+        raise ApiError("NOT_FOUND", str(exc)) from exc
+    return ok(ActionSimulated(token=token, id=message_id), "edit simulated")
+
+
+async def revoke(request: Request) -> Response:
+    """The author of an incoming message deletes it for everyone → ``message.revoked``."""
+    token, driver = _sandbox(request)
+    body = await read(request, SandboxRevoke)
+    message_id = content.message_id(body.id, "id")
+    try:
+        driver.revoke_incoming(message_id)
+    except NotConnectedError as exc:
+        raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
+    except SandboxStateError as exc:
+        raise ApiError("NOT_FOUND", str(exc)) from exc
+    return ok(ActionSimulated(token=token, id=message_id), "revoke simulated")
 
 
 async def history(request: Request) -> Response:
@@ -106,6 +222,8 @@ async def sent(request: Request) -> Response:
 routes = [
     Route("/sandbox/devices/{token}/scan", scan, methods=["POST"]),
     Route("/sandbox/devices/{token}/incoming", incoming, methods=["POST"]),
+    Route("/sandbox/devices/{token}/edit", edit, methods=["POST"]),
+    Route("/sandbox/devices/{token}/revoke", revoke, methods=["POST"]),
     Route("/sandbox/devices/{token}/history", history, methods=["POST"]),
     Route("/sandbox/devices/{token}/drop", drop, methods=["POST"]),
     Route("/sandbox/devices/{token}/unlink", unlink, methods=["POST"]),
