@@ -152,7 +152,12 @@ WEBHOOK_EVENT_NAMES = frozenset(
         "device.disconnected",
         "device.logged_out",
         "message.received",
+        "message.sent",
         "message.receipt",
+        "message.status",
+        "message.edited",
+        "message.revoked",
+        "message.reaction",
         "contacts.new",
         "contacts.sync",
     }

@@ -77,7 +77,7 @@ async def test_every_event_reaches_the_receiver_signed_with_the_documented_body(
         assert of(hits, name) and all(b["data"] is None for b in of(hits, name))
     (msg,) = of(hits, "message.received")
     data = msg["data"]
-    assert list(data) == ["id", "from", "fromName", "chat", "isGroup", "type", "text", "timestamp"]
+    assert list(data) == ["id", "from", "fromName", "chat", "isGroup", "fromMe", "type", "text", "timestamp"]
     assert (data["from"], data["fromName"], data["chat"], data["isGroup"], data["type"], data["text"]) == (
         SENDER,
         "Sam",

@@ -30,10 +30,14 @@ from gateway.drivers.base import (
     HistoryContacts,
     IncomingMessage,
     LoggedOut,
+    MessageEdited,
+    MessageRevoked,
     PairingCode,
     Qr,
+    ReactionReceived,
     Receipt,
 )
+from gateway.messages.shape import edited_json, incoming_json, reaction_json, revoked_json
 from gateway.store import ContactRow, enqueue_sync, save_stats_sync, stats_values, upsert_contacts_sync
 
 if TYPE_CHECKING:
@@ -93,6 +97,12 @@ class Pump:
             await device.on_logged_out(ev)
         elif isinstance(ev, HistoryContacts):
             await self._on_history(ev)
+        elif isinstance(ev, ReactionReceived):
+            await self._on_action("message.reaction", reaction_json(ev))
+        elif isinstance(ev, MessageEdited):
+            await self._on_action("message.edited", edited_json(ev))
+        elif isinstance(ev, MessageRevoked):
+            await self._on_action("message.revoked", revoked_json(ev))
 
     async def _on_receipt(self, ev: Receipt) -> None:
         device = self.device
@@ -110,26 +120,23 @@ class Pump:
         device.publish("message.receipt", data=data)
 
     async def _on_message(self, ev: IncomingMessage) -> None:
+        if ev.from_me:
+            # Typed on the linked phone: the other side of the conversation, not a received message.
+            await self._on_action("message.sent", incoming_json(ev))
+            return
         device = self.device
         m = device.m
-        data = {
-            "id": ev.id,
-            "from": ev.sender,
-            "fromName": ev.sender_name,
-            "chat": ev.chat,
-            "isGroup": ev.is_group,
-            "type": ev.type,
-            "text": ev.text,
-            "timestamp": iso(ev.timestamp),
-        }
+        data = incoming_json(ev)
         ts = now_iso()
         device.row.messages_received += 1
         device.row.last_update = ts
         values, row, router = stats_values(device.row), replace(device.row), m.router
+        # A sender known only by an unresolvable LID has no phone to file a contact under.
+        senders = [(ev.sender, ev.sender_name)] if ev.sender else []
 
         def job(conn: sqlite3.Connection) -> list[ContactRow]:
             save_stats_sync(conn, values)
-            new = upsert_contacts_sync(conn, row.token, row.owner_id, [(ev.sender, ev.sender_name)], "message", ts)
+            new = upsert_contacts_sync(conn, row.token, row.owner_id, senders, "message", ts)
             rows = router.deliveries("message.received", row, data, ts)
             for c in new:
                 rows += router.deliveries("contacts.new", row, {"phone": c.phone, "name": c.name}, ts)
@@ -141,6 +148,16 @@ class Pump:
         device.publish("message", data=data)
         for c in new:
             device.publish("contacts.new", data={"phone": c.phone, "name": c.name})
+
+    async def _on_action(self, event: str, data: dict[str, Any]) -> None:
+        """An event that changes no device state (edit, revoke, reaction, a message typed on the phone)."""
+        device = self.device
+        m = device.m
+        rows = m.router.deliveries(event, device.row, data)
+        if rows:
+            await m.store.enqueue(rows)
+            m.wake_dispatcher()
+        device.publish(event, data=data)
 
     async def _on_history(self, ev: HistoryContacts) -> None:
         device = self.device

@@ -67,7 +67,7 @@ from gateway.drivers.base import (
     SendError,
     SentMessage,
 )
-from gateway.ids import message_id
+from gateway.ids import message_id as new_message_id
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -187,7 +187,7 @@ class SandboxDriver:
 
     async def send_text(self, to: str, text: str) -> SentMessage:
         self._require_connected()
-        msg_id = message_id()
+        msg_id = new_message_id()
         now = datetime.now(UTC)
         self._sent.append((msg_id, to, text, now, None))
         self._schedule_receipts(msg_id, to)
@@ -229,7 +229,7 @@ class SandboxDriver:
         if message.mentions:
             record["mentions"] = [m.partition("@")[0] for m in message.mentions]
         self._require_connected()  # hashing yielded: the device may have gone meanwhile
-        msg_id = message_id()
+        msg_id = new_message_id()
         now = datetime.now(UTC)
         self._sent.append((msg_id, to, text, now, record))
         if message.reaction is None:  # WhatsApp sends no receipts for reactions
@@ -243,7 +243,7 @@ class SandboxDriver:
             if msg_id == message_id:
                 self._sent[i] = (msg_id, to, text, at, {**(record or {"type": "text"}), "editedAt": _iso(now)})
                 break
-        return SentMessage(message_id(), now)
+        return SentMessage(new_message_id(), now)
 
     async def revoke(self, chat: str, message_id: str) -> None:
         self._require_connected()
@@ -460,7 +460,7 @@ class SandboxDriver:
             else "text"
         )
         msg = IncomingMessage(
-            id=message_id(),
+            id=new_message_id(),
             sender=self.token if from_me else (sender or None),
             sender_name=name,
             chat=the_chat,

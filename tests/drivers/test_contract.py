@@ -19,7 +19,13 @@ from gateway.drivers.base import (
     CheckError,
     Driver,
     DriverOptions,
+    Location,
     NotConnectedError,
+    NotFoundError,
+    OutgoingMessage,
+    Poll,
+    Reaction,
+    RefusedError,
     SendError,
 )
 
@@ -58,6 +64,29 @@ async def test_calls_that_need_a_connection_raise_not_connected(driver: Driver) 
         await driver.joined_groups()
 
 
+async def test_message_actions_and_groups_need_a_connection(driver: Driver) -> None:
+    """Every kind of send, each message action and each group call raises NotConnectedError when offline."""
+    chat, group = f"{TOKEN}@s.whatsapp.net", "120363000000000001@g.us"
+    calls = [
+        driver.send(chat, OutgoingMessage(text="hi")),
+        driver.send(chat, OutgoingMessage(location=Location(1.0, 2.0))),
+        driver.send(chat, OutgoingMessage(poll=Poll("q", ("a", "b")))),
+        driver.send(chat, OutgoingMessage(reaction=Reaction("3EB0A", "👍"))),
+        driver.edit(chat, "3EB0A", "new"),
+        driver.revoke(chat, "3EB0A"),
+        driver.mark_read(chat, ["3EB0A"], None),
+        driver.send_presence(chat, "composing"),
+        driver.create_group("g", ["60198765432@s.whatsapp.net"]),
+        driver.group_info(group),
+        driver.update_participants(group, "add", ["60198765432@s.whatsapp.net"]),
+        driver.invite_link(group),
+        driver.leave_group(group),
+    ]
+    for call in calls:
+        with pytest.raises(NotConnectedError):
+            await call
+
+
 async def test_disconnect_logout_close_are_idempotent(driver: Driver) -> None:
     """disconnect, logout and close may be called when not connected, twice, without raising."""
     await driver.disconnect()
@@ -84,5 +113,5 @@ def test_errors_share_one_base() -> None:
     """The seam's exceptions form one tree under DriverError."""
     from gateway.drivers.base import ConnectError, DriverError
 
-    for exc in (ConnectError, NotConnectedError, SendError, CheckError):
+    for exc in (ConnectError, NotConnectedError, SendError, CheckError, NotFoundError, RefusedError):
         assert issubclass(exc, DriverError)

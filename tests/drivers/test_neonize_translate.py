@@ -16,6 +16,7 @@ from gateway.drivers.base import (
     CheckError,
     Connected,
     HistoryContact,
+    IncomingMessage,
     NotConnectedError,
     SendError,
 )
@@ -130,8 +131,7 @@ def test_extended_text_message() -> None:
         (wa.Message(stickerMessage=wa.StickerMessage(mimetype="image/webp")), "sticker", None),
         (wa.Message(audioMessage=wa.AudioMessage(seconds=3, PTT=True)), "audio", None),
         (wa.Message(locationMessage=wa.LocationMessage(degreesLatitude=3.1)), "location", None),
-        (wa.Message(contactMessage=wa.ContactMessage(displayName="Bob")), "contact", None),
-        (wa.Message(reactionMessage=wa.ReactionMessage(text="👍")), "reaction", None),
+        (wa.Message(contactMessage=wa.ContactMessage(displayName="Bob")), "contacts", None),
         (wa.Message(pollCreationMessage=wa.PollCreationMessage(name="lunch?")), "poll", None),
     ],
 )
@@ -174,9 +174,12 @@ def test_protocol_chatter_is_not_a_message(message: wa.Message) -> None:
     assert translate_message(message_event(message), no_lids) is None
 
 
-def test_own_messages_and_status_posts_are_not_reported() -> None:
-    """Messages sent by this account (from the phone) and status updates are skipped."""
-    assert translate_message(message_event(wa.Message(conversation="me"), from_me=True), no_lids) is None
+def test_own_messages_are_reported_from_me_and_status_posts_are_not() -> None:
+    """A message typed on the linked phone is reported (from_me, sender = our number); status updates are skipped."""
+    ev = message_event(wa.Message(conversation="me"), sender=jid(BOB), chat=jid(ALICE), from_me=True)
+    msg = translate_message(ev, no_lids, own_phone=BOB)
+    assert isinstance(msg, IncomingMessage)
+    assert (msg.from_me, msg.sender, msg.chat, msg.text) == (True, BOB, f"{ALICE}@s.whatsapp.net", "me")
     status = message_event(wa.Message(conversation="story"), chat=jid("status", "broadcast"))
     assert translate_message(status, no_lids) is None
 
@@ -222,10 +225,13 @@ def test_lid_sender_without_alt_is_resolved_through_the_store() -> None:
     assert resolve.calls == [ALICE_LID]  # type: ignore[attr-defined]
 
 
-def test_unresolvable_lid_sender_is_dropped() -> None:
-    """A sender that cannot be mapped to a phone number is never reported as a LID."""
+def test_unresolvable_lid_sender_is_reported_with_its_lid() -> None:
+    """A sender that cannot be mapped to a phone number is still reported: sender None, the LID beside it."""
     ev = message_event(wa.Message(conversation="hi"), sender=jid(ALICE_LID, "lid"))
-    assert translate_message(ev, no_lids) is None
+    msg = translate_message(ev, no_lids)
+    assert isinstance(msg, IncomingMessage)
+    assert (msg.sender, msg.sender_lid, msg.text) == (None, f"{ALICE_LID}@lid", "hi")
+    assert msg.chat == f"{ALICE_LID}@lid"  # no phone to name the chat by
 
 
 def test_empty_push_name_is_none() -> None:

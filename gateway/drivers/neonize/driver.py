@@ -79,19 +79,30 @@ from gateway.drivers.base import (
     CheckError,
     ConnectError,
     Disconnected,
+    DriverError,
     DriverEvent,
     DriverOptions,
     EventStream,
     Group,
+    GroupInfo,
     LoggedOut,
+    MediaRef,
     Method,
     NotConnectedError,
+    NotFoundError,
+    OutgoingMessage,
     PairingCode,
+    ParticipantAction,
+    ParticipantResult,
     PhoneCheck,
+    PresenceState,
     Qr,
+    RefusedError,
     SendError,
     SentMessage,
 )
+from gateway.drivers.neonize.incoming import media_message
+from gateway.drivers.neonize.outgoing import build_edit, build_message, build_revoke
 from gateway.drivers.neonize.patches import (
     INT_TO_EVENT,
     ChatPresence,
@@ -100,7 +111,9 @@ from gateway.drivers.neonize.patches import (
     ClientType,
     DeviceProps,
     NewClient,
+    ParticipantChange,
     ProxySettings,
+    ReceiptType,
     func_callback_bytes,
     func_callback_bytes2,
     func_string,
@@ -114,10 +127,12 @@ from gateway.drivers.neonize.translate import (
     PN_SERVERS,
     map_error,
     parse_jid,
+    participant_results,
     phone_checks,
     to_datetime,
     translate_connected,
     translate_group,
+    translate_group_info,
     translate_history,
     translate_message,
     translate_receipt,
@@ -182,6 +197,22 @@ def _enum_name(enum: Any, value: int, default: str) -> str:
         return str(enum.Name(value)) if value else default
     except ValueError:
         return str(value)
+
+
+def _group_jid(jid: str) -> nz.JID:
+    if not jid.endswith("@g.us"):
+        raise NotFoundError(f"not a group JID: {jid!r}")
+    return parse_jid(jid)
+
+
+def group_error(exc: BaseException) -> DriverError:
+    """whatsmeow's group errors (``item-not-found``, ``forbidden``, ``not-authorized``) as the seam's."""
+    text = str(exc).lower()
+    if "item-not-found" in text or "404" in text or "not found" in text:
+        return NotFoundError(str(exc))
+    if "forbidden" in text or "not-authorized" in text or "401" in text or "403" in text:
+        return RefusedError(str(exc))
+    return map_error(exc, CheckError)
 
 
 def _read_is_paired(path: Path) -> bool:
@@ -339,6 +370,136 @@ class NeonizeDriver:
         except Exception as exc:
             raise map_error(exc, SendError) from exc
         return SentMessage(id=response.ID, timestamp=to_datetime(response.Timestamp))
+
+    async def send(self, to: str, message: OutgoingMessage) -> SentMessage:
+        """Any kind of message; a plain text takes :meth:`send_text`'s path."""
+        if message.text is not None and message.reply_to is None and not message.mentions:
+            return await self.send_text(to, message.text)
+        self._require_connected()
+        if message.media is not None:
+            raise SendError("sending media needs the media service's upload, not available in this driver yet")
+        try:
+            jid = parse_jid(to)
+            built = build_message(to, message)
+        except ValueError as exc:
+            raise SendError(str(exc)) from exc
+        return await self._send_built(jid, built)
+
+    async def edit(self, chat: str, message_id: str, text: str) -> SentMessage:
+        self._require_connected()
+        try:
+            jid = parse_jid(chat)
+        except ValueError as exc:
+            raise SendError(str(exc)) from exc
+        return await self._send_built(jid, build_edit(chat, message_id, text))
+
+    async def revoke(self, chat: str, message_id: str) -> None:
+        self._require_connected()
+        try:
+            jid = parse_jid(chat)
+        except ValueError as exc:
+            raise SendError(str(exc)) from exc
+        await self._send_built(jid, build_revoke(chat, message_id))
+
+    async def _send_built(self, jid: nz.JID, message: wa.Message) -> SentMessage:
+        try:
+            response = await self._call(self._client.send_message, jid, message)
+        except Exception as exc:
+            raise map_error(exc, SendError) from exc
+        return SentMessage(id=response.ID, timestamp=to_datetime(response.Timestamp))
+
+    async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:
+        self._require_connected()
+        if not message_ids:
+            return
+        try:
+            chat_jid = parse_jid(chat)
+            # In a direct chat the author is the chat; in a group whatsmeow needs the participant.
+            sender_jid = parse_jid(sender) if sender else chat_jid
+            await self._call(
+                self._client.mark_read, *message_ids, chat=chat_jid, sender=sender_jid, receipt=ReceiptType.READ
+            )
+        except ValueError as exc:
+            raise SendError(str(exc)) from exc
+        except Exception as exc:
+            raise map_error(exc, SendError) from exc
+
+    async def send_presence(self, chat: str, state: PresenceState) -> None:
+        self._require_connected()
+        presence = ChatPresence.CHAT_PRESENCE_PAUSED if state == "paused" else ChatPresence.CHAT_PRESENCE_COMPOSING
+        media = (
+            ChatPresenceMedia.CHAT_PRESENCE_MEDIA_AUDIO
+            if state == "recording"
+            else ChatPresenceMedia.CHAT_PRESENCE_MEDIA_TEXT
+        )
+        try:
+            await self._call(self._client.send_chat_presence, parse_jid(chat), presence, media)
+        except ValueError as exc:
+            raise SendError(str(exc)) from exc
+        except Exception as exc:
+            raise map_error(exc, SendError) from exc
+
+    async def create_group(self, name: str, participants: list[str]) -> GroupInfo:
+        self._require_connected()
+        try:
+            jids = [parse_jid(p) for p in participants]
+            info = await self._call(self._client.create_group, name, jids)
+        except ValueError as exc:
+            raise SendError(str(exc)) from exc
+        except Exception as exc:
+            raise map_error(exc, SendError) from exc
+        return translate_group_info(info, self._resolve_lid)
+
+    async def group_info(self, jid: str) -> GroupInfo:
+        self._require_connected()
+        info = await self._group_call(self._client.get_group_info, _group_jid(jid))
+        return translate_group_info(info, self._resolve_lid)
+
+    async def update_participants(
+        self, jid: str, action: ParticipantAction, participants: list[str]
+    ) -> list[ParticipantResult]:
+        self._require_connected()
+        change = {
+            "add": ParticipantChange.ADD,
+            "remove": ParticipantChange.REMOVE,
+            "promote": ParticipantChange.PROMOTE,
+            "demote": ParticipantChange.DEMOTE,
+        }[action]
+        try:
+            jids = [parse_jid(p) for p in participants]
+        except ValueError as exc:
+            raise SendError(str(exc)) from exc
+        answers = await self._group_call(self._client.update_group_participants, _group_jid(jid), jids, change)
+        return participant_results(participants, answers)
+
+    async def invite_link(self, jid: str, revoke: bool = False) -> str:
+        self._require_connected()
+        link: str = await self._group_call(self._client.get_group_invite_link, _group_jid(jid), revoke)
+        return link
+
+    async def leave_group(self, jid: str) -> None:
+        self._require_connected()
+        await self._group_call(self._client.leave_group, _group_jid(jid))
+
+    async def download(self, ref: MediaRef) -> bytes:
+        self._require_connected()
+        if ref.driver != "neonize":
+            raise NotFoundError(f"a {ref.driver} media reference cannot be downloaded through neonize")
+        try:
+            message = media_message(ref)
+            data = await self._call(self._client.download_any, message)
+        except Exception as exc:
+            raise map_error(exc, CheckError) from exc
+        if not isinstance(data, bytes):
+            raise CheckError("neonize returned no bytes for the media")
+        return data
+
+    async def _group_call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A group query or change: WhatsApp's "not found" / "forbidden" become the seam's errors."""
+        try:
+            return await self._call(fn, *args, **kwargs)
+        except Exception as exc:
+            raise group_error(exc) from exc
 
     async def set_typing(self, to: str, on: bool) -> None:
         """Best effort: only a lost connection is raised; other failures are logged and ignored."""
@@ -612,7 +773,7 @@ class NeonizeDriver:
             return
         event = event_type.FromString(payload)
         if isinstance(event, nz.Message):
-            message = translate_message(event, self._resolve_lid)
+            message = translate_message(event, self._resolve_lid, self._own_phone())
             if message is not None:
                 self._emit(message)
         elif isinstance(event, nz.Receipt):
@@ -672,6 +833,10 @@ class NeonizeDriver:
         self._retire(attempt, reason)
         if attempt.under_way:
             self._emit(Disconnected(reason))
+
+    def _own_phone(self) -> str | None:
+        """The linked number's digits (our JID's user part), once connected."""
+        return self._own_users[0] if self._own_users else None
 
     def _resolve_lid(self, lid_user: str) -> str | None:
         with self._lock:

@@ -24,7 +24,9 @@ __all__ = [
     "ClientType",
     "DeviceProps",
     "NewClient",
+    "ParticipantChange",
     "ProxySettings",
+    "ReceiptType",
     "func_callback_bytes",
     "func_callback_bytes2",
     "func_string",
@@ -32,6 +34,7 @@ __all__ = [
     "log_whatsmeow",
     "nz",
     "wa",
+    "wc",
 ]
 
 
@@ -64,7 +67,15 @@ with _quiet_import():
     from neonize.client import NewClient
     from neonize.events import INT_TO_EVENT
     from neonize.proto import Neonize_pb2 as nz
+    from neonize.proto.waCommon import WACommon_pb2 as wc
     from neonize.proto.waCompanionReg.WAWebProtobufsCompanionReg_pb2 import DeviceProps
     from neonize.proto.waE2E import WAWebProtobufsE2E_pb2 as wa
-    from neonize.utils.enum import ChatPresence, ChatPresenceMedia, ClientName, ClientType
+    from neonize.utils.enum import (
+        ChatPresence,
+        ChatPresenceMedia,
+        ClientName,
+        ClientType,
+        ParticipantChange,
+        ReceiptType,
+    )
     from neonize.utils.log import log_whatsmeow

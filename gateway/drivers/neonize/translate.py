@@ -15,28 +15,38 @@ from gateway.drivers.base import (
     Connected,
     DriverError,
     Group,
+    GroupInfo,
+    GroupParticipant,
     HistoryContact,
     HistoryContacts,
     IncomingMessage,
+    MessageEdited,
+    MessageRevoked,
     NotConnectedError,
+    ParticipantResult,
     PhoneCheck,
+    ReactionReceived,
     Receipt,
     ReceiptType,
 )
+from gateway.drivers.neonize.incoming import details
 from gateway.drivers.neonize.patches import nz, wa
 
 __all__ = [
     "PN_SERVERS",
+    "MessageEvent",
     "ResolveLid",
     "jid_string",
     "map_error",
     "message_content",
     "parse_jid",
+    "participant_results",
     "phone_checks",
     "sender_phone",
     "to_datetime",
     "translate_connected",
     "translate_group",
+    "translate_group_info",
     "translate_history",
     "translate_message",
     "translate_receipt",
@@ -123,16 +133,15 @@ _CONTENT: tuple[tuple[str, str, str | None], ...] = (
     ("audioMessage", "audio", None),
     ("stickerMessage", "sticker", None),
     ("stickerPackMessage", "sticker", None),
-    ("contactMessage", "contact", None),
-    ("contactsArrayMessage", "contact", None),
+    ("contactMessage", "contacts", None),
+    ("contactsArrayMessage", "contacts", None),
     ("locationMessage", "location", None),
     ("liveLocationMessage", "location", None),
-    ("reactionMessage", "reaction", None),
     ("pollCreationMessage", "poll", None),
     ("pollCreationMessageV2", "poll", None),
     ("pollCreationMessageV3", "poll", None),
-    ("pollUpdateMessage", "poll_vote", None),
-    ("eventMessage", "event", None),
+    ("pollUpdateMessage", "unknown", None),  # a vote (encrypted with the poll's secret)
+    ("eventMessage", "unknown", None),
 )
 # Fields that carry no user-visible content: a message made only of these is
 # protocol chatter (key distribution, revokes, edits, app-state keys) and is not reported.
@@ -157,11 +166,7 @@ def message_content(message: wa.Message) -> tuple[str, str | None] | None:
     ``text`` is the body of text messages and the caption of images, videos and
     documents; messages without text (stickers, audio, …) give None.
     """
-    for _ in range(4):  # wrappers nest (ephemeral > viewOnce > …), but never deeply
-        inner = next((getattr(message, w).message for w in _WRAPPERS if message.HasField(w)), None)
-        if inner is None:
-            break
-        message = inner
+    message = unwrap(message)
     if message.HasField("conversation"):
         return "text", message.conversation or None
     for name, kind, attr in _CONTENT:
@@ -174,31 +179,54 @@ def message_content(message: wa.Message) -> tuple[str, str | None] | None:
     return "unknown", None
 
 
-def translate_message(ev: nz.Message, resolve_lid: ResolveLid) -> IncomingMessage | None:
-    """An incoming message, or None for what the gateway does not report.
+MessageEvent = IncomingMessage | MessageEdited | MessageRevoked | ReactionReceived
 
-    Not reported: our own messages (sent from the phone or another linked
-    device), status and broadcast/newsletter posts, protocol chatter, and — with
-    a warning — a sender whose LID cannot be resolved to a phone number.
+
+def unwrap(message: wa.Message) -> wa.Message:
+    """The message inside ephemeral / view-once / … containers (they nest, but never deeply)."""
+    for _ in range(4):
+        inner = next((getattr(message, w).message for w in _WRAPPERS if message.HasField(w)), None)
+        if inner is None:
+            break
+        message = inner
+    return message
+
+
+def translate_message(ev: nz.Message, resolve_lid: ResolveLid, own_phone: str | None = None) -> MessageEvent | None:
+    """An incoming message, an edit, a revoke or a reaction; None for what is not reported.
+
+    Messages typed on the linked phone (``IsFromMe``) are reported with
+    ``from_me`` and ``sender`` = ``own_phone``. A sender whose LID cannot be
+    resolved is reported with ``sender`` None and ``sender_lid`` — never
+    dropped. Not reported: status and broadcast/newsletter posts, protocol chatter.
     """
     info = ev.Info
     source = info.MessageSource
-    if source.IsFromMe or source.Chat.Server in _SKIPPED_CHAT_SERVERS:
+    if source.Chat.Server in _SKIPPED_CHAT_SERVERS:
         return None
-    content = message_content(ev.Message)
+    from_me = bool(source.IsFromMe)
+    phone = (own_phone or sender_phone(source, resolve_lid)) if from_me else sender_phone(source, resolve_lid)
+    lid = None
+    if phone is None:
+        lid_jid = next((j for j in (source.Sender, source.SenderAlt) if j.User and j.Server in _LID_SERVERS), None)
+        lid = jid_string(lid_jid) if lid_jid is not None else (jid_string(source.Sender) or None)
+        log.info("neonize: message %s from %s: no phone number known, reported with its LID", info.ID, lid)
+    is_group = source.IsGroup or source.Chat.Server == "g.us"
+    chat = _chat(source, is_group, resolve_lid, None if from_me else phone)
+    timestamp = to_datetime(info.Timestamp)
+
+    raw = ev.Raw if ev.HasField("Raw") else ev.Message
+    action = _action(raw, ev, info.ID, chat, phone, from_me, timestamp)
+    if action is not None:
+        return action
+    message = unwrap(ev.Message)
+    content = message_content(message)
     if content is None:
         return None
-    phone = sender_phone(source, resolve_lid)
-    if phone is None:
-        log.warning(
-            "neonize: dropping message %s, sender %s has no known phone number", info.ID, jid_string(source.Sender)
-        )
-        return None
-    is_group = source.IsGroup or source.Chat.Server == "g.us"
-    # A direct chat addressed by LID is the sender's own chat: name it by phone number too.
-    lid_chat = not is_group and source.Chat.Server in _LID_SERVERS
-    chat = f"{phone}@s.whatsapp.net" if lid_chat else jid_string(source.Chat)
     kind, text = content
+    if ev.IsEdit:  # whatsmeow unwrapped an edit without leaving its protocol message: Info.ID is the target
+        return MessageEdited(info.ID, chat, phone, text, timestamp, from_me)
+    extra = details(message, lambda j: _phone_of(parse_jid(j), resolve_lid) if "@" in j else None)
     return IncomingMessage(
         id=info.ID,
         sender=phone,
@@ -207,8 +235,57 @@ def translate_message(ev: nz.Message, resolve_lid: ResolveLid) -> IncomingMessag
         is_group=is_group,
         type=kind,
         text=text,
-        timestamp=to_datetime(info.Timestamp),
+        timestamp=timestamp,
+        sender_lid=lid,
+        from_me=from_me,
+        media=extra.media,
+        location=extra.location,
+        contacts=extra.contacts,
+        poll=extra.poll,
+        reply_to=extra.reply_to,
+        mentions=extra.mentions,
     )
+
+
+def _chat(source: nz.MessageSource, is_group: bool, resolve_lid: ResolveLid, sender: str | None) -> str:
+    """The chat's JID; a direct chat addressed by LID is named by the phone number when it is known."""
+    chat = source.Chat
+    if is_group or chat.Server not in _LID_SERVERS:
+        return jid_string(chat)
+    phone = sender if sender and not source.IsFromMe else resolve_lid(chat.User)
+    if phone is None and source.IsFromMe and source.RecipientAlt.User and source.RecipientAlt.Server in PN_SERVERS:
+        phone = str(source.RecipientAlt.User)
+    return f"{phone}@s.whatsapp.net" if phone else jid_string(chat)
+
+
+def _action(
+    raw: wa.Message,
+    ev: nz.Message,
+    msg_id: str,
+    chat: str,
+    sender: str | None,
+    from_me: bool,
+    timestamp: datetime,
+) -> MessageEvent | None:
+    """An edit, a revoke or a reaction carried by ``raw``; None for an ordinary message."""
+    message = raw
+    for _ in range(4):  # an edit is a protocol message inside editedMessage, maybe inside ephemeral
+        proto = message.protocolMessage if message.HasField("protocolMessage") else None
+        if proto is not None:
+            if proto.type == wa.ProtocolMessage.REVOKE and proto.key.ID:
+                return MessageRevoked(proto.key.ID, chat, sender, timestamp, from_me)
+            if proto.type == wa.ProtocolMessage.MESSAGE_EDIT and proto.key.ID:
+                edited = message_content(unwrap(proto.editedMessage)) if proto.HasField("editedMessage") else None
+                return MessageEdited(proto.key.ID, chat, sender, edited[1] if edited else None, timestamp, from_me)
+            return None
+        if message.HasField("reactionMessage"):
+            r = message.reactionMessage
+            return ReactionReceived(r.key.ID or msg_id, chat, sender, r.text, timestamp, from_me)
+        inner = next((getattr(message, w).message for w in _WRAPPERS if message.HasField(w)), None)
+        if inner is None:
+            return None
+        message = inner
+    return None
 
 
 _RECEIPT_TYPES: dict[int, ReceiptType] = {
@@ -300,6 +377,62 @@ def translate_group(info: nz.GroupInfo, own_users: Iterable[str]) -> Group:
         is_admin=is_admin or is_super_admin,
         is_super_admin=is_super_admin,
     )
+
+
+def translate_group_info(info: nz.GroupInfo, resolve_lid: ResolveLid) -> GroupInfo:
+    """A group with its participants, each named by phone number where one is known."""
+    participants = []
+    for part in info.Participants:
+        phone = None
+        for j in (part.PhoneNumber, part.JID, part.LID):
+            phone = _phone_of(j, resolve_lid)
+            if phone:
+                break
+        jid = jid_string(part.JID) if part.JID.User else (jid_string(part.LID) if part.LID.User else "")
+        participants.append(GroupParticipant(phone, jid, part.IsAdmin or part.IsSuperAdmin, part.IsSuperAdmin))
+    owner_jid = info.OwnerPN if info.OwnerPN.User else info.OwnerJID
+    created = int(info.GroupCreated) if info.GroupCreated else 0
+    return GroupInfo(
+        jid=jid_string(info.JID),
+        name=info.GroupName.Name,
+        topic=info.GroupTopic.Topic,
+        owner=jid_string(owner_jid) if owner_jid.User else None,
+        participants=tuple(participants),
+        created_at=to_datetime(created) if created > 0 else None,
+    )
+
+
+def participant_results(asked: list[str], answers: Iterable[nz.GroupParticipant]) -> list[ParticipantResult]:
+    """One result per asked JID, in the order asked: WhatsApp answers per participant with an error code."""
+    by_user: dict[str, nz.GroupParticipant] = {}
+    for a in answers:
+        for j in (a.JID, a.PhoneNumber, a.LID):
+            if j.User:
+                by_user.setdefault(str(j.User), a)
+    results = []
+    for jid in asked:
+        user = jid.partition("@")[0]
+        answer = by_user.get(user)
+        if answer is None:
+            results.append(ParticipantResult(user, False, "no answer from WhatsApp"))
+        elif answer.Error:
+            results.append(
+                ParticipantResult(user, False, _PARTICIPANT_ERRORS.get(answer.Error, f"error {answer.Error}"))
+            )
+        else:
+            results.append(ParticipantResult(user, True))
+    return results
+
+
+# WhatsApp's per-participant codes (as whatsmeow passes them on)
+_PARTICIPANT_ERRORS = {
+    403: "not allowed (privacy settings or not an admin)",
+    404: "not on WhatsApp",
+    406: "cannot be changed (e.g. the group's creator)",
+    408: "left the group recently: invite them instead",
+    409: "already a participant",
+    500: "the group is full",
+}
 
 
 def phone_checks(phones: list[str], responses: Iterable[nz.IsOnWhatsAppResponse]) -> list[PhoneCheck]:
