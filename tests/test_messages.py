@@ -39,7 +39,7 @@ async def test_send_with_leading_zero_to(gw: Gateway) -> None:
     assert MESSAGE_ID.match(data["messageId"])
     assert data["timestamp"].endswith("Z")
     assert await sent(gw) == [
-        {"id": data["messageId"], "to": PEER_JID, "text": "Hello 👋", "timestamp": data["timestamp"]}
+        {"id": data["messageId"], "to": PEER_JID, "type": "text", "text": "Hello 👋", "timestamp": data["timestamp"]}
     ]
     state = (await gw.http.get(f"/devices/{TOKEN}")).json()["data"]
     assert state["stats"]["messagesSent"] == 1

@@ -39,7 +39,10 @@ WHEN: dict[str, str] = {
     "MISSING_TOKEN": "`token` absent or empty",
     "INVALID_METHOD": "`method` not `qr`/`code`",
     "INVALID_PHONE": "a phone number (`token`, `to`, `phone`, `from`) fails the phone rules",
-    "INVALID_MESSAGE": "text empty/whitespace or over 65,536 characters",
+    "INVALID_MESSAGE": "no content field or two, text empty/whitespace or over 65,536 characters, "
+    "a poll with fewer than 2 or more than 12 options, a location out of range, …",
+    "INVALID_MEDIA": "bad base64, empty, unsupported, conversion failed, unknown or expired upload id, "
+    "two sources or none",
     "NOT_FOUND": "no such route / delivery / account / key / QR",
     "METHOD_NOT_ALLOWED": "known route, wrong method",
     "DEVICE_TAKEN": "the token is a device of another account",

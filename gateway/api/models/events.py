@@ -6,23 +6,15 @@ from here, and ``tests/test_openapi.py`` checks real deliveries against these sc
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 import msgspec
 
-from gateway.api.models.base import Model, described
+from gateway.api.models.base import Model
+from gateway.api.models.messages import MessageData, MessageEdited, MessageReaction, MessageRevoked, MessageStatus
 from gateway.api.models.responses import Contact, Time
 
-
-class MessageReceived(Model):
-    id: str
-    sender: Annotated[str, described("the sender's phone digits (never a LID)")] = msgspec.field(name="from")
-    from_name: str | None
-    chat: Annotated[str, described("the chat's JID")]
-    is_group: bool
-    type: str
-    text: str | None
-    timestamp: Time
+MessageReceived = MessageData  # the same shape for message.received and message.sent (§11)
 
 
 class MessageReceipt(Model):
@@ -70,6 +62,33 @@ class MessageReceiptEvent(Event):
     data: MessageReceipt
 
 
+class MessageSentEvent(Event):
+    """A message typed on the linked phone (``fromMe: true``), in the shape of ``message.received``."""
+
+    event: Literal["message.sent"]
+    data: MessageData
+
+
+class MessageStatusEvent(Event):
+    event: Literal["message.status"]
+    data: MessageStatus
+
+
+class MessageEditedEvent(Event):
+    event: Literal["message.edited"]
+    data: MessageEdited
+
+
+class MessageRevokedEvent(Event):
+    event: Literal["message.revoked"]
+    data: MessageRevoked
+
+
+class MessageReactionEvent(Event):
+    event: Literal["message.reaction"]
+    data: MessageReaction
+
+
 class ContactsNewEvent(Event):
     event: Literal["contacts.new"]
     data: ContactNew
@@ -86,6 +105,11 @@ EVENTS: dict[str, type[Event]] = {
     "device.logged_out": DeviceLoggedOut,
     "message.received": MessageReceivedEvent,
     "message.receipt": MessageReceiptEvent,
+    "message.sent": MessageSentEvent,
+    "message.status": MessageStatusEvent,
+    "message.edited": MessageEditedEvent,
+    "message.revoked": MessageRevokedEvent,
+    "message.reaction": MessageReactionEvent,
     "contacts.new": ContactsNewEvent,
     "contacts.sync": ContactsSyncEvent,
 }
