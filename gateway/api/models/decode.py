@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 from starlette.requests import Request
 
-from gateway.api.errors import ApiError, invalid
+from gateway.api.errors import invalid
 from gateway.api.models.base import Body
 
 B = TypeVar("B", bound=Body)
@@ -57,6 +57,3 @@ def _type_message(text: str) -> str:
     if not where:
         return "request body must be a JSON object"
     return f"'{where}' must be {_KINDS.get(expected.strip(), 'an object')}"
-
-
-__all__ = ["ApiError", "decode", "read"]
