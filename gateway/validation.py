@@ -11,10 +11,12 @@ from gateway.api.errors import ApiError
 from gateway.devices import Device
 from gateway.drivers.base import PhoneCheck
 from gateway.phones import PhoneAnswer, PhoneCache
+from gateway.phones.cache import SHARED
 
 
-async def validate(cache: PhoneCache, device: Device, phone: str) -> tuple[PhoneAnswer, bool]:
-    """The answer for ``phone`` (normalized digits) and whether it came from the cache."""
+async def validate(cache: PhoneCache, device: Device, phone: str, asker: str = SHARED) -> tuple[PhoneAnswer, bool]:
+    """The answer for ``phone`` (normalized digits) and whether ``asker`` (an account, or the admin)
+    already had it from the cache — the flag is per asker, the cache shared (see gateway.phones.cache)."""
 
     async def check(number: str) -> PhoneAnswer:
         found = answer_for(number, await device.check_phones([number]))
@@ -22,7 +24,7 @@ async def validate(cache: PhoneCache, device: Device, phone: str) -> tuple[Phone
             raise ApiError("VALIDATION_FAILED", "WhatsApp gave no answer for this number")
         return PhoneAnswer(number, found.is_on_whatsapp, found.jid, found.verified_name)
 
-    return await cache.lookup(phone, check)
+    return await cache.lookup(phone, check, asker)
 
 
 def answer_for(number: str, results: list[PhoneCheck]) -> PhoneCheck | None:

@@ -11,7 +11,7 @@ from gateway.api.errors import ApiError
 from gateway.api.models.decode import read
 from gateway.api.models.requests import ValidatePhone
 from gateway.api.models.responses import CacheCleared, PhoneValidation
-from gateway.api.routes.common import phone_from, require_admin, token_from, visible_device
+from gateway.api.routes.common import phone_from, principal, require_admin, token_from, visible_device
 from gateway.phones import PhoneCache
 from gateway.runtime import runtime
 from gateway.validation import validate
@@ -29,7 +29,8 @@ async def validate_phone(request: Request) -> Response:
     token = token_from(body.token, request)
     phone = phone_from(body.phone, request, "phone")
     device = visible_device(request, token)
-    answer, cached = await validate(phone_cache(request), device, phone)
+    # ``cached`` is per account: it must not tell one tenant what another looked up.
+    answer, cached = await validate(phone_cache(request), device, phone, asker=principal(request).rate_key)
     data = PhoneValidation(
         phone=answer.phone,
         is_on_whatsapp=answer.is_on_whatsapp,

@@ -1,0 +1,92 @@
+"""Phone rules (CONTRACT §3) in one place.
+
+``normalize("+60 12-345 6789") == "60123456789"``; a leading ``0`` becomes the
+default country code; the digits must be a number ``phonenumbers`` calls valid.
+
+Input longer than :data:`MAX_RAW_LENGTH` is refused before any work: a number
+padded with a megabyte of spaces would otherwise be stripped (O(n)) and, worse,
+remembered whole by a memo keyed on the raw text. The memos here are keyed on
+the short, separator-free text, so what they hold is bounded by their size.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import phonenumbers
+
+# The longest sensible spelling of a phone number ("+60 (12) 345-6789" and friends, or a
+# group JID) is far below this; anything longer is refused before it is even stripped.
+MAX_RAW_LENGTH = 64
+
+_SEPARATORS = re.compile(r"[\s\-.()]")
+_JID = re.compile(r"^([0-9]{5,20})@s\.whatsapp\.net$|^([0-9]{5,20}(?:-[0-9]{5,20})?)@g\.us$", re.IGNORECASE)
+
+
+class InvalidPhone(ValueError):
+    """The input is not a valid phone number."""
+
+
+def _shown(raw: str) -> str:
+    """``raw`` for an error message: never more than the cap (the message is echoed to the caller)."""
+    return repr(raw) if len(raw) <= MAX_RAW_LENGTH else f"a value of {len(raw)} characters"
+
+
+def normalize(raw: str, default_country_code: str = "60") -> str:
+    """Canonical digits of ``raw`` or :class:`InvalidPhone`."""
+    if not isinstance(raw, str):
+        raise InvalidPhone("phone must be a string")
+    if len(raw) > MAX_RAW_LENGTH:
+        raise InvalidPhone(f"{_shown(raw)} is too long for a phone number (at most {MAX_RAW_LENGTH} characters)")
+    # Most callers send bare digits: skip the substitution for them.
+    digits = raw if raw.isdigit() else _SEPARATORS.sub("", raw).removeprefix("+")
+    try:
+        return _canonical(digits, default_country_code)
+    except InvalidPhone as exc:
+        raise InvalidPhone(f"{raw!r} {exc}") from None
+
+
+@functools.lru_cache(maxsize=16384)  # a send normalizes its token and its recipient: both repeat
+def _canonical(digits: str, default_country_code: str) -> str:
+    """The digits (separators already removed; at most MAX_RAW_LENGTH chars) made canonical and checked."""
+    if not digits.isdigit() or not digits.isascii():
+        raise InvalidPhone("is not a phone number")
+    if digits.startswith("0"):
+        digits = default_country_code + digits[1:]
+    if not 7 <= len(digits) <= 15 or not _valid_digits(digits):
+        raise InvalidPhone("is not a valid phone number")
+    return digits
+
+
+@functools.lru_cache(maxsize=16384)  # ~3 MB at most
+def _valid_digits(digits: str) -> bool:
+    """phonenumbers' verdict on ``+digits`` (pure Python and slow; every send asks twice, so remember it)."""
+    try:
+        return bool(phonenumbers.is_valid_number(phonenumbers.parse("+" + digits, None)))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def to_jid(raw: str, default_country_code: str = "60") -> str:
+    """A recipient as a JID: phone digits become ``<digits>@s.whatsapp.net``;
+    a user or group JID is kept (its user part checked)."""
+    if isinstance(raw, str) and "@" in raw:
+        if len(raw) > MAX_RAW_LENGTH:
+            raise InvalidPhone(f"{_shown(raw)} is too long for a WhatsApp JID (at most {MAX_RAW_LENGTH} characters)")
+        m = _JID.match(raw.strip())
+        if not m:
+            raise InvalidPhone(f"{raw!r} is not a WhatsApp JID")
+        if m.group(1):
+            return normalize(m.group(1), default_country_code) + "@s.whatsapp.net"
+        return m.group(2) + "@g.us"
+    return normalize(raw, default_country_code) + "@s.whatsapp.net"
+
+
+def mask(phone: str | None) -> str | None:
+    """``60123456789`` → ``6012****789`` for display."""
+    if not phone:
+        return None
+    if len(phone) <= 7:
+        return phone[:2] + "*" * (len(phone) - 2)
+    return phone[:4] + "*" * (len(phone) - 7) + phone[-3:]
