@@ -29,6 +29,7 @@ import uvicorn
 
 from gateway import datadir
 from gateway.logs import configure
+from gateway.server import MAX_HEADER_BYTES, WS_MAX_FRAME, ConnectionLimits, guarded_protocol
 from gateway.settings import Settings, SettingsError
 
 log = structlog.get_logger("gateway.main")
@@ -145,16 +146,21 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-async def serve(settings: Settings, sock: socket.socket) -> int:
-    from gateway.app import create_app
-
-    app = create_app(settings)
-    config = uvicorn.Config(
+def server_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """uvicorn's settings: the guarded httptools protocol (head size, head deadline, connection bound,
+    see :mod:`gateway.server`) and WebSocket frames capped at the application's own limit."""
+    limits = ConnectionLimits(
+        max_header_bytes=MAX_HEADER_BYTES,
+        header_timeout_s=settings.header_timeout_ms / 1000,
+        max_connections=settings.max_connections,
+    )
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        http="httptools",
+        http=guarded_protocol(limits),
         ws="websockets-sansio",
+        ws_max_size=WS_MAX_FRAME,
         # Frames are small JSON: per-message deflate saves little on them, yet costs a zlib stream per
         # listener (hundreds of KiB, and a compression per frame per listener in a fan-out).
         ws_per_message_deflate=False,
@@ -164,9 +170,16 @@ async def serve(settings: Settings, sock: socket.socket) -> int:
         # In-flight requests get 3 s; devices (2.5 s) and the dispatcher (3.5 s) follow: < 10 s in all.
         timeout_graceful_shutdown=3,
         server_header=False,
-        # X-Forwarded-For/-Proto are believed only from TRUSTED_PROXIES (uvicorn would trust 127.0.0.1 otherwise).
-        forwarded_allow_ips=list(settings.trusted_proxies),
+        # X-Forwarded-For/-Proto are applied by the app itself (gateway.app), from TRUSTED_PROXIES only.
+        proxy_headers=False,
     )
+
+
+async def serve(settings: Settings, sock: socket.socket) -> int:
+    from gateway.app import create_app
+
+    app = create_app(settings)
+    config = server_config(app, settings)
     server = GatewayServer(config, settings)
     # Our own handlers: uvicorn's would re-raise the signal after shutdown.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]

@@ -59,6 +59,9 @@ class Settings:
     reconnect_max_ms: int = 60_000
     connect_timeout_ms: int = 15_000
     ws_queue_size: int = 1024
+    max_connections: int = 10_000
+    header_timeout_ms: int = 10_000
+    account_max_devices: int = 10
     neonize_proxy: str | None = None
     neonize_connect_timeout_s: int = 8
     sandbox_qr_interval_ms: int = 20_000
@@ -109,6 +112,9 @@ class Settings:
             reconnect_max_ms=r.integer("RECONNECT_MAX_MS", 60_000, lo=1),
             connect_timeout_ms=r.integer("CONNECT_TIMEOUT_MS", 15_000, lo=100),
             ws_queue_size=r.integer("WS_QUEUE_SIZE", 1024, lo=1, hi=1_000_000),
+            max_connections=r.integer("MAX_CONNECTIONS", 10_000, lo=1, hi=1_000_000),
+            header_timeout_ms=r.integer("HEADER_TIMEOUT_MS", 10_000, lo=50, hi=600_000),
+            account_max_devices=r.integer("ACCOUNT_MAX_DEVICES", 10, lo=0),
             neonize_proxy=r.text("NEONIZE_PROXY", "") or None,
             neonize_connect_timeout_s=r.integer("NEONIZE_CONNECT_TIMEOUT_S", 8, lo=1, hi=120),
             sandbox_qr_interval_ms=r.integer("SANDBOX_QR_INTERVAL_MS", 20_000, lo=50),
