@@ -146,6 +146,22 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+MIN_KEY_LENGTH = 24
+
+
+def warn_weak_key(settings: Settings) -> bool:
+    """A warning line when API_KEY is set but short (a generated key is 47 characters). The admin
+    key opens everything, and every address may try 600 keys a minute."""
+    if settings.api_key and len(settings.api_key) < MIN_KEY_LENGTH:
+        structlog.get_logger("gateway").warning(
+            "api_key.weak",
+            length=len(settings.api_key),
+            advice=f"use at least {MIN_KEY_LENGTH} random characters, or unset API_KEY to have one generated",
+        )
+        return True
+    return False
+
+
 def server_config(app: Any, settings: Settings) -> uvicorn.Config:
     """uvicorn's settings: the guarded httptools protocol (head size, head deadline, connection bound,
     see :mod:`gateway.server`) and WebSocket frames capped at the application's own limit."""
@@ -178,6 +194,7 @@ def server_config(app: Any, settings: Settings) -> uvicorn.Config:
 async def serve(settings: Settings, sock: socket.socket) -> int:
     from gateway.app import create_app
 
+    warn_weak_key(settings)
     app = create_app(settings)
     config = server_config(app, settings)
     server = GatewayServer(config, settings)

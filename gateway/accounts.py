@@ -20,7 +20,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -183,6 +183,7 @@ class Accounts:
             revoked = await self.store.revoke_session(hash_secret(secret), now_iso())
             for h in revoked:
                 self._cache.pop(h, None)
+            self.rt.auth.revocations.revoke(revoked)  # its WebSockets (and its session keys') close now
             count += bool(revoked)
         return count
 
@@ -210,6 +211,7 @@ class Accounts:
         if key_hash is None:
             return False
         self._cache.pop(key_hash, None)
+        self.rt.auth.revocations.revoke([key_hash])
         return True
 
     # -- the resolver ------------------------------------------------------------------------
@@ -229,7 +231,7 @@ class Accounts:
         if (kind == "key" and cached.source != "key") or (kind == "cookie" and cached.source != "session"):
             return None
         if cached.source == "session" and kind == "bearer":
-            return Principal(False, cached.principal.account_id, cached.principal.username, via="session")
+            return replace(cached.principal, via="session")
         return cached.principal
 
     async def _lookup(self, secret_hash: str, now: float) -> _Cached | None:
@@ -241,7 +243,8 @@ class Accounts:
         # The indexed lookup found it by equality; confirm in constant time all the same.
         if row is None or not hmac.compare_digest(row.secret_hash, secret_hash):
             return None
-        return _Cached(Principal(False, row.account_id, row.username, via=via), source, row.expires_at)
+        principal = Principal(False, row.account_id, row.username, via=via, credential=secret_hash)
+        return _Cached(principal, source, row.expires_at)
 
     def _forget_account(self, account_id: int) -> None:
         for h in [h for h, c in list(self._cache.items()) if c.principal.account_id == account_id]:
@@ -279,14 +282,29 @@ class Accounts:
         sessions. The tokens of the devices removed, or None if there is no such account."""
         if await self.store.account(account_id) is None:
             return None
+        self.rt.auth.revocations.revoke_account(account_id)  # its WebSockets close before its devices go
         tokens = [d.token for d in self.rt.devices.visible(account_id, False)]
         for token in tokens:
             await self.rt.devices.remove(token, purge=True)
         await self.store.delete_account(account_id)
         self._targets.pop(account_id, None)
         self._forget_account(account_id)
+        self.rt.auth.revocations.revoke_account(account_id)
         log.info("account.deleted", user_id=account_id, devices=len(tokens))
         return tokens
+
+
+def check_device_quota(rt: Runtime, caller: Principal, token: str) -> None:
+    """``POST /devices`` of a new device by an account already holding ``ACCOUNT_MAX_DEVICES``:
+    QUOTA_EXCEEDED. The admin is unlimited; reopening an existing device is not a new one.
+
+    Called right before ``DeviceManager.open`` with no await in between, so two concurrent
+    creates cannot both pass on the last free place."""
+    limit = rt.settings.account_max_devices
+    if caller.is_admin or limit <= 0 or rt.devices.get(token) is not None:
+        return
+    if len(rt.devices.visible(caller.account_id, False)) >= limit:
+        raise ApiError("QUOTA_EXCEEDED", f"this account already holds its {limit} devices; delete one first")
 
 
 def service(rt: Runtime) -> Accounts:

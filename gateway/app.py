@@ -17,11 +17,12 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from gateway import accounts, metrics, phones, webhooks
 from gateway.api.envelope import error_response, fail
 from gateway.api.errors import ApiError
-from gateway.api.gate import GuardMiddleware
+from gateway.api.gate import GuardMiddleware, trusted_hosts
 from gateway.api.routes import auth as auth_routes
 from gateway.api.routes import (
     contacts,
@@ -137,7 +138,11 @@ def create_app(settings: Settings) -> Starlette:
         if settings.cors_origins
         else None
     )
-    middleware = [Middleware(GuardMiddleware, get_runtime=lambda: holder.get("rt"), cors=cors)]
+    middleware = [
+        # X-Forwarded-For/-Proto, believed from TRUSTED_PROXIES only: the one place they are read.
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=trusted_hosts(settings.trusted_proxies)),
+        Middleware(GuardMiddleware, get_runtime=lambda: holder.get("rt"), cors=cors),
+    ]
     app = Starlette(
         routes=route_table(settings),
         middleware=middleware,

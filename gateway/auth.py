@@ -1,5 +1,6 @@
 """Who is calling: the admin key, an account's API key, a bearer session token,
-or the browser session cookie → a :class:`Principal`.
+or the browser session cookie → a :class:`Principal`; and :class:`Revocations`,
+through which revoking a credential reaches the WebSockets it opened.
 
 Keys are compared in constant time. Account credentials are looked up by their
 SHA-256 hash through ``resolver`` (set when accounts are enabled), so no secret
@@ -8,14 +9,17 @@ is ever stored or compared in the clear.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.requests import HTTPConnection
 
 SESSION_COOKIE = "gw_session"
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +28,7 @@ class Principal:
     account_id: int | None = None
     username: str | None = None
     via: str = "key"  # key | session | cookie
+    credential: str | None = None  # the SHA-256 of the secret that authenticated (None: the admin key)
 
     @property
     def rate_key(self) -> str:
@@ -72,10 +77,67 @@ def credentials(conn: HTTPConnection, allow_query: bool = False) -> list[tuple[s
     return found
 
 
+class Revocations:
+    """Who holds a connection opened with which credential, so revoking the credential ends it.
+
+    A WebSocket stays open long after the request that authenticated it: deleting
+    its key, logging its session out or deleting its account must reach it too.
+    Each connection :meth:`watch`-es its principal and gets an :class:`asyncio.Event`;
+    :meth:`revoke` and :meth:`revoke_account` set the events of every connection
+    opened with those credentials (or by that account) at once — no polling.
+    """
+
+    def __init__(self) -> None:
+        self._by_credential: dict[str, set[asyncio.Event]] = {}
+        self._by_account: dict[int, set[asyncio.Event]] = {}
+
+    def watch(self, principal: Principal) -> asyncio.Event:
+        """An event set when ``principal``'s credential or account is revoked (never, for the admin key)."""
+        event = asyncio.Event()
+        if principal.credential is not None:
+            self._by_credential.setdefault(principal.credential, set()).add(event)
+        if principal.account_id is not None:
+            self._by_account.setdefault(principal.account_id, set()).add(event)
+        return event
+
+    def unwatch(self, principal: Principal, event: asyncio.Event) -> None:
+        _discard(self._by_credential, principal.credential, event)
+        _discard(self._by_account, principal.account_id, event)
+
+    def revoke(self, credentials: Iterable[str]) -> int:
+        """Signal the connections opened with any of these credential hashes; how many."""
+        return sum(_fire(self._by_credential.pop(h, ())) for h in credentials)
+
+    def revoke_account(self, account_id: int) -> int:
+        return _fire(self._by_account.pop(account_id, ()))
+
+    def watching(self) -> int:
+        return sum(len(v) for v in self._by_account.values())
+
+
+def _fire(events: Iterable[asyncio.Event]) -> int:
+    n = 0
+    for event in events:
+        event.set()
+        n += 1
+    return n
+
+
+def _discard(index: dict[K, set[asyncio.Event]], key: K | None, event: asyncio.Event) -> None:
+    if key is None:
+        return
+    events = index.get(key)
+    if events is not None:
+        events.discard(event)
+        if not events:
+            del index[key]
+
+
 class Authenticator:
     def __init__(self, admin_key: str, resolver: Resolver | None = None) -> None:
         self._admin = admin_key.encode()
         self.resolver = resolver
+        self.revocations = Revocations()
 
     def is_admin_key(self, secret: str) -> bool:
         return hmac.compare_digest(secret.encode(), self._admin)

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from websockets.exceptions import SecurityError
 
-from gateway.envelope import fail
+from gateway.api.envelope import fail
 
 MAX_HEADER_BYTES = 16 * 1024
 HEADER_TIMEOUT_S = 10.0
@@ -112,6 +113,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._in_head = True  # what follows is the next request's head
         self._head_bytes = 0
+
+    def handle_websocket_upgrade(self) -> None:
+        """uvicorn hands the upgrade request to the WebSocket protocol, which parses it again with
+        websockets' own limits (8 KiB per header line, 128 headers). When that parse fails, websockets
+        queues a refusal that uvicorn never writes: the client hung forever. Answer and close instead."""
+        super().handle_websocket_upgrade()
+        ws = self.transport.get_protocol()
+        conn = getattr(ws, "conn", None)
+        failure = getattr(conn, "handshake_exc", None)
+        if failure is None or getattr(ws, "handshake_initiated", True):
+            return
+        if isinstance(failure, SecurityError):  # a line too long, or too many headers
+            response = refusal(431, "HEADERS_TOO_LARGE", f"WebSocket upgrade headers too large: {failure}")
+        else:
+            response = refusal(400, "INVALID_REQUEST", "the WebSocket upgrade request is not valid")
+        self.transport.write(response)
+        self.transport.close()
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(400, "INVALID_REQUEST", "the request is not valid HTTP/1.1")

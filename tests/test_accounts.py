@@ -175,7 +175,7 @@ async def test_logout_revokes_the_session_and_clears_the_cookie(gw: Gateway, ten
     r = await gw.anon.post("/auth/login", json={"username": "alice", "password": PASSWORD})
     token, login_key = r.json()["data"]["token"], r.json()["data"]["apiKey"]
     bearer = tenants.client(Authorization=f"Bearer {token}")
-    cookie = tenants.client(Cookie=f"gw_session={token}")
+    cookie = tenants.client(Cookie=f"gw_session={token}", Origin=gw.base)  # a cookie POST names its origin
     keyed = tenants.client(**{"X-API-Key": login_key})
     for c in (bearer, cookie, keyed):
         assert (await c.get("/auth/me")).status_code == 200  # also warms the resolver cache
@@ -207,7 +207,7 @@ async def test_cookie_and_bearer_authenticate_the_websocket(gw: Gateway, tenants
     and `whoami` name the account."""
     alice = await tenants.signup("alice")
     for headers, query in (
-        ({"Cookie": f"gw_session={alice.token}"}, ""),
+        ({"Cookie": f"gw_session={alice.token}", "Origin": gw.base}, ""),  # as a browser sends it
         ({"Authorization": f"Bearer {alice.token}"}, ""),
         ({}, f"?apiKey={alice.api_key}"),
     ):

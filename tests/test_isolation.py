@@ -265,7 +265,7 @@ async def test_websocket_events_reach_only_the_owner_and_the_admin(world: World)
     bob and the admin get them."""
     gw = world.gw
     alice_all = await world.tenants.ws({"Authorization": f"Bearer {world.alice.token}"})
-    alice_sub = await world.tenants.ws({"Cookie": f"gw_session={world.alice.token}"})
+    alice_sub = await world.tenants.ws({"Cookie": f"gw_session={world.alice.token}", "Origin": gw.base})
     await alice_sub.send("subscribe", {"tokens": [TB, TA], "events": ["message", "session_update"]})
     await alice_sub.event("subscribed")
     alice_url = await world.tenants.ws({"X-API-Key": world.alice.api_key}, f"?tokens={TB},{TA}")

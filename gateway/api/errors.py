@@ -29,6 +29,13 @@ STATUS: dict[str, int] = {
     "VALIDATION_FAILED": 500,
     "INTERNAL_ERROR": 500,
     "NOT_READY": 503,
+    # Hardening (issue 13): see API.md's error table.
+    "QUOTA_EXCEEDED": 403,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "REQUEST_TIMEOUT": 408,
+    "HEADERS_TOO_LARGE": 431,
+    "TOO_MANY_CONNECTIONS": 503,
+    "SHUTTING_DOWN": 503,
 }
 
 

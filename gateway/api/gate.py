@@ -14,6 +14,9 @@ headers too, so a browser can read a 401 or 429.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import ipaddress
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +28,14 @@ from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import logs
+from gateway.api.csrf import (
+    SAFE_METHODS,
+    cross_site_refusal,
+    is_json_or_absent,
+    is_json_type,
+    same_origin,
+    unsupported_media_type,
+)
 from gateway.api.envelope import fail, new_request_id, request_id_var, valid_request_id
 from gateway.api.errors import ApiError
 from gateway.runtime import SCOPE_KEY, Runtime
@@ -39,6 +50,18 @@ PUBLIC_EXACT = frozenset(
 PUBLIC_PREFIX = ("/static/", "/docs/")
 OPEN_AUTH = frozenset({"/auth/login", "/auth/signup"})  # they authenticate themselves
 UNLIMITED_PREFIX = "/health"
+
+
+def trusted_hosts(entries: tuple[str, ...]) -> list[str]:
+    """TRUSTED_PROXIES for uvicorn's ProxyHeadersMiddleware: addresses, and networks written loosely
+    (``10.0.0.1/8`` means ``10.0.0.0/8``, as it always has here; uvicorn wants the strict form)."""
+    out: list[str] = []
+    for entry in entries:
+        if "/" in entry:
+            with contextlib.suppress(ValueError):
+                entry = str(ipaddress.ip_network(entry, strict=False))
+        out.append(entry)
+    return out
 
 
 def is_public(path: str) -> bool:
@@ -80,6 +103,9 @@ class GuardMiddleware:
                 token = request_id_var.set(_assign_request_id(scope))
                 try:
                     await self.app(scope, receive, send)
+                except asyncio.CancelledError as exc:
+                    if not _shutdown_cancel(exc):
+                        raise
                 finally:
                     request_id_var.reset(token)
             else:
@@ -113,6 +139,16 @@ class GuardMiddleware:
                 await self.app(scope, receive if sized else self._limit_body(receive), send_tracking)
         except ClientDisconnect:
             status = CLIENT_CLOSED  # nobody left to answer; not an error of ours
+        except asyncio.CancelledError as exc:
+            # uvicorn cancels what is still running when the graceful shutdown times out (a client
+            # trickling its body, say). Answer it, and end the task quietly: re-raised, the
+            # cancellation would be logged by uvicorn as an application error with a traceback.
+            if not _shutdown_cancel(exc):
+                raise
+            status = 503
+            if not started_response:
+                with contextlib.suppress(Exception):
+                    await fail("SHUTTING_DOWN", "the gateway is shutting down", 503)(scope, receive, send_tracking)
         except Exception:
             log.exception("http.unhandled", path=scope.get("path"))
             if not started_response:
@@ -156,6 +192,8 @@ class GuardMiddleware:
                 wait = rt.limiter.hit("addr:" + client_address(scope))
                 if wait:
                     return _rate_limited(wait), False
+            if path in OPEN_AUTH and not is_json_or_absent(scope):
+                return unsupported_media_type(), False
             return None, False
         principal = await rt.auth.authenticate(HTTPConnection(scope))
         if principal is None:
@@ -167,16 +205,25 @@ class GuardMiddleware:
         wait = rt.limiter.hit(principal.rate_key)
         if wait:
             return _rate_limited(wait), False
-        for name, value in scope["headers"]:
+        unsafe = scope["method"] not in SAFE_METHODS
+        if unsafe and principal.via == "cookie" and not same_origin(scope, rt.settings.cors_origins):
+            return cross_site_refusal(), False
+        length = content_type = None
+        for name, value in scope["headers"]:  # one pass over the raw headers for both
             if name == b"content-length":
-                try:
-                    too_big = int(value) > MAX_BODY
-                except ValueError:
-                    return fail("INVALID_REQUEST", "bad Content-Length", 400), False
-                if too_big:
-                    return fail("PAYLOAD_TOO_LARGE", "request body is over 1 MiB", 413), False
-                return None, True
-        return None, False
+                length = value
+            elif name == b"content-type":
+                content_type = value
+        if length is not None:
+            try:
+                too_big = int(length) > MAX_BODY
+            except ValueError:
+                return fail("INVALID_REQUEST", "bad Content-Length", 400), False
+            if too_big:
+                return fail("PAYLOAD_TOO_LARGE", "request body is over 1 MiB", 413), False
+        if unsafe and content_type is not None and not is_json_type(content_type):
+            return unsupported_media_type(), False
+        return None, length is not None
 
     @staticmethod
     def _limit_body(receive: Receive) -> Receive:
@@ -192,6 +239,11 @@ class GuardMiddleware:
             return message
 
         return limited
+
+
+def _shutdown_cancel(exc: asyncio.CancelledError) -> bool:
+    """Whether this is uvicorn's cancellation at the end of a graceful shutdown (its message says so)."""
+    return bool(exc.args) and "graceful shutdown" in str(exc.args[0])
 
 
 def _is_preflight(scope: Scope) -> bool:

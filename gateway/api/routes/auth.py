@@ -8,7 +8,6 @@ directly instead of ``principal()`` (which defaults to the admin).
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from msgspec import UNSET
@@ -42,44 +41,19 @@ from gateway.store.accounts import AccountRow, ApiKeyRow
 
 SAME_SITE: Any = "Lax"  # Starlette types it lower-case; browsers and readers expect the canonical spelling
 
-# -- who is on the other end (proxy-aware, only for trusted proxies) ----------------------------
-
-
-def _trusted(conn: HTTPConnection, address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    for entry in runtime(conn).settings.trusted_proxies:
-        try:
-            if ip in ipaddress.ip_network(entry, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
-def peer_is_trusted(conn: HTTPConnection) -> bool:
-    return _trusted(conn, client_address(conn.scope))
+# -- who is on the other end ---------------------------------------------------------------------
+# uvicorn's ProxyHeadersMiddleware (installed by gateway.app, trusting TRUSTED_PROXIES only) has already
+# put the nearest untrusted X-Forwarded-For hop and the forwarded scheme into the scope.
 
 
 def client_ip(conn: HTTPConnection) -> str:
-    """The client's address: the peer, or behind trusted proxies the nearest untrusted hop of X-Forwarded-For."""
-    peer = client_address(conn.scope)
-    if not _trusted(conn, peer):
-        return peer
-    hops = [h.strip() for h in conn.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not _trusted(conn, hop):
-            return hop
-    return hops[0] if hops else peer
+    """The client's address (behind trusted proxies, the nearest untrusted hop of X-Forwarded-For)."""
+    return client_address(conn.scope)
 
 
 def over_https(conn: HTTPConnection) -> bool:
-    if conn.url.scheme in ("https", "wss"):
-        return True
-    proto = conn.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
-    return proto == "https" and peer_is_trusted(conn)
+    """Whether the client reached us over TLS (directly, or per a trusted proxy's X-Forwarded-Proto)."""
+    return conn.scope.get("scheme") in ("https", "wss")
 
 
 def _open_route_principal(request: Request) -> Principal | None:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.accounts import check_device_quota
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
 from gateway.api.models.base import MAX_DEVICE_NAME
@@ -70,7 +71,9 @@ async def create(request: Request) -> Response:
     token = token_from(body.token, request)
     fields = await _device_fields(request, body)
     p = principal(request)
-    device = await runtime(request).devices.open(token, cast(Method, method), p.account_id, p.is_admin, fields)
+    rt = runtime(request)
+    check_device_quota(rt, p, token)
+    device = await rt.devices.open(token, cast(Method, method), p.account_id, p.is_admin, fields)
     message = {
         "connected": "device connected",
         "pairing": "QR code sent via WebSocket" if method == "qr" else "pairing code sent via WebSocket",

@@ -3,20 +3,35 @@
 Each connection has a writer task draining its bounded queue; the reader
 answers actions through the same queue, so replies and events keep their
 order. A reader too slow to keep up is closed with 1013.
+
+Hardening (issue 13): the upgrade is refused with an HTTP answer in the
+envelope when the client address is over its budget of failed authentications
+(429) or a valid caller is over its rate limit (429), and, for the session
+cookie, when the page's ``Origin`` is not the gateway's (403, see
+:mod:`gateway.api.csrf`). An open socket is closed with 4401 the moment its
+credential (key, session, account) is revoked. A frame may list at most
+:data:`MAX_LIST` tokens or events, and each connection may send
+:data:`FRAME_RATE` frames a second (bursts of :data:`FRAME_BURST`); a frame over
+that budget is answered with an error frame and dropped, and a client that keeps
+on sending :data:`ABUSE_LIMIT` refused frames in a row is closed with 1008.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 import structlog
+from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway.api.envelope import now_iso
+from gateway.api.csrf import cross_site_refusal, same_origin
+from gateway.api.envelope import fail, now_iso
 from gateway.api.gate import client_address
 from gateway.auth import Principal
 from gateway.events import CLIENT_EVENTS, Client
@@ -25,6 +40,36 @@ from gateway.runtime import Runtime, runtime
 
 log = structlog.get_logger("gateway.ws")
 MAX_FRAME = 64 * 1024
+MAX_LIST = 100  # tokens or events in one subscribe (frame or URL)
+FRAME_RATE = 20.0  # client frames per second, sustained …
+FRAME_BURST = 50  # … with bursts of this many
+ABUSE_LIMIT = 200  # refused frames in a row before the connection is closed (1008)
+REVOKED = 4401  # close code: the credential that opened the socket was revoked
+
+
+class FrameBudget:
+    """A token bucket for one connection's client frames, on an injectable clock."""
+
+    def __init__(
+        self, rate: float = FRAME_RATE, burst: int = FRAME_BURST, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.clock = clock
+        self.tokens = float(burst)
+        self.at = clock()
+        self.refused_in_row = 0
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.refused_in_row = 0
+            return True
+        self.refused_in_row += 1
+        return False
 
 
 def _frame(event: str, data: Any = None, token: str | None = None, message: str | None = None) -> str:
@@ -51,6 +96,8 @@ class Session:
         self.rt = rt
         self.p = principal
         self.client = Client(principal.account_id, principal.is_admin, rt.settings.ws_queue_size)
+        self.budget = FrameBudget()
+        self.close_code: int | None = None  # set by the reader when it ends the connection itself
 
     def send(self, event: str, data: Any = None, token: str | None = None, message: str | None = None) -> None:
         self.client.offer(_frame(event, data, token, message))
@@ -64,6 +111,10 @@ class Session:
             return False
         if tokens is not None and (not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens)):
             self.error("'tokens' must be an array of device tokens")
+            return False
+        # Checked before any of them is looked at: a 64 KiB frame of 4,000 numbers held the loop for 0.27 s.
+        if (events is not None and len(events) > MAX_LIST) or (tokens is not None and len(tokens) > MAX_LIST):
+            self.error(f"subscribe at most {MAX_LIST} tokens and {MAX_LIST} events at a time")
             return False
         if events is not None:
             unknown = set(events) - CLIENT_EVENTS
@@ -153,16 +204,46 @@ class Session:
             await self.ws.send_text(await queue.get())
 
 
+async def _refuse(ws: WebSocket, response: Response) -> None:
+    """Refuse the upgrade with an HTTP answer in the envelope (ASGI's WebSocket denial response);
+    a server without that extension gets a plain refusal (HTTP 403)."""
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(response)
+    else:  # pragma: no cover - uvicorn supports the extension
+        await ws.close(code=1008)
+
+
+def _limited(wait: float) -> Response:
+    return fail("RATE_LIMITED", "too many requests", 429, {"Retry-After": str(int(wait))})
+
+
 async def endpoint(ws: WebSocket) -> None:
     rt = runtime(ws)
     principal = await rt.auth.authenticate(ws, allow_query=True)
     if principal is None:
-        await ws.close(code=1008)  # before accept: the upgrade is refused (HTTP 403)
+        # A failed authentication counts against the address, as over HTTP; once over, the answer is 429.
+        wait = rt.limiter.hit("addr:" + client_address(ws.scope))
+        if wait:
+            await _refuse(ws, _limited(wait))
+        else:
+            await ws.close(code=1008)  # before accept: the upgrade is refused (HTTP 403)
         return
-    if rt.limiter.hit(principal.rate_key):
-        await ws.close(code=1013)
+    if principal.via == "cookie" and not same_origin(ws.scope, rt.settings.cors_origins):
+        await _refuse(ws, cross_site_refusal())  # cross-site WebSocket hijacking: another page, our user's cookie
+        return
+    wait = rt.limiter.hit(principal.rate_key)
+    if wait:
+        await _refuse(ws, _limited(wait))  # a valid caller is told it is limited, not that its key is wrong
         return
     session = Session(ws, rt, principal)
+    revoked = rt.auth.revocations.watch(principal)
+    try:
+        await _serve(ws, rt, session, revoked)
+    finally:
+        rt.auth.revocations.unwatch(principal, revoked)
+
+
+async def _serve(ws: WebSocket, rt: Runtime, session: Session, revoked: asyncio.Event) -> None:
     await ws.accept()
     events, tokens = _split(ws.query_params.get("events")), _split(ws.query_params.get("tokens"))
     session.send("connected", session.identity())
@@ -172,22 +253,29 @@ async def endpoint(ws: WebSocket) -> None:
     writer = asyncio.create_task(session.writer(), name=f"ws-writer-{session.client.id}")
     reader = asyncio.create_task(_read(ws, session), name=f"ws-reader-{session.client.id}")
     slow = asyncio.create_task(session.client.slow.wait(), name=f"ws-slow-{session.client.id}")
-    code = 1000
+    gone = asyncio.create_task(revoked.wait(), name=f"ws-revoked-{session.client.id}")
+    code, reason = 1000, None
     try:
-        await asyncio.wait({writer, reader, slow}, return_when=asyncio.FIRST_COMPLETED)
-        if slow.done():
-            code = 1013
+        await asyncio.wait({writer, reader, slow, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if gone.done():
+            code, reason = REVOKED, "credential revoked"
+            log.info("ws.revoked_client_closed", client=session.client.id)
+        elif slow.done():
+            code, reason = 1013, "client too slow"
             log.info("ws.slow_client_closed", client=session.client.id)
+        elif session.close_code is not None:
+            code, reason = session.close_code, "too many frames"
+            log.info("ws.flooding_client_closed", client=session.client.id)
     finally:
         rt.hub.detach(session.client)
-        for task in (writer, reader, slow):
+        for task in (writer, reader, slow, gone):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         # The close frame waits behind whatever the peer has not read yet; this
         # task is the only one that waits for it, so give a slow peer time.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(ws.close(code=code, reason="client too slow" if code == 1013 else None), 15)
+            await asyncio.wait_for(ws.close(code=code, reason=reason), 15)
         log.debug("ws.closed", client=session.client.id, address=client_address(ws.scope))
 
 
@@ -197,6 +285,12 @@ async def _read(ws: WebSocket, session: Session) -> None:
             message = await ws.receive()
             if message["type"] == "websocket.disconnect":
                 return
+            if not session.budget.take():
+                if session.budget.refused_in_row >= ABUSE_LIMIT:
+                    session.close_code = 1008
+                    return
+                session.error(f"too many frames: at most {FRAME_RATE:g} a second (bursts of {FRAME_BURST})")
+                continue
             text = message.get("text")
             if text is None:
                 data = message.get("bytes") or b""
