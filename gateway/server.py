@@ -33,6 +33,8 @@ from gateway.api.envelope import fail
 
 MAX_HEADER_BYTES = 16 * 1024
 HEADER_TIMEOUT_S = 10.0
+LINGER_S = 1.0  # how long a refused connection is drained before it is closed …
+LINGER_BYTES = 64 * 1024  # … or how much of it
 WS_MAX_FRAME = 64 * 1024  # the application's own frame limit (routes/ws.py checks it too)
 
 
@@ -61,6 +63,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._linger: asyncio.TimerHandle | None = None
+        self._drained = 0
 
     # -- connection ------------------------------------------------------------------------
 
@@ -73,10 +77,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._linger is not None:
+            self._linger.cancel()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
+        if self._refused:  # draining after a refusal: drop it, but not forever
+            self._drained += len(data)
+            if self._drained > LINGER_BYTES:
+                self.transport.close()
             return
         if not self._in_head:
             super().data_received(data)
@@ -156,10 +165,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def _refuse(self, status: int, code: str, message: str) -> None:
+        """Answer and end the connection. Closing at once with the client's bytes still unread would
+        make the kernel send a reset, which can discard the answer before the client reads it; so
+        half-close, drop what else arrives, and close when the client does (or after LINGER_S or
+        LINGER_BYTES)."""
         self._refused = True
         self._disarm()
         self.transport.write(refusal(status, code, message))
-        self.transport.close()
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self._linger = self.loop.call_later(LINGER_S, self.transport.close)
 
 
 def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpToolsProtocol]:

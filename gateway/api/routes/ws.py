@@ -91,12 +91,14 @@ def _split(raw: str | None) -> list[str] | None:
 
 
 class Session:
+    budget_factory: Callable[[], FrameBudget] = FrameBudget  # a test may give the budget its own clock
+
     def __init__(self, ws: WebSocket, rt: Runtime, principal: Principal) -> None:
         self.ws = ws
         self.rt = rt
         self.p = principal
         self.client = Client(principal.account_id, principal.is_admin, rt.settings.ws_queue_size)
-        self.budget = FrameBudget()
+        self.budget = self.budget_factory()
         self.close_code: int | None = None  # set by the reader when it ends the connection itself
 
     def send(self, event: str, data: Any = None, token: str | None = None, message: str | None = None) -> None:
