@@ -77,7 +77,7 @@ def envelope(response: bytes) -> tuple[int, str]:
 
 async def endless_header(server: ServerProcess, total: int = 20 * 1024 * 1024) -> int:
     """Stream a header of ``total`` bytes without ever ending it; how many bytes the server took."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    _, writer = await asyncio.open_connection("127.0.0.1", server.port)
     sent = 0
     chunk = b"a" * 65536
     try:
