@@ -15,8 +15,9 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import TOKEN, LiveGateway
-from tests.test_accounts import PASSWORD, Tenants
+from tests.support.accounts import PASSWORD, Tenants
+from tests.support.constants import TOKEN
+from tests.support.gateway import Gateway
 
 EVIL = "http://127.0.0.1:1"  # another port of the same host: the same site, another origin
 
@@ -25,14 +26,14 @@ def error(r: httpx.Response) -> tuple[int, str]:
     return r.status_code, r.json()["error"]["code"]
 
 
-async def session_cookie(gw: LiveGateway, tenants: Tenants) -> str:
+async def session_cookie(gw: Gateway, tenants: Tenants) -> str:
     await tenants.signup("alice")
     r = await gw.anon.post("/auth/login", json={"username": "alice", "password": PASSWORD})
     assert r.status_code == 200
     return str(r.json()["data"]["token"])
 
 
-async def test_cookie_post_needs_the_gateways_own_origin(gw: LiveGateway) -> None:
+async def test_cookie_post_needs_the_gateways_own_origin(gw: Gateway) -> None:
     """Foreign Origin, no Origin and no Referer, a foreign Referer, Origin `null` → 403 FORBIDDEN and nothing
     done; the gateway's own Origin, or its own Referer when Origin is absent → the request goes through."""
     tenants = Tenants(gw)
@@ -81,7 +82,7 @@ async def test_cors_origins_are_allowed_and_keys_are_not_checked(gateway_factory
     "content_type",
     ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/json"],
 )
-async def test_non_json_bodies_are_415(gw: LiveGateway, content_type: str) -> None:
+async def test_non_json_bodies_are_415(gw: Gateway, content_type: str) -> None:
     """What a cross-site form or a no-preflight fetch can send is refused, with any credential."""
     raw = json.dumps({"token": TOKEN}).encode()
     r = await gw.http.post("/devices", content=raw, headers={"Content-Type": content_type})
@@ -96,7 +97,7 @@ async def test_non_json_bodies_are_415(gw: LiveGateway, content_type: str) -> No
     assert error(r) == (415, "UNSUPPORTED_MEDIA_TYPE")
 
 
-async def test_json_types_and_no_type_are_accepted(gw: LiveGateway) -> None:
+async def test_json_types_and_no_type_are_accepted(gw: Gateway) -> None:
     """application/json (with a charset), application/*+json, and no Content-Type at all (curl without -H,
     an empty POST) still work; a GET with any Content-Type is untouched."""
     raw = json.dumps({"token": TOKEN}).encode()
@@ -111,7 +112,8 @@ async def test_json_types_and_no_type_are_accepted(gw: LiveGateway) -> None:
     assert (await gw.http.get("/devices", headers={"Content-Type": "text/plain"})).status_code == 200
 
 
-async def test_cookie_websocket_needs_the_gateways_own_origin(gw: LiveGateway) -> None:
+@pytest.mark.live
+async def test_cookie_websocket_needs_the_gateways_own_origin(gw: Gateway) -> None:
     """A WebSocket upgrade with the cookie from a foreign origin (or none) is refused with 403 and the
     envelope — no frame; from the gateway's own origin it connects; ?apiKey= from any origin connects."""
     tenants = Tenants(gw)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.settings import Settings
-from tests.test_accounts import Tenants
+from tests.support.accounts import Tenants
 
 
 async def test_an_account_beyond_its_quota_is_403(gateway_factory: Any) -> None:

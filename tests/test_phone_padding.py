@@ -11,8 +11,9 @@ import pytest
 import websockets
 
 from gateway.phones import MAX_RAW_LENGTH, InvalidPhone, normalize, to_jid
-from tests.conftest import TOKEN, LiveGateway
-from tests.test_accounts import Tenants
+from tests.support.accounts import Tenants
+from tests.support.constants import TOKEN
+from tests.support.gateway import Gateway
 
 PAD = 900_000  # ~0.9 MiB of spaces: under the 1 MiB body limit
 
@@ -44,7 +45,8 @@ def test_input_over_the_cap_is_refused_before_stripping() -> None:
         to_jid("6012345678" + " " * 100 + "9@s.whatsapp.net")
 
 
-async def test_padded_numbers_leave_memory_flat(gw: LiveGateway) -> None:
+@pytest.mark.live
+async def test_padded_numbers_leave_memory_flat(gw: Gateway) -> None:
     """200 padded numbers (~0.9 MiB each) over HTTP as token and phone, and 200 padded WebSocket
     get_state tokens, are refused as INVALID_PHONE and leave the resident set within a few MiB
     (before the cap the normalisation memo kept every one: ~180 MiB)."""
@@ -72,7 +74,8 @@ async def test_padded_numbers_leave_memory_flat(gw: LiveGateway) -> None:
     assert frames == {"error"}
 
 
-async def test_websocket_subscribe_tokens_are_capped_too(gw: LiveGateway) -> None:
+@pytest.mark.live
+async def test_websocket_subscribe_tokens_are_capped_too(gw: Gateway) -> None:
     """A padded token in subscribe (frame or ?tokens=) is not normalised into the subscription."""
     ws = await gw.ws()
     await ws.send("subscribe", {"tokens": ["6012" + " " * 100 + "3456789"]})
@@ -84,7 +87,7 @@ async def test_websocket_subscribe_tokens_are_capped_too(gw: LiveGateway) -> Non
         assert hello["event"] == "connected"
 
 
-async def test_cached_flag_is_per_account(gw: LiveGateway) -> None:
+async def test_cached_flag_is_per_account(gw: Gateway) -> None:
     """Tenant A's lookup is served to tenant B from the shared cache, but flagged cached:false for B
     (and for the admin) the first time each asks; each then sees cached:true for its own repeat."""
     tenants = Tenants(gw)

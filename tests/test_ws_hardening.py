@@ -13,16 +13,18 @@ import pytest
 import websockets
 
 from gateway.api.routes import ws as ws_route
-from tests.conftest import Frames, LiveGateway
-from tests.test_accounts import PASSWORD, Tenants
+from tests.support.accounts import PASSWORD, Tenants
+from tests.support.frames import Frames
+from tests.support.gateway import Gateway
 
 REVOKED = 4401
+pytestmark = pytest.mark.live  # WebSockets need the real server (the budget's unit test does not mind)
 
 
-async def open_ws(gw: LiveGateway, headers: dict[str, str] | None = None, query: str = "") -> Frames:
+async def open_ws(gw: Gateway, headers: dict[str, str] | None = None, query: str = "") -> Frames:
     url = f"ws://127.0.0.1:{gw.settings.port}/ws{query}"
     frames = Frames(await websockets.connect(url, additional_headers=headers or {}))
-    gw._sockets.append(frames)
+    gw.adopt(frames)
     await frames.event("connected")
     return frames
 
@@ -39,7 +41,7 @@ def still_open(frames: Frames) -> bool:
     return frames.ws.close_code is None
 
 
-async def test_deleting_a_key_closes_its_sockets(gw: LiveGateway) -> None:
+async def test_deleting_a_key_closes_its_sockets(gw: Gateway) -> None:
     """DELETE /auth/keys/{id}: the sockets opened with that key close with 4401 within a second; the
     account's other key's socket and the admin's stay open and keep answering."""
     tenants = Tenants(gw)
@@ -62,7 +64,7 @@ async def test_deleting_a_key_closes_its_sockets(gw: LiveGateway) -> None:
         await tenants.aclose()
 
 
-async def test_logout_closes_the_sessions_sockets(gw: LiveGateway) -> None:
+async def test_logout_closes_the_sessions_sockets(gw: Gateway) -> None:
     """POST /auth/logout: sockets opened with the session (cookie, bearer) and with the key minted at that
     login close with 4401; a socket of the signup session stays open."""
     tenants = Tenants(gw)
@@ -83,7 +85,7 @@ async def test_logout_closes_the_sessions_sockets(gw: LiveGateway) -> None:
         await tenants.aclose()
 
 
-async def test_deleting_an_account_closes_its_sockets(gw: LiveGateway) -> None:
+async def test_deleting_an_account_closes_its_sockets(gw: Gateway) -> None:
     """DELETE /auth/accounts/{id}: every socket of that account closes with 4401; bob's stays."""
     tenants = Tenants(gw)
     try:
@@ -132,7 +134,7 @@ async def test_a_valid_but_limited_client_is_told_it_is_limited(gateway_factory:
     assert json.loads(refused.value.response.body)["error"]["code"] == "RATE_LIMITED"
 
 
-async def test_subscribe_lists_are_capped(gw: LiveGateway) -> None:
+async def test_subscribe_lists_are_capped(gw: Gateway) -> None:
     """101 tokens (by action or on the URL) → an error frame, the subscription unchanged, the socket open;
     100 are accepted."""
     tokens = [f"6012345{i:04d}" for i in range(101)]
@@ -168,7 +170,7 @@ def test_frame_budget_refills_at_its_rate() -> None:
     assert [budget.take() for _ in range(4)] == [True, True, True, False]
 
 
-async def test_a_flooding_client_gets_errors_then_is_closed(gw: LiveGateway, monkeypatch: Any) -> None:
+async def test_a_flooding_client_gets_errors_then_is_closed(gw: Gateway, monkeypatch: Any) -> None:
     """With the clock stopped: the burst is answered, the next frames get a "too many frames" error each
     (the socket stays open), and after ABUSE_LIMIT refused frames in a row the socket closes with 1008."""
     clock = FrozenClock()

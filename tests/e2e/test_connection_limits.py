@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.conftest import API_KEY
-from tests.e2e.proc import ServerProcess
+from tests.support.constants import API_KEY
+from tests.support.proc import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
