@@ -122,6 +122,8 @@ def test_compose_runs_the_gateway_in_sandbox_with_a_webhook_receiver() -> None:
     env = gw["environment"]
     assert env["WA_DRIVER"] == "${WA_DRIVER:-sandbox}"
     assert env["WEBHOOK_URL"].startswith("http://webhook-receiver:8080/")
+    # No default key (issue 13 §8): empty unless the operator sets one, so the gateway generates its own.
+    assert env["API_KEY"] == "${API_KEY:-}"
     assert any(v.endswith(":/app/sessions") for v in gw["volumes"])
     assert "sessions" in compose()["volumes"]
     script = services["webhook-receiver"]["command"][-1]

@@ -53,6 +53,12 @@ WHEN: dict[str, str] = {
     "VALIDATION_FAILED": "the on-WhatsApp check failed",
     "INTERNAL_ERROR": "anything unexpected (never a stack trace)",
     "NOT_READY": "not ready yet",
+    "QUOTA_EXCEEDED": "the account already holds `ACCOUNT_MAX_DEVICES` devices",
+    "UNSUPPORTED_MEDIA_TYPE": "a `Content-Type` that is not JSON",
+    "REQUEST_TIMEOUT": "the request line and headers did not arrive within `HEADER_TIMEOUT_MS`",
+    "HEADERS_TOO_LARGE": "request line and headers over 16 KiB",
+    "TOO_MANY_CONNECTIONS": "`MAX_CONNECTIONS` connections are already open",
+    "SHUTTING_DOWN": "the gateway stopped before the request finished arriving",
 }
 
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {"sessionCookie": []}]

@@ -25,6 +25,8 @@ Schema = dict[str, Any]
 PHONE: Schema = {"type": "string", "description": "phone number; normalized to digits", "examples": ["60123456789"]}
 TOKEN = ("MISSING_TOKEN", "INVALID_PHONE", "DEVICE_NOT_FOUND")  # a {token} in the path
 SANDBOX = ("FORBIDDEN", *TOKEN, "NOT_FOUND")
+# What the server itself may answer on any route, around the app (gateway/server.py, the gate at shutdown).
+CONNECTION = ("REQUEST_TIMEOUT", "HEADERS_TOO_LARGE", "TOO_MANY_CONNECTIONS", "SHUTTING_DOWN")
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,14 @@ class Op:
             base.append("UNAUTHORIZED")
         if not self.never_limited:
             base.append("RATE_LIMITED")
+        unsafe = self.method not in ("get", "head", "options")
+        if unsafe and not self.public:
+            base.append("FORBIDDEN")  # the session cookie from a foreign origin (gateway.api.csrf)
         if self.body is not None:
             base += ["INVALID_REQUEST", "PAYLOAD_TOO_LARGE"]
-        return list(dict.fromkeys([*base, *self.errors, "INTERNAL_ERROR"]))
+        if unsafe:
+            base.append("UNSUPPORTED_MEDIA_TYPE")  # a Content-Type that is not JSON, body or not
+        return list(dict.fromkeys([*base, *self.errors, "INTERNAL_ERROR", *CONNECTION]))
 
 
 def _token_param() -> Param:
@@ -139,7 +146,7 @@ OPERATIONS: tuple[Op, ...] = (
         "Start pairing (QR or pairing code over the WebSocket) or reconnect a paired device",
         rs.DeviceOpened,
         rq.DeviceCreate,
-        ("MISSING_TOKEN", "INVALID_METHOD", "INVALID_PHONE", "DEVICE_TAKEN", "CONNECTION_FAILED"),
+        ("MISSING_TOKEN", "INVALID_METHOD", "INVALID_PHONE", "DEVICE_TAKEN", "QUOTA_EXCEEDED", "CONNECTION_FAILED"),
     ),
     Op("get", "/devices", "listDevices", "devices", "List devices", rs.DeviceList),
     Op("get", DEVICES, "getDevice", "devices", "Device state", rs.DeviceState, errors=TOKEN, params=(TOKEN_PARAM,)),
