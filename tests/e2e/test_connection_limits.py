@@ -198,10 +198,10 @@ def test_websocket_frames_over_64_kib_close_the_socket(tmp_path: Path, servers: 
             await ws.send(json.dumps({"action": "ping", "pad": "a" * 60_000}))
             answered = json.loads(await ws.recv())["event"]
             await ws.send(json.dumps({"action": "ping", "pad": "a" * 100_000}))
-            with contextlib.suppress(websockets.ConnectionClosed):
+            with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
                 async with asyncio.timeout(5):
                     await ws.recv()
-            await ws.wait_closed()
+                    await ws.wait_closed()
             return answered, ws.close_code
 
     assert asyncio.run(run()) == ("pong", 1009)
