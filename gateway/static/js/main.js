@@ -9,6 +9,8 @@ import { wireAddDevice } from './add-device.js';
 import { api, credentials, describe, loadCredentials, rememberSession } from './api.js';
 import { showAuth, wireAuth } from './auth.js';
 import { wireContactsCsv } from './contacts-csv.js';
+import { wireContactsTable } from './contacts-table.js';
+import { wireDeliveries } from './deliveries.js';
 import { wireDetail } from './detail.js';
 import { wireDeviceList } from './device-list.js';
 import { loadDevices } from './devices.js';
@@ -16,10 +18,13 @@ import { $, setAlert, show } from './dom.js';
 import { wireFeed } from './feed.js';
 import { wireFrames } from './frames.js';
 import { wirePairing } from './pairing.js';
-import { firstDevice, refreshSelected, selectDevice, tokenFromHash } from './selection.js';
+import { parseHash, syncHash } from './route.js';
+import { firstDevice, refreshSelected, selectDevice } from './selection.js';
 import { wireSend } from './send.js';
+import { wireSettings } from './settings.js';
 import { startSocket, wireSocket } from './socket.js';
 import { emit, on, state } from './store.js';
+import { showSection, showTab, wireViews } from './views.js';
 
 /** Re-read the device list; a failure is shown above the layout (a 401 signs the page out instead). */
 async function reloadDevices(initial = false) {
@@ -68,13 +73,29 @@ async function enterApp() {
   show($('signout'), true);
   show($('live-badge'), true);
   setAlert($('app-error'), '');
-  document.title = 'wa-gateway · Devices';
   startSocket();
   await Promise.all([detectMode(), reloadDevices(true)]);
-  const wanted = tokenFromHash();
-  if (wanted && state.devices.has(wanted)) selectDevice(wanted);
+  const route = parseHash();
+  state.tab = route.tab || state.tab;
+  if (route.token && state.devices.has(route.token)) selectDevice(route.token);
   else if (state.selected && state.devices.has(state.selected)) selectDevice(state.selected);
   else selectDevice(firstDevice());
+  showSection(route.section || 'devices');
+  showTab(state.tab);
+}
+
+/** Back/forward, a pasted link or a section link: show what the address names. */
+function followHash() {
+  const route = parseHash();
+  if (route.section === 'webhooks') {
+    if (state.section !== 'webhooks') showSection('webhooks');
+    return;
+  }
+  if (!route.section) return;
+  if (route.token && route.token !== state.selected && state.devices.has(route.token)) selectDevice(route.token);
+  if (state.section !== 'devices') showSection('devices');
+  else syncHash();   // a bare #/devices (the section link) names the selected device again
+  if (route.tab && route.tab !== state.tab) showTab(route.tab);
 }
 
 function leaveApp() {
@@ -94,14 +115,15 @@ async function boot() {
   wireAddDevice();
   wireSend();
   wireContactsCsv();
+  wireViews();
+  wireContactsTable();
+  wireSettings();
+  wireDeliveries();
 
   // A selected device that disappeared (deleted here or elsewhere) is no longer selected.
   on('devices', () => { if (state.selected && !state.devices.has(state.selected)) selectDevice(null); });
   on('resumed', () => { reloadDevices().then(() => { if (state.selected) refreshSelected(state.selected); }); });
-  window.addEventListener('hashchange', () => {
-    const token = tokenFromHash();
-    if (token && token !== state.selected && state.devices.has(token)) selectDevice(token);
-  });
+  window.addEventListener('hashchange', followHash);
 
   loadCredentials();
   if (credentials.key || credentials.session) { enterApp(); return; }

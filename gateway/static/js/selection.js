@@ -1,13 +1,9 @@
-/* Which device the page shows: the selection, its `#/devices/<token>` address, and its refresh. */
+/* Which device the page shows: the selection and its refresh. */
 
 import { refreshDevice } from './devices.js';
 import { fetchQrIfPairing } from './pairing.js';
+import { syncHash } from './route.js';
 import { emit, state } from './store.js';
-
-export function tokenFromHash() {
-  const m = /^#\/?devices\/([^/?#]+)/.exec(location.hash);
-  return m ? decodeURIComponent(m[1]) : null;
-}
 
 /**
  * Show `token`'s detail. Switching to another device emits "select" with the previous token, so every
@@ -17,9 +13,7 @@ export function tokenFromHash() {
 export function selectDevice(token, focus = false) {
   const previous = state.selected;
   state.selected = token;
-  const hash = token ? `#/devices/${encodeURIComponent(token)}` : '';
-  if (token && location.hash !== hash) history.replaceState(null, '', hash);
-  if (!token) history.replaceState(null, '', location.pathname + location.search);
+  syncHash();
   emit('select', token, previous);
   if (token) refreshSelected(token);
   if (focus && token) document.getElementById('detail-title').focus({ preventScroll: false });

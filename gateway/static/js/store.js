@@ -6,6 +6,8 @@
  */
 
 export const state = {
+  section: 'devices',     // 'devices' | 'webhooks' (Messages and Campaigns come with their features)
+  tab: 'overview',        // the device panel shown: 'overview' | 'contacts' | 'settings'
   sandbox: false,
   isAdmin: null,          // from the socket's whoami; null until known
   username: null,
