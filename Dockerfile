@@ -26,9 +26,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PORT=4010 \
     DATA_DIR=/app/sessions
 
-# neonize imports python-magic, which needs libmagic at run time.
+# neonize imports python-magic, which needs libmagic at run time (the media MIME detection uses it too);
+# ffmpeg converts media WhatsApp cannot take as it is (voice notes, video, stickers) and makes thumbnails.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libmagic1 \
+    && apt-get install -y --no-install-recommends libmagic1 ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 
 # A fixed numeric uid/gid, so orchestrators can check runAsNonRoot and volumes can be chowned to it.

@@ -22,12 +22,12 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python -m gateway
 
-# Debian's chromium for the browser tests (never a downloaded browser), wrk for the bench smoke test and
-# node for the Node webhook-verification snippet of API.md.
+# Debian's chromium for the browser tests (never a downloaded browser), wrk for the bench smoke test,
+# node for the Node webhook-verification snippet of API.md and ffmpeg for media conversion.
 browser-deps:
-	@{ command -v chromium && command -v wrk && command -v node; } >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v wrk && command -v node && command -v ffmpeg; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium wrk nodejs >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium wrk nodejs ffmpeg >/dev/null; }
 
 # The gates, in the order a change fails them fastest: formatting, lint, types (strict on gateway/),
 # then the import layers (lint-imports: the next line of this recipe). `make test` runs them first.

@@ -29,6 +29,7 @@ from gateway.api.routes import (
     devices,
     docs,
     health,
+    media,
     messages,
     pages,
     sandbox,
@@ -42,6 +43,7 @@ from gateway.devices import DeviceManager
 from gateway.drivers import make_driver
 from gateway.drivers.base import DriverOptions
 from gateway.events import Hub
+from gateway.media import hooks as media_hooks
 from gateway.ratelimit import RateLimiter
 from gateway.runtime import Runtime
 from gateway.settings import Settings
@@ -51,7 +53,7 @@ from gateway.webhooks.routing import WebhookRouter
 log = structlog.get_logger("gateway.app")
 
 Hook = Callable[[Runtime], Awaitable[None]]
-SERVICES = (accounts, metrics, phones, webhooks)  # modules with ``start(rt)`` / ``stop(rt)``
+SERVICES = (accounts, metrics, phones, webhooks, media_hooks)  # modules with ``start(rt)`` / ``stop(rt)``
 
 
 def route_table(settings: Settings) -> list[BaseRoute]:
@@ -60,6 +62,7 @@ def route_table(settings: Settings) -> list[BaseRoute]:
         *messages.routes,
         *health.routes,
         *devices.routes,
+        *media.routes,
         *validate.routes,
         *contacts.routes,
         *webhook_routes.routes,

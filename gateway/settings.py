@@ -67,6 +67,16 @@ class Settings:
     sandbox_qr_interval_ms: int = 20_000
     sandbox_receipt_delay_ms: int = 200
     sandbox_reconnect_ms: int = 500
+    media_max_bytes: int = 64 * 1024 * 1024
+    media_fetch_timeout_ms: int = 30_000
+    media_fetch_allow_private: bool = False
+    media_retention_hours: int = 168
+    media_max_total_mb: int = 10_240
+    media_url_ttl_s: int = 86_400
+    public_url: str | None = None  # None: http://HOST:PORT
+    media_auto_download: bool = True
+    media_convert_concurrency: int = 2
+    media_convert_timeout_s: int = 120
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -120,6 +130,16 @@ class Settings:
             sandbox_qr_interval_ms=r.integer("SANDBOX_QR_INTERVAL_MS", 20_000, lo=50),
             sandbox_receipt_delay_ms=r.integer("SANDBOX_RECEIPT_DELAY_MS", 200, lo=0),
             sandbox_reconnect_ms=r.integer("SANDBOX_RECONNECT_MS", 500, lo=10),
+            media_max_bytes=r.integer("MEDIA_MAX_BYTES", 64 * 1024 * 1024, lo=1024, hi=2**40),
+            media_fetch_timeout_ms=r.integer("MEDIA_FETCH_TIMEOUT_MS", 30_000, lo=100),
+            media_fetch_allow_private=r.boolean("MEDIA_FETCH_ALLOW_PRIVATE", False),
+            media_retention_hours=r.integer("MEDIA_RETENTION_HOURS", 168, lo=1),
+            media_max_total_mb=r.integer("MEDIA_MAX_TOTAL_MB", 10_240, lo=1),
+            media_url_ttl_s=r.integer("MEDIA_URL_TTL_S", 86_400, lo=1),
+            public_url=(r.url("PUBLIC_URL") or "").rstrip("/") or None,
+            media_auto_download=r.boolean("MEDIA_AUTO_DOWNLOAD", True),
+            media_convert_concurrency=r.integer("MEDIA_CONVERT_CONCURRENCY", 2, lo=1, hi=64),
+            media_convert_timeout_s=r.integer("MEDIA_CONVERT_TIMEOUT_S", 120, lo=1, hi=3600),
         )
         if settings.connect_timeout_ms < settings.neonize_connect_timeout_s * 1000:
             raise SettingsError("CONNECT_TIMEOUT_MS must be >= NEONIZE_CONNECT_TIMEOUT_S (in ms)")
@@ -133,6 +153,14 @@ class Settings:
             if not key:
                 raise SettingsError("WEBHOOK_SECRET: a whsec_ secret must be base64 after the prefix")
         return settings
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach this gateway: PUBLIC_URL, else ``http://HOST:PORT``."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     def with_api_key(self) -> Settings:
         """Return settings whose ``api_key`` is set: generated and saved on first start."""

@@ -129,3 +129,15 @@ def test_compose_runs_the_gateway_in_sandbox_with_a_webhook_receiver() -> None:
     script = services["webhook-receiver"]["command"][-1]
     compile(script, "receiver", "exec")  # the inline receiver is valid Python
     assert "8080" in script
+
+
+def test_runtime_image_has_ffmpeg_for_media_conversion() -> None:
+    """Voice notes, video and stickers are converted with Debian's ffmpeg (CONTRACT §11)."""
+    runs = [a for w, a in runtime_stage() if w == "RUN"]
+    assert any("apt-get install" in a and " ffmpeg" in a for a in runs)
+
+
+def test_make_test_installs_ffmpeg() -> None:
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    recipe = makefile.split("browser-deps:", 1)[1].split("\n\n", 1)[0]
+    assert "command -v ffmpeg" in recipe and "nodejs ffmpeg" in recipe

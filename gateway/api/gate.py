@@ -38,6 +38,7 @@ from gateway.api.csrf import (
 )
 from gateway.api.envelope import fail, new_request_id, request_id_var, valid_request_id
 from gateway.api.errors import ApiError
+from gateway.api.media_bodies import any_content_type, body_limit, carries_media, is_signed_media_link
 from gateway.runtime import SCOPE_KEY, Runtime
 
 log = structlog.get_logger("gateway.http")
@@ -136,7 +137,7 @@ class GuardMiddleware:
             else:
                 # A declared Content-Length within the limit is all the server will read;
                 # only a body without one (chunked) is counted as it arrives.
-                await self.app(scope, receive if sized else self._limit_body(receive), send_tracking)
+                await self.app(scope, receive if sized else self._limit_body(receive, scope), send_tracking)
         except ClientDisconnect:
             status = CLIENT_CLOSED  # nobody left to answer; not an error of ours
         except asyncio.CancelledError as exc:
@@ -184,7 +185,7 @@ class GuardMiddleware:
         if self.cors and scope["method"] == "OPTIONS" and _is_preflight(scope):
             return None, False  # answered by the CORS middleware; browsers send no credentials on a preflight
         limited = not path.startswith(UNLIMITED_PREFIX)
-        if is_public(path) or path in OPEN_AUTH or path == "/ws":
+        if is_public(path) or path in OPEN_AUTH or path == "/ws" or is_signed_media_link(scope):
             if path in OPEN_AUTH:
                 principal = await rt.auth.authenticate(HTTPConnection(scope))
                 state["principal"] = principal
@@ -216,25 +217,33 @@ class GuardMiddleware:
                 content_type = value
         if length is not None:
             try:
-                too_big = int(length) > MAX_BODY
+                too_big = int(length) > body_limit(scope, rt.settings, MAX_BODY)
             except ValueError:
                 return fail("INVALID_REQUEST", "bad Content-Length", 400), False
             if too_big:
-                return fail("PAYLOAD_TOO_LARGE", "request body is over 1 MiB", 413), False
-        if unsafe and content_type is not None and not is_json_type(content_type):
+                return _too_large(scope), False
+        if (
+            unsafe
+            and content_type is not None
+            and not is_json_type(content_type)
+            and not any_content_type(scope, content_type)
+        ):
             return unsupported_media_type(), False
         return None, length is not None
 
-    @staticmethod
-    def _limit_body(receive: Receive) -> Receive:
+    def _limit_body(self, receive: Receive, scope: Scope) -> Receive:
         seen = 0
+        rt = self.get_runtime()
+        limit = body_limit(scope, rt.settings, MAX_BODY) if rt is not None else MAX_BODY
 
         async def limited() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > MAX_BODY:
+                if seen > limit:
+                    if carries_media(scope):
+                        raise ApiError("MEDIA_TOO_LARGE", "request body is over MEDIA_MAX_BYTES")
                     raise ApiError("PAYLOAD_TOO_LARGE", "request body is over 1 MiB")
             return message
 
@@ -244,6 +253,12 @@ class GuardMiddleware:
 def _shutdown_cancel(exc: asyncio.CancelledError) -> bool:
     """Whether this is uvicorn's cancellation at the end of a graceful shutdown (its message says so)."""
     return bool(exc.args) and "graceful shutdown" in str(exc.args[0])
+
+
+def _too_large(scope: Scope) -> ASGIApp:
+    if carries_media(scope):
+        return fail("MEDIA_TOO_LARGE", "request body is over MEDIA_MAX_BYTES", 413)
+    return fail("PAYLOAD_TOO_LARGE", "request body is over 1 MiB", 413)
 
 
 def _is_preflight(scope: Scope) -> bool:

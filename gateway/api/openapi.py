@@ -59,10 +59,13 @@ WHEN: dict[str, str] = {
     "HEADERS_TOO_LARGE": "request line and headers over 16 KiB",
     "TOO_MANY_CONNECTIONS": "`MAX_CONNECTIONS` connections are already open",
     "SHUTTING_DOWN": "the gateway stopped before the request finished arriving",
+    "INVALID_MEDIA": "bad base64, empty, unsupported type, conversion failed, unknown upload id, no `file` part",
+    "MEDIA_TOO_LARGE": "media over `MEDIA_MAX_BYTES` (upload, base64 or URL body)",
+    "MEDIA_FETCH_FAILED": "the media URL is unreachable, non-2xx, a refused address, too many redirects or timed out",
 }
 
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {"sessionCookie": []}]
-TAGS = ("health", "devices", "messages", "contacts", "webhooks", "sandbox", "accounts", "operations")
+TAGS = ("health", "devices", "messages", "media", "contacts", "webhooks", "sandbox", "accounts", "operations")
 
 ERROR_SCHEMAS: dict[str, Schema] = {
     "Meta": {
@@ -238,6 +241,8 @@ def _operation(op: Op) -> Schema:
         out["parameters"] = [_parameter(p) for p in op.params]
     if op.body is not None:
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body.__name__)}}}
+    elif op.upload is not None:
+        out["requestBody"] = {"required": True, "content": op.upload}
     out["responses"] = responses
     if op.optional_auth:
         out["security"] = [{}, *SECURITY]

@@ -61,6 +61,7 @@ class Op:
     public: bool = False  # no key needed
     never_limited: bool = False  # /health*: not rate limited either
     download: Download | None = None
+    upload: dict[str, Schema] | None = None  # a request body that is not JSON: its media types and schemas
     optional_auth: bool = False  # open or keyed, by configuration (signup)
     headers: dict[str, Schema] = field(default_factory=dict)  # success response headers
 
@@ -76,8 +77,10 @@ class Op:
             base.append("FORBIDDEN")  # the session cookie from a foreign origin (gateway.api.csrf)
         if self.body is not None:
             base += ["INVALID_REQUEST", "PAYLOAD_TOO_LARGE"]
-        if unsafe:
-            base.append("UNSUPPORTED_MEDIA_TYPE")  # a Content-Type that is not JSON, body or not
+        elif self.upload is not None:
+            base += ["INVALID_REQUEST"]
+        if unsafe and self.upload is None:
+            base.append("UNSUPPORTED_MEDIA_TYPE")  # a Content-Type that is not JSON, body or not (uploads: any)
         return list(dict.fromkeys([*base, *self.errors, "INTERNAL_ERROR", *CONNECTION]))
 
 
@@ -101,6 +104,7 @@ IDEMPOTENCY_KEY = Param(
 )
 BINARY: Schema = {"type": "string", "format": "binary"}
 
+MEDIA_ID = Param("id", {"type": "string", "maxLength": 64}, "path", "a media id (`med_…`)", required=True)
 DEVICES = "/devices/{token}"
 SANDBOX_DEVICE = "/sandbox/devices/{token}"
 
@@ -234,6 +238,52 @@ OPERATIONS: tuple[Op, ...] = (
         errors=(*TOKEN, "DEVICE_NOT_CONNECTED", "CONNECTION_FAILED"),
         params=(TOKEN_PARAM,),
     ),
+    # --- media ------------------------------------------------------------------------------------
+    Op(
+        "post",
+        "/media",
+        "uploadMedia",
+        "media",
+        "Upload media (multipart `file`, or a raw body with its Content-Type); reusable until expiresAt",
+        rs.MediaStored,
+        errors=("INVALID_MEDIA", "MEDIA_TOO_LARGE"),
+        params=(Param("filename", {"type": "string"}, description="the file's name, for a raw body"),),
+        upload={
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": BINARY, "filename": {"type": "string"}},
+                    "required": ["file"],
+                }
+            },
+            "application/octet-stream": {"schema": BINARY},
+        },
+    ),
+    Op(
+        "get",
+        "/media/{id}",
+        "getMedia",
+        "media",
+        "The media's bytes with their Content-Type; with `exp` and `sig` (a signed link) no key is needed",
+        errors=("FORBIDDEN", "NOT_FOUND"),
+        params=(
+            MEDIA_ID,
+            Param("exp", {"type": "string"}, description="a signed link's expiry (unix seconds)"),
+            Param("sig", {"type": "string"}, description="a signed link's signature"),
+        ),
+        download=Download("application/octet-stream", BINARY, "the bytes, with their stored Content-Type"),
+        optional_auth=True,
+    ),
+    Op(
+        "delete",
+        "/media/{id}",
+        "deleteMedia",
+        "media",
+        "Delete an upload",
+        rs.MediaDeleted,
+        errors=("NOT_FOUND",),
+        params=(MEDIA_ID,),
+    ),
     # --- messages ---------------------------------------------------------------------------------
     Op(
         "post",
@@ -247,6 +297,9 @@ OPERATIONS: tuple[Op, ...] = (
             "MISSING_TOKEN",
             "INVALID_PHONE",
             "INVALID_MESSAGE",
+            "INVALID_MEDIA",
+            "MEDIA_TOO_LARGE",
+            "MEDIA_FETCH_FAILED",
             "DEVICE_NOT_FOUND",
             "DEVICE_NOT_CONNECTED",
             "SEND_FAILED",

@@ -22,12 +22,14 @@ from gateway.store.devices import (
     stats_values,
 )
 from gateway.store.idempotency import IdempotencyQueries
+from gateway.store.media import MediaQueries, MediaRow
 from gateway.store.outbox import NewDelivery, OutboxQueries, enqueue_sync
 
 __all__ = [
     "ContactRow",
     "Db",
     "DeviceRow",
+    "MediaRow",
     "NewDelivery",
     "Store",
     "device_values",
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 
-class Store(DeviceQueries, ContactQueries, OutboxQueries, IdempotencyQueries, AccountQueries):
+class Store(DeviceQueries, ContactQueries, OutboxQueries, IdempotencyQueries, AccountQueries, MediaQueries):
     def __init__(self, db: Db) -> None:
         self.db = db
 

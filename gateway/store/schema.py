@@ -104,4 +104,22 @@ MIGRATIONS: list[str] = [
     CREATE INDEX api_keys_session ON api_keys(session_hash) WHERE session_hash IS NOT NULL;
     CREATE INDEX api_keys_account ON api_keys(account_id);
     """,
+    # 3 (media): uploads and downloaded media; files under $DATA_DIR/media/ named by sha256, so rows
+    # may share a file (the same bytes uploaded twice). Plain types only: a PostgreSQL twin is the same DDL.
+    """
+    CREATE TABLE media (
+        id          TEXT PRIMARY KEY,
+        owner_id    INTEGER,
+        sha256      TEXT NOT NULL,
+        mimetype    TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        filename    TEXT,
+        source      TEXT NOT NULL,
+        created_at  REAL NOT NULL,
+        expires_at  REAL NOT NULL
+    );
+    CREATE INDEX media_expiry ON media(expires_at);
+    CREATE INDEX media_created ON media(created_at);
+    CREATE INDEX media_sha ON media(sha256);
+    """,
 ]

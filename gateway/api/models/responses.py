@@ -108,6 +108,23 @@ class GroupList(Model):
     count: int
 
 
+# --- media -------------------------------------------------------------------------------------
+
+
+class MediaStored(Model):
+    id: Annotated[str, rules(examples=["med_3f2a9c0d1e4b5a6978a1b2c3"])]
+    mimetype: Annotated[str, described("detected from the bytes")]
+    size: int
+    sha256: str
+    filename: str | None
+    expires_at: Time
+
+
+class MediaDeleted(Model):
+    id: str
+    deleted: bool
+
+
 # --- messages, validation ------------------------------------------------------------------------
 
 

@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from gateway.api.envelope import iso, ok
 from gateway.api.errors import ApiError
+from gateway.api.gate import MAX_BODY
 from gateway.api.models.base import MAX_TEXT
 from gateway.api.models.decode import read
 from gateway.api.models.requests import SendMessage
@@ -43,6 +44,11 @@ async def deliver(request: Request, token: str, to: str, text: str) -> MessageSe
 
 
 async def send(request: Request) -> Response:
+    # The gate lets POST /messages bodies grow to MEDIA_MAX_BYTES of base64 (media.data); JSON that
+    # carries no media keeps the 1 MiB limit every other body has.
+    raw = await request.body()
+    if len(raw) > MAX_BODY and b'"media"' not in raw:
+        raise ApiError("PAYLOAD_TOO_LARGE", "request body is over 1 MiB")
     body = await read(request, SendMessage)
     key = check_key(raw_header(request, b"idempotency-key"))
     token = token_from(body.token, request)
