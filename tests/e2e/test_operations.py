@@ -96,9 +96,12 @@ def test_data_dir_is_private_and_session_files_0600(tmp_path: Path, servers: lis
         assert c.post("/devices", json={"token": TOKEN}).status_code == 200
         assert c.post(f"/sandbox/devices/{TOKEN}/scan").status_code == 200
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    files = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data_dir.iterdir() if not p.name.startswith("server-")}
-    assert {"gateway.db", "api_key", "driver", f"{TOKEN}.db"} <= set(files)
+    entries = [p for p in data_dir.rglob("*") if not p.name.startswith("server-")]
+    files = {str(p.relative_to(data_dir)): stat.S_IMODE(p.stat().st_mode) for p in entries if p.is_file()}
+    dirs = {str(p.relative_to(data_dir)): stat.S_IMODE(p.stat().st_mode) for p in entries if p.is_dir()}
+    assert {"gateway.db", "api_key", "driver", f"{TOKEN}.db", "media_url_secret"} <= set(files)
     assert all(mode == 0o600 for mode in files.values()), files
+    assert all(mode == 0o700 for mode in dirs.values()), dirs  # media/ and media/tmp/
 
 
 def test_other_driver_on_a_data_dir_is_refused_unless_forced(tmp_path: Path, servers: list[ServerProcess]) -> None:
