@@ -30,6 +30,7 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("webhooks", 600, []),
     ("csv_export", 600, []),
     ("neonize_memory", 600, []),
+    ("media", 600, ["--mb", "20", "--recipients", "50"]),
 ]
 
 

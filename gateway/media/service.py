@@ -190,6 +190,10 @@ class MediaService:
         await self.get(media_id, owner, is_admin)
         await self._drop(media_id)
 
+    async def discard(self, media_id: str) -> None:
+        """Drop media this gateway made for a send that then failed (no ownership check: ours)."""
+        await self._drop(media_id)
+
     async def _drop(self, media_id: str) -> None:
         async with self._files_lock:
             row = await self.store.delete_media(media_id)
