@@ -146,9 +146,10 @@ def run(mb: int = 50, recipients: int = 100, concurrency: int = 10) -> dict[str,
     targets: dict[str, Any] = {}
     with servers.workdir("media") as wd:
         gw_server = servers.gateway(wd / "data", MEDIA_FETCH_ALLOW_PRIVATE="true", MEDIA_MAX_BYTES=str(64 << 20))
-        with servers.running(gw_server) as gw, httpx.Client(
-            base_url=gw.base, headers={"X-API-Key": servers.API_KEY}, timeout=120
-        ) as client:
+        with (
+            servers.running(gw_server) as gw,
+            httpx.Client(base_url=gw.base, headers={"X-API-Key": servers.API_KEY}, timeout=120) as client,
+        ):
             _pair(client)
             client.post("/media", files={"file": ("warm.jpg", _jpeg(10_000), "image/jpeg")})  # imports, libmagic
 
@@ -183,7 +184,7 @@ def run(mb: int = 50, recipients: int = 100, concurrency: int = 10) -> dict[str,
                 return client.post("/messages", json=body)
 
             try:
-                base_url, growth_url, r = _measure(gw, by_url)
+                _, growth_url, r = _measure(gw, by_url)
             finally:
                 httpd.shutdown()
             ok = r.status_code == 200
@@ -212,7 +213,11 @@ def run(mb: int = 50, recipients: int = 100, concurrency: int = 10) -> dict[str,
         "p99_ms": round(p99, 1),
     }
     print(f"  1 MB image by id to {recipients}: {rate:.0f} sends/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms", flush=True)
-    targets["send_by_id_per_s"] = {"value": round(rate, 1), "target": ">= 100", "verdict": report.verdict(rate, 100, True)}
+    targets["send_by_id_per_s"] = {
+        "value": round(rate, 1),
+        "target": ">= 100",
+        "verdict": report.verdict(rate, 100, True),
+    }
     targets["send_by_id_p99_ms"] = {"value": round(p99, 1), "target": "< 50", "verdict": report.verdict(p99, 50)}
     out["targets"] = targets
     return out

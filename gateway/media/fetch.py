@@ -19,7 +19,7 @@ import httpx
 
 from gateway.media.errors import fetch_failed, invalid_media, too_large
 from gateway.media.storage import Spool
-from gateway.webhook_urls import resolves_private
+from gateway.webhooks.urls import resolves_private
 
 MAX_REDIRECTS = 3
 REDIRECTS = frozenset({301, 302, 303, 307, 308})

@@ -48,7 +48,9 @@ async def test_by_data_by_id_and_the_type_follows_the_bytes(svc: MediaService) -
     assert prepared.type == "image" and prepared.thumbnail and prepared.sha256 == row.sha256
     row2, again = await outgoing.prepare(svc, MediaSpec(id=row.id, caption="hi", filename="p.png"), 1, False)
     assert row2.id == row.id and again.caption == "hi" and again.filename == "p.png"
-    _, doc = await outgoing.prepare(svc, MediaSpec(data=base64.b64encode(samples.PDF).decode(), filename="i.pdf"), 1, False)
+    _, doc = await outgoing.prepare(
+        svc, MediaSpec(data=base64.b64encode(samples.PDF).decode(), filename="i.pdf"), 1, False
+    )
     assert doc.type == "document" and doc.filename == "i.pdf" and doc.mimetype == "application/pdf"
 
 
@@ -64,11 +66,18 @@ async def test_an_unsupported_type_leaves_nothing_behind(svc: MediaService) -> N
         await outgoing.prepare(svc, spec, 1, False)
     assert await svc.store.media_total_bytes() == 0
     assert await code(outgoing.prepare(svc, MediaSpec(type="gif", data="AAAA"), 1, False)) == "INVALID_MEDIA"
-    assert await code(outgoing.prepare(svc, MediaSpec(voice_note=True, data=base64.b64encode(samples.PDF).decode()), 1, False)) == "INVALID_MEDIA"
+    assert (
+        await code(
+            outgoing.prepare(svc, MediaSpec(voice_note=True, data=base64.b64encode(samples.PDF).decode()), 1, False)
+        )
+        == "INVALID_MEDIA"
+    )
 
 
 async def test_a_voice_note_by_data_is_converted(svc: MediaService) -> None:
-    _, prepared = await outgoing.prepare(svc, MediaSpec(data=base64.b64encode(samples.wav()).decode(), voice_note=True), 1, False)
+    _, prepared = await outgoing.prepare(
+        svc, MediaSpec(data=base64.b64encode(samples.wav()).decode(), voice_note=True), 1, False
+    )
     assert prepared.voice_note and prepared.mimetype == "audio/ogg; codecs=opus" and prepared.type == "audio"
 
 
