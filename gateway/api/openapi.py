@@ -59,7 +59,6 @@ WHEN: dict[str, str] = {
     "HEADERS_TOO_LARGE": "request line and headers over 16 KiB",
     "TOO_MANY_CONNECTIONS": "`MAX_CONNECTIONS` connections are already open",
     "SHUTTING_DOWN": "the gateway stopped before the request finished arriving",
-    "INVALID_MEDIA": "bad base64, empty, unsupported type, conversion failed, unknown upload id, no `file` part",
     "MEDIA_TOO_LARGE": "media over `MEDIA_MAX_BYTES` (upload, base64 or URL body)",
     "MEDIA_FETCH_FAILED": "the media URL is unreachable, non-2xx, a refused address, too many redirects or timed out",
 }
