@@ -175,9 +175,11 @@ def test_request_bodies_mark_what_the_route_requires() -> None:
     """Fields the route needs are required and not nullable; a null that clears (webhookUrl) stays nullable."""
     schemas = document()["components"]["schemas"]
     send = schemas["SendMessage"]
-    assert send["required"] == ["token", "to", "text"]
-    assert all(send["properties"][f]["type"] == "string" for f in ("token", "to", "text"))
-    assert send["properties"]["text"]["maxLength"] == 65_536
+    assert send["required"] == ["token", "to"]  # one content: text or media
+    assert all(send["properties"][f]["type"] == "string" for f in ("token", "to"))
+    text = send["properties"]["text"]["anyOf"][0]  # text or media: either may be absent
+    assert text["type"] == "string" and text["maxLength"] == 65_536
+    assert send["properties"]["media"]["anyOf"][0] == {"$ref": "#/components/schemas/MediaIn"}
     create = schemas["DeviceCreate"]
     assert create["required"] == ["token"]
     assert {"type": "null"} in create["properties"]["webhookUrl"]["anyOf"]

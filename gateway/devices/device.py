@@ -36,6 +36,7 @@ from gateway.drivers.base import (
     LoggedOut,
     Method,
     NotConnectedError,
+    OutgoingMessage,
     PhoneCheck,
     SentMessage,
 )
@@ -198,6 +199,21 @@ class Device:
                 if delay:
                     with contextlib.suppress(DriverError):
                         await self.driver.set_typing(to_jid, False)
+            except NotConnectedError as exc:
+                raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
+            except DriverError as exc:
+                raise ApiError("SEND_FAILED", f"send failed: {exc}") from exc
+            self.row.messages_sent += 1
+        self.m.stats_changed(self)
+        return sent
+
+    async def send(self, to_jid: str, message: OutgoingMessage) -> SentMessage:
+        """Any kind of message (media, location, …) in this device's send order; text has :meth:`send_text`."""
+        self._require_connected()
+        async with self.send_lock:
+            self._require_connected()
+            try:
+                sent = await self.driver.send(to_jid, message)
             except NotConnectedError as exc:
                 raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
             except DriverError as exc:

@@ -13,6 +13,7 @@ from msgspec import UNSET, UnsetType
 
 from gateway.accounts import USERNAME_RE
 from gateway.api.models.base import EVENT_NAMES, MAX_DEVICE_NAME, MAX_KEY_NAME, MAX_TEXT, Body, described, rules
+from gateway.api.models.media import MediaIn
 
 Phone = Annotated[str, described("phone number; normalized to digits", examples=["60123456789"])]
 Text = Annotated[str, rules(minLength=1, maxLength=MAX_TEXT, examples=["Hello from wa-gateway"])]
@@ -44,9 +45,9 @@ class DeviceCreate(DeviceUpdate):
 
 
 class SendMessage(Body):
-    """``POST /messages``."""
+    """``POST /messages``: exactly one content field (``text`` or ``media``)."""
 
-    __required__: ClassVar[tuple[str, ...]] = ("token", "to", "text")
+    __required__: ClassVar[tuple[str, ...]] = ("token", "to")
     token: Phone | None = None
     to: (
         Annotated[
@@ -55,6 +56,11 @@ class SendMessage(Body):
         | None
     ) = None
     text: Text | None = None
+    media: MediaIn | None = None
+    mentions: (
+        Annotated[list[str], described("phone numbers, shown as @mentions (in groups)", examples=[["60198765432"]])]
+        | None
+    ) = None
 
 
 class ValidatePhone(Body):

@@ -1,4 +1,4 @@
-"""``POST /messages``: send a text from a device, optionally idempotent."""
+"""``POST /messages``: send a text (or media: gateway.api.routes.message_media) from a device, optionally idempotent."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from gateway.api.models.base import MAX_TEXT
 from gateway.api.models.decode import read
 from gateway.api.models.requests import SendMessage
 from gateway.api.models.responses import MessageSent
+from gateway.api.routes import message_media
 from gateway.api.routes.common import principal, raw_header, token_from, visible_device
+from gateway.api.uploads import is_multipart
+from gateway.drivers.base import OutgoingMessage
 from gateway.idempotency import check_key, fingerprint, keys
+from gateway.messages.content import one_content
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
 
@@ -43,7 +47,14 @@ async def deliver(request: Request, token: str, to: str, text: str) -> MessageSe
     return {"messageId": sent.id, "timestamp": iso(sent.timestamp)}
 
 
+async def deliver_mentions(request: Request, token: str, to: str, text: str, jids: tuple[str, ...]) -> MessageSent:
+    sent = await visible_device(request, token).send(to, OutgoingMessage(text=text, mentions=jids))
+    return {"messageId": sent.id, "timestamp": iso(sent.timestamp)}
+
+
 async def send(request: Request) -> Response:
+    if is_multipart(request):
+        return await message_media.send_multipart(request, recipient)
     # The gate lets POST /messages bodies grow to MEDIA_MAX_BYTES of base64 (media.data); JSON that
     # carries no media keeps the 1 MiB limit every other body has.
     raw = await request.body()
@@ -53,7 +64,15 @@ async def send(request: Request) -> Response:
     key = check_key(raw_header(request, b"idempotency-key"))
     token = token_from(body.token, request)
     to = recipient(body.to, request)
+    if body.media is not None:
+        one_content(body)  # media and text together: INVALID_MESSAGE
+        return await message_media.send_json(request, token, to, body.media, body.mentions)
     text = message_text(body.text)
+    if body.mentions:
+        jids = message_media.mention_jids(request, body.mentions)
+        return await message_media.respond(
+            request, key, (token, to, text, jids), partial(deliver_mentions, request, token, to, text, jids)
+        )
 
     if key is None:
         return ok(await deliver(request, token, to, text), "message sent")
