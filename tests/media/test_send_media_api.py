@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.media import samples
 from tests.support.accounts import Tenants
@@ -146,7 +145,9 @@ async def test_bad_media_each_has_its_code_and_nothing_is_sent(gw: Gateway) -> N
     ]
     for media, expected in cases:
         assert err(await send(gw, media)) == expected, media
-    assert err(await gw.http.post("/messages", json={"token": TOKEN, "to": PEER, "text": "x", "media": {"data": "AA=="}})) == (
+    assert err(
+        await gw.http.post("/messages", json={"token": TOKEN, "to": PEER, "text": "x", "media": {"data": "AA=="}})
+    ) == (
         400,
         "INVALID_MESSAGE",
     )
@@ -157,7 +158,9 @@ async def test_bad_media_each_has_its_code_and_nothing_is_sent(gw: Gateway) -> N
 async def test_media_codes_come_after_invalid_message_and_before_device_not_found(gw: Gateway) -> None:
     r = await gw.http.post("/messages", json={"token": TOKEN, "to": PEER, "media": {"data": "!!"}})
     assert err(r) == (400, "INVALID_MEDIA")  # the device does not even exist: media is checked first
-    r = await gw.http.post("/messages", json={"token": TOKEN, "to": PEER, "media": {"data": "!!", "caption": "x" * 65_537}})
+    r = await gw.http.post(
+        "/messages", json={"token": TOKEN, "to": PEER, "media": {"data": "!!", "caption": "x" * 65_537}}
+    )
     assert err(r) == (400, "INVALID_MESSAGE")
     r = await gw.http.post("/messages", json={"token": TOKEN, "to": "1", "media": {"data": "!!"}})
     assert err(r) == (400, "INVALID_PHONE")
