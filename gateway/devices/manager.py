@@ -19,6 +19,7 @@ from gateway.devices.counters import SendCounters
 from gateway.devices.device import Device
 from gateway.drivers.base import Driver, Method
 from gateway.events import Hub
+from gateway.media.service import MediaService
 from gateway.settings import Settings
 from gateway.store import DeviceRow, Store
 from gateway.webhooks.routing import WebhookRouter
@@ -51,6 +52,7 @@ class DeviceManager:
         self.reconnects = 0
         self.connect_slots = asyncio.Semaphore(64)  # reconnect dials in flight, gateway-wide
         self.counters = SendCounters(store)
+        self.media: MediaService | None = None  # set by the media service's start hook (incoming downloads)
         self._creating: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:

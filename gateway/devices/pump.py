@@ -28,6 +28,7 @@ from gateway.drivers.base import (
     Disconnected,
     DriverEvent,
     HistoryContacts,
+    IncomingMedia,
     IncomingMessage,
     LoggedOut,
     MessageEdited,
@@ -37,6 +38,7 @@ from gateway.drivers.base import (
     ReactionReceived,
     Receipt,
 )
+from gateway.media import incoming
 from gateway.messages.shape import edited_json, incoming_json, reaction_json, revoked_json
 from gateway.store import ContactRow, enqueue_sync, save_stats_sync, stats_values, upsert_contacts_sync
 
@@ -120,13 +122,17 @@ class Pump:
         device.publish("message.receipt", data=data)
 
     async def _on_message(self, ev: IncomingMessage) -> None:
+        data = incoming_json(ev)
+        if ev.media is not None:
+            # Downloaded before the message is recorded (bounded: MEDIA_FETCH_TIMEOUT_MS); a failed
+            # download is reported as such, never holds the message back.
+            data["media"] = await self._media(ev.media)
         if ev.from_me:
             # Typed on the linked phone: the other side of the conversation, not a received message.
-            await self._on_action("message.sent", incoming_json(ev))
+            await self._on_action("message.sent", data)
             return
         device = self.device
         m = device.m
-        data = incoming_json(ev)
         ts = now_iso()
         device.row.messages_received += 1
         device.row.last_update = ts
@@ -148,6 +154,15 @@ class Pump:
         device.publish("message", data=data)
         for c in new:
             device.publish("contacts.new", data={"phone": c.phone, "name": c.name})
+
+    async def _media(self, media: IncomingMedia) -> dict[str, Any]:
+        device = self.device
+        svc = device.m.media
+        row = None
+        if svc is not None and svc.settings.media_auto_download:
+            driver = device.driver
+            row = await incoming.download(svc, device.row.owner_id, media, lambda: driver.download(media.ref))
+        return incoming.report(svc, media, row)
 
     async def _on_action(self, event: str, data: dict[str, Any]) -> None:
         """An event that changes no device state (edit, revoke, reaction, a message typed on the phone)."""

@@ -14,9 +14,11 @@ async def start(rt: Runtime) -> None:
     svc = MediaService(rt.settings, rt.store)
     await svc.start()
     rt.services["media"] = svc
+    rt.devices.media = svc  # the device pumps download incoming media through it
 
 
 async def stop(rt: Runtime) -> None:
     svc: MediaService | None = rt.services.pop("media", None)
     if svc is not None:
+        rt.devices.media = None
         await svc.stop()

@@ -37,7 +37,7 @@ class IncomingMediaLike(Protocol):
     def voice_note(self) -> bool: ...
 
 
-def report(svc: MediaService, media: IncomingMediaLike, row: MediaRow | None) -> dict[str, Any]:
+def report(svc: MediaService | None, media: IncomingMediaLike, row: MediaRow | None) -> dict[str, Any]:
     """The event's ``media`` object (stored or failed)."""
     out: dict[str, Any] = {
         "id": row.id if row else None,
@@ -45,7 +45,7 @@ def report(svc: MediaService, media: IncomingMediaLike, row: MediaRow | None) ->
         "mimetype": row.mimetype if row else media.mimetype,
         "size": row.size if row else media.size,
         "sha256": row.sha256 if row else None,
-        "url": svc.signed_url(row.id) if row else None,
+        "url": svc.signed_url(row.id) if row and svc else None,
         "status": "stored" if row else "failed",
     }
     filename = (row.filename if row else None) or media.filename

@@ -1,0 +1,110 @@
+"""Incoming media end to end on the sandbox: downloaded before the event, stored, reported with a
+signed URL a CRM fetches without a key; a failed download still delivers the event."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from gateway.drivers.base import MediaRef
+from tests.media import samples
+from tests.support.constants import OTHER, TOKEN
+from tests.support.gateway import Gateway
+from tests.support.net import free_port
+from tests.support.webhook_receiver import Receiver
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    r = await Receiver(free_port()).start()
+    yield r
+    await r.stop()
+
+
+async def received(receiver: Receiver, event: str = "message.received") -> dict[str, Any]:
+    hits = await receiver.wait(lambda hits: any(h.json()["event"] == event for h in hits))
+    data: dict[str, Any] = next(h.json() for h in hits if h.json()["event"] == event)["data"]
+    return data
+
+
+async def test_incoming_media_has_a_signed_url_fetchable_without_a_key(
+    gateway_factory: Callable[..., Any], receiver: Receiver
+) -> None:
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url, public_url="https://wa.example.com")
+    await gw.pair()
+    jpeg = samples.jpeg()
+    body = {
+        "from": OTHER,
+        "media": {"data": base64.b64encode(jpeg).decode(), "mimetype": "image/jpeg", "caption": "my photo"},
+    }
+    assert (await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=body)).status_code == 200
+    data = await received(receiver)
+    media = data["media"]
+    assert data["type"] == "image" and data["text"] == "my photo"
+    assert media["status"] == "stored" and media["type"] == "image" and media["mimetype"] == "image/jpeg"
+    assert media["size"] == len(jpeg) and media["sha256"] == hashlib.sha256(jpeg).hexdigest()
+    assert media["url"].startswith(f"https://wa.example.com/media/{media['id']}?exp=")
+    r = await gw.anon.get(media["url"].removeprefix("https://wa.example.com"))
+    assert r.status_code == 200 and r.content == jpeg and r.headers["content-type"] == "image/jpeg"
+    tampered = media["url"].removeprefix("https://wa.example.com").replace("exp=", "exp=9")
+    assert (await gw.anon.get(tampered)).status_code == 403
+
+
+async def test_a_voice_note_and_a_document_keep_their_flags(
+    gateway_factory: Callable[..., Any], receiver: Receiver
+) -> None:
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url)
+    await gw.pair()
+    ogg = samples.wav()
+    body = {
+        "from": OTHER,
+        "media": {"data": base64.b64encode(ogg).decode(), "voiceNote": True, "mimetype": "audio/ogg"},
+    }
+    await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=body)
+    media = (await received(receiver))["media"]
+    assert media["voiceNote"] is True and media["status"] == "stored"
+
+
+async def test_a_failed_download_still_delivers_the_event(
+    gateway_factory: Callable[..., Any], receiver: Receiver
+) -> None:
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url)
+    await gw.pair()
+    driver = gw.rt.devices.get(TOKEN).driver
+
+    async def broken(ref: MediaRef) -> bytes:
+        raise ConnectionError("the CDN is down")
+
+    driver.download = broken
+    body = {"from": OTHER, "media": {"data": base64.b64encode(samples.PDF).decode(), "filename": "a.pdf"}}
+    await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=body)
+    media = (await received(receiver))["media"]
+    assert media["status"] == "failed" and media["url"] is None and media["id"] is None
+    assert media["filename"] == "a.pdf" and media["type"] == "document"
+
+
+async def test_without_auto_download_nothing_is_fetched(
+    gateway_factory: Callable[..., Any], receiver: Receiver
+) -> None:
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url, media_auto_download=False)
+    await gw.pair()
+    body = {"from": OTHER, "media": {"data": base64.b64encode(samples.png()).decode()}}
+    await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=body)
+    media = (await received(receiver))["media"]
+    assert media["status"] == "failed" and media["url"] is None
+    assert await gw.rt.store.media_total_bytes() == 0
+
+
+async def test_media_typed_on_the_phone_is_downloaded_too(
+    gateway_factory: Callable[..., Any], receiver: Receiver
+) -> None:
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url)
+    await gw.pair()
+    body = {"from": OTHER, "fromMe": True, "media": {"data": base64.b64encode(samples.png()).decode()}}
+    await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=body)
+    media = (await received(receiver, "message.sent"))["media"]
+    assert media["status"] == "stored" and media["url"]
