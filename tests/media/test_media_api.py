@@ -151,3 +151,11 @@ async def test_json_without_media_keeps_the_1_mib_limit_on_messages(gw: Gateway)
     big = b'{"token": "60123456789", "to": "60123", "text": "' + b"a" * (1024 * 1024 + 10) + b'"}'
     assert_error(await gw.http.post("/messages", content=big), 413, "PAYLOAD_TOO_LARGE")
     assert_error(await gw.http.post("/devices", content=big), 413, "PAYLOAD_TOO_LARGE")
+
+
+async def test_uploads_take_any_content_type_but_messages_only_json_or_multipart(gw: Gateway) -> None:
+    """The gate's JSON-only rule (415) spares uploads: a raw body is the file's own type."""
+    r = await gw.http.post("/media", content=samples.PDF, headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200, r.text
+    r = await gw.http.post("/messages", content=b"token=1&to=2", headers={"Content-Type": "text/plain"})
+    assert_error(r, 415, "UNSUPPORTED_MEDIA_TYPE")
