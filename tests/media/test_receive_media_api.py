@@ -8,8 +8,10 @@ import hashlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import msgspec
 import pytest
 
+from gateway.api.models.events import EVENTS
 from gateway.drivers.base import MediaRef
 from tests.media import samples
 from tests.support.constants import OTHER, TOKEN
@@ -26,8 +28,11 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 async def received(receiver: Receiver, event: str = "message.received") -> dict[str, Any]:
+    """The event's data, after checking the whole body against its documented model (OpenAPI webhooks)."""
     hits = await receiver.wait(lambda hits: any(h.json()["event"] == event for h in hits))
-    data: dict[str, Any] = next(h.json() for h in hits if h.json()["event"] == event)["data"]
+    body = next(h.json() for h in hits if h.json()["event"] == event)
+    msgspec.convert(body, EVENTS[event])
+    data: dict[str, Any] = body["data"]
     return data
 
 

@@ -146,17 +146,21 @@ class Reaction(Model):
 
 
 class MediaInfo(Model):
-    """What is known of a message's media (the media service adds ``id``, ``sha256``, ``url``, ``status``)."""
+    """A message's media. Incoming: downloaded and stored by the gateway (``status: stored``, ``url`` a
+    signed link fetchable without a key until it expires), or ``status: failed`` with ``id``,
+    ``sha256`` and ``url`` null. Sent (``/sent``, stored messages): what WhatsApp received."""
 
     type: str
     mimetype: str
     size: int | None
-    sha256: str | msgspec.UnsetType = msgspec.UNSET
+    sha256: str | msgspec.UnsetType | None = msgspec.UNSET
     filename: str | msgspec.UnsetType = msgspec.UNSET
     voice_note: bool | msgspec.UnsetType = msgspec.UNSET
-    id: str | msgspec.UnsetType = msgspec.UNSET
-    url: str | msgspec.UnsetType | None = msgspec.UNSET
-    status: str | msgspec.UnsetType = msgspec.UNSET
+    id: str | msgspec.UnsetType | None = msgspec.UNSET
+    url: Annotated[str, described("signed link: PUBLIC_URL/media/{id}?exp=…&sig=…")] | msgspec.UnsetType | None = (
+        msgspec.UNSET
+    )
+    status: Annotated[str, rules(enum=["stored", "failed"])] | msgspec.UnsetType = msgspec.UNSET
 
 
 class IncomingSimulated(Model):
