@@ -90,6 +90,7 @@ from gateway.drivers.base import (
     Method,
     NotConnectedError,
     NotFoundError,
+    OutgoingMedia,
     OutgoingMessage,
     PairingCode,
     ParticipantAction,
@@ -102,7 +103,8 @@ from gateway.drivers.base import (
     SentMessage,
 )
 from gateway.drivers.neonize.incoming import media_message
-from gateway.drivers.neonize.outgoing import build_edit, build_message, build_revoke
+from gateway.drivers.neonize.media import build_media_message, upload_kind
+from gateway.drivers.neonize.outgoing import build_edit, build_message, build_revoke, context_info
 from gateway.drivers.neonize.patches import (
     INT_TO_EVENT,
     ChatPresence,
@@ -377,13 +379,32 @@ class NeonizeDriver:
             return await self.send_text(to, message.text)
         self._require_connected()
         if message.media is not None:
-            raise SendError("sending media needs the media service's upload, not available in this driver yet")
+            return await self._send_media(to, message, message.media)
         try:
             jid = parse_jid(to)
             built = build_message(to, message)
         except ValueError as exc:
             raise SendError(str(exc)) from exc
         return await self._send_built(jid, built)
+
+    async def _send_media(self, to: str, message: OutgoingMessage, media: OutgoingMedia) -> SentMessage:
+        """Upload the prepared local file (never a URL), then send the message that names the upload."""
+        try:
+            jid = parse_jid(to)
+            ctx = context_info(message)
+        except ValueError as exc:
+            raise SendError(str(exc)) from exc
+
+        def upload() -> Any:
+            return self._client.upload(media.path.read_bytes(), upload_kind(media.type))
+
+        try:
+            uploaded = await self._call(upload)
+        except OSError as exc:
+            raise SendError(f"cannot read the media file: {exc}") from exc
+        except Exception as exc:
+            raise map_error(exc, SendError) from exc
+        return await self._send_built(jid, build_media_message(media, uploaded, ctx))
 
     async def edit(self, chat: str, message_id: str, text: str) -> SentMessage:
         self._require_connected()
