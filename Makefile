@@ -35,6 +35,7 @@ lint: $(TEST_STAMP)
 	$(BIN)/python -m ruff format --check .
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m mypy
+	$(BIN)/lint-imports
 
 # The whole suite: unit and in-process HTTP tests, live-server tests (WebSocket, raw sockets), the real
 # process (e2e), the browser pages and the benchmark smoke tests.

@@ -28,13 +28,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cachetools import TTLCache
 
-from gateway.api.envelope import now_iso
 from gateway.api.errors import ApiError, invalid
-from gateway.auth import Principal, hash_secret
+from gateway.auth import Principal, Revocations, hash_secret
+from gateway.devices import DeviceManager
 from gateway.ratelimit import RateLimiter
-from gateway.runtime import Runtime
 from gateway.store import Store
 from gateway.store.accounts import AccountRow, ApiKeyRow, CredentialRow, DuplicateAccount
+from gateway.timestamps import now_iso
 from gateway.webhooks.routing import AccountTarget
 
 log = structlog.get_logger("gateway.accounts")
@@ -88,22 +88,38 @@ def check_signup(username: Any, email: Any, password: Any) -> tuple[str, str, st
 
 
 class Accounts:
+    """Accounts, their API keys and sessions, and the resolver that turns a presented secret into a principal.
+
+    ``targets`` is the table of each account's own webhook that the webhook
+    router reads (``WebhookRouter(account_target=targets.get)``): this service
+    keeps it current, from the store at :meth:`load` and on every change.
+    ``devices`` is needed to delete an account with its devices and to count them against
+    ``max_devices`` (``ACCOUNT_MAX_DEVICES``, 0 = unlimited); ``revocations`` closes the
+    WebSockets of a revoked key, session or account at once.
+    """
+
     def __init__(
         self,
-        rt: Runtime,
+        store: Store,
+        devices: DeviceManager,
+        targets: dict[int, AccountTarget],
+        revocations: Revocations,
+        max_devices: int = 0,
         clock: Callable[[], float] = time.time,
         hasher: PasswordHasher | None = None,
         login_limit: int = LOGIN_ATTEMPTS_PER_MINUTE,
     ) -> None:
-        self.rt = rt
-        self.store: Store = rt.store
+        self.store = store
+        self.devices = devices
+        self.revocations = revocations
+        self.max_devices = max_devices
         self.clock = clock
         self.hasher = hasher or password_hasher()
         self.login_limiter = RateLimiter(login_limit, clock=clock)
         self._hashing = asyncio.Semaphore(4)
         self._dummy_hash: str | None = None
         self._cache: TTLCache[str, _Cached] = TTLCache(10_000, 30, timer=clock)
-        self._targets: dict[int, AccountTarget] = {}
+        self._targets = targets
 
     async def load(self) -> None:
         """At start: account webhook targets into memory, dead credentials out of the registry."""
@@ -183,7 +199,7 @@ class Accounts:
             revoked = await self.store.revoke_session(hash_secret(secret), now_iso())
             for h in revoked:
                 self._cache.pop(h, None)
-            self.rt.auth.revocations.revoke(revoked)  # its WebSockets (and its session keys') close now
+            self.revocations.revoke(revoked)  # its WebSockets (and its session keys') close now
             count += bool(revoked)
         return count
 
@@ -211,7 +227,7 @@ class Accounts:
         if key_hash is None:
             return False
         self._cache.pop(key_hash, None)
-        self.rt.auth.revocations.revoke([key_hash])
+        self.revocations.revoke([key_hash])
         return True
 
     # -- the resolver ------------------------------------------------------------------------
@@ -266,10 +282,6 @@ class Accounts:
         self._remember_target(account)
         return account
 
-    def target(self, owner_id: int) -> AccountTarget | None:
-        """``WebhookRouter.account_target``: the account's own webhook (sync; from memory)."""
-        return self._targets.get(owner_id)
-
     def _remember_target(self, account: AccountRow) -> None:
         if account.webhook_url:
             events = frozenset(account.webhook_events) if account.webhook_events is not None else None
@@ -282,44 +294,25 @@ class Accounts:
         sessions. The tokens of the devices removed, or None if there is no such account."""
         if await self.store.account(account_id) is None:
             return None
-        self.rt.auth.revocations.revoke_account(account_id)  # its WebSockets close before its devices go
-        tokens = [d.token for d in self.rt.devices.visible(account_id, False)]
+        self.revocations.revoke_account(account_id)  # its WebSockets close before its devices go
+        tokens = [d.token for d in self.devices.visible(account_id, False)]
         for token in tokens:
-            await self.rt.devices.remove(token, purge=True)
+            await self.devices.remove(token, purge=True)
         await self.store.delete_account(account_id)
         self._targets.pop(account_id, None)
         self._forget_account(account_id)
-        self.rt.auth.revocations.revoke_account(account_id)
+        self.revocations.revoke_account(account_id)
         log.info("account.deleted", user_id=account_id, devices=len(tokens))
         return tokens
 
+    def check_device_quota(self, caller: Principal, token: str) -> None:
+        """``POST /devices`` of a new device by an account already holding ``ACCOUNT_MAX_DEVICES``:
+        QUOTA_EXCEEDED. The admin is unlimited; reopening an existing device is not a new one.
 
-def check_device_quota(rt: Runtime, caller: Principal, token: str) -> None:
-    """``POST /devices`` of a new device by an account already holding ``ACCOUNT_MAX_DEVICES``:
-    QUOTA_EXCEEDED. The admin is unlimited; reopening an existing device is not a new one.
-
-    Called right before ``DeviceManager.open`` with no await in between, so two concurrent
-    creates cannot both pass on the last free place."""
-    limit = rt.settings.account_max_devices
-    if caller.is_admin or limit <= 0 or rt.devices.get(token) is not None:
-        return
-    if len(rt.devices.visible(caller.account_id, False)) >= limit:
-        raise ApiError("QUOTA_EXCEEDED", f"this account already holds its {limit} devices; delete one first")
-
-
-def service(rt: Runtime) -> Accounts:
-    accounts: Accounts = rt.services["accounts"]
-    return accounts
-
-
-async def start(rt: Runtime) -> None:
-    accounts = Accounts(rt)
-    await accounts.load()
-    rt.services["accounts"] = accounts
-    rt.auth.resolver = accounts.resolve
-    rt.services["router"].account_target = accounts.target
-
-
-async def stop(rt: Runtime) -> None:
-    rt.auth.resolver = None
-    rt.services.pop("accounts", None)
+        Called right before ``DeviceManager.open`` with no await in between, so two concurrent
+        creates cannot both pass on the last free place."""
+        limit = self.max_devices
+        if caller.is_admin or limit <= 0 or self.devices.get(token) is not None:
+            return
+        if len(self.devices.visible(caller.account_id, False)) >= limit:
+            raise ApiError("QUOTA_EXCEEDED", f"this account already holds its {limit} devices; delete one first")

@@ -1,13 +1,20 @@
-"""``create_app(settings)`` → the Starlette app. The lifespan owns every
-long-lived object (registry, hub, device manager, dispatcher) and tears them
-down in stages at shutdown: stop intake, close devices quietly, flush, close
-the registry."""
+"""The composition root: ``create_app(settings)`` → the Starlette app.
+
+:func:`build_runtime` is the one place that knows how the gateway is put
+together: it builds every long-lived object, hands each its collaborators
+through its constructor, and starts them on an :class:`~contextlib.AsyncExitStack`
+so they stop in the reverse order at shutdown: devices closed quietly (their
+send counters flushed), then the dispatcher finishes or hands back its
+attempts, then the store closes. Nothing imports this module but the entry
+point (an import-linter contract).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import importlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
@@ -19,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from gateway import accounts, metrics, phones, webhooks
+from gateway.accounts import Accounts
 from gateway.api.envelope import error_response, fail
 from gateway.api.errors import ApiError
 from gateway.api.gate import GuardMiddleware, trusted_hosts
@@ -38,22 +45,23 @@ from gateway.api.routes import (
 )
 from gateway.api.routes import metrics as metrics_routes
 from gateway.api.routes import webhooks as webhook_routes
-from gateway.auth import Authenticator
+from gateway.auth import Authenticator, Revocations
 from gateway.devices import DeviceManager
 from gateway.drivers import make_driver
 from gateway.drivers.base import DriverOptions
 from gateway.events import Hub
-from gateway.media import hooks as media_hooks
+from gateway.idempotency import IdempotencyKeys
+from gateway.media.service import MediaService
+from gateway.metrics import Metrics
+from gateway.phones import PhoneCache
 from gateway.ratelimit import RateLimiter
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.webhooks.routing import WebhookRouter
+from gateway.webhooks.dispatcher import Dispatcher
+from gateway.webhooks.routing import AccountTarget, WebhookRouter
 
 log = structlog.get_logger("gateway.app")
-
-Hook = Callable[[Runtime], Awaitable[None]]
-SERVICES = (accounts, metrics, phones, webhooks, media_hooks)  # modules with ``start(rt)`` / ``stop(rt)``
 
 
 def route_table(settings: Settings) -> list[BaseRoute]:
@@ -77,12 +85,69 @@ def route_table(settings: Settings) -> list[BaseRoute]:
     return table
 
 
-async def build_runtime(settings: Settings) -> Runtime:
+async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) -> Runtime:
+    """Build and start the gateway's objects; ``stack`` stops them, in the reverse order, when it closes.
+
+    Construction follows the arrows of the design, so each object gets what it
+    needs in its constructor: store → router → dispatcher → devices (which wake
+    the dispatcher) → accounts (which remove an account's devices). The router
+    reads each account's webhook from a table the accounts service keeps
+    (``account_targets``), which breaks what would otherwise be a circle
+    (router → accounts → devices → router).
+    """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.data_dir)
+    stack.push_async_callback(store.close)
     hub = Hub()
-    router = WebhookRouter(settings)
-    options = DriverOptions(
+    account_targets: dict[int, AccountTarget] = {}
+    router = WebhookRouter(settings, account_target=account_targets.get)
+    dispatcher = Dispatcher(settings, store)
+    media = MediaService(settings, store)
+    if settings.wa_driver == "neonize":
+        # Loading neonize's Go runtime takes a second or more: do it now, off the
+        # loop, rather than inside the first POST /devices.
+        await asyncio.to_thread(importlib.import_module, "gateway.drivers.neonize")
+    options = _driver_options(settings)
+    devices = DeviceManager(
+        settings,
+        store,
+        hub,
+        router,
+        lambda token: make_driver(settings.wa_driver, token, options),
+        wake_dispatcher=dispatcher.wake,
+        media=media,
+    )
+    revocations = Revocations()  # shared: accounts revoke, the authenticator and WebSockets watch
+    accounts = Accounts(store, devices, account_targets, revocations, max_devices=settings.account_max_devices)
+    rt = Runtime(
+        settings=settings,
+        store=store,
+        hub=hub,
+        router=router,
+        dispatcher=dispatcher,
+        devices=devices,
+        accounts=accounts,
+        auth=Authenticator(settings.api_key, resolver=accounts.resolve, revocations=revocations),
+        limiter=RateLimiter(settings.rate_limit_per_minute),
+        idempotency=IdempotencyKeys(store),
+        media=media,
+        phone_cache=PhoneCache(settings.phone_cache_ttl_s, settings.phone_cache_size),
+        metrics=Metrics(devices, store, hub, dispatcher),
+        started_at=time.monotonic(),
+    )
+    # Started in dependency order; each stop is pushed once its start has succeeded.
+    await accounts.load()
+    await dispatcher.start()
+    stack.push_async_callback(_logged, "dispatcher", dispatcher.stop)
+    await media.start()
+    stack.push_async_callback(_logged, "media", media.stop)
+    await devices.start()
+    stack.push_async_callback(_logged, "devices", devices.stop)
+    return rt
+
+
+def _driver_options(settings: Settings) -> DriverOptions:
+    return DriverOptions(
         data_dir=settings.data_dir,
         sandbox_qr_interval_ms=settings.sandbox_qr_interval_ms,
         sandbox_receipt_delay_ms=settings.sandbox_receipt_delay_ms,
@@ -92,20 +157,14 @@ async def build_runtime(settings: Settings) -> Runtime:
             "neonize_connect_timeout_s": settings.neonize_connect_timeout_s,
         },
     )
-    if settings.wa_driver == "neonize":
-        # Loading neonize's Go runtime takes a second or more: do it now, off the
-        # loop, rather than inside the first POST /devices.
-        await asyncio.to_thread(importlib.import_module, "gateway.drivers.neonize")
-    manager = DeviceManager(settings, store, hub, router, lambda token: make_driver(settings.wa_driver, token, options))
-    return Runtime(
-        settings=settings,
-        store=store,
-        hub=hub,
-        devices=manager,
-        auth=Authenticator(settings.api_key),
-        limiter=RateLimiter(settings.rate_limit_per_minute),
-        services={"router": router},
-    )
+
+
+async def _logged(name: str, stop: Callable[[], Awaitable[None]]) -> None:
+    """A failing stop is logged, and the ones after it (down to closing the store) still run."""
+    try:
+        await stop()
+    except Exception:
+        log.exception("gateway.stop_failed", part=name)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -114,22 +173,15 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        rt = await build_runtime(settings)
-        app.state.runtime = rt
-        holder["rt"] = rt
-        for start in _hooks("start"):
-            await start(rt)
-        await rt.devices.start()
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                rt = await build_runtime(settings, stack)
+                app.state.runtime = rt
+                holder["rt"] = rt
+                yield
         finally:
-            await rt.devices.stop()
-            for stop in reversed(_hooks("stop")):
-                with contextlib.suppress(Exception):
-                    await stop(rt)
-            await rt.store.close()
-            holder.pop("rt", None)
-            log.info("gateway.stopped")
+            if holder.pop("rt", None) is not None:
+                log.info("gateway.stopped")
 
     cors = (
         {
@@ -154,12 +206,6 @@ def create_app(settings: Settings) -> Starlette:
     )
     app.state.settings = settings
     return app
-
-
-def _hooks(kind: str) -> list[Hook]:
-    """``start``/``stop`` coroutines of the services, in start order: accounts (the auth
-    resolver) before metrics, the phone cache and the webhook dispatcher."""
-    return [hook for module in SERVICES if (hook := getattr(module, kind, None)) is not None]
 
 
 async def _api_error(request: Request, exc: ApiError) -> Response:

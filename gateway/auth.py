@@ -134,10 +134,12 @@ def _discard(index: dict[K, set[asyncio.Event]], key: K | None, event: asyncio.E
 
 
 class Authenticator:
-    def __init__(self, admin_key: str, resolver: Resolver | None = None) -> None:
+    def __init__(
+        self, admin_key: str, resolver: Resolver | None = None, revocations: Revocations | None = None
+    ) -> None:
         self._admin = admin_key.encode()
         self.resolver = resolver
-        self.revocations = Revocations()
+        self.revocations = revocations if revocations is not None else Revocations()
 
     def is_admin_key(self, secret: str) -> bool:
         return hmac.compare_digest(secret.encode(), self._admin)

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from gateway.api.envelope import now_iso
+from gateway.timestamps import now_iso
 
 CLIENT_EVENTS = frozenset(
     {

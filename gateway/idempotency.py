@@ -93,12 +93,3 @@ class IdempotencyKeys:
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_EVERY_S
             await self.store.prune_idempotency(now - TTL_S)
-
-
-def keys(services: dict[str, Any], store: Store) -> IdempotencyKeys:
-    """The runtime's :class:`IdempotencyKeys`, made on first use."""
-    found = services.get("idempotency")
-    if found is None:
-        found = services["idempotency"] = IdempotencyKeys(store)
-    assert isinstance(found, IdempotencyKeys)
-    return found

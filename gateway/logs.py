@@ -1,7 +1,7 @@
 """structlog set-up: JSON lines off a TTY, readable console on one.
 
 The request id lands on every line logged while handling that request
-(read from the envelope's context variable, so binding it costs a request
+(read from the context variable below, set by the gate, so binding it costs a request
 nothing); anything bound with ``bind_contextvars`` does too.
 """
 
@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 import sys
+from contextvars import ContextVar
 
 import structlog
 
-from gateway.api.envelope import request_id_var
+request_id_var: ContextVar[str] = ContextVar("request_id", default="")  # set by the gate (gateway.api.gate)
 
 
 def add_request_id(logger: object, method: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:

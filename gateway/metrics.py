@@ -23,7 +23,10 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from gateway import __version__
-from gateway.runtime import Runtime
+from gateway.devices import DeviceManager
+from gateway.events import Hub
+from gateway.store import Store
+from gateway.webhooks import Dispatcher
 
 # The classic text format: every Prometheus (and most other scrapers) reads it.
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
@@ -64,7 +67,20 @@ class _MonotonicSum:
 
 
 class Metrics:
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    """The registry, the counters fed as things happen, and the sources read at scrape time."""
+
+    def __init__(
+        self,
+        devices: DeviceManager,
+        store: Store,
+        hub: Hub,
+        dispatcher: Dispatcher,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.devices = devices
+        self.store = store
+        self.hub = hub
+        self.dispatcher = dispatcher
         self.clock = clock
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_requests = Counter(
@@ -106,31 +122,31 @@ class Metrics:
         """
         self._outcomes[outcome] = self._outcomes.get(outcome, 0) + 1
 
-    async def snapshot(self, rt: Runtime) -> Snapshot:
-        rows = [d.row for d in rt.devices.devices.values()]
-        counts, oldest = await rt.store.outbox_stats()
+    async def snapshot(self) -> Snapshot:
+        rows = [d.row for d in self.devices.devices.values()]
+        counts, oldest = await self.store.outbox_stats()
         return Snapshot(
-            devices=rt.devices.status_counts(),
+            devices=self.devices.status_counts(),
             messages_sent=self._sent.update({r.token: r.messages_sent for r in rows}),
             messages_received=self._received.update({r.token: r.messages_received for r in rows}),
             outbox={s: counts.get(s, 0) for s in OUTBOX_STATUSES},
             oldest_pending_age=max(0.0, self.clock() - oldest) if oldest is not None else 0.0,
-            ws_clients=rt.hub.client_count,
-            reconnects=rt.devices.reconnects,
-            events_published=rt.hub.published,
-            webhook_outcomes=self._webhook_outcomes(rt),
+            ws_clients=self.hub.client_count,
+            reconnects=self.devices.reconnects,
+            events_published=self.hub.published,
+            webhook_outcomes=self._webhook_outcomes(),
         )
 
-    def _webhook_outcomes(self, rt: Runtime) -> dict[str, int]:
+    def _webhook_outcomes(self) -> dict[str, int]:
         out = dict(self._outcomes)
-        stats = getattr(rt.services.get("dispatcher"), "stats", None) or {}
+        stats = self.dispatcher.stats
         for outcome, key in (("delivered", "delivered"), ("retry", "retried"), ("failed", "failed")):
             out[outcome] += int(stats.get(key, 0))
         return out
 
-    async def render(self, rt: Runtime) -> bytes:
+    async def render(self) -> bytes:
         """The Prometheus text exposition of everything, scrape-time values included."""
-        snap = await self.snapshot(rt)
+        snap = await self.snapshot()
         return generate_latest(_WithSnapshot(self.registry, snap))
 
 
@@ -174,7 +190,3 @@ def _snapshot_metrics(s: Snapshot) -> Iterable[Metric]:
     yield GaugeMetricFamily("wa_websocket_clients", "Connected WebSocket clients.", value=s.ws_clients)
     yield CounterMetricFamily("wa_device_reconnects", "Driver reconnect attempts.", value=s.reconnects)
     yield CounterMetricFamily("wa_events_published", "Events published to the hub.", value=s.events_published)
-
-
-async def start(rt: Runtime) -> None:
-    rt.services["metrics"] = Metrics()

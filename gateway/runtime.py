@@ -1,35 +1,47 @@
-"""The long-lived objects of one running gateway, reachable from every route.
+"""The long-lived objects of one running gateway, as one frozen, typed record.
 
-Built and torn down by the app's lifespan; routes reach it through
-``runtime(request)``.
+Built by the composition root (:func:`gateway.app.build_runtime`), which also
+owns their start and stop order; routes reach it through ``runtime(request)``.
+Every collaborator is a named, typed field: nothing is looked up by name, and
+nothing here is set after construction.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
+from gateway.accounts import Accounts
 from gateway.auth import Authenticator
 from gateway.devices import DeviceManager
 from gateway.events import Hub
+from gateway.idempotency import IdempotencyKeys
+from gateway.media.service import MediaService
+from gateway.metrics import Metrics
+from gateway.phones import PhoneCache
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
 from gateway.store import Store
+from gateway.webhooks import Dispatcher, WebhookRouter
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Runtime:
     settings: Settings
     store: Store
-    hub: Hub
+    hub: Hub  # WebSocket frames to listeners
+    router: WebhookRouter  # who gets an event
+    dispatcher: Dispatcher  # delivers the webhook outbox
     devices: DeviceManager
+    accounts: Accounts
     auth: Authenticator
-    limiter: RateLimiter
-    started_at: float = field(default_factory=time.monotonic)
-    services: dict[str, Any] = field(default_factory=dict)  # optional parts: phone cache, dispatcher, metrics…
+    limiter: RateLimiter  # per-key request rate
+    idempotency: IdempotencyKeys
+    media: MediaService  # stored media: uploads, downloads, signed links
+    phone_cache: PhoneCache  # on-WhatsApp answers
+    metrics: Metrics
+    started_at: float  # time.monotonic() at start-up
 
 
 SCOPE_KEY = "wa.runtime"  # the gate puts the runtime in the ASGI scope: one lookup per request, not one per use

@@ -195,7 +195,7 @@ async def test_session_expires_after_seven_days(gw: Gateway, tenants: Tenants) -
     alice = await tenants.signup("alice")
     bearer = tenants.client(Authorization=f"Bearer {alice.token}")
     assert (await bearer.get("/devices")).status_code == 200
-    accounts: Accounts = gw.rt.services["accounts"]
+    accounts: Accounts = gw.rt.accounts
     accounts.clock = lambda: time.time() + SESSION_TTL_S + 1
     assert error(await bearer.get("/devices")) == (401, "UNAUTHORIZED")
     assert (await alice.http.get("/devices")).status_code == 200  # API keys do not expire
@@ -247,7 +247,7 @@ async def test_me_shows_and_patches_the_account_webhook(gw: Gateway, tenants: Te
     assert r.status_code == 200, r.text
     assert r.json()["data"]["webhookUrl"] == "https://93.184.215.14/hook"
     assert r.json()["data"]["webhookEvents"] == ["message.received"]
-    router = gw.rt.services["router"]
+    router = gw.rt.router
     assert router.account_target(alice.user_id) == ("https://93.184.215.14/hook", frozenset({"message.received"}))
     assert router.account_target(bob.user_id) is None
     r = await alice.http.patch("/auth/me", json={"webhookEvents": None})
@@ -280,7 +280,7 @@ async def test_private_webhook_urls_are_refused_for_accounts(gw: Gateway, tenant
         assert error(r) == (400, "INVALID_REQUEST"), url
         r = await alice.http.patch(f"/devices/{TOKEN}", json={"webhookUrl": url})
         assert error(r) == (400, "INVALID_REQUEST"), url
-    assert gw.rt.services["router"].account_target(alice.user_id) is None
+    assert gw.rt.router.account_target(alice.user_id) is None
 
 
 async def test_private_webhook_urls_allowed_when_configured(gateway_factory: Any) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
-from gateway.api.envelope import iso, now_iso
+from gateway.timestamps import iso, now_iso
 from tests.test_http_contract import RFC3339
 
 

@@ -41,7 +41,7 @@ async def test_a_thousand_wrong_passwords_are_limited_without_blocking_others(gw
     Retry-After; meanwhile another user logs in and the gateway keeps answering."""
     await tenants.signup("alice")
     await tenants.signup("bob")
-    accounts: Accounts = gw.rt.services["accounts"]
+    accounts: Accounts = gw.rt.accounts
     hasher = CountingHasher()
     accounts.hasher = hasher
     gate = asyncio.Semaphore(8)
@@ -91,7 +91,7 @@ async def test_limit_window_passes_with_the_clock(gw: Gateway, tenants: Tenants)
     """With an injected clock, the limit lifts once the rolling minute has passed."""
     await tenants.signup("alice")
     now = [1_000_000.0]
-    accounts: Accounts = gw.rt.services["accounts"]
+    accounts: Accounts = gw.rt.accounts
     accounts.login_limiter = RateLimiter(LOGIN_ATTEMPTS_PER_MINUTE, clock=lambda: now[0])
     for _ in range(LOGIN_ATTEMPTS_PER_MINUTE):
         assert (await login(gw, "alice", "wrong password", "198.51.100.9")).status_code == 401

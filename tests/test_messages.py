@@ -253,10 +253,8 @@ async def test_idempotency_keys_are_per_caller(gw: Gateway) -> None:
 
 async def test_idempotency_keys_expire_after_24_hours(gw: Gateway) -> None:
     """A key older than 24 h is forgotten: the same request sends again (clock injected)."""
-    from gateway.idempotency import keys
-
     await gw.pair()
-    service = keys(gw.rt.services, gw.rt.store)
+    service = gw.rt.idempotency
     now = [1_000_000.0]
     service.clock = lambda: now[0]
     body = {"token": TOKEN, "to": PEER, "text": "daily"}

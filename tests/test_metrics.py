@@ -91,8 +91,8 @@ async def test_websocket_clients_and_webhook_outcomes(gateway_factory: Callable[
         await gw.ws()
         await gw.pair(TOKEN)  # device.connected → one delivery: 500 then 200
         await receiver.wait_count(2)
-        await gw.until(lambda: gw.rt.services["dispatcher"].stats["delivered"] >= 1)
-        gw.rt.services["metrics"].webhook_outcome("failed")  # another sender's outcome lands in the same series
+        await gw.until(lambda: gw.rt.dispatcher.stats["delivered"] >= 1)
+        gw.rt.metrics.webhook_outcome("failed")  # another sender's outcome lands in the same series
         samples = await scrape(gw)
     finally:
         await receiver.stop()
@@ -111,7 +111,7 @@ async def test_outbox_depth_and_oldest_pending_age(gw: Gateway) -> None:
     ]
     # Port 9 refuses connections: a running dispatcher can only reschedule these, they stay pending.
     await gw.rt.store.enqueue(rows)
-    gw.rt.services["metrics"].clock = lambda: created + 100
+    gw.rt.metrics.clock = lambda: created + 100
     samples = await scrape(gw)
     assert value(samples, "wa_webhook_outbox", status="pending") == 3
     assert value(samples, "wa_webhook_outbox", status="failed") == 0

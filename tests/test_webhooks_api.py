@@ -181,7 +181,7 @@ async def test_tenant_url_resolving_to_loopback_is_blocked_at_delivery(
 ) -> None:
     """A tenant's URL that now points at 127.0.0.1 fails without a request reaching it."""
     gw: Gateway = await gateway_factory()
-    router: WebhookRouter = gw.rt.services["router"]
+    router: WebhookRouter = gw.rt.router
     router.account_target = lambda owner: (receiver.url, None)
     await gw.post("/devices", {"token": TOKEN})
     gw.rt.devices.get(TOKEN).row.owner_id = 42  # as if an account owned it

@@ -36,9 +36,10 @@ from gateway.api.csrf import (
     same_origin,
     unsupported_media_type,
 )
-from gateway.api.envelope import fail, new_request_id, request_id_var, valid_request_id
+from gateway.api.envelope import fail, new_request_id, valid_request_id
 from gateway.api.errors import ApiError
 from gateway.api.media_bodies import any_content_type, body_limit, carries_media, is_signed_media_link
+from gateway.logs import request_id_var
 from gateway.runtime import SCOPE_KEY, Runtime
 
 log = structlog.get_logger("gateway.http")
@@ -161,8 +162,8 @@ class GuardMiddleware:
             scope.setdefault("state", {})["route_template"] = template
             duration = time.perf_counter() - started
             rt = self.get_runtime()
-            if rt is not None and "metrics" in rt.services:
-                rt.services["metrics"].observe_http(scope["method"], template, status, duration)
+            if rt is not None:
+                rt.metrics.observe_http(scope["method"], template, status, duration)
             if logs.enabled(logging.INFO):
                 log.info(
                     "http.request",

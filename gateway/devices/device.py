@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from gateway.api.envelope import now_iso
 from gateway.api.errors import ApiError
 from gateway.devices import views
 from gateway.devices.pump import Pump
@@ -41,6 +40,7 @@ from gateway.drivers.base import (
     SentMessage,
 )
 from gateway.store import DeviceRow, device_values, enqueue_sync, save_device_sync
+from gateway.timestamps import now_iso
 
 if TYPE_CHECKING:
     from gateway.devices.manager import DeviceManager

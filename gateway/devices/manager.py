@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 
-from gateway.api.envelope import now_iso
 from gateway.api.errors import ApiError
 from gateway.devices.counters import SendCounters
 from gateway.devices.device import Device
@@ -22,6 +21,7 @@ from gateway.events import Hub
 from gateway.media.service import MediaService
 from gateway.settings import Settings
 from gateway.store import DeviceRow, Store
+from gateway.timestamps import now_iso
 from gateway.webhooks.routing import WebhookRouter
 
 log = structlog.get_logger("gateway.devices")
@@ -40,6 +40,7 @@ class DeviceManager:
         router: WebhookRouter,
         driver_factory: DriverFactory,
         wake_dispatcher: Callable[[], None] = lambda: None,
+        media: MediaService | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -52,7 +53,7 @@ class DeviceManager:
         self.reconnects = 0
         self.connect_slots = asyncio.Semaphore(64)  # reconnect dials in flight, gateway-wide
         self.counters = SendCounters(store)
-        self.media: MediaService | None = None  # set by the media service's start hook (incoming downloads)
+        self.media = media  # the pumps download incoming media through it (None: not downloaded)
         self._creating: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from gateway.api.envelope import iso, now_iso
 from gateway.drivers.base import (
     Connected,
     Disconnected,
@@ -41,6 +40,7 @@ from gateway.drivers.base import (
 from gateway.media import incoming
 from gateway.messages.shape import edited_json, incoming_json, reaction_json, revoked_json
 from gateway.store import ContactRow, enqueue_sync, save_stats_sync, stats_values, upsert_contacts_sync
+from gateway.timestamps import iso, now_iso
 
 if TYPE_CHECKING:
     from gateway.devices.device import Device

@@ -1,7 +1,7 @@
 """The media service: takes bytes in (upload, base64, URL, an incoming download), keeps them, hands
 them out (owned per account, or through a signed link), prepares them for sending, prunes them.
 
-One per gateway, started by the app (``start``/``stop``) and kept in ``Runtime.services["media"]``.
+One per gateway, built and started by the composition root (``Runtime.media``).
 """
 
 from __future__ import annotations

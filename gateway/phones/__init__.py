@@ -6,7 +6,7 @@ The names are re-exported here so callers write ``from gateway.phones import nor
 
 from __future__ import annotations
 
-from gateway.phones.cache import Check, PhoneAnswer, PhoneCache, start
+from gateway.phones.cache import Check, PhoneAnswer, PhoneCache
 from gateway.phones.rules import MAX_RAW_LENGTH, InvalidPhone, mask, normalize, to_jid
 
 __all__ = [
@@ -17,6 +17,5 @@ __all__ = [
     "PhoneCache",
     "mask",
     "normalize",
-    "start",
     "to_jid",
 ]

@@ -9,7 +9,7 @@ The cache is shared by every account (a number's WhatsApp status is the same for
 all of them), but the ``cached`` flag an answer carries is per asker: a tenant
 sees ``cached: true`` only for numbers it asked about itself within the TTL.
 Otherwise the flag would tell tenant B which numbers tenant A looked up.
-The ``start`` hook puts it in ``rt.services["phone_cache"]``.
+The composition root builds one (``Runtime.phone_cache``).
 """
 
 from __future__ import annotations
@@ -18,14 +18,11 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cachetools import TTLCache
 
 from gateway.phones.rules import mask
-
-if TYPE_CHECKING:
-    from gateway.runtime import Runtime
 
 SHARED = "*"  # the asker of callers that do not say who they are (one shared flag)
 
@@ -118,8 +115,3 @@ class PhoneCache:
         n = len(self)
         self._answers.clear()
         return n
-
-
-async def start(rt: Runtime) -> None:
-    s = rt.settings
-    rt.services["phone_cache"] = PhoneCache(s.phone_cache_ttl_s, s.phone_cache_size)

@@ -9,7 +9,6 @@ from __future__ import annotations
 from gateway.webhooks.dispatcher import Dispatcher, Outcome
 from gateway.webhooks.routing import AccountTarget, WebhookRouter, new_webhook_id
 from gateway.webhooks.schedule import backoff_s, retry_after_s
-from gateway.webhooks.service import start, stop
 from gateway.webhooks.signing import Signer, standard_key
 from gateway.webhooks.views import delivery_view
 
@@ -24,6 +23,4 @@ __all__ = [
     "new_webhook_id",
     "retry_after_s",
     "standard_key",
-    "start",
-    "stop",
 ]

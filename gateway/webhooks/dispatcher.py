@@ -106,7 +106,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._pass_lock = asyncio.Lock()
         # Pending rows not claimed, per URL, as heaps of (next_attempt_at, id): one process owns the
-        # outbox, so the registry is read once at start and then only for rows newer than _last_id.
+        # outbox, so the store is read once at start and then only for rows newer than _last_id.
         self._due: dict[str, list[tuple[float, int]]] = {}
         self._last_id = 0
         self._claimed: dict[int, str] = {}  # id → url: sending, or finished but not yet recorded
@@ -165,7 +165,7 @@ class Dispatcher:
                 raise
             except Exception:
                 log.exception("webhook.dispatch_failed")
-                delay = 1.0  # the registry hiccuped; try again shortly
+                delay = 1.0  # the store hiccuped; try again shortly
             if self._stopping:
                 return
             if delay is not None and delay <= 0:
@@ -200,7 +200,7 @@ class Dispatcher:
                 loaded.update((row.id, row) for row in await self.store.deliveries_by_id(missing))
             for row_id, url in chosen:
                 claimed = loaded.get(row_id)
-                if claimed is None:  # gone from the registry meanwhile
+                if claimed is None:  # gone from the store meanwhile
                     self._claimed.pop(row_id, None)
                     self._busy[url] -= 1
                     continue

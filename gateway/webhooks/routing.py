@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 
 from gateway import ids
-from gateway.api.envelope import now_iso
 from gateway.settings import Settings
 from gateway.store import DeviceRow, NewDelivery
+from gateway.timestamps import now_iso
 
 AccountTarget = tuple[str, frozenset[str] | None]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.api.envelope import iso
 from gateway.store.outbox import OutboxRow
+from gateway.timestamps import iso
 
 
 def _iso_ts(ts: float | None) -> str | None:

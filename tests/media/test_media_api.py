@@ -107,7 +107,7 @@ async def test_without_a_key_or_signature_is_unauthorized(gw: Gateway) -> None:
 async def test_a_signed_link_works_without_a_key_until_it_expires(gw: Gateway) -> None:
     data = samples.png()
     d = await upload(gw, data)
-    svc = gw.rt.services["media"]
+    svc = gw.rt.media
     url = svc.signed_url(d["id"])
     assert url.startswith(gw.settings.base_url + f"/media/{d['id']}?exp=")
     path = url[len(gw.settings.base_url) :]

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.accounts import SESSION_TTL_S, Issued, check_signup, service
+from gateway.accounts import SESSION_TTL_S, Issued, check_signup
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
 from gateway.api.gate import client_address
@@ -118,7 +118,7 @@ async def signup(request: Request) -> Response:
         raise ApiError("FORBIDDEN", "signup is closed on this gateway; only the admin can create accounts")
     body = await read(request, Signup)
     username, email, password = check_signup(body.username, body.email, body.password)
-    accounts = service(rt)
+    accounts = rt.accounts
     if not is_admin:  # open signup hashes a password per call: same per-address budget as logins
         accounts.check_login_rate(f"addr:{client_ip(request)}")
     issued = await accounts.signup(username, email, password)
@@ -134,13 +134,13 @@ async def login(request: Request) -> Response:
         raise invalid("'username' or 'email' is required")
     if password is None or not password:
         raise invalid("'password' is required")
-    issued = await service(runtime(request)).login(field, value.strip(), password, client_ip(request))
+    issued = await runtime(request).accounts.login(field, value.strip(), password, client_ip(request))
     return _issued(request, issued, "signed in")
 
 
 async def logout(request: Request) -> Response:
     presented = [secret for kind, secret in credentials(request) if kind in ("bearer", "cookie") and secret]
-    revoked = await service(runtime(request)).logout(presented)
+    revoked = await runtime(request).accounts.logout(presented)
     response = ok(SignedOut(revoked=revoked), "signed out")
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite=SAME_SITE, secure=over_https(request))
     return response
@@ -151,7 +151,7 @@ async def logout(request: Request) -> Response:
 
 async def me(request: Request) -> Response:
     p = _account_principal(request)
-    account = await service(runtime(request)).account(p.account_id or 0)
+    account = await runtime(request).accounts.account(p.account_id or 0)
     if account is None:
         raise ApiError("UNAUTHORIZED", "this account no longer exists")
     return ok(_account_data(account), "account")
@@ -160,7 +160,7 @@ async def me(request: Request) -> Response:
 async def update_me(request: Request) -> Response:
     p = _account_principal(request)
     body = await read(request, WebhookTarget)
-    accounts = service(runtime(request))
+    accounts = runtime(request).accounts
     account = await accounts.account(p.account_id or 0)
     if account is None:
         raise ApiError("UNAUTHORIZED", "this account no longer exists")
@@ -182,7 +182,7 @@ async def create_key(request: Request) -> Response:
     name = body.name
     if name is None or not name.strip() or len(name) > MAX_KEY_NAME:
         raise invalid(f"'name' must be 1 to {MAX_KEY_NAME} characters")
-    new = await service(runtime(request)).create_key(p.account_id or 0, name.strip())
+    new = await runtime(request).accounts.create_key(p.account_id or 0, name.strip())
     k = new.row
     data = NewApiKey(
         id=k.id,
@@ -197,7 +197,7 @@ async def create_key(request: Request) -> Response:
 
 async def list_keys(request: Request) -> Response:
     p = _account_principal(request)
-    keys = await service(runtime(request)).keys(p.account_id or 0)
+    keys = await runtime(request).accounts.keys(p.account_id or 0)
     return ok(ApiKeyList(keys=[_key_data(k) for k in keys]), "API keys")
 
 
@@ -211,7 +211,7 @@ def _path_id(request: Request) -> int:
 async def delete_key(request: Request) -> Response:
     p = _account_principal(request)
     key_id = _path_id(request)
-    if not await service(runtime(request)).revoke_key(p.account_id or 0, key_id):
+    if not await runtime(request).accounts.revoke_key(p.account_id or 0, key_id):
         raise ApiError("NOT_FOUND", "no such API key")
     return ok(KeyRevoked(id=key_id, revoked=True), "API key revoked")
 
@@ -222,7 +222,7 @@ async def delete_key(request: Request) -> Response:
 async def list_accounts(request: Request) -> Response:
     require_admin(request)
     rt = runtime(request)
-    accounts = await service(rt).all_accounts()
+    accounts = await rt.accounts.all_accounts()
     data = [
         AccountWithDevices(
             user_id=a.id,
@@ -241,7 +241,7 @@ async def list_accounts(request: Request) -> Response:
 async def delete_account(request: Request) -> Response:
     require_admin(request)
     account_id = _path_id(request)
-    removed = await service(runtime(request)).delete_account(account_id)
+    removed = await runtime(request).accounts.delete_account(account_id)
     if removed is None:
         raise ApiError("NOT_FOUND", "no such account")
     return ok(AccountDeleted(user_id=account_id, deleted=True, devices_removed=removed), "account deleted")

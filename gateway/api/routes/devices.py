@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.accounts import check_device_quota
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
 from gateway.api.models.base import MAX_DEVICE_NAME
@@ -72,7 +71,7 @@ async def create(request: Request) -> Response:
     fields = await _device_fields(request, body)
     p = principal(request)
     rt = runtime(request)
-    check_device_quota(rt, p, token)
+    rt.accounts.check_device_quota(p, token)
     device = await rt.devices.open(token, cast(Method, method), p.account_id, p.is_admin, fields)
     message = {
         "connected": "device connected",

@@ -27,7 +27,7 @@ from gateway.store import MediaRow
 
 
 def media_service(request: Request) -> MediaService:
-    svc: MediaService = runtime(request).services["media"]
+    svc: MediaService = runtime(request).media
     return svc
 
 

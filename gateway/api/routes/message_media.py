@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.envelope import iso, ok
+from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
 from gateway.api.models.base import MAX_TEXT
 from gateway.api.models.media import MediaIn
@@ -24,7 +24,7 @@ from gateway.api.routes.common import principal, raw_header, token_from, visible
 from gateway.api.routes.media import api_error, media_service
 from gateway.api.uploads import read_multipart
 from gateway.drivers.base import OutgoingMedia, OutgoingMessage
-from gateway.idempotency import check_key, fingerprint, keys
+from gateway.idempotency import check_key, fingerprint
 from gateway.media import outgoing
 from gateway.media.errors import MediaError
 from gateway.media.outgoing import MediaSpec
@@ -32,6 +32,7 @@ from gateway.media.prepare import PreparedMedia
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
 from gateway.store import MediaRow
+from gateway.timestamps import iso
 
 MULTIPART_FIELDS = ("token", "to", "type", "caption", "filename", "voiceNote", "mentions")
 MAX_MENTIONS = 256
@@ -107,9 +108,7 @@ async def respond(
     if key is None:
         return ok(await action(), "message sent")
     rt = runtime(request)
-    data, replayed = await keys(rt.services, rt.store).run(
-        principal(request).rate_key, key, fingerprint(*print_), action
-    )
+    data, replayed = await rt.idempotency.run(principal(request).rate_key, key, fingerprint(*print_), action)
     response = ok(data, "message already sent (idempotent replay)" if replayed else "message sent")
     response.headers["Idempotent-Replayed"] = "true" if replayed else "false"
     return response

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.api.envelope import iso, ok
+from gateway.api.envelope import ok
 from gateway.api.errors import ApiError
 from gateway.api.gate import MAX_BODY
 from gateway.api.models.base import MAX_TEXT
@@ -20,10 +20,11 @@ from gateway.api.routes import message_media
 from gateway.api.routes.common import principal, raw_header, token_from, visible_device
 from gateway.api.uploads import is_multipart
 from gateway.drivers.base import OutgoingMessage
-from gateway.idempotency import check_key, fingerprint, keys
+from gateway.idempotency import check_key, fingerprint
 from gateway.messages.content import one_content
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
+from gateway.timestamps import iso
 
 
 def recipient(value: Any, request: Request) -> str:
@@ -77,7 +78,7 @@ async def send(request: Request) -> Response:
     if key is None:
         return ok(await deliver(request, token, to, text), "message sent")
     rt = runtime(request)
-    data, replayed = await keys(rt.services, rt.store).run(
+    data, replayed = await rt.idempotency.run(
         principal(request).rate_key, key, fingerprint(token, to, text), partial(deliver, request, token, to, text)
     )
     headers = {"Idempotent-Replayed": "true" if replayed else "false"}

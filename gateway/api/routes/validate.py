@@ -7,7 +7,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.api.envelope import ok
-from gateway.api.errors import ApiError
 from gateway.api.models.decode import read
 from gateway.api.models.requests import ValidatePhone
 from gateway.api.models.responses import CacheCleared, PhoneValidation
@@ -18,10 +17,7 @@ from gateway.validation import validate
 
 
 def phone_cache(request: Request) -> PhoneCache:
-    cache = runtime(request).services.get("phone_cache")
-    if not isinstance(cache, PhoneCache):
-        raise ApiError("INTERNAL_ERROR", "phone cache is not running")
-    return cache
+    return runtime(request).phone_cache
 
 
 async def validate_phone(request: Request) -> Response:

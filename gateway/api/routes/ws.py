@@ -31,12 +31,13 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.api.csrf import cross_site_refusal, same_origin
-from gateway.api.envelope import fail, now_iso
+from gateway.api.envelope import fail
 from gateway.api.gate import client_address
 from gateway.auth import Principal
 from gateway.events import CLIENT_EVENTS, Client
 from gateway.phones import InvalidPhone, normalize
 from gateway.runtime import Runtime, runtime
+from gateway.timestamps import now_iso
 
 log = structlog.get_logger("gateway.ws")
 MAX_FRAME = 64 * 1024
