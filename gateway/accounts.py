@@ -122,7 +122,7 @@ class Accounts:
         self._targets = targets
 
     async def load(self) -> None:
-        """At start: account webhook targets into memory, dead credentials out of the registry."""
+        """At start: account webhook targets into memory, dead credentials out of the store."""
         for account in await self.store.all_accounts():
             self._remember_target(account)
         await self.store.delete_dead_credentials(self.clock())

@@ -1,6 +1,6 @@
 """``Idempotency-Key`` for ``POST /messages``: do an action at most once per (caller, key).
 
-The first successful result is stored in the registry (so a repeat after a
+The first successful result is kept in the store (so a repeat after a
 restart is answered too) and replayed for 24 h. Repeats that arrive while the
 first is still running wait for it on an in-process lock per key. Failures
 are not stored: the caller may retry them with the same key.

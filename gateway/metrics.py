@@ -67,7 +67,7 @@ class _MonotonicSum:
 
 
 class Metrics:
-    """The registry, the counters fed as things happen, and the sources read at scrape time."""
+    """The Prometheus registry, the counters fed as things happen, and the sources read at scrape time."""
 
     def __init__(
         self,
@@ -151,7 +151,7 @@ class Metrics:
 
 
 class _WithSnapshot(Collector):
-    """The registry plus one scrape's snapshot, as something ``generate_latest`` can walk."""
+    """The Prometheus registry plus one scrape's snapshot, as something ``generate_latest`` can walk."""
 
     def __init__(self, registry: CollectorRegistry, snap: Snapshot) -> None:
         self.registry = registry

@@ -99,7 +99,7 @@ async def test_signup_validates_and_refuses_duplicates(gw: Gateway, tenants: Ten
 
 
 async def test_passwords_keys_and_sessions_are_stored_hashed(gw: Gateway, tenants: Tenants) -> None:
-    """The registry holds an argon2id hash, and SHA-256 digests of the key and session token — never the secrets."""
+    """The store holds an argon2id hash, and SHA-256 digests of the key and session token — never the secrets."""
     alice = await tenants.signup("alice")
     db = gw.rt.store.db
     row = await db.fetchone("SELECT password_hash FROM accounts WHERE id = ?", (alice.user_id,))

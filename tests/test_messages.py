@@ -269,7 +269,7 @@ async def test_idempotency_keys_expire_after_24_hours(gw: Gateway) -> None:
 
 
 async def test_send_counters_are_written_behind_and_survive_restarts(gateway_factory: Any, tmp_path: Path) -> None:
-    """A send does not wait for the disk: the registry holds its count within STATS_FLUSH_S, in one
+    """A send does not wait for the disk: the store holds its count within STATS_FLUSH_S, in one
     write for the burst; a graceful stop right after sends loses none of them."""
     first: Gateway = await gateway_factory(data_dir=tmp_path)
     await first.pair()

@@ -1,4 +1,4 @@
-"""The registry in ``gateway.db``: the only code that speaks SQL.
+"""The store, ``gateway.db``: the only code that speaks SQL.
 
 :class:`Store` gathers the queries of each concept (devices, contacts, the
 webhook outbox, idempotency, accounts) over one :class:`~gateway.store.db.Db`.

@@ -1,4 +1,4 @@
-"""Device rows: registry state that survives restarts."""
+"""Device rows: the device state that survives restarts."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The registry schema of ``gateway.db``, as ordered migrations.
+"""The store's schema (``gateway.db``), as ordered migrations.
 
 Each entry moves the schema one version up; ``PRAGMA user_version`` records
 where a file stands. Append new migrations, never edit a released one.
