@@ -46,6 +46,7 @@ from gateway.api.routes import (
 from gateway.api.routes import metrics as metrics_routes
 from gateway.api.routes import webhooks as webhook_routes
 from gateway.auth import Authenticator, Revocations
+from gateway.contacts import Contacts
 from gateway.devices import DeviceManager
 from gateway.drivers import make_driver
 from gateway.drivers.base import DriverOptions
@@ -127,6 +128,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         dispatcher=dispatcher,
         devices=devices,
         accounts=accounts,
+        contacts=Contacts(store, devices),
         auth=Authenticator(settings.api_key, resolver=accounts.resolve, revocations=revocations),
         limiter=RateLimiter(settings.rate_limit_per_minute),
         idempotency=IdempotencyKeys(store),

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from gateway.accounts import Accounts
 from gateway.auth import Authenticator
+from gateway.contacts import Contacts
 from gateway.devices import DeviceManager
 from gateway.events import Hub
 from gateway.idempotency import IdempotencyKeys
@@ -35,6 +36,7 @@ class Runtime:
     dispatcher: Dispatcher  # delivers the webhook outbox
     devices: DeviceManager
     accounts: Accounts
+    contacts: Contacts  # what the API reads of the contacts
     auth: Authenticator
     limiter: RateLimiter  # per-key request rate
     idempotency: IdempotencyKeys

@@ -19,8 +19,7 @@ MAX_LIMIT = 1000
 
 
 def contacts(request: Request) -> Contacts:
-    rt = runtime(request)
-    return Contacts(rt.store, rt.devices)
+    return runtime(request).contacts
 
 
 async def list_contacts(request: Request) -> Response:
