@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.api.envelope import iso
+from gateway.timestamps import iso
 from gateway.drivers.base import (
     ContactCard,
     IncomingMedia,
