@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.timestamps import iso
 from gateway.drivers.base import (
     ContactCard,
     IncomingMedia,
@@ -22,6 +21,7 @@ from gateway.drivers.base import (
     Poll,
     ReactionReceived,
 )
+from gateway.timestamps import iso
 
 
 def location_json(loc: Location) -> dict[str, Any]:
