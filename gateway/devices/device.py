@@ -64,6 +64,7 @@ class Device:
         self.qr_at: float | None = None
         self.pairing_code: str | None = None
         self.connected_mono: float | None = None
+        self.last_error: str | None = None  # why the last dial failed or the connection was lost; None once connected
         self.ops = asyncio.Lock()  # connect / disconnect / logout, one at a time
         self.send_lock = asyncio.Lock()  # FIFO: sends leave in the order they were accepted
         self.pump = Pump(self)
@@ -111,6 +112,7 @@ class Device:
                 await asyncio.wait_for(self.driver.connect(method), self.m.settings.connect_timeout_ms / 1000)
             except (ConnectError, TimeoutError) as exc:
                 reason = str(exc) or "connection timed out"
+                self.last_error = reason
                 if paired:
                     self.reconnector.schedule()
                 else:
@@ -270,6 +272,7 @@ class Device:
     async def on_connected(self, ev: Connected) -> None:
         # The reconnect loop (if any) ends by itself once its connect() returns.
         self.reconnector.connected()
+        self.last_error = None
         self.qr = None
         self.pairing_code = None
         now = now_iso()
@@ -296,6 +299,7 @@ class Device:
         self._connected_evt.clear()
         self.connected_mono = None
         paired = self.driver.is_paired()
+        self.last_error = ev.reason
         self.row.status = "disconnected"
         self.row.reconnecting = paired
         self.qr = None
@@ -313,6 +317,7 @@ class Device:
         self.qr = None
         self._connected_evt.clear()
         self.connected_mono = None
+        self.last_error = ev.reason
         self.row.status = "logged_out"
         self.row.reconnecting = False
         await self._transition("device.logged_out", "connection-error", message=ev.reason)

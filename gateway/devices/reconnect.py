@@ -69,6 +69,7 @@ class Reconnector:
                 manager.reconnects += 1
                 return
             except (ConnectError, TimeoutError) as exc:
+                device.last_error = str(exc) or "connection timed out"
                 log.info("device.reconnect_failed", token=device.token, attempt=self.attempt, error=str(exc))
             except DriverError as exc:
                 log.warning("device.reconnect_error", token=device.token, error=str(exc))

@@ -292,3 +292,31 @@ async def test_account_login_sees_own_devices_without_sandbox_controls(
     await expect(page.get_by_role("tab", name="API key")).to_be_visible()
     await page.reload()
     await expect(page.get_by_role("heading", name="Sign in to your gateway")).to_be_visible()
+
+
+async def test_a_device_that_never_linked_is_shown_as_such(
+    gateway: GatewayProcess, new_page: Any, api: httpx.AsyncClient
+) -> None:
+    """A device whose pairing was cancelled is "Never linked" with a "Pair" button, not "session kept —
+    reconnect"; pairing it again shows a QR."""
+    token = "60123456702"
+    page = await new_page(DESKTOP)
+    await sign_in(page, gateway)
+    await add_device(page, token, "Never scanned")
+    await expect(page.locator("#d-status")).to_have_text("Waiting for scan")
+    await page.get_by_role("button", name="Cancel pairing").click()
+
+    await expect(page.locator("#d-status")).to_have_text("Never linked")
+    await expect(page.locator("#offline-text")).to_contain_text("never linked to a phone")
+    await expect(page.locator("#offline-text")).not_to_contain_text("session is kept")
+    await expect(page.locator(f'#device-list [data-token="{token}"] .badge')).to_have_text("Never linked")
+    state = (await api.get(f"/devices/{token}")).json()["data"]
+    assert (state["status"], state["authenticated"]) == ("disconnected", False)
+    await page.locator("#device-filter").select_option("never_linked")
+    await expect(page.locator(f'#device-list [data-token="{token}"]')).to_be_visible()
+    await snap(page, "desktop-never-linked")
+
+    await page.locator("#device-filter").select_option("")
+    await page.get_by_role("button", name="Pair", exact=True).click()
+    await expect(page.locator("#d-status")).to_have_text("Waiting for scan")
+    await expect(page.locator("#qr-box svg")).to_be_visible()

@@ -68,6 +68,8 @@ def test_pairing_offline_fails_fast_and_cleanly(server: ServerProcess) -> None:
     with server.client() as c:
         state = c.get(f"/devices/{TOKEN}").json()["data"]
         assert state["status"] != "connected"
+        # Never linked, and why: the console shows this rather than "session kept — reconnect".
+        assert state["authenticated"] is False and "failed to dial" in state["lastError"]
         sent = c.post("/messages", json={"token": TOKEN, "to": "60198765432", "text": "hi"})
         assert (sent.status_code, sent.json()["error"]["code"]) == (500, "DEVICE_NOT_CONNECTED")
     assert "Traceback" not in server.log()

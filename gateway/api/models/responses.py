@@ -60,6 +60,13 @@ class DeviceState(Model):
     name: str | None
     webhook_url: str | None
     webhook_events: Events
+    last_error: Annotated[
+        str | None,
+        described(
+            "why the last connection attempt failed or the connection was lost (the dial error, `Disconnected`, "
+            "`Logged out`); null once connected. With `authenticated: false` the device was never linked"
+        ),
+    ]
 
 
 class DeviceSummary(Model):

@@ -33,7 +33,7 @@ export function renderDetail() {
   badge.textContent = statusLabel(d);
   badge.dataset.status = d.status || 'unknown';
 
-  const err = state.connErrors.get(token);
+  const err = state.connErrors.get(token) || (d.status === 'disconnected' ? d.lastError : null);
   setAlert($('d-conn-error'), err && d.status !== 'connected' ? `Connection error: ${err}` : '');
 
   const pairing = d.status === 'pairing';
@@ -56,6 +56,8 @@ export function renderDetail() {
   if (!pairing && !connected) {
     $('offline-text').textContent = key === 'reconnecting'
       ? 'The connection to WhatsApp was lost. Reconnecting automatically…'
+      : key === 'never_linked'
+        ? 'This device was never linked to a phone. Pair it: scan its QR code or type its pairing code.'
       : key === 'logged_out'
         ? 'This device was logged out from the phone. Pair it again to use it.'
         : key === 'disconnected'
@@ -75,10 +77,15 @@ export function renderDetail() {
   ];
   $('d-facts').replaceChildren(...facts.map(([k, v]) => el('div', {}, el('dt', {}, k), el('dd', k === 'Uptime' ? { id: 'd-uptime' } : {}, v))));
 
-  show($('d-reconnect'), key === 'disconnected' || key === 'logged_out' || key === 'unknown');
-  $('d-reconnect').textContent = key === 'logged_out' ? 'Pair again' : 'Reconnect';
+  show($('d-reconnect'), key === 'disconnected' || key === 'never_linked' || key === 'logged_out' || key === 'unknown');
+  $('d-reconnect').textContent = key === 'logged_out' ? 'Pair again' : key === 'never_linked' ? 'Pair' : 'Reconnect';
   show($('d-disconnect'), connected || pairing || key === 'reconnecting');
   $('d-disconnect').textContent = pairing ? 'Cancel pairing' : 'Disconnect';
+}
+
+function d0(token) {
+  const d = state.devices.get(token);
+  return d && d.status;
 }
 
 export function wireDetail() {
@@ -115,9 +122,10 @@ export function wireDetail() {
     if (!token) return;
     await withBusy($('d-disconnect'), 'Disconnecting…', async () => {
       try {
+        const wasPairing = d0(token) === 'pairing';
         const data = await api('POST', `/devices/${seg(token)}/disconnect`, {});
         mergeDevice(token, data && data.status ? data : { status: 'disconnected', reconnecting: false });
-        toast('Device disconnected; the session is kept.');
+        toast(wasPairing ? 'Pairing cancelled.' : 'Device disconnected; the session is kept.');
       } catch (err) {
         toast(`Disconnect failed: ${describe(err)}`, 'error');
       }

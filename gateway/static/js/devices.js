@@ -23,10 +23,18 @@ export function methodOf(d) {
   return 'qr';
 }
 
-/** The status shown: a disconnected device that reconnects on its own is "reconnecting". */
+/** Whether the device was ever linked to a phone: the state's `authenticated`, or (in a list entry, which
+ * lacks it) whether it ever connected. */
+export function everLinked(d) {
+  return d.authenticated ?? !!d.connectedAt;
+}
+
+/** The status shown: a disconnected device that reconnects on its own is "reconnecting"; one that never
+ * finished pairing is "never linked" (it needs a scan, not a reconnect). */
 export function statusKey(d) {
   if (!d || !d.status) return 'unknown';
   if (d.status === 'disconnected' && d.reconnecting) return 'reconnecting';
+  if (d.status === 'disconnected' && !everLinked(d)) return 'never_linked';
   return d.status;
 }
 
@@ -35,6 +43,7 @@ export const STATUS_LABEL = {
   pairing: 'Waiting for scan',
   disconnected: 'Disconnected',
   reconnecting: 'Reconnecting',
+  never_linked: 'Never linked',
   logged_out: 'Logged out',
   unknown: 'Unknown',
 };
