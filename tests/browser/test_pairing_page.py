@@ -299,7 +299,7 @@ async def test_a_device_that_never_linked_is_shown_as_such(
 ) -> None:
     """A device whose pairing was cancelled is "Never linked" with a "Pair" button, not "session kept —
     reconnect"; pairing it again shows a QR."""
-    token = "60123456702"
+    token = "60123456707"
     page = await new_page(DESKTOP)
     await sign_in(page, gateway)
     await add_device(page, token, "Never scanned")
