@@ -35,7 +35,9 @@ from gateway.api.routes import (
     contacts,
     devices,
     docs,
+    groups,
     health,
+    history,
     media,
     messages,
     pages,
@@ -53,6 +55,8 @@ from gateway.drivers.base import DriverOptions
 from gateway.events import Hub
 from gateway.idempotency import IdempotencyKeys
 from gateway.media.service import MediaService
+from gateway.messages.retention import MessageRetention
+from gateway.messages.service import MessageService
 from gateway.metrics import Metrics
 from gateway.phones import PhoneCache
 from gateway.ratelimit import RateLimiter
@@ -71,6 +75,8 @@ def route_table(settings: Settings) -> list[BaseRoute]:
         *messages.routes,
         *health.routes,
         *devices.routes,
+        *history.routes,
+        *groups.routes,
         *media.routes,
         *validate.routes,
         *contacts.routes,
@@ -133,6 +139,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         limiter=RateLimiter(settings.rate_limit_per_minute),
         idempotency=IdempotencyKeys(store),
         media=media,
+        messages=MessageService(store),
         phone_cache=PhoneCache(settings.phone_cache_ttl_s, settings.phone_cache_size),
         metrics=Metrics(devices, store, hub, dispatcher),
         started_at=time.monotonic(),
@@ -143,6 +150,10 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     stack.push_async_callback(_logged, "dispatcher", dispatcher.stop)
     await media.start()
     stack.push_async_callback(_logged, "media", media.stop)
+    if settings.message_retention_days > 0:
+        retention = MessageRetention(store, settings.message_retention_days)
+        retention.start()
+        stack.push_async_callback(_logged, "message retention", retention.stop)
     await devices.start()
     stack.push_async_callback(_logged, "devices", devices.stop)
     return rt

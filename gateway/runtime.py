@@ -19,6 +19,7 @@ from gateway.devices import DeviceManager
 from gateway.events import Hub
 from gateway.idempotency import IdempotencyKeys
 from gateway.media.service import MediaService
+from gateway.messages.service import MessageService
 from gateway.metrics import Metrics
 from gateway.phones import PhoneCache
 from gateway.ratelimit import RateLimiter
@@ -41,6 +42,7 @@ class Runtime:
     limiter: RateLimiter  # per-key request rate
     idempotency: IdempotencyKeys
     media: MediaService  # stored media: uploads, downloads, signed links
+    messages: MessageService  # the message store: history, chats, message actions
     phone_cache: PhoneCache  # on-WhatsApp answers
     metrics: Metrics
     started_at: float  # time.monotonic() at start-up

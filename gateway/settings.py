@@ -44,6 +44,7 @@ class Settings:
     webhook_timeout_ms: int = 10_000
     webhook_concurrency: int = 64
     webhook_retention_hours: int = 168
+    message_retention_days: int = 30
     webhook_allow_private: bool = False
     typing_delay_ms: int = 0
     default_country_code: str = "60"
@@ -107,6 +108,7 @@ class Settings:
             webhook_timeout_ms=r.integer("WEBHOOK_TIMEOUT_MS", 10_000, lo=1),
             webhook_concurrency=r.integer("WEBHOOK_CONCURRENCY", 64, lo=1, hi=10_000),
             webhook_retention_hours=r.integer("WEBHOOK_RETENTION_HOURS", 168, lo=0),
+            message_retention_days=r.integer("MESSAGE_RETENTION_DAYS", 30, lo=0, hi=36_500),
             webhook_allow_private=r.boolean("WEBHOOK_ALLOW_PRIVATE", False),
             typing_delay_ms=r.integer("TYPING_DELAY_MS", 0, lo=0, hi=60_000),
             default_country_code=r.digits("DEFAULT_COUNTRY_CODE", "60"),

@@ -237,4 +237,4 @@ async def test_real_webhook_bodies_match_the_documented_schemas(gateway_factory:
         for p in op["parameters"]:
             assert p["name"].lower() in hit.headers, p["name"]  # signed: every header is there
         seen.add(body["event"])
-    assert seen == set(WEBHOOK_EVENT_NAMES) - {"device.disconnected", "message.status"}
+    assert seen == set(WEBHOOK_EVENT_NAMES) - {"device.disconnected"}

@@ -64,7 +64,7 @@ WHEN: dict[str, str] = {
 }
 
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {"sessionCookie": []}]
-TAGS = ("health", "devices", "messages", "media", "contacts", "webhooks", "sandbox", "accounts", "operations")
+TAGS = ("health", "devices", "messages", "groups", "media", "contacts", "webhooks", "sandbox", "accounts", "operations")
 
 ERROR_SCHEMAS: dict[str, Schema] = {
     "Meta": {

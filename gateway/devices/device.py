@@ -39,6 +39,7 @@ from gateway.drivers.base import (
     PhoneCheck,
     SentMessage,
 )
+from gateway.messages.shape import outgoing_text
 from gateway.store import DeviceRow, device_values, enqueue_sync, save_device_sync
 from gateway.timestamps import now_iso
 
@@ -189,7 +190,18 @@ class Device:
     # --- actions -------------------------------------------------------------
 
     async def send_text(self, to_jid: str, text: str) -> SentMessage:
+        """A text: the fast path."""
+        return await self._send(to_jid, text, None)
+
+    async def send(self, to_jid: str, message: OutgoingMessage) -> SentMessage:
+        """Any kind of message (media, location, …) in this device's send order; text has :meth:`send_text`."""
+        return await self._send(to_jid, outgoing_text(message), message)
+
+    async def _send(self, to_jid: str, text: str | None, message: OutgoingMessage | None) -> SentMessage:
+        """Sends of one device leave in the order they were accepted. The message is stored behind
+        the send (see :class:`~gateway.messages.record.Recorder`): no write is awaited here."""
         self._require_connected()
+        started = time.time()
         async with self.send_lock:
             self._require_connected()
             try:
@@ -197,30 +209,20 @@ class Device:
                 if delay:
                     await self.driver.set_typing(to_jid, True)
                     await asyncio.sleep(delay / 1000)
-                sent = await self.driver.send_text(to_jid, text)
+                if message is None:
+                    sent = await self.driver.send_text(to_jid, text or "")
+                else:
+                    sent = await self.driver.send(to_jid, message)
                 if delay:
                     with contextlib.suppress(DriverError):
                         await self.driver.set_typing(to_jid, False)
             except NotConnectedError as exc:
                 raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
             except DriverError as exc:
+                self.m.recorder.failed(self, to_jid, text, message, str(exc), started)
                 raise ApiError("SEND_FAILED", f"send failed: {exc}") from exc
             self.row.messages_sent += 1
-        self.m.stats_changed(self)
-        return sent
-
-    async def send(self, to_jid: str, message: OutgoingMessage) -> SentMessage:
-        """Any kind of message (media, location, …) in this device's send order; text has :meth:`send_text`."""
-        self._require_connected()
-        async with self.send_lock:
-            self._require_connected()
-            try:
-                sent = await self.driver.send(to_jid, message)
-            except NotConnectedError as exc:
-                raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
-            except DriverError as exc:
-                raise ApiError("SEND_FAILED", f"send failed: {exc}") from exc
-            self.row.messages_sent += 1
+            self.m.recorder.sent(self, to_jid, text, message, sent, started)
         self.m.stats_changed(self)
         return sent
 

@@ -19,6 +19,7 @@ from gateway.devices.device import Device
 from gateway.drivers.base import Driver, Method
 from gateway.events import Hub
 from gateway.media.service import MediaService
+from gateway.messages.record import Recorder
 from gateway.settings import Settings
 from gateway.store import DeviceRow, Store
 from gateway.timestamps import now_iso
@@ -54,6 +55,7 @@ class DeviceManager:
         self.connect_slots = asyncio.Semaphore(64)  # reconnect dials in flight, gateway-wide
         self.counters = SendCounters(store)
         self.media = media  # the pumps download incoming media through it (None: not downloaded)
+        self.recorder = Recorder(settings.message_retention_days)  # stores what devices send
         self._creating: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:
@@ -122,6 +124,8 @@ class DeviceManager:
         self.devices.pop(token, None)
         self._creating.pop(token, None)
         await self.store.delete_device(token)
+        # The token may come back as another account's device: its messages must not.
+        await self.store.delete_device_messages(token)
         if purge:
             await self.store.delete_contacts(token)
 

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import contextvars
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +39,11 @@ from gateway.drivers.base import (
     Receipt,
 )
 from gateway.media import incoming
+from gateway.messages import record
+from gateway.messages.record import status_json
 from gateway.messages.shape import edited_json, incoming_json, reaction_json, revoked_json
 from gateway.store import ContactRow, enqueue_sync, save_stats_sync, stats_values, upsert_contacts_sync
+from gateway.store.messages import apply_receipt_sync, edit_sync, record_sync, revoke_sync
 from gateway.timestamps import iso, now_iso
 
 if TYPE_CHECKING:
@@ -102,9 +106,15 @@ class Pump:
         elif isinstance(ev, ReactionReceived):
             await self._on_action("message.reaction", reaction_json(ev))
         elif isinstance(ev, MessageEdited):
-            await self._on_action("message.edited", edited_json(ev))
+            at = ev.timestamp.timestamp()
+            token = device.token
+            await self._on_action(
+                "message.edited", edited_json(ev), lambda conn: edit_sync(conn, token, ev.id, ev.text, at)
+            )
         elif isinstance(ev, MessageRevoked):
-            await self._on_action("message.revoked", revoked_json(ev))
+            at = ev.timestamp.timestamp()
+            token = device.token
+            await self._on_action("message.revoked", revoked_json(ev), lambda conn: revoke_sync(conn, token, ev.id, at))
 
     async def _on_receipt(self, ev: Receipt) -> None:
         device = self.device
@@ -116,23 +126,45 @@ class Pump:
             "timestamp": iso(ev.timestamp),
         }
         rows = m.router.deliveries("message.receipt", device.row, data)
-        if rows:  # an event that changes no device state: its outbox rows alone, stored first
-            await m.store.enqueue(rows)
+        if not m.recorder.enabled:
+            if rows:  # an event that changes no device state: its outbox rows alone, stored first
+                await m.store.enqueue(rows)
+                m.wake_dispatcher()
+            device.publish("message.receipt", data=data)
+            return
+        row, router, token, ids, at = replace(device.row), m.router, device.token, ev.message_ids, ev.timestamp
+        status, stamp = ev.type, at.timestamp()
+
+        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            # The status moves in the same transaction as the events that tell of it.
+            changes = [status_json(c) for c in apply_receipt_sync(conn, token, ids, status, stamp)]
+            out = list(rows)
+            for change in changes:
+                out += router.deliveries("message.status", row, change)
+            if out:
+                enqueue_sync(conn, out)
+            return changes
+
+        changes = await m.store.db.run(job)
+        if rows or changes:
             m.wake_dispatcher()
         device.publish("message.receipt", data=data)
+        for change in changes:
+            device.publish("message.status", data=change)
 
     async def _on_message(self, ev: IncomingMessage) -> None:
+        device = self.device
+        m = device.m
         data = incoming_json(ev)
         if ev.media is not None:
             # Downloaded before the message is recorded (bounded: MEDIA_FETCH_TIMEOUT_MS); a failed
             # download is reported as such, never holds the message back.
             data["media"] = await self._media(ev.media)
+        stored = record.incoming(device.token, ev, data) if m.recorder.enabled else None
         if ev.from_me:
             # Typed on the linked phone: the other side of the conversation, not a received message.
-            await self._on_action("message.sent", data)
+            await self._on_action("message.sent", data, (lambda conn: record_sync(conn, stored)) if stored else None)
             return
-        device = self.device
-        m = device.m
         ts = now_iso()
         device.row.messages_received += 1
         device.row.last_update = ts
@@ -143,6 +175,8 @@ class Pump:
         def job(conn: sqlite3.Connection) -> list[ContactRow]:
             save_stats_sync(conn, values)
             new = upsert_contacts_sync(conn, row.token, row.owner_id, senders, "message", ts)
+            if stored is not None:
+                record_sync(conn, stored)
             rows = router.deliveries("message.received", row, data, ts)
             for c in new:
                 rows += router.deliveries("contacts.new", row, {"phone": c.phone, "name": c.name}, ts)
@@ -164,13 +198,25 @@ class Pump:
             row = await incoming.download(svc, device.row.owner_id, media, lambda: driver.download(media.ref))
         return incoming.report(svc, media, row)
 
-    async def _on_action(self, event: str, data: dict[str, Any]) -> None:
-        """An event that changes no device state (edit, revoke, reaction, a message typed on the phone)."""
+    async def _on_action(
+        self, event: str, data: dict[str, Any], change: Callable[[sqlite3.Connection], object] | None = None
+    ) -> None:
+        """An edit, a revoke, a reaction or a message typed on the phone: what it changes in the
+        message store (``change``) and its outbox rows, in one transaction."""
         device = self.device
         m = device.m
         rows = m.router.deliveries(event, device.row, data)
-        if rows:
+        if change is not None and m.recorder.enabled:
+
+            def job(conn: sqlite3.Connection) -> None:
+                change(conn)
+                if rows:
+                    enqueue_sync(conn, rows)
+
+            await m.store.db.run(job)
+        elif rows:
             await m.store.enqueue(rows)
+        if rows:
             m.wake_dispatcher()
         device.publish(event, data=data)
 

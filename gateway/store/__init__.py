@@ -23,6 +23,7 @@ from gateway.store.devices import (
 )
 from gateway.store.idempotency import IdempotencyQueries
 from gateway.store.media import MediaQueries, MediaRow
+from gateway.store.messages import MessageQueries
 from gateway.store.outbox import NewDelivery, OutboxQueries, enqueue_sync
 
 __all__ = [
@@ -41,7 +42,9 @@ __all__ = [
 ]
 
 
-class Store(DeviceQueries, ContactQueries, OutboxQueries, IdempotencyQueries, AccountQueries, MediaQueries):
+class Store(
+    DeviceQueries, ContactQueries, OutboxQueries, IdempotencyQueries, AccountQueries, MediaQueries, MessageQueries
+):
     def __init__(self, db: Db) -> None:
         self.db = db
 

@@ -86,11 +86,19 @@ class Db:
         if _in_tx.get():
             # Already inside transaction(): join it (the flusher would wait for our own lock).
             return await self._writer.call(job)
+        return await self.submit(job)
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Queue ``job`` for the next group commit without waiting for it; its future settles on commit.
+
+        Jobs run in the order they were queued, so a job queued later (a receipt's
+        status update) always sees what an earlier one (the sent message) wrote.
+        """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.append((job, future))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="db-group-commit")
-        return await future
+        return future
 
     async def _flush(self) -> None:
         while self._jobs:

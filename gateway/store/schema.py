@@ -122,4 +122,52 @@ MIGRATIONS: list[str] = [
     CREATE INDEX media_created ON media(created_at);
     CREATE INDEX media_sha ON media(sha256);
     """,
+    # 4 (messages): every message sent or received, its status history, and the chats they form.
+    # seq is the rowid: the cursor of the message list (stable under concurrent inserts). Timestamps
+    # are unix seconds (REAL); payload is JSON of §11's optional fields. Plain SQL types and no
+    # SQLite-only syntax besides WITHOUT ROWID, so a PostgreSQL twin is a copy (BIGSERIAL for seq).
+    """
+    CREATE TABLE messages (
+        seq         INTEGER PRIMARY KEY,
+        token       TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        chat        TEXT NOT NULL,
+        direction   TEXT NOT NULL,
+        from_me     INTEGER NOT NULL DEFAULT 0,
+        sender      TEXT,
+        sender_lid  TEXT,
+        sender_name TEXT,
+        type        TEXT NOT NULL,
+        text        TEXT,
+        payload     TEXT,
+        status      TEXT NOT NULL,
+        status_at   REAL NOT NULL,
+        error       TEXT,
+        ts          REAL NOT NULL,
+        edited_at   REAL,
+        revoked_at  REAL
+    );
+    CREATE UNIQUE INDEX messages_id ON messages(token, id);
+    CREATE INDEX messages_token ON messages(token, seq);
+    CREATE INDEX messages_chat ON messages(token, chat, seq);
+
+    CREATE TABLE message_status (
+        seq    INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        at     REAL NOT NULL,
+        PRIMARY KEY (seq, status)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE chats (
+        token    TEXT NOT NULL,
+        jid      TEXT NOT NULL,
+        name     TEXT,
+        is_group INTEGER NOT NULL,
+        last_seq INTEGER NOT NULL,
+        last_at  REAL NOT NULL,
+        unread   INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (token, jid)
+    ) WITHOUT ROWID;
+    CREATE INDEX chats_recent ON chats(token, last_seq);
+    """,
 ]

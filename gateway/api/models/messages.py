@@ -270,3 +270,115 @@ class MessageStatus(Model):
 
 
 Direction = Literal["in", "out"]
+
+
+# --- the store's routes (§12) ------------------------------------------------------------------------
+
+
+class StatusAt(Model):
+    status: str
+    at: Time
+
+
+class StoredMessage(MessageData, kw_only=True):
+    """A stored message: §11's shape plus where it went and how far it got."""
+
+    direction: Direction
+    status: Annotated[str, rules(enum=STATUSES)]
+    status_at: Time
+    error: Annotated[str, described("why the send failed")] | msgspec.UnsetType = msgspec.UNSET
+    edited_at: Time | msgspec.UnsetType = msgspec.UNSET
+    revoked_at: Time | msgspec.UnsetType = msgspec.UNSET
+    status_history: list[StatusAt] | msgspec.UnsetType = msgspec.UNSET
+
+
+class MessagePage(Model):
+    messages: list[StoredMessage]
+    next_cursor: Annotated[str | None, described("pass as ?cursor= for the next page; null at the end")]
+
+
+class Chat(Model):
+    jid: str
+    name: str | None
+    is_group: bool
+    last_message: StoredMessage | None
+    last_message_at: Time
+    unread: int
+
+
+class ChatPage(Model):
+    chats: list[Chat]
+    next_cursor: str | None
+
+
+class MessagesRead(Model):
+    id: str
+    chat: str
+    read: Annotated[list[str], described("the incoming messages of the chat that became read")]
+
+
+class PresenceShown(Model):
+    token: str
+    chat: str
+    state: str
+
+
+class GroupMember(Model):
+    phone: str | None
+    jid: str
+    is_admin: bool
+    is_super_admin: bool
+
+
+class GroupDetail(Model):
+    jid: str
+    name: str
+    topic: str
+    owner: str | None
+    participant_count: int
+    participants: list[GroupMember]
+    created_at: Time | None
+
+
+class ParticipantOutcome(Model):
+    phone: str
+    ok: bool
+    error: str | None = None
+
+
+class ParticipantsChanged(Model):
+    jid: str
+    action: str
+    results: list[ParticipantOutcome]
+
+
+class InviteLink(Model):
+    jid: str
+    link: str
+
+
+class GroupLeft(Model):
+    jid: str
+    left: bool
+
+
+class EditMessage(Body):
+    __required__: ClassVar[tuple[str, ...]] = ("text",)
+    text: Text | None = None
+
+
+class PresenceIn(Body):
+    __required__: ClassVar[tuple[str, ...]] = ("state",)
+    state: Annotated[str, rules(enum=["composing", "recording", "paused"])] | None = None
+
+
+class GroupCreate(Body):
+    __required__: ClassVar[tuple[str, ...]] = ("name", "participants")
+    name: Annotated[str, rules(minLength=1, maxLength=100, examples=["Acme x Customer"])] | None = None
+    participants: Annotated[list[str], rules(maxItems=256, examples=[["60198765432"]])] | None = None
+
+
+class ParticipantsIn(Body):
+    __required__: ClassVar[tuple[str, ...]] = ("action", "participants")
+    action: Annotated[str, rules(enum=["add", "remove", "promote", "demote"])] | None = None
+    participants: Annotated[list[str], rules(minItems=1, maxItems=256, examples=[["60198765432"]])] | None = None

@@ -14,6 +14,7 @@ from msgspec import UNSET, UnsetType
 from gateway.accounts import USERNAME_RE
 from gateway.api.models.base import EVENT_NAMES, MAX_DEVICE_NAME, MAX_KEY_NAME, MAX_TEXT, Body, described, rules
 from gateway.api.models.media import MediaIn
+from gateway.api.models.messages import Contacts, LocationIn, Mentions, PollIn, ReactionIn
 
 Phone = Annotated[str, described("phone number; normalized to digits", examples=["60123456789"])]
 Text = Annotated[str, rules(minLength=1, maxLength=MAX_TEXT, examples=["Hello from wa-gateway"])]
@@ -45,7 +46,8 @@ class DeviceCreate(DeviceUpdate):
 
 
 class SendMessage(Body):
-    """``POST /messages``: exactly one content field (``text`` or ``media``)."""
+    """``POST /messages``: exactly one content field (``text``, ``media``, ``location``, ``contacts``,
+    ``reaction``, ``poll``), optionally quoting a stored message (``replyTo``) and mentioning people."""
 
     __required__: ClassVar[tuple[str, ...]] = ("token", "to")
     token: Phone | None = None
@@ -57,10 +59,14 @@ class SendMessage(Body):
     ) = None
     text: Text | None = None
     media: MediaIn | None = None
-    mentions: (
-        Annotated[list[str], described("phone numbers, shown as @mentions (in groups)", examples=[["60198765432"]])]
-        | None
+    location: LocationIn | None = None
+    contacts: Contacts | None = None
+    reaction: ReactionIn | None = None
+    poll: PollIn | None = None
+    reply_to: (
+        Annotated[str, described("a message id stored for this device: the message quotes it (404 if unknown)")] | None
     ) = None
+    mentions: Mentions | None = None
 
 
 class ValidatePhone(Body):

@@ -18,10 +18,11 @@ from gateway.api.models.requests import SendMessage
 from gateway.api.models.responses import MessageSent
 from gateway.api.routes import message_media
 from gateway.api.routes.common import principal, raw_header, token_from, visible_device
+from gateway.api.routes.history import service
 from gateway.api.uploads import is_multipart
-from gateway.drivers.base import OutgoingMessage
 from gateway.idempotency import check_key, fingerprint
 from gateway.messages.content import one_content
+from gateway.messages.draft import Draft, plain
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
 from gateway.timestamps import iso
@@ -48,8 +49,11 @@ async def deliver(request: Request, token: str, to: str, text: str) -> MessageSe
     return {"messageId": sent.id, "timestamp": iso(sent.timestamp)}
 
 
-async def deliver_mentions(request: Request, token: str, to: str, text: str, jids: tuple[str, ...]) -> MessageSent:
-    sent = await visible_device(request, token).send(to, OutgoingMessage(text=text, mentions=jids))
+async def deliver_kind(request: Request, token: str, to: str, draft: Draft) -> MessageSent:
+    """Any other kind: a quoted or reacted-to id must be stored for this device (404 before anything is sent)."""
+    device = visible_device(request, token)
+    chat, message = await draft.resolve(service(request), token)
+    sent = await device.send(chat or to, message)
     return {"messageId": sent.id, "timestamp": iso(sent.timestamp)}
 
 
@@ -66,21 +70,21 @@ async def send(request: Request) -> Response:
     token = token_from(body.token, request)
     to = recipient(body.to, request)
     if body.media is not None:
-        one_content(body)  # media and text together: INVALID_MESSAGE
+        one_content(body)  # media and another content together: INVALID_MESSAGE
         return await message_media.send_json(request, token, to, body.media, body.mentions)
-    text = message_text(body.text)
-    if body.mentions:
-        jids = message_media.mention_jids(request, body.mentions)
-        return await message_media.respond(
-            request, key, (token, to, text, jids), partial(deliver_mentions, request, token, to, text, jids)
-        )
+    if body.text is not None and plain(body):
+        text = message_text(body.text)
+        meaning: tuple[Any, ...] = (token, to, text)
+        action = partial(deliver, request, token, to, text)
+    else:
+        draft = Draft.parse(body, message_media.mention_jids(request, body.mentions))
+        meaning = (token, to, draft.fingerprint)
+        action = partial(deliver_kind, request, token, to, draft)
 
     if key is None:
-        return ok(await deliver(request, token, to, text), "message sent")
+        return ok(await action(), "message sent")
     rt = runtime(request)
-    data, replayed = await rt.idempotency.run(
-        principal(request).rate_key, key, fingerprint(token, to, text), partial(deliver, request, token, to, text)
-    )
+    data, replayed = await rt.idempotency.run(principal(request).rate_key, key, fingerprint(*meaning), action)
     headers = {"Idempotent-Replayed": "true" if replayed else "false"}
     response = ok(data, "message already sent (idempotent replay)" if replayed else "message sent")
     response.headers.update(headers)

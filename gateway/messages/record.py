@@ -1,0 +1,190 @@
+"""Recording messages in the store as they are sent and received (CONTRACT §12).
+
+The device pump stores an incoming message in the same group-commit job as
+its webhook outbox rows (:func:`incoming`); a send stores its message by
+queueing a job on the group commit *without awaiting it* (:meth:`Recorder.sent`),
+so ``POST /messages`` pays no extra write: the row rides the next commit with
+whatever else is being written. Because jobs run in queue order, the receipts
+that follow a send always find its row.
+
+Each status change of an outgoing message is a ``message.status`` event
+``{id, chat, status, at}``: stored as outbox rows in the job that changes the
+status, then published to WebSocket listeners once the job has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sqlite3
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from gateway.drivers.base import IncomingMessage, OutgoingMessage, SentMessage
+from gateway.messages.shape import incoming_json, outgoing_json
+from gateway.store import NewDelivery, enqueue_sync
+from gateway.store.messages import NewMessage, StatusChange, record_sync
+from gateway.timestamps import iso
+
+if TYPE_CHECKING:
+    from gateway.devices.device import Device
+
+log = structlog.get_logger("gateway.messages")
+
+
+def status_json(change: StatusChange) -> dict[str, Any]:
+    return {"id": change.id, "chat": change.chat, "status": change.status, "at": _iso(change.at)}
+
+
+def _iso(ts: float) -> str:
+    return iso(datetime.fromtimestamp(ts, UTC))
+
+
+def incoming(device_token: str, ev: IncomingMessage, data: dict[str, Any] | None = None) -> NewMessage:
+    """A received message (or one typed on the linked phone: ``from_me``) as a row to store; ``data``
+    is its event data when already built (with the media service's ``media``)."""
+    data = data if data is not None else incoming_json(ev)
+    payload: dict[str, Any] = {
+        k: data[k] for k in ("media", "location", "contacts", "poll", "replyTo", "mentions") if k in data
+    }
+    ts = ev.timestamp.timestamp()
+    if ev.from_me:
+        return NewMessage(
+            token=device_token,
+            id=ev.id,
+            chat=ev.chat,
+            direction="out",
+            type=ev.type,
+            text=ev.text,
+            ts=ts,
+            status="sent",
+            history=(("sent", ts),),
+            from_me=True,
+            sender=ev.sender,
+            payload=payload or None,
+            read_chat=True,
+        )
+    return NewMessage(
+        token=device_token,
+        id=ev.id,
+        chat=ev.chat,
+        direction="in",
+        type=ev.type,
+        text=ev.text,
+        ts=ts,
+        status="received",
+        history=(("received", ts),),
+        sender=ev.sender,
+        sender_lid=ev.sender_lid,
+        sender_name=ev.sender_name,
+        payload=payload or None,
+    )
+
+
+class Recorder:
+    """Stores what devices send, behind the send (see the module docstring)."""
+
+    def __init__(self, retention_days: int) -> None:
+        self.enabled = retention_days > 0
+        self.clock = time.time
+
+    def sent(
+        self,
+        device: Device,
+        to: str,
+        text: str | None,
+        message: OutgoingMessage | None,
+        sent: SentMessage,
+        started: float,
+    ) -> None:
+        """A send succeeded: store it as pending (when accepted) → sent, and tell of ``sent``."""
+        if not self.enabled:
+            return
+        at = sent.timestamp.timestamp()
+        self._submit(
+            device,
+            NewMessage(
+                token=device.token,
+                id=sent.id,
+                chat=to,
+                direction="out",
+                type="text" if message is None else message.type,
+                text=text,
+                ts=at,
+                status="sent",
+                history=(("pending", started), ("sent", at)),
+                from_me=True,
+                sender=device.row.phone or device.token,
+                payload=outgoing_json(message) if message is not None else None,
+            ),
+            StatusChange(sent.id, to, "sent", at),
+        )
+
+    def failed(
+        self, device: Device, to: str, text: str | None, message: OutgoingMessage | None, error: str, started: float
+    ) -> str | None:
+        """A send failed: store it as ``failed`` with the error, under an id of the gateway's own."""
+        if not self.enabled:
+            return None
+        at = self.clock()
+        msg_id = "GW" + secrets.token_hex(9).upper()  # never sent, so WhatsApp gave it no id
+        self._submit(
+            device,
+            NewMessage(
+                token=device.token,
+                id=msg_id,
+                chat=to,
+                direction="out",
+                type="text" if message is None else message.type,
+                text=text,
+                ts=at,
+                status="failed",
+                history=(("pending", started), ("failed", at)),
+                from_me=True,
+                sender=device.row.phone or device.token,
+                payload=outgoing_json(message) if message is not None else None,
+                error=error,
+            ),
+            StatusChange(msg_id, to, "failed", at),
+        )
+        return msg_id
+
+    def _submit(self, device: Device, row: NewMessage, change: StatusChange) -> None:
+        m = device.m
+        data = status_json(change)
+        deliveries = m.router.deliveries("message.status", replace(device.row), data)
+
+        def job(conn: sqlite3.Connection) -> bool:
+            if record_sync(conn, row) is None:
+                return False
+            if deliveries:
+                enqueue_sync(conn, deliveries)
+            return True
+
+        def done(future: asyncio.Future[bool]) -> None:
+            if future.cancelled():
+                return
+            exc = future.exception()
+            if exc is not None:
+                log.error("messages.record_failed", token=device.token, id=row.id, error=str(exc))
+                return
+            if future.result():
+                if deliveries:
+                    m.wake_dispatcher()
+                device.publish("message.status", data=data)
+
+        m.store.db.submit(job).add_done_callback(done)
+
+
+def status_deliveries(device: Device, changes: list[StatusChange]) -> tuple[list[NewDelivery], list[dict[str, Any]]]:
+    """The outbox rows and frame data of status changes (computed on the loop, stored in the job)."""
+    row = device.row
+    datas = [status_json(c) for c in changes]
+    rows: list[NewDelivery] = []
+    for d in datas:
+        rows += device.m.router.deliveries("message.status", row, d)
+    return rows, datas

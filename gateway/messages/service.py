@@ -1,0 +1,239 @@
+"""The message store's service (CONTRACT §12): history, one message, chats, and the actions on them.
+
+Routes stay thin: they parse and check the request, then call these. What a
+message looks like to a client is :func:`message_json` (§11's shape plus
+``direction``, ``status``, ``statusAt``). Cursors are opaque to clients: the
+base64 of a row's ``seq``, so a page boundary is a position in storage order
+and messages stored meanwhile never shift it (no duplicates, no gaps).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+from gateway.api.errors import ApiError, invalid
+from gateway.devices.device import Device
+from gateway.drivers.base import (
+    DriverError,
+    GroupInfo,
+    NotConnectedError,
+    NotFoundError,
+    QuotedRef,
+    Reaction,
+    RefusedError,
+)
+from gateway.store import Store
+from gateway.store.messages import ChatRow, MessageRow, edit_sync, mark_read_sync, revoke_sync
+from gateway.timestamps import iso
+
+T = TypeVar("T")
+
+EDIT_WINDOW_S = 15 * 60  # WhatsApp accepts edits for 15 minutes
+_CURSOR = re.compile(r"^([mc]):([0-9]{1,19})$")
+
+
+# --- shapes -------------------------------------------------------------------------------------------
+
+
+def _iso(ts: float) -> str:
+    return iso(datetime.fromtimestamp(ts, UTC))
+
+
+def message_json(row: MessageRow, history: bool = False) -> dict[str, Any]:
+    """A stored message: §11's shape plus ``direction``, ``status``, ``statusAt`` (and its history)."""
+    data: dict[str, Any] = {"id": row.id, "from": row.sender}
+    if row.sender_lid:
+        data["fromLid"] = row.sender_lid
+    data.update(
+        fromName=row.sender_name,
+        chat=row.chat,
+        isGroup=row.chat.endswith("@g.us"),
+        fromMe=row.from_me,
+        type=row.type,
+        text=row.text,
+        timestamp=_iso(row.ts),
+    )
+    data.update(row.payload)
+    data.update(direction=row.direction, status=row.status, statusAt=_iso(row.status_at))
+    if row.error:
+        data["error"] = row.error
+    if row.edited_at is not None:
+        data["editedAt"] = _iso(row.edited_at)
+    if row.revoked_at is not None:
+        data["revokedAt"] = _iso(row.revoked_at)
+    if history:
+        data["statusHistory"] = [{"status": s, "at": _iso(at)} for s, at in row.history]
+    return data
+
+
+def chat_json(chat: ChatRow) -> dict[str, Any]:
+    return {
+        "jid": chat.jid,
+        "name": chat.name,
+        "isGroup": chat.is_group,
+        "lastMessage": message_json(chat.last) if chat.last is not None else None,
+        "lastMessageAt": _iso(chat.last_at),
+        "unread": chat.unread,
+    }
+
+
+def group_json(info: GroupInfo) -> dict[str, Any]:
+    return {
+        "jid": info.jid,
+        "name": info.name,
+        "topic": info.topic,
+        "owner": info.owner,
+        "participantCount": len(info.participants),
+        "participants": [
+            {"phone": p.phone, "jid": p.jid, "isAdmin": p.is_admin, "isSuperAdmin": p.is_super_admin}
+            for p in info.participants
+        ],
+        "createdAt": iso(info.created_at) if info.created_at else None,
+    }
+
+
+# --- cursors and filters ------------------------------------------------------------------------------
+
+
+def encode_cursor(kind: str, seq: int) -> str:
+    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, raw: str | None) -> int | None:
+    """The ``seq`` inside a cursor of ``kind``; anything else is INVALID_REQUEST."""
+    if raw is None or raw == "":
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise invalid("'cursor' is not a cursor this gateway gave out") from exc
+    match = _CURSOR.match(text)
+    if match is None or match.group(1) != kind or len(raw) > 40:
+        raise invalid("'cursor' is not a cursor this gateway gave out")
+    return int(match.group(2))
+
+
+def parse_time(raw: str | None, name: str) -> float | None:
+    """An RFC 3339 query parameter as unix seconds; INVALID_REQUEST when it is not one."""
+    if raw is None or raw == "":
+        return None
+    try:
+        dt = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError as exc:
+        raise invalid(f"'{name}' must be an RFC 3339 time, e.g. 2026-02-17T10:30:00Z") from exc
+    if dt.tzinfo is None:
+        raise invalid(f"'{name}' needs a time zone (Z or +hh:mm)")
+    return dt.timestamp()
+
+
+# --- driver calls ---------------------------------------------------------------------------------------
+
+
+async def call(device: Device, fn: Callable[[], Awaitable[T]], failed: str = "SEND_FAILED") -> T:
+    """A driver call on behalf of a route, its failures as the contract's codes."""
+    device._require_connected()
+    try:
+        return await fn()
+    except NotConnectedError as exc:
+        raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
+    except NotFoundError as exc:
+        raise ApiError("NOT_FOUND", str(exc)) from exc
+    except RefusedError as exc:
+        raise invalid(f"WhatsApp refused: {exc}") from exc
+    except DriverError as exc:
+        raise ApiError(failed, f"WhatsApp said: {exc}") from exc
+
+
+# --- the service ---------------------------------------------------------------------------------------
+
+
+class MessageService:
+    """Reads and actions over the message store for one gateway."""
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def page(
+        self, token: str, limit: int, cursor: int | None, **filters: Any
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        rows = await self.store.list_messages(token, limit=limit + 1, before_seq=cursor, **filters)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = encode_cursor("m", rows[-1].seq) if more else None
+        return [message_json(r) for r in rows], next_cursor
+
+    async def stored(self, token: str, msg_id: str, history: bool = False) -> MessageRow:
+        row = await self.store.get_message(token, msg_id, history=history)
+        if row is None:
+            raise ApiError("NOT_FOUND", f"no message {msg_id} stored for this device")
+        return row
+
+    async def chats(self, token: str, limit: int, cursor: int | None) -> tuple[list[dict[str, Any]], str | None]:
+        rows = await self.store.list_chats(token, limit=limit + 1, before_seq=cursor)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [chat_json(c) for c in rows], (encode_cursor("c", rows[-1].last_seq) if more else None)
+
+    async def quoted(self, token: str, msg_id: str) -> QuotedRef:
+        """What a reply needs of the message it quotes: NOT_FOUND when this device never stored it."""
+        row = await self.stored(token, msg_id)
+        return QuotedRef(row.id, row.chat, row.sender, row.from_me, row.text)
+
+    async def reaction(self, token: str, msg_id: str, emoji: str) -> tuple[str, Reaction]:
+        """The chat and reaction for a stored message id (NOT_FOUND otherwise)."""
+        row = await self.stored(token, msg_id)
+        sender = f"{row.sender}@s.whatsapp.net" if row.sender and "@" not in row.sender else row.sender
+        return row.chat, Reaction(row.id, emoji, sender, row.from_me)
+
+    async def edit(self, device: Device, msg_id: str, text: str) -> dict[str, Any]:
+        row = await self.stored(device.token, msg_id)
+        if row.direction != "out" or row.type != "text":
+            raise invalid("only a text message this device sent can be edited")
+        if row.revoked_at is not None or row.status == "failed":
+            raise invalid("this message was deleted or never sent: it cannot be edited")
+        if self.clock() - row.ts > EDIT_WINDOW_S:
+            raise invalid("WhatsApp allows edits for 15 minutes after sending; this message is older")
+        await call(device, lambda: device.driver.edit(row.chat, row.id, text))
+        at = self.clock()
+        await self.store.db.run(lambda conn: edit_sync(conn, device.token, row.id, text, at))
+        return message_json(await self.stored(device.token, msg_id))
+
+    async def revoke(self, device: Device, msg_id: str) -> dict[str, Any]:
+        row = await self.stored(device.token, msg_id)
+        if row.direction != "out":
+            raise invalid("only a message this device sent can be deleted for everyone")
+        if row.status == "failed":
+            raise invalid("this message was never sent")
+        if row.revoked_at is None:
+            await call(device, lambda: device.driver.revoke(row.chat, row.id))
+            at = self.clock()
+            await self.store.db.run(lambda conn: revoke_sync(conn, device.token, row.id, at))
+        return message_json(await self.stored(device.token, msg_id))
+
+    async def mark_read(self, device: Device, msg_id: str) -> dict[str, Any]:
+        """Read receipts for the incoming message and every unread one before it in its chat."""
+        row = await self.stored(device.token, msg_id)
+        if row.direction != "in":
+            raise invalid("only an incoming message can be marked read")
+        unread = await self.store.list_messages(
+            device.token, limit=1000, before_seq=row.seq + 1, chat=row.chat, direction="in"
+        )
+        by_sender: dict[str | None, list[str]] = {}
+        for m in unread:
+            if m.status == "received":
+                by_sender.setdefault(m.sender, []).append(m.id)
+        group = row.chat.endswith("@g.us")
+        for sender, ids in (by_sender or {row.sender: [row.id]}).items():
+            author = f"{sender}@s.whatsapp.net" if group and sender else None
+            await call(device, partial(device.driver.mark_read, row.chat, ids, author))
+        at = self.clock()
+        ids = await self.store.db.run(lambda conn: mark_read_sync(conn, device.token, row.chat, row.seq, at))
+        return {"id": row.id, "chat": row.chat, "read": ids}

@@ -1,0 +1,352 @@
+"""Messages, their status history and the chats they form (CONTRACT §12).
+
+One row per (device token, message id) in ``messages``; ``seq`` (the rowid)
+orders them as they were stored and is the list's cursor, so a page boundary
+never moves when new messages arrive. ``message_status`` keeps every status a
+message reached, with when; ``chats`` is maintained on insert (last message,
+unread count) so ``GET /devices/{token}/chats`` reads one row per chat.
+
+Rules:
+
+- an outgoing status only moves forward (pending → sent → delivered → read →
+  played); a receipt that arrives late or twice is recorded in the history
+  but never moves the status back — so any arrival order ends in the same state;
+- recording a message twice (a redelivery) changes nothing;
+- retention deletes the oldest rows in small batches, each its own short
+  transaction (``prune_sync``), so a prune never holds the write lock long.
+
+The ``*_sync`` functions run in the writer's thread inside a group-commit job
+(the pump stores a message with its webhook outbox rows in one transaction).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gateway.store.db import Db
+
+RANK = {"failed": -1, "pending": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4}
+PRUNE_BATCH = 500
+
+_COLUMNS = (
+    "seq, token, id, chat, direction, from_me, sender, sender_lid, sender_name, type, text, payload, "
+    "status, status_at, error, ts, edited_at, revoked_at"
+)
+_INSERT = (
+    "INSERT INTO messages (token, id, chat, direction, from_me, sender, sender_lid, sender_name, type, text, "
+    "payload, status, status_at, error, ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (token, id) DO NOTHING"
+)
+_CHAT = """
+INSERT INTO chats (token, jid, name, is_group, last_seq, last_at, unread) VALUES (?,?,?,?,?,?,?)
+ON CONFLICT (token, jid) DO UPDATE SET
+    name     = COALESCE(excluded.name, name),
+    last_seq = excluded.last_seq,
+    last_at  = excluded.last_at,
+    unread   = CASE WHEN ? THEN 0 ELSE unread + excluded.unread END
+"""
+
+
+@dataclass(slots=True)
+class NewMessage:
+    """A message to store. ``history`` is every status it already went through, with when."""
+
+    token: str
+    id: str
+    chat: str
+    direction: str  # "in" | "out"
+    type: str
+    text: str | None
+    ts: float
+    status: str
+    history: tuple[tuple[str, float], ...]
+    from_me: bool = False
+    sender: str | None = None
+    sender_lid: str | None = None
+    sender_name: str | None = None
+    payload: dict[str, Any] | None = None
+    error: str | None = None
+    read_chat: bool = False  # typed on the linked phone: its owner has read the chat
+
+    @property
+    def status_at(self) -> float:
+        return self.history[-1][1] if self.history else self.ts
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    id: str
+    chat: str
+    status: str
+    at: float
+
+
+@dataclass(slots=True)
+class MessageRow:
+    seq: int
+    token: str
+    id: str
+    chat: str
+    direction: str
+    from_me: bool
+    sender: str | None
+    sender_lid: str | None
+    sender_name: str | None
+    type: str
+    text: str | None
+    payload: dict[str, Any]
+    status: str
+    status_at: float
+    error: str | None
+    ts: float
+    edited_at: float | None
+    revoked_at: float | None
+    history: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ChatRow:
+    jid: str
+    name: str | None
+    is_group: bool
+    last_seq: int
+    last_at: float
+    unread: int
+    last: MessageRow | None
+
+
+def _row(r: Any, offset: int = 0) -> MessageRow:
+    return MessageRow(
+        seq=r[offset],
+        token=r[offset + 1],
+        id=r[offset + 2],
+        chat=r[offset + 3],
+        direction=r[offset + 4],
+        from_me=bool(r[offset + 5]),
+        sender=r[offset + 6],
+        sender_lid=r[offset + 7],
+        sender_name=r[offset + 8],
+        type=r[offset + 9],
+        text=r[offset + 10],
+        payload=orjson.loads(r[offset + 11]) if r[offset + 11] else {},
+        status=r[offset + 12],
+        status_at=r[offset + 13],
+        error=r[offset + 14],
+        ts=r[offset + 15],
+        edited_at=r[offset + 16],
+        revoked_at=r[offset + 17],
+    )
+
+
+# --- writes (in the writer's thread) ---------------------------------------------------------------
+
+
+def record_sync(conn: sqlite3.Connection, m: NewMessage) -> int | None:
+    """Store ``m`` with its history and move its chat; None when it was stored already."""
+    payload = orjson.dumps(m.payload).decode() if m.payload else None
+    cur = conn.execute(
+        _INSERT,
+        (
+            m.token,
+            m.id,
+            m.chat,
+            m.direction,
+            int(m.from_me),
+            m.sender,
+            m.sender_lid,
+            m.sender_name,
+            m.type,
+            m.text,
+            payload,
+            m.status,
+            m.status_at,
+            m.error,
+            m.ts,
+        ),
+    )
+    if cur.rowcount == 0:
+        return None
+    seq = int(cur.lastrowid or 0)
+    conn.executemany("INSERT OR IGNORE INTO message_status VALUES (?,?,?)", [(seq, s, at) for s, at in m.history])
+    incoming = m.direction == "in"
+    is_group = m.chat.endswith("@g.us")
+    name = m.sender_name if incoming and not is_group else None
+    conn.execute(_CHAT, (m.token, m.chat, name, int(is_group), seq, m.ts, int(incoming), int(m.read_chat)))
+    return seq
+
+
+def record_many_sync(conn: sqlite3.Connection, messages: Iterable[NewMessage]) -> int:
+    """Store a batch (bulk loads, the benchmark); returns how many were new."""
+    return sum(record_sync(conn, m) is not None for m in messages)
+
+
+def apply_receipt_sync(
+    conn: sqlite3.Connection, token: str, ids: Iterable[str], status: str, at: float
+) -> list[StatusChange]:
+    """A receipt for messages this device sent: the status moves forward only; history keeps it all."""
+    rank = RANK.get(status, -1)
+    changes: list[StatusChange] = []
+    for msg_id in ids:
+        row = conn.execute(
+            "SELECT seq, chat, status FROM messages WHERE token = ? AND id = ? AND direction = 'out'", (token, msg_id)
+        ).fetchone()
+        if row is None:
+            continue
+        seq, chat, current = row[0], row[1], row[2]
+        conn.execute("INSERT OR IGNORE INTO message_status VALUES (?,?,?)", (seq, status, at))
+        if rank > RANK.get(current, -1):
+            conn.execute("UPDATE messages SET status = ?, status_at = ? WHERE seq = ?", (status, at, seq))
+            changes.append(StatusChange(msg_id, chat, status, at))
+    return changes
+
+
+def edit_sync(conn: sqlite3.Connection, token: str, msg_id: str, text: str | None, at: float) -> bool:
+    cur = conn.execute(
+        "UPDATE messages SET text = ?, edited_at = ? WHERE token = ? AND id = ?", (text, at, token, msg_id)
+    )
+    return cur.rowcount > 0
+
+
+def revoke_sync(conn: sqlite3.Connection, token: str, msg_id: str, at: float) -> bool:
+    cur = conn.execute(
+        "UPDATE messages SET revoked_at = ? WHERE token = ? AND id = ? AND revoked_at IS NULL", (at, token, msg_id)
+    )
+    return cur.rowcount > 0
+
+
+def mark_read_sync(conn: sqlite3.Connection, token: str, chat: str, upto_seq: int, at: float) -> list[str]:
+    """Incoming messages of ``chat`` up to ``upto_seq`` become read; the chat's unread count follows."""
+    ids = [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM messages WHERE token = ? AND chat = ? AND seq <= ? AND direction = 'in' "
+            "AND status = 'received'",
+            (token, chat, upto_seq),
+        )
+    ]
+    if ids:
+        conn.execute(
+            "UPDATE messages SET status = 'read', status_at = ? WHERE token = ? AND chat = ? AND seq <= ? "
+            "AND direction = 'in' AND status = 'received'",
+            (at, token, chat, upto_seq),
+        )
+    left = conn.execute(
+        "SELECT COUNT(*) FROM messages WHERE token = ? AND chat = ? AND direction = 'in' AND status = 'received'",
+        (token, chat),
+    ).fetchone()[0]
+    conn.execute("UPDATE chats SET unread = ? WHERE token = ? AND jid = ?", (left, token, chat))
+    return ids
+
+
+def prune_sync(conn: sqlite3.Connection, before: float, batch: int = PRUNE_BATCH) -> tuple[int, bool]:
+    """Delete up to ``batch`` of the oldest messages stored before ``before``.
+
+    Reads only the first ``batch`` rows in storage order (never a scan of the
+    table): returns (deleted, more) — ``more`` when the whole batch was old,
+    so the caller runs another one.
+    """
+    rows = conn.execute("SELECT seq, ts FROM messages ORDER BY seq LIMIT ?", (batch,)).fetchall()
+    old = [r[0] for r in rows if r[1] < before]
+    if old:
+        marks = ",".join("?" * len(old))
+        conn.execute(f"DELETE FROM message_status WHERE seq IN ({marks})", old)
+        conn.execute(f"DELETE FROM messages WHERE seq IN ({marks})", old)
+    return len(old), bool(rows) and len(old) == len(rows)
+
+
+def prune_chats_sync(conn: sqlite3.Connection, before: float) -> int:
+    """Chats whose last message is older than ``before`` (so every message of theirs is gone)."""
+    return conn.execute("DELETE FROM chats WHERE last_at < ?", (before,)).rowcount
+
+
+def delete_device_sync(conn: sqlite3.Connection, token: str, batch: int = 5000) -> tuple[int, bool]:
+    """Delete up to ``batch`` messages of a removed device (and, once none are left, its chats)."""
+    seqs = [r[0] for r in conn.execute("SELECT seq FROM messages WHERE token = ? LIMIT ?", (token, batch))]
+    if seqs:
+        marks = ",".join("?" * len(seqs))
+        conn.execute(f"DELETE FROM message_status WHERE seq IN ({marks})", seqs)
+        conn.execute(f"DELETE FROM messages WHERE seq IN ({marks})", seqs)
+        return len(seqs), True
+    conn.execute("DELETE FROM chats WHERE token = ?", (token,))
+    return 0, False
+
+
+# --- reads -------------------------------------------------------------------------------------------
+
+
+class MessageQueries:
+    db: Db
+
+    async def list_messages(
+        self,
+        token: str,
+        *,
+        limit: int,
+        before_seq: int | None = None,
+        chat: str | None = None,
+        direction: str | None = None,
+        type: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+    ) -> list[MessageRow]:
+        """Newest first (by storage order), ``limit`` rows below the cursor ``before_seq``."""
+        where = ["token = ?"]
+        args: list[Any] = [token]
+        for clause, value in (
+            ("chat = ?", chat),
+            ("direction = ?", direction),
+            ("type = ?", type),
+            ("ts >= ?", since),
+            ("ts <= ?", until),
+            ("seq < ?", before_seq),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        index = "messages_chat" if chat is not None else "messages_token"
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM messages INDEXED BY {index} WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
+            (*args, limit),
+        )
+        return [_row(r) for r in rows]
+
+    async def get_message(self, token: str, msg_id: str, history: bool = False) -> MessageRow | None:
+        r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM messages WHERE token = ? AND id = ?", (token, msg_id))
+        if r is None:
+            return None
+        row = _row(r)
+        if history:
+            hist = await self.db.fetchall("SELECT status, at FROM message_status WHERE seq = ? ORDER BY at", (row.seq,))
+            row.history = sorted(((h[0], h[1]) for h in hist), key=lambda h: (h[1], RANK.get(h[0], 9)))
+        return row
+
+    async def list_chats(self, token: str, *, limit: int, before_seq: int | None = None) -> list[ChatRow]:
+        """Most recent first (by their last message), ``limit`` chats below the cursor ``before_seq``."""
+        cursor = " AND c.last_seq < ?" if before_seq is not None else ""
+        args: tuple[Any, ...] = (token, before_seq, limit) if before_seq is not None else (token, limit)
+        rows = await self.db.fetchall(
+            "SELECT c.jid, c.name, c.is_group, c.last_seq, c.last_at, c.unread, "
+            + ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
+            + " FROM chats c LEFT JOIN messages m ON m.seq = c.last_seq"
+            f" WHERE c.token = ?{cursor} ORDER BY c.last_seq DESC LIMIT ?",
+            args,
+        )
+        return [
+            ChatRow(r[0], r[1], bool(r[2]), r[3], r[4], r[5], _row(r, 6) if r[6] is not None else None) for r in rows
+        ]
+
+    async def chat_seq(self, token: str, chat: str) -> int | None:
+        r = await self.db.fetchone("SELECT last_seq FROM chats WHERE token = ? AND jid = ?", (token, chat))
+        return None if r is None else int(r[0])
+
+    async def delete_device_messages(self, token: str) -> int:
+        """Every message and chat of a removed device, in batches (its token may be reused by another account)."""
+        total, more = 0, True
+        while more:
+            deleted, more = await self.db.run(lambda conn: delete_device_sync(conn, token))
+            total += deleted
+        return total
