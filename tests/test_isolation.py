@@ -27,6 +27,7 @@ TB = "60198765432"  # bob's device
 TADM = "60171222333"  # the admin's device (no owner)
 GHOST = "60133334444"  # a valid number that is nobody's device
 SENDER = "60127654321"  # writes to every device, so each has a contact
+SALES = "120363000000000001@g.us"  # a group every sandbox device is in
 
 
 @dataclass
@@ -95,6 +96,27 @@ DEVICE_ROWS: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("GET", "/contacts/{token}", "/contacts/{t}", None),
     ("GET", "/contacts/{token}", "/contacts/{t}?format=csv", None),
     ("GET", "/contacts/{token}", "/contacts/{t}?format=csv&limit=all", None),
+    # the message store, chats and groups (§12)
+    ("GET", "/devices/{token}/messages", "/devices/{t}/messages", None),
+    ("GET", "/devices/{token}/messages", "/devices/{t}/messages?direction=in&limit=5", None),
+    ("GET", "/devices/{token}/messages/{id}", "/devices/{t}/messages/3EB0ISOLATION", None),
+    ("PATCH", "/devices/{token}/messages/{id}", "/devices/{t}/messages/3EB0ISOLATION", {"text": "edited"}),
+    ("DELETE", "/devices/{token}/messages/{id}", "/devices/{t}/messages/3EB0ISOLATION", None),
+    ("POST", "/devices/{token}/messages/{id}/read", "/devices/{t}/messages/3EB0ISOLATION/read", None),
+    ("GET", "/devices/{token}/chats", "/devices/{t}/chats", None),
+    ("POST", "/devices/{token}/chats/{jid}/presence", f"/devices/{{t}}/chats/{SENDER}/presence", {"state": "paused"}),
+    ("POST", "/devices/{token}/groups", "/devices/{t}/groups", {"name": "g", "participants": [SENDER]}),
+    ("GET", "/devices/{token}/groups/{jid}", f"/devices/{{t}}/groups/{SALES}", None),
+    (
+        "POST",
+        "/devices/{token}/groups/{jid}/participants",
+        f"/devices/{{t}}/groups/{SALES}/participants",
+        {"action": "promote", "participants": [SENDER]},
+    ),
+    ("GET", "/devices/{token}/groups/{jid}/invite", f"/devices/{{t}}/groups/{SALES}/invite", None),
+    ("DELETE", "/devices/{token}/groups/{jid}", f"/devices/{{t}}/groups/{SALES}", None),
+    ("POST", "/messages", "/messages", {"token": "{t}", "to": GHOST, "location": {"latitude": 1, "longitude": 2}}),
+    ("POST", "/messages", "/messages", {"token": "{t}", "to": GHOST, "text": "re", "replyTo": "3EB0ISOLATION"}),
 ]
 
 
@@ -174,6 +196,35 @@ async def test_another_accounts_token_is_taken_on_create(world: World) -> None:
     assert (await world.alice.http.post("/devices", json={"token": TA})).status_code == 200
 
 
+async def test_message_history_and_chats_show_only_the_own_device(world: World) -> None:
+    """A message to bob's device is in bob's history and chats, never in alice's; the admin reads both."""
+    gw = world.gw
+    r = await gw.post(f"/sandbox/devices/{TB}/incoming", {"from": GHOST, "name": "Gus", "text": "for bob only"})
+    secret = r.json()["data"]["id"]
+
+    async def stored(client: httpx.AsyncClient, token: str) -> bool:
+        return (await client.get(f"/devices/{token}/messages/{secret}")).status_code == 200
+
+    await gw.until(lambda: stored(world.bob.http, TB))
+    assert await stored(gw.http, TB)
+    for path in (f"/devices/{TA}/messages", f"/devices/{TA}/chats"):
+        r = await world.alice.http.get(path)
+        assert r.status_code == 200 and secret not in r.text and "for bob only" not in r.text
+    assert (await world.alice.http.get(f"/devices/{TA}/messages/{secret}")).json()["error"]["code"] == "NOT_FOUND"
+    chats = (await world.bob.http.get(f"/devices/{TB}/chats")).json()["data"]["chats"]
+    assert f"{GHOST}@s.whatsapp.net" in {c["jid"] for c in chats}
+
+
+async def test_a_reused_token_does_not_inherit_messages(world: World) -> None:
+    """Deleting a device deletes its messages: another account that links the same number starts empty."""
+    r = await world.bob.http.delete(f"/devices/{TB}")
+    assert r.status_code == 200, r.text
+    assert (await world.alice.http.post("/devices", json={"token": TB})).status_code == 200
+    page = (await world.alice.http.get(f"/devices/{TB}/messages")).json()["data"]
+    assert page["messages"] == []
+    assert (await world.alice.http.get(f"/devices/{TB}/chats")).json()["data"]["chats"] == []
+
+
 async def test_admin_only_routes_are_forbidden_to_accounts(world: World) -> None:
     """/sandbox/*, /auth/accounts and /metrics answer FORBIDDEN to an account, on its own device too."""
     rows: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -183,6 +234,8 @@ async def test_admin_only_routes_are_forbidden_to_accounts(world: World) -> None
         ("POST", f"/sandbox/devices/{TA}/drop", None),
         ("POST", f"/sandbox/devices/{TA}/unlink", None),
         ("GET", f"/sandbox/devices/{TA}/sent", None),
+        ("POST", f"/sandbox/devices/{TA}/edit", {"id": "3EB0X", "text": "x"}),
+        ("POST", f"/sandbox/devices/{TA}/revoke", {"id": "3EB0X"}),
         ("POST", f"/sandbox/devices/{TB}/scan", None),
         ("GET", "/auth/accounts", None),
         ("DELETE", f"/auth/accounts/{world.bob.user_id}", None),
@@ -274,6 +327,17 @@ async def test_websocket_events_reach_only_the_owner_and_the_admin(world: World)
     for token in (TB, TADM):
         r = await gw.post(f"/sandbox/devices/{token}/incoming", {"from": SENDER, "text": f"secret for {token}"})
         assert r.status_code == 200
+        secret = r.json()["data"]["id"]
+        # every message event of §11/§12: a send's statuses, one typed on the phone, edit, revoke, reaction
+        sent = await gw.post("/messages", {"token": token, "to": SENDER, "text": f"reply from {token}"})
+        await gw.post(f"/sandbox/devices/{token}/incoming", {"from": SENDER, "fromMe": True, "text": "phone"})
+        await gw.post(f"/sandbox/devices/{token}/edit", {"id": secret, "text": "edited secret"})
+        await gw.post(f"/sandbox/devices/{token}/revoke", {"id": secret})
+        reaction = {"messageId": sent.json()["data"]["messageId"], "emoji": "👍"}
+        await gw.post(f"/sandbox/devices/{token}/incoming", {"from": SENDER, "reaction": reaction})
+    for event in ("message.sent", "message.edited", "message.revoked", "message.reaction"):
+        await bob.event(event, TB)
+    await bob.wait(lambda f: f["event"] == "message.status" and f.get("token") == TB and f["data"]["status"] == "read")
     await gw.post(f"/sandbox/devices/{TB}/drop")
     await bob.wait(lambda f: f["event"] == "connection-success" and f.get("token") == TB)
     # A marker on alice's own device, sent after: once it arrives, anything of bob's would have too.
