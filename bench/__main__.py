@@ -29,6 +29,7 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("devices", 400, ["--devices", "100"]),
     ("webhooks", 600, []),
     ("csv_export", 600, []),
+    ("messages", 900, ["--devices", "10", "--messages", "20000", "--requests", "50"]),
     ("neonize_memory", 600, []),
     ("media", 600, ["--mb", "20", "--recipients", "50"]),
 ]

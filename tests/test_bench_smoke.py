@@ -67,3 +67,13 @@ def test_soak_samples_memory() -> None:
     assert len(result["rss_mb_samples"]) >= 2
     assert result["pairing"]["failed"] == 0
     assert result["warmup"] == {"sends": 10, "failed": 0, "seconds": result["warmup"]["seconds"]}
+
+
+@pytest.mark.bench
+def test_messages_benchmark_runs() -> None:
+    """The message-store benchmark loads, pages by cursor, lists chats and measures the file."""
+    from bench import messages
+
+    result = messages.run(n_devices=2, n_messages=400, requests=3)
+    assert result["messages"] == 400 and result["disk_mb"] > 0
+    assert result["latency_ms"]["pages"]["count"] == 6 and result["latency_ms"]["chats"]["count"] == 3
