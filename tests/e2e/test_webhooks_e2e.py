@@ -56,6 +56,8 @@ def fingerprint(body: dict[str, Any]) -> tuple[str, str]:
         return body["event"], data["phone"]
     if body["event"] == "message.receipt":
         return body["event"], data["type"]
+    if body["event"] == "message.status":
+        return body["event"], data["status"]
     return body["event"], ""
 
 
@@ -84,7 +86,8 @@ async def test_pending_webhooks_survive_kill_9_and_arrive_after_restart(
             assert r.status_code == 200
         await c.post(f"/sandbox/devices/{TOKEN}/history", json={"contacts": [{"phone": "60133334444", "name": "H"}]})
         assert (await c.post("/messages", json={"token": TOKEN, "to": OTHER, "text": "out"})).status_code == 200
-        expected = 1 + 5 + 3 + 1 + 2  # connected, messages, new contacts, sync, delivered+read receipts
+        # connected, messages, new contacts, sync, delivered+read receipts, sent/delivered/read statuses
+        expected = 1 + 5 + 3 + 1 + 2 + 3
 
         async def all_tried() -> list[dict[str, Any]] | None:
             rows = await deliveries(c)
@@ -119,6 +122,7 @@ async def test_pending_webhooks_survive_kill_9_and_arrive_after_restart(
             + [("message.received", f"m{i}") for i in range(5)]
             + [("contacts.new", p) for p in SENDERS]
             + [("contacts.sync", ""), ("message.receipt", "delivered"), ("message.receipt", "read")]
+            + [("message.status", s) for s in ("sent", "delivered", "read")]
         )
         assert got == want
         second.signal(signal.SIGTERM)
