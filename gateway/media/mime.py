@@ -28,10 +28,19 @@ PLAYABLE_IMAGES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif
 PLAYABLE_AUDIO = frozenset({"audio/mpeg", "audio/mp4", "audio/aac", "audio/ogg", "audio/amr", "audio/x-m4a"})
 
 
+# libmagic names a few common types in ways WhatsApp does not expect.
+_RENAMED = {"audio/x-wav": "audio/wav", "application/ogg": "audio/ogg", "video/x-m4v": "video/mp4"}
+
+
 def detect_sync(path: Path) -> str:
     mime = str(magic.from_file(str(path), mime=True))
-    # libmagic names a few common types in ways WhatsApp does not expect.
-    return {"audio/x-wav": "audio/wav", "application/ogg": "audio/ogg", "video/x-m4v": "video/mp4"}.get(mime, mime)
+    return _RENAMED.get(mime, mime)
+
+
+def detect_bytes(data: bytes) -> str:
+    """The MIME type of bytes already in memory (libmagic reads the head only)."""
+    mime = str(magic.from_buffer(data[: 1 << 20], mime=True))
+    return _RENAMED.get(mime, mime)
 
 
 async def detect(path: Path) -> str:

@@ -117,16 +117,20 @@ class MediaService:
             del raw
             return await self._record(owner, spool, filename, "data")
 
-    async def ingest_url(self, owner: int | None, url: str, *, filename: str | None) -> MediaRow:
+    async def fetch(self, spool: Spool, url: str) -> None:
+        """Fetch ``url`` into ``spool`` with §11's limits (MEDIA_FETCH_TIMEOUT_MS, MEDIA_MAX_BYTES, hops)."""
         assert self._http is not None, "MediaService.start() was not awaited"
+        await fetch_into(
+            spool,
+            url,
+            timeout_s=self.settings.media_fetch_timeout_ms / 1000,
+            allow_private=self.settings.media_fetch_allow_private,
+            client=self._http,
+        )
+
+    async def ingest_url(self, owner: int | None, url: str, *, filename: str | None) -> MediaRow:
         with self.files.spool(self.max_bytes) as spool:
-            await fetch_into(
-                spool,
-                url,
-                timeout_s=self.settings.media_fetch_timeout_ms / 1000,
-                allow_private=self.settings.media_fetch_allow_private,
-                client=self._http,
-            )
+            await self.fetch(spool, url)
             if filename is None:
                 filename = clean_filename(url.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1])
             return await self._record(owner, spool, filename, "url")

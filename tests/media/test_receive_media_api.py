@@ -113,3 +113,38 @@ async def test_media_typed_on_the_phone_is_downloaded_too(
     await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=body)
     media = (await received(receiver, "message.sent"))["media"]
     assert media["status"] == "stored" and media["url"]
+
+
+async def test_the_simulated_phone_sends_media_by_url_typed_from_its_bytes(
+    gateway_factory: Callable[..., Any], receiver: Receiver
+) -> None:
+    import asyncio
+
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url, media_fetch_allow_private=True)
+    await gw.pair()
+    png = samples.png()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.0 200 OK\r\n\r\n" + png)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/cat.png"
+    try:
+        r = await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json={"from": OTHER, "media": {"url": url}})
+    finally:
+        server.close()
+    assert r.status_code == 200, r.text
+    media = (await received(receiver))["media"]
+    assert media["type"] == "image" and media["mimetype"] == "image/png"
+    assert media["sha256"] == hashlib.sha256(png).hexdigest()
+    bad = {"from": OTHER, "media": {"url": "http://127.0.0.1:1/x.png"}}
+    assert (await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=bad)).json()["error"][
+        "code"
+    ] == "MEDIA_FETCH_FAILED"
+    both = {"from": OTHER, "media": {"url": url, "data": "AAAA"}}
+    assert (await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=both)).json()["error"][
+        "code"
+    ] == "INVALID_MEDIA"

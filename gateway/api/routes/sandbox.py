@@ -30,8 +30,11 @@ from gateway.api.models.messages import (
 from gateway.api.models.requests import SandboxHistory
 from gateway.api.models.responses import DeviceState, HistorySimulated, of
 from gateway.api.routes.common import path_token, phone_from, require_admin, visible_device
+from gateway.api.routes.media import api_error, media_service
 from gateway.drivers.base import MediaType, NotConnectedError
 from gateway.drivers.sandbox import SandboxDriver, SandboxMedia, SandboxStateError
+from gateway.media.errors import MediaError
+from gateway.media.mime import detect_bytes
 from gateway.messages import content
 
 _MEDIA_TYPES: tuple[MediaType, ...] = ("image", "video", "audio", "document", "sticker")
@@ -79,7 +82,7 @@ async def incoming(request: Request) -> Response:
             driver.react(sender, target, emoji, body.chat)
             return ok(ReactionSimulated(token=token, message_id=target, sender=sender), "incoming reaction simulated")
         kind = _incoming_kind(body)
-        media = _media(body.media) if body.media is not None else None
+        media = await _media(request, body.media) if body.media is not None else None
         if media is not None:
             assert body.media is not None
             text = body.media.caption
@@ -128,17 +131,22 @@ def _incoming_kind(body: SandboxIncoming) -> str:
     return present[0] if present else "text"
 
 
-def _media(raw: SandboxMediaIn) -> SandboxMedia:
-    """``{data (base64), mimetype?, filename?, caption?, voiceNote?, type?}``: the bytes the phone sends."""
-    if not raw.data:
-        raise ApiError("INVALID_MEDIA", "'media.data' must be the base64 bytes of the file")
-    try:
-        blob = base64.b64decode(raw.data, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ApiError("INVALID_MEDIA", "'media.data' is not valid base64") from exc
+async def _media(request: Request, raw: SandboxMediaIn) -> SandboxMedia:
+    """``{data (base64) | url, mimetype?, filename?, caption?, voiceNote?, type?}``: the bytes the phone
+    sends. A ``url`` is fetched by the media service, with its limits; without ``mimetype`` the type is
+    read from the bytes."""
+    if (raw.data is None) == (raw.url is None):
+        raise ApiError("INVALID_MEDIA", "'media' needs exactly one of 'data' (base64) or 'url'")
+    if raw.url is not None:
+        blob = await _fetched(request, raw.url)
+    else:
+        try:
+            blob = base64.b64decode(raw.data or "", validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ApiError("INVALID_MEDIA", "'media.data' is not valid base64") from exc
     if not blob:
         raise ApiError("INVALID_MEDIA", "'media.data' is empty")
-    mimetype = raw.mimetype or "application/octet-stream"
+    mimetype = raw.mimetype or detect_bytes(blob)
     if "/" not in mimetype:
         raise ApiError("INVALID_MEDIA", "'media.mimetype' must be a MIME type")
     wanted = raw.type or _type_of(mimetype)
@@ -146,6 +154,17 @@ def _media(raw: SandboxMediaIn) -> SandboxMedia:
     if kind is None:
         raise ApiError("INVALID_MEDIA", f"'media.type' must be one of {', '.join(_MEDIA_TYPES)}")
     return SandboxMedia(kind, blob, mimetype, raw.filename, bool(raw.voice_note))
+
+
+async def _fetched(request: Request, url: str) -> bytes:
+    svc = media_service(request)
+    try:
+        with svc.files.spool(svc.max_bytes) as spool:
+            await svc.fetch(spool, url)
+            spool.close()
+            return spool.path.read_bytes()  # the simulated phone keeps its media in memory
+    except MediaError as exc:
+        raise api_error(exc) from exc
 
 
 def _type_of(mimetype: str) -> str:
