@@ -77,3 +77,19 @@ def test_messages_benchmark_runs() -> None:
     result = messages.run(n_devices=2, n_messages=400, requests=3)
     assert result["messages"] == 400 and result["disk_mb"] > 0
     assert result["latency_ms"]["pages"]["count"] == 6 and result["latency_ms"]["chats"]["count"] == 3
+
+
+@pytest.mark.bench
+def test_media_benchmark_streams_and_sends() -> None:
+    """Small sizes: the upload and the URL fetch succeed with their RSS measured; every send by id lands."""
+    from bench import media
+
+    result = media.run(mb=4, recipients=10, concurrency=3)
+    assert result["upload"]["mb"] == 4 and result["url_fetch"]["status"] == 200
+    assert [r["failures"] for r in result["fan_out"]] == [0, 0]
+    assert set(result["targets"]) == {
+        "upload_50mb_rss_growth_mb",
+        "url_fetch_50mb_rss_growth_mb",
+        "send_by_id_per_s",
+        "send_by_id_p99_ms",
+    }
