@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.media import samples
 from tests.support.accounts import Tenants
@@ -159,3 +163,25 @@ async def test_uploads_take_any_content_type_but_messages_only_json_or_multipart
     assert r.status_code == 200, r.text
     r = await gw.http.post("/messages", content=b"token=1&to=2", headers={"Content-Type": "text/plain"})
     assert_error(r, 415, "UNSUPPORTED_MEDIA_TYPE")
+
+
+@pytest.mark.live  # a real socket the client drops mid-body
+async def test_a_client_that_disconnects_mid_upload_leaves_no_temp_file(gw: Gateway) -> None:
+    tmp = gw.settings.data_dir / "media" / "tmp"
+    reader, writer = await asyncio.open_connection("127.0.0.1", gw.settings.port)
+    head = (
+        "POST /media?filename=big.bin HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+        f"X-API-Key: {gw.settings.api_key}\r\nContent-Length: {10 * 1024 * 1024}\r\n\r\n"
+    )
+    writer.write(head.encode() + b"\1" * (1024 * 1024))
+    await writer.drain()
+    deadline = time.monotonic() + 10
+    while not list(tmp.iterdir()):  # the upload is being spooled
+        assert time.monotonic() < deadline, "the upload never started"
+        await asyncio.sleep(0.01)
+    writer.close()  # gone, 9 MB short
+    while list(tmp.iterdir()):
+        assert time.monotonic() < deadline, f"temp files left: {list(tmp.iterdir())}"
+        await asyncio.sleep(0.01)
+    assert await gw.rt.store.media_total_bytes() == 0
+    del reader
