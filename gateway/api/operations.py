@@ -287,6 +287,19 @@ OPERATIONS: tuple[Op, ...] = (
         errors=("NOT_FOUND",),
         params=(MEDIA_ID,),
     ),
+    Op(
+        "post",
+        f"{DEVICES}/messages/{{id}}/media",
+        "retryMediaDownload",
+        "media",
+        "Download again an incoming message's media whose download failed; answers its new media object",
+        ms.MediaInfo,
+        errors=(*TOKEN, "NOT_FOUND", "MEDIA_FETCH_FAILED"),
+        params=(
+            TOKEN_PARAM,
+            Param("id", {"type": "string", "maxLength": 128}, "path", "the message id", required=True),
+        ),
+    ),
     # --- messages ---------------------------------------------------------------------------------
     Op(
         "post",

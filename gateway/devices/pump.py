@@ -159,7 +159,7 @@ class Pump:
         if ev.media is not None:
             # Downloaded before the message is recorded (bounded: MEDIA_FETCH_TIMEOUT_MS); a failed
             # download is reported as such, never holds the message back.
-            data["media"] = await self._media(ev.media)
+            data["media"] = await self._media(ev.id, ev.media)
         stored = record.incoming(device.token, ev, data) if m.recorder.enabled else None
         if ev.from_me:
             # Typed on the linked phone: the other side of the conversation, not a received message.
@@ -189,13 +189,17 @@ class Pump:
         for c in new:
             device.publish("contacts.new", data={"phone": c.phone, "name": c.name})
 
-    async def _media(self, media: IncomingMedia) -> dict[str, Any]:
+    async def _media(self, message_id: str, media: IncomingMedia) -> dict[str, Any]:
         device = self.device
         svc = device.m.media
         row = None
-        if svc is not None and svc.settings.media_auto_download:
-            driver = device.driver
-            row = await incoming.download(svc, device.row.owner_id, media, lambda: driver.download(media.ref))
+        if svc is not None:
+            owner = device.row.owner_id
+            if svc.settings.media_auto_download:
+                driver = device.driver
+                row = await incoming.download(svc, owner, media, lambda: driver.download(media.ref))
+            if row is None:  # kept for POST /devices/{token}/messages/{id}/media
+                await incoming.remember(svc, device.token, message_id, owner, media)
         return incoming.report(svc, media, row)
 
     async def _on_action(

@@ -15,9 +15,10 @@ from typing import Any, Protocol
 
 import structlog
 
+from gateway.drivers.base import IncomingMedia, MediaRef
 from gateway.media.errors import MediaError
 from gateway.media.service import MediaService
-from gateway.store import MediaRow
+from gateway.store import MediaRow, PendingMedia
 
 log = structlog.get_logger("gateway.media")
 
@@ -78,3 +79,44 @@ async def download(
     except Exception as exc:  # a driver failure of any kind: the message is still delivered
         log.warning("media.download_failed", reason=f"{type(exc).__name__}: {exc}")
     return None
+
+
+async def remember(svc: MediaService, token: str, message_id: str, owner: int | None, media: IncomingMedia) -> None:
+    """Keep the driver's reference of media not downloaded, for a retry (pruned with the media)."""
+    await svc.store.save_pending_media(
+        PendingMedia(
+            token=token,
+            message_id=message_id,
+            owner_id=owner,
+            type=media.type,
+            mimetype=media.mimetype,
+            size=media.size,
+            filename=media.filename,
+            voice_note=media.voice_note,
+            ref_driver=media.ref.driver,
+            ref_data=media.ref.data,
+            created_at=svc.clock(),
+        )
+    )
+
+
+async def retry(
+    svc: MediaService, token: str, message_id: str, fetch: Callable[[MediaRef], Awaitable[bytes]]
+) -> dict[str, Any] | None:
+    """Download again the media of a message whose download failed: its new ``media`` object
+    (``status`` stored or failed), or None when no such media waits for a download."""
+    pending = await svc.store.pending_media(token, message_id)
+    if pending is None:
+        return None
+    media = IncomingMedia(
+        type=pending.type,  # type: ignore[arg-type]
+        mimetype=pending.mimetype,
+        size=pending.size,
+        ref=MediaRef(pending.ref_driver, pending.ref_data),
+        filename=pending.filename,
+        voice_note=pending.voice_note,
+    )
+    row = await download(svc, pending.owner_id, media, lambda: fetch(media.ref))
+    if row is not None:
+        await svc.store.drop_pending_media(token, message_id)
+    return report(svc, media, row)

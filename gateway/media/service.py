@@ -256,6 +256,7 @@ class MediaService:
                 dropped += 1
                 if await self.store.media_total_bytes() <= cap:
                     break
+        await self.store.prune_pending_media(self.clock() - self.settings.media_retention_hours * 3600)
         await self._sweep_orphans()
         return dropped
 

@@ -22,7 +22,7 @@ from gateway.store.devices import (
     stats_values,
 )
 from gateway.store.idempotency import IdempotencyQueries
-from gateway.store.media import MediaQueries, MediaRow
+from gateway.store.media import MediaQueries, MediaRow, PendingMedia, PendingMediaQueries
 from gateway.store.messages import MessageQueries
 from gateway.store.outbox import NewDelivery, OutboxQueries, enqueue_sync
 
@@ -32,6 +32,7 @@ __all__ = [
     "DeviceRow",
     "MediaRow",
     "NewDelivery",
+    "PendingMedia",
     "Store",
     "device_values",
     "enqueue_sync",
@@ -43,7 +44,14 @@ __all__ = [
 
 
 class Store(
-    DeviceQueries, ContactQueries, OutboxQueries, IdempotencyQueries, AccountQueries, MediaQueries, MessageQueries
+    DeviceQueries,
+    ContactQueries,
+    OutboxQueries,
+    IdempotencyQueries,
+    AccountQueries,
+    MediaQueries,
+    PendingMediaQueries,
+    MessageQueries,
 ):
     def __init__(self, db: Db) -> None:
         self.db = db

@@ -91,3 +91,72 @@ class MediaQueries:
     async def oldest_media(self, limit: int = 500) -> list[MediaRow]:
         rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM media ORDER BY created_at LIMIT ?", (limit,))
         return [_row(tuple(r)) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMedia:
+    """Incoming media not downloaded yet (failed, or MEDIA_AUTO_DOWNLOAD off): what a retry needs."""
+
+    token: str
+    message_id: str
+    owner_id: int | None
+    type: str
+    mimetype: str
+    size: int | None
+    filename: str | None
+    voice_note: bool
+    ref_driver: str
+    ref_data: str
+    created_at: float
+
+
+_PENDING = "token, message_id, owner_id, type, mimetype, size, filename, voice_note, ref_driver, ref_data, created_at"
+
+
+class PendingMediaQueries:
+    db: Db
+
+    async def save_pending_media(self, p: PendingMedia) -> None:
+        await self.db.execute(
+            f"INSERT OR REPLACE INTO media_pending ({_PENDING}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                p.token,
+                p.message_id,
+                p.owner_id,
+                p.type,
+                p.mimetype,
+                p.size,
+                p.filename,
+                int(p.voice_note),
+                p.ref_driver,
+                p.ref_data,
+                p.created_at,
+            ),
+        )
+
+    async def pending_media(self, token: str, message_id: str) -> PendingMedia | None:
+        row = await self.db.fetchone(
+            f"SELECT {_PENDING} FROM media_pending WHERE token = ? AND message_id = ?", (token, message_id)
+        )
+        if row is None:
+            return None
+        r = tuple(row)
+        return PendingMedia(
+            str(r[0]),
+            str(r[1]),
+            None if r[2] is None else int(r[2]),
+            str(r[3]),
+            str(r[4]),
+            None if r[5] is None else int(r[5]),
+            None if r[6] is None else str(r[6]),
+            bool(r[7]),
+            str(r[8]),
+            str(r[9]),
+            float(r[10]),
+        )
+
+    async def drop_pending_media(self, token: str, message_id: str) -> None:
+        await self.db.execute("DELETE FROM media_pending WHERE token = ? AND message_id = ?", (token, message_id))
+
+    async def prune_pending_media(self, before: float) -> int:
+        return await self.db.execute("DELETE FROM media_pending WHERE created_at < ?", (before,))

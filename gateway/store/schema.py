@@ -169,5 +169,23 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (token, jid)
     ) WITHOUT ROWID;
     CREATE INDEX chats_recent ON chats(token, last_seq);
+    # 5 (media): incoming media whose download failed, with the driver's reference, so
+    # POST /devices/{token}/messages/{id}/media can retry it
+    """
+    CREATE TABLE media_pending (
+        token       TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        owner_id    INTEGER,
+        type        TEXT NOT NULL,
+        mimetype    TEXT NOT NULL,
+        size        INTEGER,
+        filename    TEXT,
+        voice_note  INTEGER NOT NULL DEFAULT 0,
+        ref_driver  TEXT NOT NULL,
+        ref_data    TEXT NOT NULL,
+        created_at  REAL NOT NULL,
+        PRIMARY KEY (token, message_id)
+    );
+    CREATE INDEX media_pending_created ON media_pending(created_at);
     """,
 ]

@@ -148,3 +148,33 @@ async def test_the_simulated_phone_sends_media_by_url_typed_from_its_bytes(
     assert (await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=both)).json()["error"][
         "code"
     ] == "INVALID_MEDIA"
+
+
+async def test_a_failed_download_can_be_retried(gateway_factory: Callable[..., Any], receiver: Receiver) -> None:
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url)
+    await gw.pair()
+    driver = gw.rt.devices.get(TOKEN).driver
+    real = driver.download
+
+    async def broken(ref: MediaRef) -> bytes:
+        raise ConnectionError("the CDN is down")
+
+    driver.download = broken
+    jpeg = samples.jpeg()
+    body = {"from": OTHER, "media": {"data": base64.b64encode(jpeg).decode(), "mimetype": "image/jpeg"}}
+    await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=body)
+    data = await received(receiver)
+    assert data["media"]["status"] == "failed"
+    url = f"/devices/{TOKEN}/messages/{data['id']}/media"
+    r = await gw.http.post(url)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "MEDIA_FETCH_FAILED"  # still down
+    driver.download = real
+    r = await gw.http.post(url)
+    assert r.status_code == 200, r.text
+    media = r.json()["data"]
+    assert media["status"] == "stored" and media["sha256"] == hashlib.sha256(jpeg).hexdigest() and media["url"]
+    assert (await gw.anon.get(media["url"].removeprefix(gw.settings.base_url))).content == jpeg
+    r = await gw.http.post(url)  # nothing waits any more
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+    r = await gw.http.post(f"/devices/{OTHER}/messages/{data['id']}/media")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "DEVICE_NOT_FOUND"

@@ -16,10 +16,12 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from gateway.api.envelope import ok
-from gateway.api.errors import ApiError
+from gateway.api.errors import ApiError, invalid
 from gateway.api.models.responses import MediaDeleted, MediaStored
-from gateway.api.routes.common import principal
+from gateway.api.routes.common import path_token, principal, visible_device
 from gateway.api.uploads import is_multipart, read_multipart, read_raw
+from gateway.drivers.base import MediaRef
+from gateway.media import incoming
 from gateway.media.errors import MediaError
 from gateway.media.service import MediaService
 from gateway.runtime import runtime
@@ -108,8 +110,31 @@ async def delete(request: Request) -> Response:
     return ok(MediaDeleted(id=media_id, deleted=True), "media deleted")
 
 
+async def retry_download(request: Request) -> Response:
+    """``POST /devices/{token}/messages/{id}/media``: download again an incoming message's media whose
+    download failed (or was not made: MEDIA_AUTO_DOWNLOAD=false). Answers the new ``media`` object."""
+    token = path_token(request)
+    device = visible_device(request, token)
+    message_id: str = request.path_params["id"]
+    if not message_id or len(message_id) > 128:
+        raise invalid("'id' must be a message id")
+    svc = media_service(request)
+    driver = device.driver
+
+    async def fetch(ref: MediaRef) -> bytes:
+        return await driver.download(ref)
+
+    media = await incoming.retry(svc, token, message_id, fetch)
+    if media is None:
+        raise ApiError("NOT_FOUND", f"no media waiting for a download on message {message_id}")
+    if media["status"] != "stored":
+        raise ApiError("MEDIA_FETCH_FAILED", "the media could not be downloaded from WhatsApp; try again later")
+    return ok(media, "media downloaded")
+
+
 routes = [
     Route("/media", upload, methods=["POST"]),
     Route("/media/{id}", fetch, methods=["GET"]),
     Route("/media/{id}", delete, methods=["DELETE"]),
+    Route("/devices/{token}/messages/{id}/media", retry_download, methods=["POST"]),
 ]
