@@ -9,7 +9,11 @@ thread samples its RSS (``VmRSS`` every 20 ms):
    ``MEDIA_FETCH_ALLOW_PRIVATE=true`` to reach it) — target: RSS growth < 20 MB;
 3. uploads a 1 MB JPEG once and sends it by ``media.id`` to 100 recipients, one request at a
    time — targets: ≥ 100 sends/s and p99 < 50 ms — and again with ``--concurrency`` in flight
-   (reported: one device's sends leave in request order, so more in flight only wait in line).
+   (reported: one device's sends leave in request order, so more in flight only wait in line);
+4. receives distinct 1 MB JPEGs on the sandbox at ``--incoming-rate``/s for ``--incoming-seconds``
+   (``POST /sandbox/devices/{token}/incoming``) with a webhook receiver in this process — targets:
+   every event arrives with a stored media object, p99 from the simulated message to its webhook
+   < 200 ms; a sample of the signed URLs is fetched without a key and checked by sha256.
 
     python -m bench.media [--mb 50] [--recipients 100] [--concurrency 10]
 """
@@ -135,7 +139,102 @@ async def _fan_out(base: str, media_id: str, recipients: int, concurrency: int) 
     return latencies, elapsed, failures
 
 
-def run(mb: int = 50, recipients: int = 100, concurrency: int = 10) -> dict[str, Any]:
+class _Hooks:
+    """A webhook receiver on 127.0.0.1: arrival time of each message.received, by message id."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.wall: dict[str, tuple[float, str]] = {}  # arrival (unix s) and the event's own timestamp
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, servers.HOST, 0)
+        return f"http://{servers.HOST}:{self.server.sockets[0].getsockname()[1]}/hook"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        import json
+
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":", 1)[1])
+                body = json.loads(await reader.readexactly(length))
+                if body.get("event") == "message.received":
+                    self.arrived[body["data"]["id"]] = (time.perf_counter(), body["data"])
+                    self.wall[body["data"]["id"]] = (time.time(), body["timestamp"])
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+async def _incoming(base: str, hooks: _Hooks, rate: int, seconds: float) -> dict[str, Any]:
+    import base64
+    import hashlib
+
+    image = _jpeg(1_000_000)
+    sent: dict[str, tuple[float, str]] = {}
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": servers.API_KEY}, timeout=60) as client:
+
+        async def one(i: int) -> None:
+            data = image + i.to_bytes(8, "big")  # distinct bytes (after the JPEG's end): stored apart
+            body = {"from": "60198765432", "media": {"data": base64.b64encode(data).decode(), "mimetype": "image/jpeg"}}
+            began = time.perf_counter()
+            r = await client.post(f"/sandbox/devices/{TOKEN}/incoming", json=body)
+            if r.status_code == 200:
+                sent[r.json()["data"]["id"]] = (began, hashlib.sha256(data).hexdigest())
+
+        total = int(rate * seconds)
+        started = time.perf_counter()
+        tasks = []
+        for i in range(total):  # open loop: one request every 1/rate s, whatever the answers
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+        deadline = time.perf_counter() + 30
+        while len(hooks.arrived.keys() & sent.keys()) < len(sent) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.05)
+        latencies = sorted((hooks.arrived[k][0] - sent[k][0]) * 1000 for k in sent if k in hooks.arrived)
+        stored = [k for k in sent if k in hooks.arrived and hooks.arrived[k][1]["media"]["status"] == "stored"]
+        checked = 0
+        async with httpx.AsyncClient(timeout=30) as anon:  # no key: the signed links themselves
+            for k in stored[:: max(1, len(stored) // 10)]:
+                media = hooks.arrived[k][1]["media"]
+                got = await anon.get(media["url"])
+                assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == sent[k][1], media
+                checked += 1
+    p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] if latencies else float("nan")
+    import datetime as dt
+
+    recorded_to_hook = sorted(
+        (arrived - dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()) * 1000
+        for arrived, stamp in hooks.wall.values()
+    )
+    return {
+        "recorded_to_webhook_p50_ms": round(statistics.median(recorded_to_hook), 1) if recorded_to_hook else None,
+        "offered": total,
+        "rate_per_s": rate,
+        "accepted": len(sent),
+        "delivered": len(latencies),
+        "stored": len(stored),
+        "urls_checked": checked,
+        "p50_ms": round(statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(p99, 1),
+    }
+
+
+def run(
+    mb: int = 50,
+    recipients: int = 100,
+    concurrency: int = 10,
+    incoming_rate: int = 50,
+    incoming_seconds: float = 4.0,
+) -> dict[str, Any]:
     size = mb * 1024 * 1024
     out: dict[str, Any] = {
         "method": "gateway as `python -m gateway` (sandbox, MEDIA_FETCH_ALLOW_PRIVATE=true); server RSS from "
@@ -233,8 +332,41 @@ def run(mb: int = 50, recipients: int = 100, concurrency: int = 10) -> dict[str,
                 "target": "< 50",
                 "verdict": report.verdict(p99, 50),
             }
+    out["incoming"] = asyncio.run(_incoming_run(incoming_rate, incoming_seconds))
+    inc = out["incoming"]
+    print(
+        f"  incoming 1 MB images at {incoming_rate}/s: {inc['delivered']}/{inc['offered']} webhooks, "
+        f"{inc['stored']} stored, p50 {inc['p50_ms']} ms, p99 {inc['p99_ms']} ms, {inc['urls_checked']} URLs fetched",
+        flush=True,
+    )
+    complete = inc["delivered"] == inc["offered"] == inc["stored"]
+    targets["incoming_all_delivered_and_stored"] = {
+        "value": f"{inc['stored']}/{inc['offered']}",
+        "target": "all",
+        "verdict": "PASS" if complete else "MISS",
+    }
+    targets["incoming_event_to_webhook_p99_ms"] = {
+        "value": inc["p99_ms"],
+        "target": "< 200",
+        "verdict": report.verdict(inc["p99_ms"], 200) if complete else "MISS",
+    }
     out["targets"] = targets
     return out
+
+
+async def _incoming_run(rate: int, seconds: float) -> dict[str, Any]:
+    hooks = _Hooks()
+    url = await hooks.start()
+    try:
+        with servers.workdir("media-in") as wd:
+            gw_server = servers.gateway(wd / "data", WEBHOOK_URL=url)
+            with servers.running(gw_server) as gw:
+                with httpx.Client(base_url=gw.base, headers={"X-API-Key": servers.API_KEY}, timeout=30) as client:
+                    _pair(client)
+                return await _incoming(gw.base, hooks, rate, seconds)
+    finally:
+        assert hooks.server is not None
+        hooks.server.close()
 
 
 def main() -> None:
@@ -242,8 +374,10 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=50)
     parser.add_argument("--recipients", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--incoming-rate", type=int, default=50)
+    parser.add_argument("--incoming-seconds", type=float, default=4.0)
     args = parser.parse_args()
-    data = run(args.mb, args.recipients, args.concurrency)
+    data = run(args.mb, args.recipients, args.concurrency, args.incoming_rate, args.incoming_seconds)
     print(f"  → {report.write_result('media', data)}")
 
 

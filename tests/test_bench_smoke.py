@@ -84,12 +84,16 @@ def test_media_benchmark_streams_and_sends() -> None:
     """Small sizes: the upload and the URL fetch succeed with their RSS measured; every send by id lands."""
     from bench import media
 
-    result = media.run(mb=4, recipients=10, concurrency=3)
+    result = media.run(mb=4, recipients=10, concurrency=3, incoming_rate=5, incoming_seconds=1)
     assert result["upload"]["mb"] == 4 and result["url_fetch"]["status"] == 200
     assert [r["failures"] for r in result["fan_out"]] == [0, 0]
+    incoming = result["incoming"]
+    assert incoming["offered"] == incoming["delivered"] == incoming["stored"] == 5 and incoming["urls_checked"] >= 1
     assert set(result["targets"]) == {
         "upload_50mb_rss_growth_mb",
         "url_fetch_50mb_rss_growth_mb",
         "send_by_id_per_s",
         "send_by_id_p99_ms",
+        "incoming_all_delivered_and_stored",
+        "incoming_event_to_webhook_p99_ms",
     }

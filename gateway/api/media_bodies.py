@@ -1,8 +1,8 @@
 """What the gate lets through for the routes that carry media (CONTRACT §11 "Bodies").
 
 Every other request body is capped at 1 MiB. ``POST /media`` takes an upload up to
-``MEDIA_MAX_BYTES`` (plus room for multipart headers); ``POST /messages`` takes JSON
-with base64 ``media.data`` (so 4/3 of that, plus the other fields) or a multipart
+``MEDIA_MAX_BYTES`` (plus room for multipart headers); ``POST /messages`` (and the
+sandbox's ``/incoming``) takes JSON with base64 ``media.data`` (so 4/3 of that, plus the other fields) or a multipart
 body. The routes themselves hold the file to exactly ``MEDIA_MAX_BYTES`` while it
 streams, and ``POST /messages`` still refuses JSON over 1 MiB that carries no media.
 Their bodies may be any Content-Type (a raw upload is its file's type; multipart on
@@ -23,8 +23,13 @@ MULTIPART_SLACK = 64 * 1024  # part headers, boundaries and the small text field
 MEDIA_ROUTES = frozenset({"/media", "/messages"})
 
 
+def _sandbox_incoming(path: str) -> bool:
+    """``/sandbox/devices/{token}/incoming``: the simulated phone sends media as base64 too."""
+    return path.startswith("/sandbox/devices/") and path.endswith("/incoming") and path.count("/") == 4
+
+
 def carries_media(scope: Scope) -> bool:
-    return scope["method"] == "POST" and scope["path"] in MEDIA_ROUTES
+    return scope["method"] == "POST" and (scope["path"] in MEDIA_ROUTES or _sandbox_incoming(scope["path"]))
 
 
 def body_limit(scope: Scope, settings: Settings, default: int) -> int:

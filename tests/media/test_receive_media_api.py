@@ -178,3 +178,15 @@ async def test_a_failed_download_can_be_retried(gateway_factory: Callable[..., A
     assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
     r = await gw.http.post(f"/devices/{OTHER}/messages/{data['id']}/media")
     assert r.status_code == 404 and r.json()["error"]["code"] == "DEVICE_NOT_FOUND"
+
+
+async def test_the_simulated_phone_can_send_media_over_1_mib(
+    gateway_factory: Callable[..., Any], receiver: Receiver
+) -> None:
+    gw: Gateway = await gateway_factory(webhook_url=receiver.url)
+    await gw.pair()
+    big = samples.noisy_jpeg(1_200_000)
+    body = {"from": OTHER, "media": {"data": base64.b64encode(big).decode(), "mimetype": "image/jpeg"}}
+    r = await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json=body)
+    assert r.status_code == 200, r.text
+    assert (await received(receiver))["media"]["size"] == len(big)
