@@ -169,6 +169,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (token, jid)
     ) WITHOUT ROWID;
     CREATE INDEX chats_recent ON chats(token, last_seq);
+    """,
     # 5 (media): incoming media whose download failed, with the driver's reference, so
     # POST /devices/{token}/messages/{id}/media can retry it
     """
