@@ -224,3 +224,27 @@ async def test_mentions_become_jids(gw: Gateway) -> None:
     image, text = await sent(gw)
     assert image["mentions"] == text["mentions"] == ["60198765432"]
     assert text["text"] == "hi @x"
+
+
+async def test_media_replies_quote_a_stored_message_and_unknown_ids_are_not_found(gw: Gateway) -> None:
+    await gw.pair()
+    r = await gw.http.post(f"/sandbox/devices/{TOKEN}/incoming", json={"from": PEER, "text": "send me the invoice"})
+    quoted = r.json()["data"]["id"]
+
+    async def stored() -> bool:
+        return (await gw.http.get(f"/devices/{TOKEN}/messages/{quoted}")).status_code == 200
+
+    await gw.until(stored)
+    r = await send(gw, {"data": b64(samples.PDF), "filename": "i.pdf"}, replyTo=quoted)
+    assert r.status_code == 200, r.text
+    r = await gw.http.post(
+        "/messages",
+        data={"token": TOKEN, "to": PEER, "replyTo": quoted},
+        files={"file": ("i.pdf", samples.PDF, "application/pdf")},
+    )
+    assert r.status_code == 200, r.text
+    json_reply, multipart_reply = await sent(gw)
+    assert json_reply["replyTo"]["messageId"] == multipart_reply["replyTo"]["messageId"] == quoted
+    r = await send(gw, {"data": b64(samples.PDF)}, replyTo="3EB0NEVERSTORED0000")
+    assert err(r) == (404, "NOT_FOUND")
+    assert len(await sent(gw)) == 2

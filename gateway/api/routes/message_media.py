@@ -21,6 +21,7 @@ from gateway.api.models.base import MAX_TEXT
 from gateway.api.models.media import MediaIn
 from gateway.api.models.responses import MessageSent
 from gateway.api.routes.common import principal, raw_header, token_from, visible_device
+from gateway.api.routes.history import service
 from gateway.api.routes.media import api_error, media_service
 from gateway.api.uploads import read_multipart
 from gateway.drivers.base import OutgoingMedia, OutgoingMessage
@@ -29,12 +30,13 @@ from gateway.media import outgoing
 from gateway.media.errors import MediaError
 from gateway.media.outgoing import MediaSpec
 from gateway.media.prepare import PreparedMedia
+from gateway.messages.content import message_id
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
 from gateway.store import MediaRow
 from gateway.timestamps import iso
 
-MULTIPART_FIELDS = ("token", "to", "type", "caption", "filename", "voiceNote", "mentions")
+MULTIPART_FIELDS = ("token", "to", "type", "caption", "filename", "voiceNote", "replyTo", "mentions")
 MAX_MENTIONS = 256
 
 
@@ -115,7 +117,13 @@ async def respond(
 
 
 async def _send(
-    request: Request, token: str, to: str, spec: MediaSpec, mentions: tuple[str, ...], row: MediaRow | None
+    request: Request,
+    token: str,
+    to: str,
+    spec: MediaSpec,
+    mentions: tuple[str, ...],
+    row: MediaRow | None,
+    reply_to: str | None = None,
 ) -> MessageSent:
     """Prepare (fetch/decode/convert) → device → send. Media errors come before DEVICE_NOT_FOUND."""
     svc = media_service(request)
@@ -125,17 +133,22 @@ async def _send(
     except MediaError as exc:
         raise api_error(exc) from exc
     device = visible_device(request, token)
-    sent = await device.send(to, OutgoingMessage(media=seam_media(prepared), mentions=mentions))
+    # A quoted id this device never stored is NOT_FOUND, before anything is sent.
+    quoted = await service(request).quoted(token, reply_to) if reply_to else None
+    sent = await device.send(to, OutgoingMessage(media=seam_media(prepared), mentions=mentions, reply_to=quoted))
     return {"messageId": sent.id, "timestamp": iso(sent.timestamp)}
 
 
-async def send_json(request: Request, token: str, to: str, media: MediaIn, mentions: list[str] | None) -> Response:
+async def send_json(
+    request: Request, token: str, to: str, media: MediaIn, mentions: list[str] | None, reply_to: str | None = None
+) -> Response:
     """``media`` on a JSON ``POST /messages`` (token, to and the one-content rule already checked)."""
     key = check_key(raw_header(request, b"idempotency-key"))
     jids = mention_jids(request, mentions)
+    quote = message_id(reply_to, "replyTo") if reply_to is not None else None
     spec = spec_of(media)
-    print_ = (token, to, "media", spec_fingerprint(spec), jids)
-    return await respond(request, key, print_, lambda: _send(request, token, to, spec, jids, None))
+    print_ = (token, to, "media", spec_fingerprint(spec), jids, quote)
+    return await respond(request, key, print_, lambda: _send(request, token, to, spec, jids, None, quote))
 
 
 def _flag(value: str | None, name: str) -> bool:
@@ -166,6 +179,7 @@ async def send_multipart(request: Request, recipient: Callable[[Any, Request], s
         to = recipient(f.get("to"), request)
         mentions = [m.strip() for m in f.get("mentions", "").split(",") if m.strip()]
         jids = mention_jids(request, mentions)
+        quote = message_id(f["replyTo"], "replyTo") if f.get("replyTo") else None
         caption = f.get("caption") or None
         if caption is not None and len(caption) > MAX_TEXT:
             raise ApiError("INVALID_MESSAGE", "'caption' must be at most 65,536 characters")
@@ -178,7 +192,7 @@ async def send_multipart(request: Request, recipient: Callable[[Any, Request], s
         )
         if not form.has_file:
             raise ApiError("INVALID_MEDIA", "the multipart body has no 'file' part")
-        print_ = (token, to, "media", spec_fingerprint(spec, spool.sha256), jids)
+        print_ = (token, to, "media", spec_fingerprint(spec, spool.sha256), jids, quote)
         p = principal(request)
 
         async def action() -> MessageSent:
@@ -186,6 +200,6 @@ async def send_multipart(request: Request, recipient: Callable[[Any, Request], s
                 row = await svc.ingest_spool(p.account_id, spool, filename=spec.filename, source="upload")
             except MediaError as exc:
                 raise api_error(exc) from exc
-            return await _send(request, token, to, spec, jids, row)
+            return await _send(request, token, to, spec, jids, row, quote)
 
         return await respond(request, key, print_, action)

@@ -71,7 +71,7 @@ async def send(request: Request) -> Response:
     to = recipient(body.to, request)
     if body.media is not None:
         one_content(body)  # media and another content together: INVALID_MESSAGE
-        return await message_media.send_json(request, token, to, body.media, body.mentions)
+        return await message_media.send_json(request, token, to, body.media, body.mentions, body.reply_to)
     if body.text is not None and plain(body):
         text = message_text(body.text)
         meaning: tuple[Any, ...] = (token, to, text)
