@@ -227,6 +227,10 @@ async def test_file_downloads_have_their_own_routes(gw: Gateway) -> None:
     await gw.post(f"/sandbox/devices/{TOKEN}/scan")
     assert_error(await gw.http.get(f"/devices/{TOKEN}/qr.png"), 404, "NOT_FOUND")  # connected: no QR
     await gw.post(f"/sandbox/devices/{TOKEN}/incoming", {"from": OTHER, "text": "hi"})
+    # The pump stores the contact just after the sandbox answers: wait for it (with a deadline).
+    while not (await gw.http.get(f"/contacts/{TOKEN}")).json()["data"]["total"]:
+        assert time.monotonic() < deadline, "the contact was never stored"
+        await asyncio.sleep(0.02)
     export = await gw.http.get(f"/contacts/{TOKEN}/export?limit=all")
     assert export.headers["content-type"].startswith("text/csv")
     assert export.headers["content-disposition"] == f'attachment; filename="contacts-{TOKEN}.csv"'
