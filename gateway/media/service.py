@@ -26,6 +26,7 @@ from gateway.media.mime import MediaType, detect, family, resolve_type
 from gateway.media.prepare import PreparedMedia, Preparer
 from gateway.media.signing import UrlSigner, load_secret
 from gateway.media.storage import MediaFiles, Spool, StoredFile
+from gateway.periodic import Periodic
 from gateway.settings import Settings
 from gateway.store import MediaRow, Store
 
@@ -65,7 +66,7 @@ class MediaService:
         self.signer = UrlSigner(b"", settings.base_url, settings.media_url_ttl_s)
         self._http: httpx.AsyncClient | None = None
         self._files_lock = asyncio.Lock()  # a file is never removed while a row for it is being added
-        self._pruner: asyncio.Task[None] | None = None
+        self._pruner: Periodic | None = None
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -78,13 +79,12 @@ class MediaService:
         )
         self._http = httpx.AsyncClient(follow_redirects=False, timeout=None, trust_env=False)
         if prune_every_s is not None:
-            self._pruner = asyncio.create_task(self._prune_loop(prune_every_s), name="media-prune")
+            self._pruner = Periodic(self._prune_and_log, prune_every_s, name="media-prune")
+            self._pruner.start()
 
     async def stop(self) -> None:
         if self._pruner is not None:
-            self._pruner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
+            await self._pruner.stop()
         if self._http is not None:
             await self._http.aclose()
 
@@ -268,15 +268,10 @@ class MediaService:
                 if not await self.store.media_sha_in_use(sha):
                     await asyncio.to_thread(self.files.remove, sha)
 
-    async def _prune_loop(self, every_s: float) -> None:
-        while True:
-            try:
-                dropped = await self.prune()
-                if dropped:
-                    log.info("media.pruned", rows=dropped)
-            except Exception:
-                log.exception("media.prune_failed")
-            await asyncio.sleep(every_s)
+    async def _prune_and_log(self) -> None:
+        dropped = await self.prune()
+        if dropped:
+            log.info("media.pruned", rows=dropped)
 
 
 def _old_files(root: Path, before: float) -> list[str]:

@@ -8,12 +8,12 @@ receipts never wait behind a long delete.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 
 import structlog
 
+from gateway.periodic import Periodic
 from gateway.store import Store
 from gateway.store.messages import PRUNE_BATCH, prune_chats_sync, prune_sync
 
@@ -37,7 +37,7 @@ class MessageRetention:
         self.interval_s = interval_s
         self.batch = batch
         self.pause_s = pause_s
-        self._task: asyncio.Task[None] | None = None
+        self._every = Periodic(self.prune, interval_s, name="message-pruner")
 
     async def prune(self) -> int:
         """Delete every message stored before the retention window; returns how many."""
@@ -55,21 +55,7 @@ class MessageRetention:
         return total
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="message-pruner")
+        self._every.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("messages.prune_failed")
-            await asyncio.sleep(self.interval_s)
+        await self._every.stop()

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 
 import structlog
 
+from gateway.periodic import Periodic
 from gateway.settings import Settings
 from gateway.store import Store
 
@@ -31,7 +30,7 @@ class Retention:
         self.store = store
         self.clock = clock
         self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._every = Periodic(self.prune, interval_s, name="webhook-pruner")
 
     async def prune(self) -> int:
         """Delete delivered rows older than ``WEBHOOK_RETENTION_HOURS``."""
@@ -42,21 +41,7 @@ class Retention:
         return removed
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="webhook-pruner")
+        self._every.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.prune()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("webhook.prune_failed")
-            await asyncio.sleep(self.interval_s)
+        await self._every.stop()
