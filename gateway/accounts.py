@@ -35,6 +35,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.store import Store
 from gateway.store.accounts import AccountRow, ApiKeyRow, CredentialRow, DuplicateAccount
 from gateway.timestamps import now_iso
+from gateway.webhooks.keys import ROTATION_GRACE_S, AccountSecret, SigningKeys, new_secret
 from gateway.webhooks.routing import AccountTarget
 
 log = structlog.get_logger("gateway.accounts")
@@ -55,11 +56,21 @@ def password_hasher() -> PasswordHasher:
 
 @dataclass(frozen=True, slots=True)
 class Issued:
-    """What signup and login hand out: a session token, and an API key when one was minted."""
+    """What signup and login hand out: a session token, an API key when one was minted, and at
+    signup the account's webhook signing secret (shown this once)."""
 
     account: AccountRow
     token: str
     api_key: str | None
+    webhook_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RotatedSecret:
+    """A new account webhook secret (shown once) and until when the previous one still signs."""
+
+    secret: str
+    previous_valid_until: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +106,8 @@ class Accounts:
     keeps it current, from the store at :meth:`load` and on every change.
     ``devices`` is needed to delete an account with its devices and to count them against
     ``max_devices`` (``ACCOUNT_MAX_DEVICES``, 0 = unlimited); ``revocations`` closes the
-    WebSockets of a revoked key, session or account at once.
+    WebSockets of a revoked key, session or account at once. ``keys`` (kept as ``signing``) holds each account's
+    webhook signing secret for the dispatcher: kept current here like ``targets``.
     """
 
     def __init__(
@@ -108,6 +120,7 @@ class Accounts:
         clock: Callable[[], float] = time.time,
         hasher: PasswordHasher | None = None,
         login_limit: int = LOGIN_ATTEMPTS_PER_MINUTE,
+        keys: SigningKeys | None = None,
     ) -> None:
         self.store = store
         self.devices = devices
@@ -120,11 +133,18 @@ class Accounts:
         self._dummy_hash: str | None = None
         self._cache: TTLCache[str, _Cached] = TTLCache(10_000, 30, timer=clock)
         self._targets = targets
+        self.signing = keys if keys is not None else SigningKeys(None, clock=clock)
 
     async def load(self) -> None:
-        """At start: account webhook targets into memory, dead credentials out of the store."""
+        """At start: account webhook targets and secrets into memory (an account created before
+        secrets existed gets one now), dead credentials out of the store."""
         for account in await self.store.all_accounts():
             self._remember_target(account)
+            if account.webhook_secret is None:
+                secret = new_secret()
+                await self.store.set_account_webhook_secret(account.id, secret, None, None)
+                account = replace(account, webhook_secret=secret)
+            self._remember_secret(account)
         await self.store.delete_dead_credentials(self.clock())
 
     # -- passwords --------------------------------------------------------------------
@@ -150,16 +170,18 @@ class Accounts:
 
     async def signup(self, username: str, email: str, password: str) -> Issued:
         password_hash = await self._hash(password)
+        secret = new_secret()
         try:
-            account_id = await self.store.create_account(username, email, password_hash, now_iso())
+            account_id = await self.store.create_account(username, email, password_hash, now_iso(), secret)
         except DuplicateAccount as exc:
             raise invalid(f"that {exc.field} is already registered") from exc
         account = await self.store.account(account_id)
         assert account is not None
         log.info("account.created", user_id=account_id, username=username)
+        self._remember_secret(account)
         token = await self._new_session(account_id)
         key = await self.create_key(account_id, "default")
-        return Issued(account, token, key.key)
+        return Issued(account, token, key.key, secret)
 
     def check_login_rate(self, bucket: str) -> None:
         wait = self.login_limiter.hit(bucket)
@@ -282,6 +304,30 @@ class Accounts:
         self._remember_target(account)
         return account
 
+    async def rotate_webhook_secret(self, account_id: int) -> RotatedSecret:
+        """A new signing secret for the account's deliveries; the current one keeps signing (as a
+        second Standard Webhooks signature) for :data:`ROTATION_GRACE_S`. Rotating again within
+        that time ends the grace of the oldest: only the secret being replaced stays honoured."""
+        account = await self.store.account(account_id)
+        if account is None:
+            raise ApiError("NOT_FOUND", "no such account")
+        secret = new_secret()
+        previous = account.webhook_secret
+        until = self.clock() + ROTATION_GRACE_S if previous else None
+        await self.store.set_account_webhook_secret(account_id, secret, previous, until)
+        self._remember_secret(
+            replace(account, webhook_secret=secret, webhook_secret_prev=previous, webhook_secret_prev_until=until)
+        )
+        log.info("account.webhook_secret_rotated", user_id=account_id)
+        return RotatedSecret(secret, until)
+
+    def _remember_secret(self, account: AccountRow) -> None:
+        if account.webhook_secret:
+            self.signing.set_account(
+                account.id,
+                AccountSecret(account.webhook_secret, account.webhook_secret_prev, account.webhook_secret_prev_until),
+            )
+
     def _remember_target(self, account: AccountRow) -> None:
         if account.webhook_url:
             events = frozenset(account.webhook_events) if account.webhook_events is not None else None
@@ -300,6 +346,7 @@ class Accounts:
             await self.devices.remove(token, purge=True)
         await self.store.delete_account(account_id)
         self._targets.pop(account_id, None)
+        self.signing.forget_account(account_id)
         self._forget_account(account_id)
         self.revocations.revoke_account(account_id)
         log.info("account.deleted", user_id=account_id, devices=len(tokens))

@@ -64,6 +64,7 @@ from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.webhooks.dispatcher import Dispatcher
+from gateway.webhooks.keys import SigningKeys
 from gateway.webhooks.routing import AccountTarget, WebhookRouter
 
 log = structlog.get_logger("gateway.app")
@@ -108,7 +109,8 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     hub = Hub()
     account_targets: dict[int, AccountTarget] = {}
     router = WebhookRouter(settings, account_target=account_targets.get)
-    dispatcher = Dispatcher(settings, store)
+    keys = SigningKeys(settings.webhook_secret)  # who signs what: the accounts service keeps it current
+    dispatcher = Dispatcher(settings, store, keys=keys)
     media = MediaService(settings, store)
     if settings.wa_driver == "neonize":
         # Loading neonize's Go runtime takes a second or more: do it now, off the
@@ -124,8 +126,11 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         wake_dispatcher=dispatcher.wake,
         media=media,
     )
+    keys.bind_devices(lambda token: d.row.webhook_secret if (d := devices.get(token)) is not None else None)
     revocations = Revocations()  # shared: accounts revoke, the authenticator and WebSockets watch
-    accounts = Accounts(store, devices, account_targets, revocations, max_devices=settings.account_max_devices)
+    accounts = Accounts(
+        store, devices, account_targets, revocations, max_devices=settings.account_max_devices, keys=keys
+    )
     rt = Runtime(
         settings=settings,
         store=store,
@@ -146,6 +151,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     )
     # Started in dependency order; each stop is pushed once its start has succeeded.
     await accounts.load()
+    await store.classify_deliveries(settings.webhook_url)  # rows from before targets were recorded
     await dispatcher.start()
     stack.push_async_callback(_logged, "dispatcher", dispatcher.stop)
     await media.start()

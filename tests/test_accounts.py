@@ -47,7 +47,8 @@ async def test_signup_closed_needs_the_admin_key(gw: Gateway, tenants: Tenants) 
     r = await gw.http.post("/auth/signup", json=body)
     assert r.status_code == 200
     data = r.json()["data"]
-    assert set(data) == {"token", "userId", "username", "apiKey"}
+    assert set(data) == {"token", "userId", "username", "apiKey", "webhookSecret"}
+    assert data["webhookSecret"].startswith("whsec_")  # shown once, at creation (issue 13 §5)
     assert data["username"] == "carol" and data["userId"] != alice.user_id
     assert cookie_attrs(r)["value"] == data["token"]
 
@@ -121,7 +122,8 @@ async def test_login_by_username_or_email_sets_session_cookie(gw: Gateway, tenan
         r = await gw.anon.post("/auth/login", json=body)
         assert r.status_code == 200, r.text
         data = r.json()["data"]
-        assert set(data) == {"token", "userId", "username", "apiKey"}
+        assert set(data) == {"token", "userId", "username", "apiKey", "webhookSecret"}
+        assert data["webhookSecret"] is None  # the secret is shown at signup and rotation only
         assert data["userId"] == alice.user_id and data["username"] == "alice"
         attrs = cookie_attrs(r)
         assert attrs["value"] == data["token"]

@@ -41,14 +41,23 @@ class World:
         return self.alice if name == "alice" else self.bob
 
 
+# The operator's global target (with credentials and a query token, which only the admin sees, redacted)
+# and each device's own: every device has outbox rows (nothing listens: they fail at once).
+OPERATOR_URL = "http://op:pw@127.0.0.1:9/hook?key=op-secret"
+
+
+def own_url(token: str) -> str:
+    return f"http://127.0.0.1:9/{token}?token=secret-{token}"
+
+
 @pytest.fixture
 async def world(gateway_factory: Any) -> AsyncIterator[World]:
-    # A global webhook target gives every device outbox rows (nothing listens: they stay pending/failed).
-    gw: Gateway = await gateway_factory(webhook_url="http://127.0.0.1:9/hook", webhook_max_attempts=1)
+    gw: Gateway = await gateway_factory(webhook_url=OPERATOR_URL, webhook_max_attempts=1, webhook_allow_private=True)
     tenants = Tenants(gw)
     alice, bob = await tenants.signup("alice"), await tenants.signup("bob")
     for client, token in ((alice.http, TA), (bob.http, TB), (gw.http, TADM)):
-        r = await client.post("/devices", json={"token": token, "name": f"dev-{token}"})
+        body = {"token": token, "name": f"dev-{token}", "webhookUrl": own_url(token)}
+        r = await client.post("/devices", json=body)
         assert r.status_code == 200, r.text
         r = await gw.post(f"/sandbox/devices/{token}/scan")
         assert r.json()["data"]["status"] == "connected", r.text
@@ -157,7 +166,7 @@ async def _assert_untouched(world: World, tokens: tuple[str, ...]) -> None:
     for token in tokens:
         state = (await gw.http.get(f"/devices/{token}")).json()["data"]
         assert state["status"] == "connected" and state["name"] == f"dev-{token}", state
-        assert state["webhookUrl"] is None
+        assert state["webhookUrl"] == own_url(token)
         assert state["stats"]["messagesReceived"] == 1
         sent = (await gw.http.get(f"/sandbox/devices/{token}/sent")).json()["data"]["messages"]
         assert all(m["text"] != "from a stranger" for m in sent)
@@ -249,7 +258,8 @@ async def test_admin_only_routes_are_forbidden_to_accounts(world: World) -> None
 
 
 async def test_deliveries_are_isolated(world: World) -> None:
-    """GET /webhooks/deliveries lists the caller's deliveries only; another's delivery cannot be retried."""
+    """GET /webhooks/deliveries lists the caller's deliveries to its own targets only (never the operator's
+    WEBHOOK_URL, even for events of its own device); another's delivery cannot be seen or retried."""
     gw = world.gw
     everything = await gw.until(lambda: _deliveries(gw.http, ""))
     by_token = {d["token"] for d in everything}
@@ -257,6 +267,17 @@ async def test_deliveries_are_isolated(world: World) -> None:
     for tenant, own, others in ((world.alice, TA, (TB, TADM)), (world.bob, TB, (TA, TADM))):
         mine = await _deliveries(tenant.http, "")
         assert mine and {d["token"] for d in mine} == {own}
+        assert {d["url"] for d in mine} == {own_url(own)}  # its own URL, verbatim; the operator's never
+        operator_rows = [d for d in everything if d["token"] == own and "/hook" in d["url"]]
+        assert operator_rows  # the operator's target got this device's events too: hidden from the tenant
+        for row in operator_rows:
+            for r in (
+                await tenant.http.get(f"/webhooks/deliveries/{row['id']}"),
+                await tenant.http.post(f"/webhooks/deliveries/{row['id']}/retry"),
+            ):
+                assert (r.status_code, r.json()["error"]["code"]) == (404, "NOT_FOUND"), r.text
+        r = await tenant.http.get(f"/webhooks/deliveries/{mine[0]['id']}")
+        assert r.status_code == 200 and r.json()["data"]["url"] == own_url(own)
         for victim in others:
             r = await tenant.http.get(f"/webhooks/deliveries?token={victim}")
             assert r.status_code in (200, 404), r.text
@@ -273,6 +294,22 @@ async def test_deliveries_are_isolated(world: World) -> None:
                 missing.json()["error"]["code"],
             )
             assert r.status_code == 404
+
+
+async def test_admin_sees_every_delivery_with_urls_redacted(world: World) -> None:
+    """The admin lists (and reads one by one) every delivery: the operator's and every tenant's, each URL
+    with its userinfo and query values replaced by ***."""
+    gw = world.gw
+    everything = await gw.until(lambda: _deliveries(gw.http, ""))
+    urls = {d["url"] for d in everything}
+    assert "http://***@127.0.0.1:9/hook?key=***" in urls
+    for token in (TA, TB, TADM):
+        assert f"http://127.0.0.1:9/{token}?token=***" in urls
+    assert not any("secret" in u or "pw" in u for u in urls), urls
+    one = await gw.http.get(f"/webhooks/deliveries/{everything[0]['id']}")
+    assert one.status_code == 200 and one.json()["data"] == everything[0]
+    text = (await gw.http.get("/webhooks/deliveries?limit=1000")).text
+    assert "op-secret" not in text and "secret-" not in text and "op:pw" not in text
 
 
 async def _deliveries(client: httpx.AsyncClient, query: str) -> list[dict[str, Any]]:

@@ -162,13 +162,19 @@ def test_router_targets_filter_and_deduplicate() -> None:
         webhook_url="http://g/h",
         webhook_events=["message.received", "device.connected"],
     )
-    assert router.targets("message.received", device) == [("http://g/h", False), ("http://acct/h", True)]
-    assert router.targets("device.connected", device) == [("http://g/h", True), ("http://acct/h", True)]
-    assert router.targets("contacts.new", device) == [("http://acct/h", True)]
+    assert router.targets("message.received", device) == [
+        ("http://g/h", False, "operator"),
+        ("http://acct/h", True, "account"),
+    ]
+    assert router.targets("device.connected", device) == [
+        ("http://g/h", True, "device"),
+        ("http://acct/h", True, "account"),
+    ]
+    assert router.targets("contacts.new", device) == [("http://acct/h", True, "account")]
     router.account_target = lambda owner: ("http://g/h", frozenset({"contacts.new"}))
-    assert router.targets("contacts.new", device) == [("http://g/h", True)]
+    assert router.targets("contacts.new", device) == [("http://g/h", True, "account")]
     admin_device = DeviceRow(token=TOKEN, status="connected", created_at="", last_update="", webhook_url="http://d/h")
-    assert router.targets("device.connected", admin_device) == [("http://d/h", False)]
+    assert router.targets("device.connected", admin_device) == [("http://d/h", False, "device")]
     rows = router.deliveries("message.received", device, {"a": 1}, "2026-01-01T00:00:00.000Z")
     assert [r.body for r in rows] == [
         b'{"event":"message.received","token":"60123456789","data":{"a":1},"timestamp":"2026-01-01T00:00:00.000Z"}'
@@ -297,12 +303,13 @@ async def test_retry_requeues_a_failed_delivery(gateway_factory: Any, receiver: 
 
 async def test_accounts_see_and_retry_only_their_own_deliveries(gateway_factory: Any) -> None:
     """An account lists only rows of its devices; another's delivery id is NOT_FOUND to it; the admin sees all."""
-    gw: Gateway = await gateway_factory(webhook_url="http://127.0.0.1:9/hook", webhook_max_attempts=1)
+    gw: Gateway = await gateway_factory(webhook_allow_private=True, webhook_max_attempts=1)
     tenants = Tenants(gw)
     try:
         alice, bob = await tenants.signup("alice"), await tenants.signup("bob")
         for client, token in ((alice.http, TOKEN), (bob.http, OTHER)):
-            assert (await client.post("/devices", json={"token": token})).status_code == 200
+            hook = {"token": token, "webhookUrl": f"http://127.0.0.1:9/{token}"}
+            assert (await client.post("/devices", json=hook)).status_code == 200
             await gw.post(f"/sandbox/devices/{token}/scan")
 
         async def both_failed() -> list[dict[str, Any]] | None:

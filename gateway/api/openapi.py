@@ -251,8 +251,11 @@ def _operation(op: Op) -> Schema:
 
 
 def _webhooks() -> Schema:
-    """CONTRACT §6: one POST per event to each subscribed target; signed when WEBHOOK_SECRET is set."""
-    signed = "present when the target is signed (WEBHOOK_SECRET, or the account's secret)"
+    """CONTRACT §6: one POST per event to each subscribed target, signed with that target's secret."""
+    signed = (
+        "present when the target is signed (the operator's WEBHOOK_URL with WEBHOOK_SECRET; a tenant's target "
+        "with its device's or account's secret)"
+    )
     headers = [
         ("User-Agent", {"type": "string", "examples": [f"wa-gateway/{__version__}"]}, "always", True),
         (
@@ -271,7 +274,8 @@ def _webhooks() -> Schema:
             "webhook-signature",
             {"type": "string", "pattern": "^v1,"},
             'v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">; key: the base64-decoded rest of a `whsec_` '
-            f"secret, else its UTF-8 bytes; {signed}",
+            "secret, else its UTF-8 bytes; for 24 h after an account rotates its secret, a second v1 signature "
+            f"(previous secret) follows, space-separated; {signed}",
             False,
         ),
         ("X-Webhook-Signature", {"type": "string"}, f"hex HMAC-SHA256 of the raw body; {signed}", False),

@@ -401,7 +401,8 @@ OPERATIONS: tuple[Op, ...] = (
         "/webhooks/deliveries",
         "listDeliveries",
         "webhooks",
-        "The webhook outbox, newest first",
+        "The webhook outbox, newest first (an account: deliveries to its own targets; the admin: all, "
+        "URL credentials and query values redacted)",
         rs.DeliveryList,
         errors=("INVALID_REQUEST", "INVALID_PHONE"),
         params=(
@@ -409,6 +410,16 @@ OPERATIONS: tuple[Op, ...] = (
             Param("token", PHONE),
             Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, description="default 100"),
         ),
+    ),
+    Op(
+        "get",
+        "/webhooks/deliveries/{id}",
+        "getDelivery",
+        "webhooks",
+        "One delivery (an account's own targets only; the admin sees any, URL redacted)",
+        rs.Delivery,
+        errors=("INVALID_REQUEST", "NOT_FOUND"),
+        params=(_id_param("delivery id"),),
     ),
     Op(
         "post",
@@ -680,6 +691,16 @@ OPERATIONS: tuple[Op, ...] = (
         rs.Account,
         rq.WebhookTarget,
         ("FORBIDDEN",),
+    ),
+    Op(
+        "post",
+        "/auth/me/webhook-secret",
+        "rotateWebhookSecret",
+        "accounts",
+        "Rotate the account's webhook signing secret (the new one is shown once; the old one keeps "
+        "signing alongside for 24 h)",
+        rs.WebhookSecret,
+        errors=("FORBIDDEN",),
     ),
     Op(
         "post",

@@ -35,6 +35,7 @@ def state(device: Device) -> dict[str, Any]:
         "name": r.name,
         "webhookUrl": r.webhook_url,
         "webhookEvents": r.webhook_events,
+        "webhookSecretSet": r.webhook_secret is not None,
         "lastError": device.last_error,
     }
 

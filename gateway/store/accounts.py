@@ -32,6 +32,9 @@ class AccountRow:
     webhook_url: str | None
     webhook_events: list[str] | None
     created_at: str
+    webhook_secret: str | None = None  # signs deliveries to the account's targets (kept to sign: not hashed)
+    webhook_secret_prev: str | None = None  # the one it replaced, still signing until ...
+    webhook_secret_prev_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,10 @@ class CredentialRow:
     expires_at: float | None  # sessions only
 
 
-_ACCOUNT_COLUMNS = "id, username, email, password_hash, webhook_url, webhook_events, created_at"
+_ACCOUNT_COLUMNS = (
+    "id, username, email, password_hash, webhook_url, webhook_events, created_at,"
+    " webhook_secret, webhook_secret_prev, webhook_secret_prev_until"
+)
 
 
 def _account(r: Any) -> AccountRow:
@@ -68,6 +74,9 @@ def _account(r: Any) -> AccountRow:
         webhook_url=r["webhook_url"],
         webhook_events=json.loads(events) if events is not None else None,
         created_at=r["created_at"],
+        webhook_secret=r["webhook_secret"],
+        webhook_secret_prev=r["webhook_secret_prev"],
+        webhook_secret_prev_until=r["webhook_secret_prev_until"],
     )
 
 
@@ -88,7 +97,9 @@ class AccountQueries:
 
     # -- accounts -----------------------------------------------------------------
 
-    async def create_account(self, username: str, email: str, password_hash: str, created_at: str) -> int:
+    async def create_account(
+        self, username: str, email: str, password_hash: str, created_at: str, webhook_secret: str | None = None
+    ) -> int:
         """Insert an account; :class:`DuplicateAccount` if the username or email exists (case-insensitive)."""
         async with self.db.transaction():
             clash = await self.db.fetchone(
@@ -100,8 +111,9 @@ class AccountQueries:
                 raise DuplicateAccount("username" if clash["same_user"] else "email")
             try:
                 return await self.db.insert(
-                    "INSERT INTO accounts (username, email, password_hash, created_at) VALUES (?,?,?,?)",
-                    (username, email, password_hash, created_at),
+                    "INSERT INTO accounts (username, email, password_hash, created_at, webhook_secret)"
+                    " VALUES (?,?,?,?,?)",
+                    (username, email, password_hash, created_at, webhook_secret),
                 )
             except sqlite3.IntegrityError as exc:  # a race the SELECT above did not see
                 raise DuplicateAccount("username or email") from exc
@@ -134,6 +146,17 @@ class AccountQueries:
             "UPDATE accounts SET webhook_url = ?, webhook_events = ? WHERE id = ?",
             (url, json.dumps(events) if events is not None else None, account_id),
         )
+
+    async def set_account_webhook_secret(
+        self, account_id: int, secret: str, previous: str | None, previous_until: float | None
+    ) -> bool:
+        """Replace the account's signing secret (keeping ``previous`` until ``previous_until``)."""
+        changed = await self.db.execute(
+            "UPDATE accounts SET webhook_secret = ?, webhook_secret_prev = ?, webhook_secret_prev_until = ?"
+            " WHERE id = ?",
+            (secret, previous, previous_until, account_id),
+        )
+        return changed > 0
 
     # -- API keys -------------------------------------------------------------------
 

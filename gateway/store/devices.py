@@ -28,13 +28,16 @@ class DeviceRow:
     messages_sent: int = 0
     messages_received: int = 0
     connected_at: str | None = None
+    webhook_secret: str | None = None  # signs deliveries to this device's own URL; never shown by the API
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 _COLUMNS = (
     "token, owner_id, name, method, status, reconnecting, webhook_url, webhook_events, pushname, "
-    "platform, phone, messages_sent, messages_received, created_at, connected_at, last_update"
+    "platform, phone, messages_sent, messages_received, created_at, connected_at, last_update, webhook_secret"
 )
+
+_INSERT = f"INSERT OR REPLACE INTO devices ({_COLUMNS}) VALUES ({','.join('?' * (_COLUMNS.count(',') + 1))})"
 
 
 def _row(r: Any) -> DeviceRow:
@@ -56,6 +59,7 @@ def _row(r: Any) -> DeviceRow:
         created_at=r["created_at"],
         connected_at=r["connected_at"],
         last_update=r["last_update"],
+        webhook_secret=r["webhook_secret"],
     )
 
 
@@ -98,11 +102,12 @@ def device_values(d: DeviceRow) -> tuple[Any, ...]:
         d.created_at,
         d.connected_at,
         d.last_update,
+        d.webhook_secret,
     )
 
 
 def save_device_sync(conn: sqlite3.Connection, values: tuple[Any, ...]) -> None:
-    conn.execute(f"INSERT OR REPLACE INTO devices ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", values)
+    conn.execute(_INSERT, values)
 
 
 def stats_values(d: DeviceRow) -> tuple[Any, ...]:

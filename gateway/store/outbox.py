@@ -21,6 +21,7 @@ class NewDelivery:
     body: bytes
     check_private: bool
     created_at: float
+    target: str = "operator"  # operator | device | account (gateway.webhooks.keys): who signs, who sees
 
 
 class OutboxQueries:
@@ -56,8 +57,10 @@ class OutboxQueries:
     async def list_deliveries(
         self, owner_id: int | None, status: str | None, token: str | None, limit: int, before: int | None = None
     ) -> list[OutboxRow]:
-        """Newest first. ``owner_id`` None = every row (the admin), else only that account's."""
-        clauses, args = ["1=1"], []
+        """Newest first. ``owner_id`` None = every row (the admin), else only that account's rows to its
+        own targets (its devices' and its own URL; never the operator's ``WEBHOOK_URL``)."""
+        clauses: list[str] = ["1=1"] if owner_id is None else ["target IN ('device','account')"]
+        args: list[Any] = []
         for sql, value in (
             ("owner_id = ?", owner_id),
             ("status = ?", status),
@@ -84,6 +87,15 @@ class OutboxQueries:
         )
         return changed > 0
 
+    async def classify_deliveries(self, operator_url: str | None) -> int:
+        """Give rows written before targets were recorded one: the operator's when they go to
+        ``operator_url`` (``WEBHOOK_URL``), else their account's (or, with no account, the device's)."""
+        return await self.db.execute(
+            "UPDATE outbox SET target = CASE WHEN url = ? THEN 'operator'"
+            " WHEN owner_id IS NULL THEN 'device' ELSE 'account' END WHERE target IS NULL",
+            (operator_url or "",),
+        )
+
     async def prune_delivered(self, before: float) -> int:
         """Delete delivered rows older than ``before`` (pending and failed rows are kept)."""
         return await self.db.execute("DELETE FROM outbox WHERE status='delivered' AND delivered_at < ?", (before,))
@@ -91,7 +103,7 @@ class OutboxQueries:
 
 _COLUMNS = (
     "id, webhook_id, event, token, owner_id, url, check_private, body, status, attempts, last_error,"
-    " next_attempt_at, created_at, delivered_at"
+    " next_attempt_at, created_at, delivered_at, target"
 )
 
 
@@ -111,6 +123,7 @@ class OutboxRow:
     next_attempt_at: float
     created_at: float
     delivered_at: float | None
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,19 +154,31 @@ def _row(r: Any) -> OutboxRow:
         next_attempt_at=r[11],
         created_at=r[12],
         delivered_at=r[13],
+        target=r[14],
     )
 
 
 def enqueue_sync(conn: sqlite3.Connection, deliveries: Iterable[NewDelivery]) -> int:
     """Insert pending deliveries, due now, on the writer's connection (inside a group-commit job)."""
     rows = [
-        (d.webhook_id, d.event, d.token, d.owner_id, d.url, int(d.check_private), d.body, d.created_at, d.created_at)
+        (
+            d.webhook_id,
+            d.event,
+            d.token,
+            d.owner_id,
+            d.url,
+            int(d.check_private),
+            d.body,
+            d.created_at,
+            d.created_at,
+            d.target,
+        )
         for d in deliveries
     ]
     if rows:
         conn.executemany(
             "INSERT INTO outbox (webhook_id, event, token, owner_id, url, check_private, body,"
-            " next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            " next_attempt_at, created_at, target) VALUES (?,?,?,?,?,?,?,?,?,?)",
             rows,
         )
     return len(rows)

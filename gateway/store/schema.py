@@ -189,4 +189,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX media_pending_created ON media_pending(created_at);
     """,
+    # 6 (webhook secrets): each account's signing secret (and the one it replaced, honoured until
+    # webhook_secret_prev_until), a device's own; each outbox row names its kind of target
+    # (operator | device | account), which picks the secret that signs it and who may see it.
+    # Rows older than this migration get their target at start (Store.classify_deliveries).
+    """
+    ALTER TABLE accounts ADD COLUMN webhook_secret TEXT;
+    ALTER TABLE accounts ADD COLUMN webhook_secret_prev TEXT;
+    ALTER TABLE accounts ADD COLUMN webhook_secret_prev_until REAL;
+    ALTER TABLE devices ADD COLUMN webhook_secret TEXT;
+    ALTER TABLE outbox ADD COLUMN target TEXT;
+    """,
 ]

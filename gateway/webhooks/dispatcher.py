@@ -27,9 +27,9 @@ import gateway
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.outbox import AttemptResult, OutboxRow
+from gateway.webhooks.keys import SigningKeys
 from gateway.webhooks.retention import Retention
 from gateway.webhooks.schedule import backoff_s, retry_after_s
-from gateway.webhooks.signing import Signer
 from gateway.webhooks.transport import FastTransport
 from gateway.webhooks.urls import resolves_private
 
@@ -83,6 +83,7 @@ class Dispatcher:
         is_private: Callable[[str, int], Any] = resolves_private,
         per_url_limit: int | None = None,
         prune_interval_s: float = 600.0,
+        keys: SigningKeys | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -93,7 +94,8 @@ class Dispatcher:
         # A slow receiver may take an eighth of the slots: seven more would have to stall to starve the rest.
         self.per_url_limit = per_url_limit or max(1, min(self.limit, max(8, self.limit // 8)))
         self.retention = Retention(settings, store, clock=clock, interval_s=prune_interval_s)
-        self.signer = Signer(settings.webhook_secret) if settings.webhook_secret else None
+        # Each delivery is signed with its target's secret (gateway.webhooks.keys).
+        self.keys = keys or SigningKeys(settings.webhook_secret, clock=clock)
         timeout = settings.webhook_timeout_ms / 1000
         self.timeout_s = timeout
         # Requests go straight to the transport: no client layer, so no redirects followed, no
@@ -307,8 +309,9 @@ class Dispatcher:
         if row.check_private and not self.settings.webhook_allow_private and await self._blocked(row.url):
             return Outcome(False, "blocked: the URL resolves to a loopback, private or link-local address", final=True)
         headers = dict(BASE_HEADERS)
-        if self.signer is not None:
-            headers.update(self.signer.headers(row.webhook_id, int(self.clock()), row.body))
+        headers.update(
+            self.keys.headers(row.target, row.owner_id, row.token, row.webhook_id, int(self.clock()), row.body)
+        )
         try:
             request = httpx.Request(
                 "POST",

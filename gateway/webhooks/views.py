@@ -1,25 +1,63 @@
-"""Deliveries as the HTTP API shows them."""
+"""Deliveries as the HTTP API shows them, and who may see which (issue 13 §6).
+
+An account sees only deliveries to its own targets (its devices' URLs and its own), never
+those to the operator's ``WEBHOOK_URL``, whatever device they report on. The admin sees every
+delivery, with each URL's credentials and query values replaced by ``***``.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from gateway.store.outbox import OutboxRow
 from gateway.timestamps import iso
+from gateway.webhooks.keys import TARGET_ACCOUNT, TARGET_DEVICE
+
+REDACTED = "***"
 
 
 def _iso_ts(ts: float | None) -> str | None:
     return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
 
 
-def delivery_view(row: OutboxRow) -> dict[str, Any]:
-    """A delivery as ``GET /webhooks/deliveries`` shows it."""
+def visible_to(row: OutboxRow, account_id: int | None, is_admin: bool) -> bool:
+    """Whether this caller may see (and retry) ``row``: the admin always; an account only
+    a delivery of its own to one of its own targets."""
+    if is_admin:
+        return True
+    return account_id is not None and row.owner_id == account_id and row.target in (TARGET_DEVICE, TARGET_ACCOUNT)
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its userinfo and every query value (and any fragment) replaced by ``***``:
+    ``https://user:pw@host/p?token=abc&x`` → ``https://***@host/p?token=***&x``."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return REDACTED  # not a URL we can take apart: show nothing of it
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None:
+        netloc += f":{port}"
+    if "@" in parts.netloc:
+        netloc = f"{REDACTED}@{netloc}"
+    query = "&".join(
+        f"{item.split('=', 1)[0]}={REDACTED}" if "=" in item else item for item in parts.query.split("&") if item
+    )
+    fragment = REDACTED if parts.fragment else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, fragment))
+
+
+def delivery_view(row: OutboxRow, redact: bool = False) -> dict[str, Any]:
+    """A delivery as ``GET /webhooks/deliveries`` shows it (``redact``: the admin's view of the URL)."""
     return {
         "id": row.id,
         "event": row.event,
         "token": row.token,
-        "url": row.url,
+        "url": redact_url(row.url) if redact else row.url,
         "status": row.status,
         "attempts": row.attempts,
         "lastError": row.last_error,

@@ -20,6 +20,7 @@ class Tenant:
     token: str  # session token
     api_key: str
     http: httpx.AsyncClient  # authenticated with the API key
+    webhook_secret: str = ""  # the account's webhook signing secret, as shown at signup
 
 
 class Tenants:
@@ -40,7 +41,8 @@ class Tenants:
         r = await self.gw.http.post("/auth/signup", json=body)
         assert r.status_code == 200, r.text
         d = r.json()["data"]
-        return Tenant(d["userId"], d["username"], d["token"], d["apiKey"], self.client(**{"X-API-Key": d["apiKey"]}))
+        http = self.client(**{"X-API-Key": d["apiKey"]})
+        return Tenant(d["userId"], d["username"], d["token"], d["apiKey"], http, d["webhookSecret"])
 
     async def ws(self, headers: dict[str, str] | None = None, query: str = "") -> Frames:
         """A WebSocket authenticated by ``headers`` (a live gateway only); closed with the gateway."""

@@ -31,10 +31,25 @@ class WebhookTarget(Body):
     webhook_events: list[EventName] | UnsetType | None = UNSET
 
 
+WebhookSecret = Annotated[
+    str,
+    described(
+        "write-only: signs deliveries to this device's `webhookUrl` instead of the account's secret; "
+        "16 to 256 printable ASCII characters without spaces, a `whsec_` secret must be base64 of at least "
+        "16 bytes; null clears it. Never shown again: the device's state says only `webhookSecretSet`",
+        minLength=16,
+        maxLength=256,
+        writeOnly=True,
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    ),
+]
+
+
 class DeviceUpdate(WebhookTarget):
-    """``PATCH /devices/{token}``: name and webhook target; fields left out stay as they are."""
+    """``PATCH /devices/{token}``: name, webhook target and secret; fields left out stay as they are."""
 
     name: Annotated[str, rules(maxLength=MAX_DEVICE_NAME)] | UnsetType | None = UNSET
+    webhook_secret: WebhookSecret | UnsetType | None = UNSET
 
 
 class DeviceCreate(DeviceUpdate):

@@ -60,6 +60,9 @@ class DeviceState(Model):
     name: str | None
     webhook_url: str | None
     webhook_events: Events
+    webhook_secret_set: Annotated[
+        bool, described("whether the device has a webhook secret of its own (the secret itself is never shown)")
+    ]
     last_error: Annotated[
         str | None,
         described(
@@ -229,6 +232,23 @@ class AuthSession(Model):
     user_id: int
     username: str
     api_key: Annotated[str | None, described("a key bound to this session")]
+    webhook_secret: Annotated[
+        str | None,
+        described(
+            "signup only (null at login): the account's webhook signing secret (`whsec_…`), shown this once; "
+            "rotate it with `POST /auth/me/webhook-secret`"
+        ),
+    ] = None
+
+
+class WebhookSecret(Model):
+    """A new account webhook secret, shown once."""
+
+    webhook_secret: Annotated[str, described("`whsec_` + base64 of 32 random bytes (Standard Webhooks)")]
+    previous_valid_until: Annotated[
+        Time | None,
+        described("until when deliveries also carry a signature made with the secret this one replaced"),
+    ]
 
 
 class SignedOut(Model):

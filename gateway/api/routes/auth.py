@@ -8,6 +8,7 @@ directly instead of ``principal()`` (which defaults to the admin).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from msgspec import UNSET
@@ -33,11 +34,13 @@ from gateway.api.models.responses import (
     KeyRevoked,
     NewApiKey,
     SignedOut,
+    WebhookSecret,
 )
 from gateway.api.routes.common import checked_webhook_url, principal, require_admin, webhook_events_from
 from gateway.auth import SESSION_COOKIE, Principal, credentials
 from gateway.runtime import runtime
 from gateway.store.accounts import AccountRow, ApiKeyRow
+from gateway.timestamps import iso
 
 SAME_SITE: Any = "Lax"  # Starlette types it lower-case; browsers and readers expect the canonical spelling
 
@@ -90,7 +93,11 @@ def _key_data(k: ApiKeyRow) -> ApiKey:
 
 def _issued(request: Request, issued: Issued, message: str) -> Response:
     data = AuthSession(
-        token=issued.token, user_id=issued.account.id, username=issued.account.username, api_key=issued.api_key
+        token=issued.token,
+        user_id=issued.account.id,
+        username=issued.account.username,
+        api_key=issued.api_key,
+        webhook_secret=issued.webhook_secret,
     )
     response = ok(data, message)
     response.set_cookie(
@@ -173,6 +180,18 @@ async def update_me(request: Request) -> Response:
     return ok(_account_data(updated), "account updated")
 
 
+async def rotate_webhook_secret(request: Request) -> Response:
+    """``POST /auth/me/webhook-secret``: a new signing secret for the account's deliveries, shown once."""
+    p = _account_principal(request)
+    rotated = await runtime(request).accounts.rotate_webhook_secret(p.account_id or 0)
+    until = rotated.previous_valid_until
+    data = WebhookSecret(
+        webhook_secret=rotated.secret,
+        previous_valid_until=iso(datetime.fromtimestamp(until, UTC)) if until is not None else None,
+    )
+    return ok(data, "webhook secret rotated; it is shown only once")
+
+
 # -- keys ------------------------------------------------------------------------------------------------
 
 
@@ -253,6 +272,7 @@ routes = [
     Route("/auth/logout", logout, methods=["POST"]),
     Route("/auth/me", me, methods=["GET"]),
     Route("/auth/me", update_me, methods=["PATCH"]),
+    Route("/auth/me/webhook-secret", rotate_webhook_secret, methods=["POST"]),
     Route("/auth/keys", create_key, methods=["POST"]),
     Route("/auth/keys", list_keys, methods=["GET"]),
     Route("/auth/keys/{id}", delete_key, methods=["DELETE"]),

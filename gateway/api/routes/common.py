@@ -14,6 +14,7 @@ from gateway.devices import Device
 from gateway.phones import InvalidPhone, normalize
 from gateway.runtime import runtime
 from gateway.settings import WEBHOOK_EVENT_NAMES
+from gateway.webhooks.keys import check_device_secret
 from gateway.webhooks.urls import check_webhook_url, resolves_private, syntax_ok
 
 
@@ -98,6 +99,17 @@ async def checked_webhook_url(conn: HTTPConnection, raw: Any, tenant: bool) -> s
         if await resolves_private(host.strip("[]"), port):
             raise invalid("'webhookUrl' may not point at a loopback, private or link-local address (or not resolve)")
     return url
+
+
+def webhook_secret_from(value: str | None) -> str | None:
+    """A device's ``webhookSecret``: None clears it; else a usable signing secret (see
+    :func:`gateway.webhooks.keys.check_device_secret`)."""
+    if value is None:
+        return None
+    problem = check_device_secret(value)
+    if problem is not None:
+        raise invalid(problem)
+    return value
 
 
 def webhook_events_from(value: Any) -> list[str] | None:

@@ -35,6 +35,7 @@ from gateway.api.routes.common import (
     token_from,
     visible_device,
     webhook_events_from,
+    webhook_secret_from,
 )
 from gateway.devices import Device
 from gateway.drivers.base import Method
@@ -42,7 +43,8 @@ from gateway.runtime import runtime
 
 
 async def _device_fields(request: Request, body: DeviceUpdate) -> dict[str, Any]:
-    """Optional ``name`` / ``webhookUrl`` / ``webhookEvents`` → DeviceRow fields (absent: unchanged)."""
+    """Optional ``name`` / ``webhookUrl`` / ``webhookEvents`` / ``webhookSecret`` → DeviceRow fields
+    (absent: unchanged)."""
     out: dict[str, Any] = {}
     if body.name is not UNSET:
         name = body.name
@@ -54,6 +56,8 @@ async def _device_fields(request: Request, body: DeviceUpdate) -> dict[str, Any]
         out["webhook_url"] = await checked_webhook_url(request, body.webhook_url, tenant)
     if body.webhook_events is not UNSET:
         out["webhook_events"] = webhook_events_from(body.webhook_events)
+    if body.webhook_secret is not UNSET:
+        out["webhook_secret"] = webhook_secret_from(body.webhook_secret)
     return out
 
 
