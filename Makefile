@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test test-fast lint bench soak browser-deps clean
+.PHONY: run test test-fast lint bench soak test-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -22,12 +22,16 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python -m gateway
 
-# Debian's chromium for the browser tests (never a downloaded browser), wrk for the bench smoke test,
-# node for the Node webhook-verification snippet of API.md and ffmpeg for media conversion.
-browser-deps:
-	@{ command -v chromium && command -v wrk && command -v node && command -v ffmpeg; } >/dev/null 2>&1 || { \
+# What the tests need from Debian: chromium for the browser tests (never a downloaded browser), wrk for the
+# bench smoke test, node for the Node webhook-verification snippet of API.md, ffmpeg for media conversion,
+# and PostgreSQL + nats-server for the cluster tests (the tests use the machine's running servers when they
+# answer on 5432/4222, else start throwaway ones from these binaries: tests/support/services.py).
+test-deps:
+	@{ command -v chromium && command -v wrk && command -v node && command -v ffmpeg && \
+	   { command -v nats-server || test -x /usr/sbin/nats-server; } && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium wrk nodejs ffmpeg >/dev/null; }
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    chromium wrk nodejs ffmpeg postgresql nats-server >/dev/null; }
 
 # The gates, in the order a change fails them fastest: formatting, lint, types (strict on gateway/),
 # then the import layers (lint-imports: the next line of this recipe). `make test` runs them first.
@@ -42,7 +46,7 @@ lint: $(TEST_STAMP)
 # (pytest-xdist): most of the suite's time is spent waiting on sockets, processes and the browser, not on
 # the CPU, so 4 workers finish far sooner than 1 even on 2 cores. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 4
-test: lint browser-deps
+test: lint test-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
 # Quick iteration: no gates, no browser, no real-process (e2e) tests, no benchmark smoke.

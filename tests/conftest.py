@@ -10,9 +10,10 @@ WebSockets, raw sockets and anything else that needs a real server. Both have th
 from __future__ import annotations
 
 import gc
+import secrets
 import subprocess
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 import structlog
 
 from gateway.settings import Settings
+from tests.support import services
 from tests.support.accounts import Tenants
 from tests.support.gateway import Gateway, gateway_class
 from tests.support.settings import make_settings
@@ -87,3 +89,32 @@ async def tenants(gw: Gateway) -> AsyncIterator[Tenants]:
     t = Tenants(gw)
     yield t
     await t.aclose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL server for the tests: the machine's, or a throwaway one (``tests.support.services``)."""
+    with services.postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A NATS server with JetStream for the tests: the machine's, or a throwaway one."""
+    with services.nats(tmp_path_factory.mktemp("nats")) as url:
+        yield url
+
+
+@pytest.fixture
+async def pg_database(postgres_url: str) -> AsyncIterator[str]:
+    """A database of its own for one test (created empty, dropped after): its URL."""
+    import asyncpg
+
+    name = f"t_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()

@@ -137,7 +137,21 @@ def test_runtime_image_has_ffmpeg_for_media_conversion() -> None:
     assert any("apt-get install" in a and " ffmpeg" in a for a in runs)
 
 
-def test_make_test_installs_ffmpeg() -> None:
+def _test_deps_recipe() -> str:
     makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
-    recipe = makefile.split("browser-deps:", 1)[1].split("\n\n", 1)[0]
-    assert "command -v ffmpeg" in recipe and "nodejs ffmpeg" in recipe
+    assert "test: lint test-deps" in makefile
+    return makefile.split("\ntest-deps:", 1)[1].split("\n\n", 1)[0]
+
+
+def test_make_test_installs_ffmpeg() -> None:
+    recipe = _test_deps_recipe()
+    assert "command -v ffmpeg" in recipe and " ffmpeg" in recipe.split("apt-get install", 1)[1]
+
+
+def test_make_test_installs_postgres_and_nats_when_absent() -> None:
+    """A fresh machine without PostgreSQL or NATS gets Debian's, for throwaway servers (CONTRACT §14)."""
+    recipe = _test_deps_recipe()
+    checked = recipe.split("apt-get", 1)[0]
+    assert "bin/initdb" in checked and "nats-server" in checked
+    installed = recipe.split("apt-get install", 1)[1]
+    assert " postgresql" in installed and " nats-server" in installed

@@ -1,0 +1,152 @@
+"""PostgreSQL and NATS (with JetStream) for the tests: the machine's own when they answer, else throwaway ones.
+
+This project's machines run PostgreSQL on 127.0.0.1:5432 (trust auth, database ``test``) and NATS with
+JetStream on 127.0.0.1:4222 before a session starts. A fresh machine may have neither: then the tests
+start their own, from Debian's ``postgresql`` and ``nats-server`` packages (``make test`` installs them),
+in a temporary directory on free ports, and stop them at the end — they never skip.
+
+``TEST_DATABASE_URL`` / ``TEST_BUS_URL`` point the tests at other servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support.net import HOST, free_port
+
+SYSTEM_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+SYSTEM_NATS = "nats://127.0.0.1:4222"
+START_TIMEOUT_S = 30.0
+
+
+class ServiceMissing(RuntimeError):
+    """A server binary is not installed (``make test`` installs it)."""
+
+
+def answers(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True if something accepts TCP connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until_answers(host: str, port: int, timeout: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not answers(host, port, timeout=0.2):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing answered on {host}:{port} within {timeout:.0f} s")
+        time.sleep(0.05)  # a poll step under a deadline, not a wait for an event we could await
+
+
+def postgres_bin() -> Path:
+    """The newest installed PostgreSQL server's bin directory (Debian's layout)."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parent.parent.name))
+    if not found:
+        raise ServiceMissing("PostgreSQL is not installed: `make test` installs it (apt-get install -y postgresql)")
+    return Path(found[-1]).parent
+
+
+def nats_server_bin() -> str:
+    path = shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server") else None)
+    if not path:
+        raise ServiceMissing("nats-server is not installed: `make test` installs it (apt-get install -y nats-server)")
+    return path
+
+
+def _as_postgres_user(argv: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: run its tools as the ``postgres`` user then."""
+    if os.geteuid() != 0:
+        return argv
+    return ["runuser", "-u", "postgres", "--", *argv]
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A fresh PostgreSQL cluster on a free port, with a database ``test``; yields its URL.
+
+    Its files live in a directory of its own under the system temp dir (removed after): run as root,
+    the server runs as ``postgres``, which cannot enter pytest's root-only temp directories.
+    """
+    bindir = postgres_bin()
+    workdir = Path(tempfile.mkdtemp(prefix="wa-gateway-pg-"))
+    data = workdir / "data"
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres")
+    port = free_port()
+
+    def run(*argv: str) -> None:
+        done = subprocess.run(_as_postgres_user(list(argv)), capture_output=True, timeout=START_TIMEOUT_S)
+        if done.returncode:
+            raise RuntimeError(f"{Path(argv[0]).name} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        options = f"-p {port} -k {workdir} -c listen_addresses={HOST} -c fsync=off -c full_page_writes=off"
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(workdir / "pg.log"), "-w", "start")
+        try:
+            run(str(bindir / "createdb"), "-h", HOST, "-p", str(port), "-U", "postgres", "test")
+            yield f"postgresql://postgres@{HOST}:{port}/test"
+        finally:
+            subprocess.run(
+                _as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+                capture_output=True,
+                timeout=START_TIMEOUT_S,
+            )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_nats(workdir: Path) -> Iterator[str]:
+    """A NATS server with JetStream (storage in ``workdir``) on a free port; yields its URL."""
+    binary = nats_server_bin()
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = [binary, "-js", "-a", HOST, "-p", str(port), "-sd", str(workdir / "jetstream")]
+    with open(workdir / "nats.log", "wb") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until_answers(HOST, port)
+        yield f"nats://{HOST}:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """``TEST_DATABASE_URL``, else the machine's PostgreSQL if it answers, else a throwaway one."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+    elif answers(HOST, 5432):
+        yield SYSTEM_POSTGRES
+    else:
+        with throwaway_postgres() as url:
+            yield url
+
+
+@contextlib.contextmanager
+def nats(workdir: Path) -> Iterator[str]:
+    """``TEST_BUS_URL``, else the machine's NATS if it answers, else a throwaway one."""
+    if url := os.environ.get("TEST_BUS_URL"):
+        yield url
+    elif answers(HOST, 4222):
+        yield SYSTEM_NATS
+    else:
+        with throwaway_nats(workdir) as url:
+            yield url
