@@ -27,9 +27,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
 
 # 'self' covers the same-origin WebSocket (ws:/wss:) in CSP Level 3 browsers. data: images are the inline
-# SVG favicon; blob: is the CSV download link. No font-src: the pages use system fonts.
+# SVG favicon; blob: is the CSV download link and the preview of a file about to be sent. media-src 'self':
+# incoming audio and video play from the gateway's own signed /media links (media-view.js loads them as
+# same-origin paths). No font-src: the pages use system fonts.
 PAGE_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 

@@ -59,6 +59,9 @@ export const FRIENDLY = {
   DEVICE_TAKEN: 'That number is already a device of another account.',
   CONNECTION_FAILED: 'WhatsApp could not be reached.',
   SEND_FAILED: 'WhatsApp did not accept the message.',
+  INVALID_MEDIA: 'The gateway cannot send this file.',
+  MEDIA_TOO_LARGE: 'The file is larger than the gateway accepts (MEDIA_MAX_BYTES).',
+  MEDIA_FETCH_FAILED: 'The media could not be fetched.',
   NETWORK: 'Could not reach the gateway. Is it running?',
 };
 
@@ -80,18 +83,20 @@ function authHeaders() {
 export const seg = (value) => encodeURIComponent(value);
 
 /**
- * Call the gateway; resolves to the envelope's `data`, rejects with ApiError.
+ * Call the gateway; resolves to the envelope's `data`, rejects with ApiError. A `FormData` body goes
+ * as multipart/form-data (the browser writes the boundary), anything else as JSON.
  * `opts.raw` resolves to the Response itself (downloads); `opts.quiet401` does not sign the page out.
  */
 export async function api(method, path, body, opts = {}) {
   const headers = { Accept: 'application/json', ...authHeaders(), ...(opts.headers || {}) };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const form = body instanceof FormData;
+  if (body !== undefined && !form) headers['Content-Type'] = 'application/json';
   let res;
   try {
     res = await fetch(path, {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined || form ? body : JSON.stringify(body),
       credentials: 'same-origin',
       cache: 'no-store',
     });

@@ -1,16 +1,24 @@
-/* The live activity of each device: the last 50 things that happened, newest first. */
+/* The live activity of each device: the last 50 things that happened, newest first. An entry about a
+ * message with media shows it (media-view.js); its element is made once and kept, so a playing voice
+ * note or a retried download survives the next entry. */
 
 import { $, el, show } from './dom.js';
 import { fmtTime } from './format.js';
+import { mediaView } from './media-view.js';
 import { on, state } from './store.js';
 
 const FEED_MAX = 50;
-const feeds = new Map();   // token -> [{at, text}]
+const feeds = new Map();   // token -> [{at, text, node?}] (node: the media element)
 
-export function pushFeed(token, text) {
+/** Add an entry; `message` ({id, media}) attaches a message's media to it. */
+export function pushFeed(token, text, message = null) {
   if (!token) return;
   const feed = feeds.get(token) || [];
-  feed.unshift({ at: Date.now(), text });
+  const item = { at: Date.now(), text };
+  if (message && message.media) {
+    item.node = mediaView(message.media, { token, messageId: message.id });
+  }
+  feed.unshift(item);
   if (feed.length > FEED_MAX) feed.length = FEED_MAX;
   feeds.set(token, feed);
   if (token === state.selected) renderFeed();
@@ -21,7 +29,7 @@ export function renderFeed() {
   show($('feed-empty'), feed.length === 0);
   $('feed').replaceChildren(...feed.map((item) => el('li', {},
     el('time', { datetime: new Date(item.at).toISOString() }, fmtTime(item.at)),
-    el('span', { class: 'feed-body' }, item.text))));
+    el('div', { class: 'feed-body' }, item.text, item.node || null))));
 }
 
 export function wireFeed() {

@@ -57,3 +57,13 @@ export function filenameFrom(disposition) {
   const plain = /filename\s*=\s*"?([^";]+)"?/i.exec(disposition);
   return plain ? plain[1].trim() : null;
 }
+
+/** A byte count for people: "812 B", "2.1 KB", "14.3 MB" (1 KB = 1024 B). */
+export function fmtBytes(n) {
+  if (n == null || Number.isNaN(+n)) return '';
+  const units = ['B', 'KB', 'MB', 'GB'];
+  let v = Math.max(0, +n);
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i += 1; }
+  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}

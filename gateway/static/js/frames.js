@@ -4,6 +4,7 @@ import { $, show, toast } from './dom.js';
 import { mergeDevice } from './devices.js';
 import { plural } from './format.js';
 import { pushFeed } from './feed.js';
+import { mediaLabel } from './media-view.js';
 import { onPairingCode, onQr } from './pairing.js';
 import { describeReceipt, rememberName, who } from './people.js';
 import { refreshSelected } from './selection.js';
@@ -59,7 +60,8 @@ function handleFrame(f) {
     case 'message': {
       const m = f.data || {};
       if (m.fromName) rememberName(token, m.from, m.fromName);
-      pushFeed(token, `Message from ${who(token, m.from)}${m.isGroup ? ' in a group' : ''}: ${m.text ?? `[${m.type || 'media'}]`}`);
+      const what = m.text || (m.media ? mediaLabel(m.media) : `[${m.type || 'media'}]`);
+      pushFeed(token, `Message from ${who(token, m.from)}${m.isGroup ? ' in a group' : ''}: ${what}`, m);
       bumpStat(token, 'messagesReceived');
       break;
     }
