@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 import uuid
 from typing import Any
@@ -11,18 +10,8 @@ from typing import Any
 import pytest
 
 from tests.support.constants import API_KEY, OTHER, TOKEN
+from tests.support.errors import RFC3339, assert_error
 from tests.support.gateway import Gateway
-
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-
-
-def assert_error(r: Any, status: int, code: str) -> None:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code and body["error"]["message"]
-    assert RFC3339.match(body["meta"]["timestamp"])
-    assert body["meta"]["requestId"] == r.headers["x-request-id"]
 
 
 async def test_health_is_open_and_enveloped(gw: Gateway) -> None:

@@ -637,6 +637,16 @@ OPERATIONS: tuple[Op, ...] = (
     ),
     Op(
         "post",
+        f"{SANDBOX_DEVICE}/replace",
+        "sandboxReplace",
+        "sandbox",
+        "Another client opens the session → disconnected, session kept, not reconnected",
+        rs.DeviceState,
+        errors=(*SANDBOX, "DEVICE_NOT_CONNECTED"),
+        params=(TOKEN_PARAM,),
+    ),
+    Op(
+        "post",
         f"{SANDBOX_DEVICE}/unlink",
         "sandboxUnlink",
         "sandbox",

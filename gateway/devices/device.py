@@ -37,6 +37,7 @@ from gateway.drivers.base import (
     NotConnectedError,
     OutgoingMessage,
     PhoneCheck,
+    Replaced,
     SentMessage,
 )
 from gateway.messages.shape import outgoing_text
@@ -297,22 +298,34 @@ class Device:
     async def on_disconnected(self, ev: Disconnected) -> None:
         if self._quiet or self.row.status == "logged_out":
             return
-        was_connected = self.row.status == "connected"
-        self._connected_evt.clear()
-        self.connected_mono = None
         paired = self.driver.is_paired()
-        self.last_error = ev.reason
-        self.row.status = "disconnected"
-        self.row.reconnecting = paired
-        self.qr = None
-        if was_connected:
-            await self._transition("device.disconnected", "connection-error", message=ev.reason)
-        else:
-            await self._save_and_announce()
-            self.publish("connection-error", message=ev.reason)
+        await self._went_down(ev.reason, reconnecting=paired)
         log.info("device.disconnected", token=self.token, reason=ev.reason, reconnecting=paired)
         if paired:
             self.reconnector.schedule()
+
+    async def on_replaced(self, ev: Replaced) -> None:
+        """Another client opened this session: disconnected, session kept, and *not* reconnected
+        (reconnecting would take the session back, and the other client would take it back again)."""
+        if self._quiet or self.row.status == "logged_out":
+            return
+        self.reconnector.cancel()
+        await self._went_down(ev.reason, reconnecting=False)
+        log.warning("device.replaced", token=self.token, reason=ev.reason)
+
+    async def _went_down(self, reason: str, reconnecting: bool) -> None:
+        was_connected = self.row.status == "connected"
+        self._connected_evt.clear()
+        self.connected_mono = None
+        self.last_error = reason
+        self.row.status = "disconnected"
+        self.row.reconnecting = reconnecting
+        self.qr = None
+        if was_connected:
+            await self._transition("device.disconnected", "connection-error", message=reason)
+        else:
+            await self._save_and_announce()
+            self.publish("connection-error", message=reason)
 
     async def on_logged_out(self, ev: LoggedOut) -> None:
         self.reconnector.cancel()

@@ -37,6 +37,7 @@ from gateway.drivers.base import (
     Qr,
     ReactionReceived,
     Receipt,
+    Replaced,
 )
 from gateway.media import incoming
 from gateway.messages import record
@@ -101,6 +102,8 @@ class Pump:
             await device.on_disconnected(ev)
         elif isinstance(ev, LoggedOut):
             await device.on_logged_out(ev)
+        elif isinstance(ev, Replaced):
+            await device.on_replaced(ev)
         elif isinstance(ev, HistoryContacts):
             await self._on_history(ev)
         elif isinstance(ev, ReactionReceived):

@@ -240,6 +240,18 @@ class Disconnected:
 
 
 @dataclass(frozen=True, slots=True)
+class Replaced:
+    """Another client opened this same session (WhatsApp's ``StreamReplaced``): this connection was closed.
+
+    Not a network loss: reconnecting would take the session back from the other client, which would
+    take it back in turn — two holders flapping forever. The device stays disconnected (session kept)
+    until someone asks it to connect again.
+    """
+
+    reason: str = "Replaced by another connection of the same session"
+
+
+@dataclass(frozen=True, slots=True)
 class LoggedOut:
     """The phone unlinked this device; its session is gone."""
 
@@ -339,6 +351,7 @@ DriverEvent = (
     | Connected
     | Disconnected
     | LoggedOut
+    | Replaced
     | IncomingMessage
     | Receipt
     | HistoryContacts

@@ -63,6 +63,7 @@ from gateway.drivers.base import (
     ReactionReceived,
     Receipt,
     RefusedError,
+    Replaced,
     ReplyTo,
     SendError,
     SentMessage,
@@ -529,6 +530,13 @@ class SandboxDriver:
         # brings the device back within SANDBOX_RECONNECT_MS.
         self._down_until = time.monotonic() + self._opts.sandbox_reconnect_ms * 0.3 / 1000
         self._stream.emit(Disconnected("Connection lost"))
+
+    def replace(self) -> None:
+        """Another client opens this session (WhatsApp's StreamReplaced): this connection is closed."""
+        self._require_connected()
+        self._connected = False
+        self._cancel_timers()
+        self._stream.emit(Replaced())
 
     def unlink(self) -> None:
         if not self._connected:

@@ -14,12 +14,8 @@ import pytest
 
 from tests.media import samples
 from tests.support.accounts import Tenants
+from tests.support.errors import assert_error
 from tests.support.gateway import Gateway
-
-
-def assert_error(r: object, status: int, code: str) -> None:
-    assert r.status_code == status, r.text  # type: ignore[attr-defined]
-    assert r.json()["error"]["code"] == code, r.text  # type: ignore[attr-defined]
 
 
 async def upload(gw: Gateway, data: bytes, name: str = "a.png", ctype: str = "image/png") -> dict[str, object]:

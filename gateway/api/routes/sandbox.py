@@ -223,6 +223,15 @@ async def drop(request: Request) -> Response:
     return await _state(request, token, "connection dropped", "disconnected")
 
 
+async def replace(request: Request) -> Response:
+    token, driver = _sandbox(request)
+    try:
+        driver.replace()
+    except NotConnectedError as exc:
+        raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
+    return await _state(request, token, "session opened by another client", "disconnected")
+
+
 async def unlink(request: Request) -> Response:
     token, driver = _sandbox(request)
     try:
@@ -245,6 +254,7 @@ routes = [
     Route("/sandbox/devices/{token}/revoke", revoke, methods=["POST"]),
     Route("/sandbox/devices/{token}/history", history, methods=["POST"]),
     Route("/sandbox/devices/{token}/drop", drop, methods=["POST"]),
+    Route("/sandbox/devices/{token}/replace", replace, methods=["POST"]),
     Route("/sandbox/devices/{token}/unlink", unlink, methods=["POST"]),
     Route("/sandbox/devices/{token}/sent", sent, methods=["GET"]),
 ]

@@ -99,6 +99,7 @@ from gateway.drivers.base import (
     PresenceState,
     Qr,
     RefusedError,
+    Replaced,
     SendError,
     SentMessage,
 )
@@ -822,7 +823,7 @@ class NeonizeDriver:
         elif isinstance(event, nz.ClientOutdated):
             self._fail(attempt, "WhatsApp says this client is outdated: update neonize")
         elif isinstance(event, nz.StreamReplaced):
-            self._fail(attempt, "Replaced by another connection of the same session")
+            self._on_replaced(attempt)
         else:  # KeepAliveTimeout / KeepAliveRestored / StreamError: whatsmeow handles them
             log.debug("neonize: %s: %s", self.token, type(event).__name__)
 
@@ -842,6 +843,16 @@ class NeonizeDriver:
         self._retire(attempt)
         self._remove_session_files()
         self._emit(LoggedOut("Logged out" + (f" ({reason})" if reason else "")))
+
+    def _on_replaced(self, attempt: _Attempt) -> None:
+        """Another client took this session: stop this one and say so — as its own event, never as
+        ``Disconnected``, which the device would answer by reconnecting (and taking it back)."""
+        if not self._is_current(attempt):
+            return
+        reason = Replaced().reason
+        self._retire(attempt, reason)
+        if attempt.under_way:
+            self._emit(Replaced(reason))
 
     def _mark_under_way(self, attempt: _Attempt) -> None:
         attempt.under_way = True
