@@ -307,7 +307,10 @@ async def test_admin_sees_every_delivery_with_urls_redacted(world: World) -> Non
         assert f"http://127.0.0.1:9/{token}?token=***" in urls
     assert not any("secret" in u or "pw" in u for u in urls), urls
     one = await gw.http.get(f"/webhooks/deliveries/{everything[0]['id']}")
-    assert one.status_code == 200 and one.json()["data"] == everything[0]
+    # The dispatcher keeps trying these (port 9 refuses): attempts and lastError move between the two reads.
+    stable = ("id", "event", "token", "url", "createdAt")
+    assert one.status_code == 200
+    assert {k: one.json()["data"][k] for k in stable} == {k: everything[0][k] for k in stable}
     text = (await gw.http.get("/webhooks/deliveries?limit=1000")).text
     assert "op-secret" not in text and "secret-" not in text and "op:pw" not in text
 
