@@ -281,7 +281,9 @@ class Accounts:
         # The indexed lookup found it by equality; confirm in constant time all the same.
         if row is None or not hmac.compare_digest(row.secret_hash, secret_hash):
             return None
-        principal = Principal(False, row.account_id, row.username, via=via, credential=secret_hash)
+        principal = Principal(
+            False, row.account_id, row.username, via=via, credential=secret_hash, expires_at=row.expires_at
+        )
         return _Cached(principal, source, row.expires_at)
 
     def _forget_account(self, account_id: int) -> None:

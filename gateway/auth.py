@@ -29,6 +29,7 @@ class Principal:
     username: str | None = None
     via: str = "key"  # key | session | cookie
     credential: str | None = None  # the SHA-256 of the secret that authenticated (None: the admin key)
+    expires_at: float | None = None  # when that credential ends by itself (sessions and their keys), epoch s
 
     @property
     def rate_key(self) -> str:

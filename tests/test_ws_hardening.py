@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import websockets
 
+from gateway.accounts import SESSION_TTL_S
 from gateway.api.routes import ws as ws_route
 from tests.support.accounts import PASSWORD, Tenants
 from tests.support.frames import Frames
@@ -82,6 +83,34 @@ async def test_logout_closes_the_sessions_sockets(gw: Gateway) -> None:
         await other_session.send("whoami")
         await other_session.event("whoami")
     finally:
+        await tenants.aclose()
+
+
+async def test_a_session_that_expires_closes_its_sockets(gw: Gateway) -> None:
+    """A socket never outlives its credential: when the session that opened it (cookie, bearer, or the key
+    minted at that login) expires, it closes with 4401 "session expired"; another session's stays open."""
+    tenants = Tenants(gw)
+    accounts = gw.rt.accounts
+    real_clock = accounts.clock
+    try:
+        alice = await tenants.signup("alice")
+        # Log in "a week ago, less half a second": the session (and its key) expire half a second from now.
+        accounts.clock = lambda: real_clock() - SESSION_TTL_S + 0.5
+        login = (await gw.anon.post("/auth/login", json={"username": "alice", "password": PASSWORD})).json()["data"]
+        accounts.clock = real_clock
+        doomed = [
+            await open_ws(gw, {"Cookie": f"gw_session={login['token']}", "Origin": gw.base}),
+            await open_ws(gw, {"Authorization": f"Bearer {login['token']}"}),
+            await open_ws(gw, query=f"?apiKey={login['apiKey']}"),
+        ]
+        other_session = await open_ws(gw, {"Authorization": f"Bearer {alice.token}"})
+        for frames in doomed:
+            assert await closed_with(frames, timeout=5) == REVOKED
+            assert frames.ws.close_reason == "session expired"
+        await other_session.send("whoami")
+        await other_session.event("whoami")
+    finally:
+        accounts.clock = real_clock
         await tenants.aclose()
 
 

@@ -240,13 +240,20 @@ async def endpoint(ws: WebSocket) -> None:
         return
     session = Session(ws, rt, principal)
     revoked = rt.auth.revocations.watch(principal)
+    expired = asyncio.Event()
+    expiry = None
+    if principal.expires_at is not None:  # a session (or a key minted with it) ends by itself: so does its socket
+        left = max(0.0, principal.expires_at - rt.accounts.clock())
+        expiry = asyncio.get_running_loop().call_later(left, expired.set)
     try:
-        await _serve(ws, rt, session, revoked)
+        await _serve(ws, rt, session, revoked, expired)
     finally:
         rt.auth.revocations.unwatch(principal, revoked)
+        if expiry is not None:
+            expiry.cancel()
 
 
-async def _serve(ws: WebSocket, rt: Runtime, session: Session, revoked: asyncio.Event) -> None:
+async def _serve(ws: WebSocket, rt: Runtime, session: Session, revoked: asyncio.Event, expired: asyncio.Event) -> None:
     await ws.accept()
     events, tokens = _split(ws.query_params.get("events")), _split(ws.query_params.get("tokens"))
     session.send("connected", session.identity())
@@ -257,12 +264,16 @@ async def _serve(ws: WebSocket, rt: Runtime, session: Session, revoked: asyncio.
     reader = asyncio.create_task(_read(ws, session), name=f"ws-reader-{session.client.id}")
     slow = asyncio.create_task(session.client.slow.wait(), name=f"ws-slow-{session.client.id}")
     gone = asyncio.create_task(revoked.wait(), name=f"ws-revoked-{session.client.id}")
+    ended = asyncio.create_task(expired.wait(), name=f"ws-expired-{session.client.id}")
     code, reason = 1000, None
     try:
-        await asyncio.wait({writer, reader, slow, gone}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({writer, reader, slow, gone, ended}, return_when=asyncio.FIRST_COMPLETED)
         if gone.done():
             code, reason = REVOKED, "credential revoked"
             log.info("ws.revoked_client_closed", client=session.client.id)
+        elif ended.done():
+            code, reason = REVOKED, "session expired"
+            log.info("ws.expired_client_closed", client=session.client.id)
         elif slow.done():
             code, reason = 1013, "client too slow"
             log.info("ws.slow_client_closed", client=session.client.id)
@@ -271,7 +282,7 @@ async def _serve(ws: WebSocket, rt: Runtime, session: Session, revoked: asyncio.
             log.info("ws.flooding_client_closed", client=session.client.id)
     finally:
         rt.hub.detach(session.client)
-        for task in (writer, reader, slow, gone):
+        for task in (writer, reader, slow, gone, ended):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
