@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -214,22 +215,22 @@ async def history(request: Request) -> Response:
     return ok(HistorySimulated(token=token, count=len(contacts)), "history sync simulated")
 
 
-async def drop(request: Request) -> Response:
+async def _network_event(request: Request, event: Callable[[SandboxDriver], None], message: str) -> Response:
+    """Something WhatsApp does to a connected device's connection (``drop``, ``replace``): its state after."""
     token, driver = _sandbox(request)
     try:
-        driver.drop()
+        event(driver)
     except NotConnectedError as exc:
         raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
-    return await _state(request, token, "connection dropped", "disconnected")
+    return await _state(request, token, message, "disconnected")
+
+
+async def drop(request: Request) -> Response:
+    return await _network_event(request, SandboxDriver.drop, "connection dropped")
 
 
 async def replace(request: Request) -> Response:
-    token, driver = _sandbox(request)
-    try:
-        driver.replace()
-    except NotConnectedError as exc:
-        raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
-    return await _state(request, token, "session opened by another client", "disconnected")
+    return await _network_event(request, SandboxDriver.replace, "session opened by another client")
 
 
 async def unlink(request: Request) -> Response:
