@@ -121,6 +121,31 @@ async def test_a_signed_link_works_without_a_key_until_it_expires(gw: Gateway) -
     assert_error(await gw.anon.get(path), 403, "FORBIDDEN")
 
 
+async def test_active_content_downloads_and_never_runs_on_the_gateway_origin(gw: Gateway) -> None:
+    """An HTML or SVG file opened from the gateway's origin would run its script with the console's session
+    cookie: it is served as an attachment, and every media answer (signed link too) sandboxes itself."""
+    html = b"<!doctype html><html><body><script>fetch('/devices')</script></body></html>"
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(document.domain)</script></svg>'
+    for data, name in ((html, "page.html"), (svg, "logo.svg")):
+        d = await upload(gw, data, name, "text/plain")
+        assert d["mimetype"] in ("text/html", "image/svg+xml"), d
+        path = gw.rt.media.signed_url(str(d["id"]))[len(gw.settings.base_url) :]
+        for r in (await gw.http.get(f"/media/{d['id']}"), await gw.anon.get(path)):
+            assert r.status_code == 200 and r.content == data
+            assert r.headers["content-disposition"].startswith("attachment;"), r.headers
+            assert name in r.headers["content-disposition"]
+            csp = r.headers["content-security-policy"]
+            assert "sandbox" in csp and "default-src 'none'" in csp and "script-src" not in csp
+            assert r.headers["x-content-type-options"] == "nosniff"
+    for data, ctype in ((samples.png(), "image/png"), (samples.wav(0.1), "audio/wav")):
+        d = await upload(gw, data, "shown", ctype)
+        r = await gw.http.get(f"/media/{d['id']}")
+        assert r.headers["content-disposition"].startswith("inline"), r.headers
+        assert "sandbox" in r.headers["content-security-policy"]
+    d = await upload(gw, samples.PDF, "invoice.pdf", "application/pdf")
+    assert (await gw.http.get(f"/media/{d['id']}")).headers["content-disposition"].startswith("attachment;")
+
+
 async def test_a_50_mb_upload_is_streamed_not_held(gw: Gateway) -> None:
     """50 MB through multipart: Python allocations stay far below the body's size (spooled, hashed
     incrementally). tracemalloc measures the allocations themselves, unlike RSS (the bench reads RSS)."""

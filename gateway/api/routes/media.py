@@ -27,6 +27,23 @@ from gateway.media.service import MediaService
 from gateway.runtime import runtime
 from gateway.store import MediaRow
 
+# Media is whatever a sender sent, served from the gateway's own origin: an HTML or SVG file opened there
+# would run its script with the console's session cookie. So only what a browser shows passively (raster
+# images, audio, video) is ``inline``; anything else is an ``attachment`` (downloaded, never rendered), and
+# every answer carries a CSP that forbids script and sandboxes the document in an opaque origin. The CSP of
+# a subresource does not apply where it is embedded: the console's <img>/<audio>/<video> still show it.
+INLINE_IMAGES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
+MEDIA_CSP = "default-src 'none'; img-src 'self'; media-src 'self'; style-src 'unsafe-inline'; sandbox"
+
+
+def disposition(row: MediaRow) -> str:
+    """``inline`` for media a browser shows passively, else ``attachment``; with the file name."""
+    passive = row.mimetype in INLINE_IMAGES or row.mimetype.split("/", 1)[0] in ("audio", "video")
+    value = "inline" if passive else "attachment"
+    if row.filename:
+        value += f"; filename*=UTF-8''{quote(row.filename, safe='')}"
+    return value
+
 
 def media_service(request: Request) -> MediaService:
     svc: MediaService = runtime(request).media
@@ -85,14 +102,12 @@ async def fetch(request: Request) -> Response:
             row = await svc.get(media_id, p.account_id, p.is_admin)
     except MediaError as exc:
         raise api_error(exc) from exc
-    disposition = "inline"
-    if row.filename:
-        disposition += f"; filename*=UTF-8''{quote(row.filename, safe='')}"
     return FileResponse(
         svc.path(row),
         media_type=row.mimetype,
         headers={
-            "Content-Disposition": disposition,
+            "Content-Disposition": disposition(row),
+            "Content-Security-Policy": MEDIA_CSP,
             "X-Content-Type-Options": "nosniff",
             "Cache-Control": "private, max-age=3600",
         },
