@@ -181,6 +181,7 @@ async def _pending(store: Any) -> int:
 
 
 async def throughput(workdir: Path, url: str, backlog: int) -> dict[str, Any]:
+    from gateway.net import GuardedClient
     from gateway.settings import Settings
     from gateway.store import Store
     from gateway.webhooks.dispatcher import Dispatcher
@@ -189,7 +190,8 @@ async def throughput(workdir: Path, url: str, backlog: int) -> dict[str, Any]:
     for start in range(0, backlog, 1000):
         await store.enqueue(_rows(url, start, min(1000, backlog - start), time.time()))
     settings = replace(Settings(), webhook_url=url, webhook_secret=SECRET)
-    dispatcher = Dispatcher(settings, store)
+    http = GuardedClient(limit=settings.webhook_concurrency + 64)  # as the composition root builds it
+    dispatcher = Dispatcher(settings, store, http=http)
     began, cpu = time.perf_counter(), time.process_time()
     await dispatcher.start()
     async with asyncio.timeout(300):
@@ -197,6 +199,7 @@ async def throughput(workdir: Path, url: str, backlog: int) -> dict[str, Any]:
             await asyncio.sleep(0.05)
     seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     await dispatcher.stop()
+    await http.close()
     await store.close()
     # CPU per delivery (this process: dispatcher, signing, HTTP, SQLite threads) is less
     # sensitive to other load on the machine than the wall-clock rate.
@@ -211,13 +214,15 @@ async def throughput(workdir: Path, url: str, backlog: int) -> dict[str, Any]:
 
 
 async def at_rate(workdir: Path, url: str, rate: int, seconds: float) -> dict[str, Any]:
+    from gateway.net import GuardedClient
     from gateway.settings import Settings
     from gateway.store import Store
     from gateway.webhooks.dispatcher import Dispatcher
 
     store = await Store.open(workdir / "rate")
     settings = replace(Settings(), webhook_url=url, webhook_secret=SECRET)
-    dispatcher = Dispatcher(settings, store)
+    http = GuardedClient(limit=settings.webhook_concurrency + 64)  # as the composition root builds it
+    dispatcher = Dispatcher(settings, store, http=http)
     await dispatcher.start()
     total = int(rate * seconds)
     tick = 0.005  # enqueue in small steps, each event its own transaction + wake, like the pump
@@ -246,6 +251,7 @@ async def at_rate(workdir: Path, url: str, rate: int, seconds: float) -> dict[st
             await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - began
     await dispatcher.stop()
+    await http.close()
     await store.close()
     return {"events": sent, "offered_per_second": round(offered, 1), "seconds": round(elapsed, 3)}
 

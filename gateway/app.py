@@ -58,6 +58,7 @@ from gateway.media.service import MediaService
 from gateway.messages.retention import MessageRetention
 from gateway.messages.service import MessageService
 from gateway.metrics import Metrics
+from gateway.net import GuardedClient
 from gateway.phones import PhoneCache
 from gateway.ratelimit import RateLimiter
 from gateway.runtime import Runtime
@@ -106,11 +107,14 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.data_dir)
     stack.push_async_callback(store.close)
+    # The one outbound HTTP client (webhooks, media URLs): closed after everything that uses it has stopped.
+    http = GuardedClient(limit=settings.webhook_concurrency + 64)
+    stack.push_async_callback(_logged, "http client", http.close)
     hub = Hub()
     account_targets: dict[int, AccountTarget] = {}
     router = WebhookRouter(settings, account_target=account_targets.get)
     keys = SigningKeys(settings.webhook_secret)  # who signs what: the accounts service keeps it current
-    dispatcher = Dispatcher(settings, store, keys=keys)
+    dispatcher = Dispatcher(settings, store, http=http, keys=keys)
     media = MediaService(settings, store)
     if settings.wa_driver == "neonize":
         # Loading neonize's Go runtime takes a second or more: do it now, off the
@@ -134,6 +138,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     rt = Runtime(
         settings=settings,
         store=store,
+        http=http,
         hub=hub,
         router=router,
         dispatcher=dispatcher,

@@ -21,6 +21,7 @@ from gateway.idempotency import IdempotencyKeys
 from gateway.media.service import MediaService
 from gateway.messages.service import MessageService
 from gateway.metrics import Metrics
+from gateway.net import GuardedClient
 from gateway.phones import PhoneCache
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings
@@ -32,6 +33,7 @@ from gateway.webhooks import Dispatcher, WebhookRouter
 class Runtime:
     settings: Settings
     store: Store
+    http: GuardedClient  # outbound HTTP to URLs the gateway is given (webhooks, media URLs)
     hub: Hub  # WebSocket frames to listeners
     router: WebhookRouter  # who gets an event
     dispatcher: Dispatcher  # delivers the webhook outbox

@@ -1,4 +1,8 @@
-"""The webhook dispatcher with a fake clock and mocked HTTP: schedule, retries, dead letter, limits."""
+"""The webhook dispatcher with a fake clock and mocked HTTP: schedule, retries, dead letter, limits.
+
+HTTP is faked at the dispatcher's seam (tests/support/fake_http.py); the real client against real
+(hostile) servers is tested in tests/net/.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from gateway.store import NewDelivery, Store
 from gateway.store.outbox import OutboxRow
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.schedule import backoff_s, retry_after_s
+from tests.support.fake_http import Handler, HttpxPoster
 
 URL = "http://receiver.test/hook"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -71,15 +76,15 @@ def make_settings(**overrides: Any) -> Settings:
 
 @pytest.fixture
 async def make(store: Store, clock: Clock, router: respx.Router) -> AsyncIterator[Callable[..., Dispatcher]]:
-    """Dispatchers on the fake clock and the respx router (or a given transport); stopped at teardown."""
+    """Dispatchers on the fake clock and the respx router (or a given handler / poster); stopped at teardown."""
     made: list[Dispatcher] = []
 
-    def factory(transport: httpx.AsyncBaseTransport | None = None, **kw: Any) -> Dispatcher:
+    def factory(handler: Handler | None = None, **kw: Any) -> Dispatcher:
         settings = make_settings(**kw.pop("settings", {}))
         d = Dispatcher(
             settings,
             store,
-            transport=transport or httpx.MockTransport(router.async_handler),
+            http=kw.pop("http", None) or HttpxPoster(handler or router.async_handler),
             clock=clock,
             rand=kw.pop("rand", lambda: 1.0),
             **kw,
@@ -257,7 +262,7 @@ async def test_redirects_are_not_followed(make: Any, store: Store, clock: Clock,
     [
         (httpx.ConnectError("refused"), "connection failed: refused"),
         (httpx.ReadTimeout("slow"), "timed out after 2000 ms"),
-        (httpx.RemoteProtocolError("garbage"), "RemoteProtocolError: garbage"),
+        (httpx.RemoteProtocolError("garbage"), "malformed response: garbage"),
     ],
 )
 async def test_transport_errors_are_retried(
@@ -280,7 +285,7 @@ async def test_slow_receiver_hits_the_total_timeout(make: Any, store: Store, clo
         await asyncio.Event().wait()
         raise AssertionError("unreachable")
 
-    d = make(transport=httpx.MockTransport(hang), settings={"webhook_timeout_ms": 50})
+    d = make(hang, settings={"webhook_timeout_ms": 50})
     await enqueue(store, clock)
     await step(d)
     (row,) = await rows(store)
@@ -310,38 +315,42 @@ async def test_webhook_id_is_stable_and_timestamp_per_attempt(
 async def test_private_tenant_url_fails_without_sending(
     make: Any, store: Store, clock: Clock, router: respx.Router
 ) -> None:
-    """A tenant URL (check_private) that resolves to a private address is dead-lettered and never requested."""
+    """A tenant URL (check_private) the client refuses as non-public is dead-lettered and never requested."""
     route = router.post(URL).mock(return_value=httpx.Response(200))
-
-    async def private(host: str, port: int) -> bool:
-        return True
-
-    d = make(is_private=private)
+    poster = HttpxPoster(router.async_handler, blocked=lambda url: True)
+    d = make(http=poster)
     await enqueue(store, clock, check_private=True)
     await step(d)
     (row,) = await rows(store)
     assert row.status == "failed" and row.last_error is not None and row.last_error.startswith("blocked")
-    assert route.call_count == 0
+    assert route.call_count == 0 and poster.posts == [(URL, True)]
 
 
 async def test_private_check_is_skipped_when_allowed_or_not_tenant(
     make: Any, store: Store, clock: Clock, router: respx.Router
 ) -> None:
-    """WEBHOOK_ALLOW_PRIVATE, or a URL set by the admin (check_private 0), is sent without the check."""
+    """WEBHOOK_ALLOW_PRIVATE, or a URL set by the admin (check_private 0), is sent unguarded."""
     route = router.post(URL).mock(return_value=httpx.Response(200))
-    asked: list[str] = []
-
-    async def private(host: str, port: int) -> bool:
-        asked.append(host)
-        return True
-
-    d = make(is_private=private, settings={"webhook_allow_private": True})
+    poster = HttpxPoster(router.async_handler, blocked=lambda url: True)
+    d = make(http=poster, settings={"webhook_allow_private": True})
     await enqueue(store, clock, check_private=True)
     await enqueue(store, clock, url="http://admin.test/hook")
     router.post("http://admin.test/hook").mock(return_value=httpx.Response(200))
     await step(d)
     assert {r.status for r in await rows(store)} == {"delivered"}
-    assert asked == [] and route.call_count == 1
+    assert sorted(poster.posts) == [("http://admin.test/hook", False), (URL, False)] and route.call_count == 1
+
+
+async def test_a_tenant_url_is_posted_guarded(make: Any, store: Store, clock: Clock, router: respx.Router) -> None:
+    """A tenant's URL (check_private) goes out guarded; the operator's own (check_private 0) does not."""
+    router.post(URL).mock(return_value=httpx.Response(200))
+    router.post("http://admin.test/hook").mock(return_value=httpx.Response(200))
+    poster = HttpxPoster(router.async_handler)
+    d = make(http=poster)
+    await enqueue(store, clock, check_private=True)
+    await enqueue(store, clock, url="http://admin.test/hook")
+    await step(d)
+    assert sorted(poster.posts) == [("http://admin.test/hook", False), (URL, True)]
 
 
 async def test_a_claimed_row_is_never_sent_twice_at_once(make: Any, store: Store, clock: Clock) -> None:
@@ -353,7 +362,7 @@ async def test_a_claimed_row_is_never_sent_twice_at_once(make: Any, store: Store
         await release.wait()
         return httpx.Response(200)
 
-    d = make(transport=httpx.MockTransport(slow))
+    d = make(slow)
     await enqueue(store, clock)
     for _ in range(3):
         await d.deliver_due()
@@ -379,7 +388,7 @@ async def test_one_slow_url_does_not_block_others(make: Any, store: Store, clock
             fast_done.set()
         return httpx.Response(200)
 
-    d = make(transport=httpx.MockTransport(handler), per_url_limit=2, settings={"webhook_concurrency": 4})
+    d = make(handler, per_url_limit=2, settings={"webhook_concurrency": 4})
     await enqueue(store, clock, n=20, url="http://slow.test/hook")
     await enqueue(store, clock, n=1, url="http://fast.test/hook")
     await d.deliver_due()
@@ -402,7 +411,7 @@ async def test_global_limit_bounds_attempts_in_flight(make: Any, store: Store, c
         now[0] -= 1
         return httpx.Response(200)
 
-    d = make(transport=httpx.MockTransport(handler), settings={"webhook_concurrency": 3}, per_url_limit=3)
+    d = make(handler, settings={"webhook_concurrency": 3}, per_url_limit=3)
     for i in range(4):
         await enqueue(store, clock, n=3, url=f"http://r{i}.test/hook")
     await d.deliver_due()
@@ -423,7 +432,7 @@ async def test_started_dispatcher_is_woken_by_new_rows(store: Store, router: res
         return httpx.Response(200)
 
     router.post(URL).mock(side_effect=handler)
-    d = Dispatcher(make_settings(), store, transport=httpx.MockTransport(router.async_handler))
+    d = Dispatcher(make_settings(), store, http=HttpxPoster(router.async_handler))
     await d.start()
     try:
         assert await d.deliver_due() is None  # idle: only a wake starts work
@@ -440,7 +449,7 @@ async def test_rows_left_pending_by_a_previous_run_go_out_on_start(store: Store,
     """Pending rows already in the outbox (a crash, a restart) are delivered when a dispatcher starts, unwoken."""
     route = router.post(URL).mock(return_value=httpx.Response(200))
     await enqueue(store, Clock(), n=3)
-    d = Dispatcher(make_settings(), store, transport=httpx.MockTransport(router.async_handler))
+    d = Dispatcher(make_settings(), store, http=HttpxPoster(router.async_handler))
     await d.start()
     try:
         async with asyncio.timeout(5):
@@ -459,7 +468,7 @@ async def test_stop_waits_briefly_then_cancels_leaving_rows_pending(store: Store
             await asyncio.Event().wait()
         return httpx.Response(200)
 
-    d = Dispatcher(make_settings(), store, transport=httpx.MockTransport(handler), clock=clock)
+    d = Dispatcher(make_settings(), store, http=HttpxPoster(handler), clock=clock)
     await enqueue(store, clock, url="http://hang.test/hook")
     await enqueue(store, clock, url="http://ok.test/hook")
     await d.deliver_due()

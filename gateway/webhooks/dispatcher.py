@@ -3,7 +3,7 @@
 The :class:`Dispatcher` is woken after each commit of the event pump and
 delivers due rows. Delivery is at least once: a row is ``pending`` until a
 2xx answer is recorded. Failures (non-2xx incl. 3xx, timeout, refused
-connection) are retried on the schedule of :mod:`gateway.webhooks.schedule`.
+connection, a response cut short) are retried on the schedule of :mod:`gateway.webhooks.schedule`.
 After ``WEBHOOK_MAX_ATTEMPTS`` attempts the row is ``failed`` (dead letter)
 until ``POST /webhooks/deliveries/{id}/retry``.
 """
@@ -16,34 +16,44 @@ import heapq
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-import httpx
 import structlog
 
-import gateway
+from gateway.net import Blocked, ConnectFailed, NetError, Reply
+from gateway.net.client import USER_AGENT
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.outbox import AttemptResult, OutboxRow
 from gateway.webhooks.keys import SigningKeys
 from gateway.webhooks.retention import Retention
 from gateway.webhooks.schedule import backoff_s, retry_after_s
-from gateway.webhooks.transport import FastTransport
-from gateway.webhooks.urls import resolves_private
 
 log = structlog.get_logger("gateway.webhooks")
 
-USER_AGENT = f"wa-gateway/{gateway.__version__}"
 SHUTDOWN_GRACE_S = 3.0
 LOAD_BATCH = 2000  # new outbox rows read per pass
-BASE_HEADERS = {
+BASE_HEADERS = {  # CONTRACT §6's headers on every attempt (the client would add the same UA, but the contract is here)
     "User-Agent": USER_AGENT,
     "Content-Type": "application/json",
     "Accept": "*/*",
     "Accept-Encoding": "identity",
 }
+
+
+class Poster(Protocol):
+    """How an attempt goes out: :class:`gateway.net.GuardedClient` (tests pass a fake).
+
+    ``post`` returns a complete answer within ``timeout_s``, or raises ``TimeoutError`` or a
+    :class:`gateway.net.NetError` (:class:`~gateway.net.Blocked` when a ``guarded`` URL's host
+    is, or resolves only to, non-public addresses).
+    """
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, guarded: bool, timeout_s: float
+    ) -> Reply: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +70,7 @@ class Outcome:
 
 
 class Dispatcher:
-    """Delivers due outbox rows over one shared ``httpx.AsyncClient``.
+    """Delivers due outbox rows through one shared :class:`Poster` (the gateway's guarded client).
 
     One scheduling task claims due rows (an in-memory claim set: one process
     owns the outbox) and starts one task per attempt, at most
@@ -77,10 +87,9 @@ class Dispatcher:
         settings: Settings,
         store: Store,
         *,
-        transport: httpx.AsyncBaseTransport | None = None,
+        http: Poster,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
-        is_private: Callable[[str, int], Any] = resolves_private,
         per_url_limit: int | None = None,
         prune_interval_s: float = 600.0,
         keys: SigningKeys | None = None,
@@ -89,22 +98,15 @@ class Dispatcher:
         self.store = store
         self.clock = clock
         self.rand = rand
-        self.is_private = is_private
+        self.http = http  # owned by the composition root: not closed here
         self.limit = settings.webhook_concurrency
         # A slow receiver may take an eighth of the slots: seven more would have to stall to starve the rest.
         self.per_url_limit = per_url_limit or max(1, min(self.limit, max(8, self.limit // 8)))
         self.retention = Retention(settings, store, clock=clock, interval_s=prune_interval_s)
         # Each delivery is signed with its target's secret (gateway.webhooks.keys).
         self.keys = keys or SigningKeys(settings.webhook_secret, clock=clock)
-        timeout = settings.webhook_timeout_ms / 1000
-        self.timeout_s = timeout
-        # Requests go straight to the transport: no client layer, so no redirects followed, no
-        # cookies kept, no proxy from the environment, and none of its per-request bookkeeping
-        # (a quarter of the CPU per delivery). Tests pass httpx.MockTransport / respx here.
-        self.transport = transport or FastTransport()
-        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
+        self.timeout_s = settings.webhook_timeout_ms / 1000
         self.stats: Counter[str] = Counter()  # attempts, delivered, retried, failed
-        self._urls: dict[str, httpx.URL] = {}
         self._wake = asyncio.Event()
         self._pass_lock = asyncio.Lock()
         # Pending rows not claimed, per URL, as heaps of (next_attempt_at, id): one process owns the
@@ -132,7 +134,7 @@ class Dispatcher:
 
     async def stop(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
         """Stop taking work, give attempts in flight ``grace_s`` to finish, cancel the rest
-        (they stay pending and go out after the next start), record results, close the transport."""
+        (they stay pending and go out after the next start), record results."""
         self._stopping = True
         self.wake()
         if self._scheduler is not None:  # let a pass in progress finish, rather than cut it mid-write
@@ -149,7 +151,6 @@ class Dispatcher:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self.flush()
-        await self.transport.aclose()
         self.stopped = True
 
     @property
@@ -304,57 +305,35 @@ class Dispatcher:
             self.wake()
 
     async def send(self, row: OutboxRow) -> Outcome:
-        """POST the row's body once, signed for this attempt; never raises for delivery errors."""
+        """POST the row's body once, signed for this attempt; never raises for delivery errors.
+
+        A tenant's URL (``check_private``) goes out guarded unless WEBHOOK_ALLOW_PRIVATE: the client
+        connects only to a public address it checked itself (see :mod:`gateway.net`). Only a complete
+        2xx answer is delivered; a 3xx is not followed and counts as its status.
+        """
         self.stats["attempts"] += 1
-        if row.check_private and not self.settings.webhook_allow_private and await self._blocked(row.url):
-            return Outcome(False, "blocked: the URL resolves to a loopback, private or link-local address", final=True)
         headers = dict(BASE_HEADERS)
         headers.update(
             self.keys.headers(row.target, row.owner_id, row.token, row.webhook_id, int(self.clock()), row.body)
         )
+        guarded = row.check_private and not self.settings.webhook_allow_private
         try:
-            request = httpx.Request(
-                "POST",
-                self._parsed_url(row.url),
-                headers=headers,
-                content=row.body,
-                extensions={"timeout": self._timeouts},
-            )
-            async with asyncio.timeout(self.timeout_s):
-                response = await self.transport.handle_async_request(request)
-                try:
-                    await response.aread()  # the body is not used; reading it frees the connection
-                finally:
-                    await response.aclose()
-        except (TimeoutError, httpx.TimeoutException):
+            reply = await self.http.post(row.url, row.body, headers, guarded=guarded, timeout_s=self.timeout_s)
+        except TimeoutError:
             return Outcome(False, f"timed out after {self.settings.webhook_timeout_ms} ms")
-        except httpx.ConnectError as exc:
+        except Blocked as exc:
+            return Outcome(False, f"blocked: {exc}", final=True)
+        except ConnectFailed as exc:
             return Outcome(False, f"connection failed: {exc}")
-        except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
-            return Outcome(False, f"{type(exc).__name__}: {exc}")
-        status = response.status_code
+        except NetError as exc:
+            return Outcome(False, str(exc))
+        status = reply.status
         if 200 <= status < 300:
             return Outcome(True)
         error = f"HTTP {status}"
         if 300 <= status < 400:
             error += " (redirects are not followed)"
-        return Outcome(False, error, retry_after_s(response.headers.get("retry-after"), self.clock()))
-
-    def _parsed_url(self, url: str) -> httpx.URL:
-        parsed = self._urls.get(url)
-        if parsed is None:
-            if len(self._urls) > 10_000:
-                self._urls.clear()
-            parsed = self._urls[url] = httpx.URL(url)
-        return parsed
-
-    async def _blocked(self, url: str) -> bool:
-        try:
-            parts = self._parsed_url(url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            return bool(await self.is_private(parts.host, port))
-        except (httpx.InvalidURL, ValueError):
-            return True
+        return Outcome(False, error, retry_after_s(reply.headers.get("retry-after"), self.clock()))
 
     def result_of(self, row: OutboxRow, outcome: Outcome) -> AttemptResult:
         """The row's next state after ``outcome``: delivered, pending with a retry time, or failed."""

@@ -15,7 +15,7 @@ from gateway.phones import InvalidPhone, normalize
 from gateway.runtime import runtime
 from gateway.settings import WEBHOOK_EVENT_NAMES
 from gateway.webhooks.keys import check_device_secret
-from gateway.webhooks.urls import check_webhook_url, resolves_private, syntax_ok
+from gateway.webhooks.urls import NOT_PUBLIC, check_webhook_url, resolves_private, syntax_ok
 
 
 def principal(conn: HTTPConnection) -> Principal:
@@ -88,16 +88,18 @@ def query_int(conn: HTTPConnection, name: str, default: int, lo: int, hi: int = 
 
 async def checked_webhook_url(conn: HTTPConnection, raw: Any, tenant: bool) -> str | None:
     """A ``webhookUrl`` value: None clears it; http(s) only; a tenant's URL may not be, or
-    resolve to, a loopback/private/link-local address unless WEBHOOK_ALLOW_PRIVATE."""
-    if raw is None or not raw.strip():
+    resolve to, a non-public address (gateway.net.addresses) unless WEBHOOK_ALLOW_PRIVATE."""
+    if raw is None:
         return None
-    url: str = raw.strip()
+    url: str = raw.strip(" ")  # spaces around are forgiven; CR, LF, tab anywhere are refused (syntax_ok)
+    if not url:
+        return None
     allow_private = runtime(conn).settings.webhook_allow_private
     check_webhook_url(url, tenant=tenant, allow_private=allow_private)
     if tenant and not allow_private:
         host, port = syntax_ok(url)
-        if await resolves_private(host.strip("[]"), port):
-            raise invalid("'webhookUrl' may not point at a loopback, private or link-local address (or not resolve)")
+        if await resolves_private(host, port):
+            raise invalid(NOT_PUBLIC + " (or not resolve)")
     return url
 
 
