@@ -115,7 +115,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     router = WebhookRouter(settings, account_target=account_targets.get)
     keys = SigningKeys(settings.webhook_secret)  # who signs what: the accounts service keeps it current
     dispatcher = Dispatcher(settings, store, http=http, keys=keys)
-    media = MediaService(settings, store)
+    media = MediaService(settings, store, http=http)
     if settings.wa_driver == "neonize":
         # Loading neonize's Go runtime takes a second or more: do it now, off the
         # loop, rather than inside the first POST /devices.

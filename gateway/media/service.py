@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterable, Callable
 from pathlib import Path
 
-import httpx
 import structlog
 
 from gateway.media.convert import Converter
@@ -26,6 +25,7 @@ from gateway.media.mime import MediaType, detect, family, resolve_type
 from gateway.media.prepare import PreparedMedia, Preparer
 from gateway.media.signing import UrlSigner, load_secret
 from gateway.media.storage import MediaFiles, Spool, StoredFile
+from gateway.net import GuardedClient
 from gateway.periodic import Periodic
 from gateway.settings import Settings
 from gateway.store import MediaRow, Store
@@ -55,16 +55,18 @@ def base64_size_bound(max_bytes: int) -> int:
 
 
 class MediaService:
-    def __init__(self, settings: Settings, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, clock: Callable[[], float] = time.time, *, http: GuardedClient
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.http = http  # URL fetches (owned by the composition root: not closed here)
         self.clock = clock
         self.max_bytes = settings.media_max_bytes
         self.files = MediaFiles(settings.data_dir / "media")
         self.converter = Converter(settings.media_convert_concurrency, settings.media_convert_timeout_s)
         self.preparer = Preparer(self.files, self.converter, self.max_bytes)
         self.signer = UrlSigner(b"", settings.base_url, settings.media_url_ttl_s)
-        self._http: httpx.AsyncClient | None = None
         self._files_lock = asyncio.Lock()  # a file is never removed while a row for it is being added
         self._pruner: Periodic | None = None
 
@@ -77,7 +79,6 @@ class MediaService:
             self.settings.base_url,
             self.settings.media_url_ttl_s,
         )
-        self._http = httpx.AsyncClient(follow_redirects=False, timeout=None, trust_env=False)
         if prune_every_s is not None:
             self._pruner = Periodic(self._prune_and_log, prune_every_s, name="media-prune")
             self._pruner.start()
@@ -85,8 +86,6 @@ class MediaService:
     async def stop(self) -> None:
         if self._pruner is not None:
             await self._pruner.stop()
-        if self._http is not None:
-            await self._http.aclose()
 
     # --- bytes in ----------------------------------------------------------------
 
@@ -119,13 +118,12 @@ class MediaService:
 
     async def fetch(self, spool: Spool, url: str) -> None:
         """Fetch ``url`` into ``spool`` with §11's limits (MEDIA_FETCH_TIMEOUT_MS, MEDIA_MAX_BYTES, hops)."""
-        assert self._http is not None, "MediaService.start() was not awaited"
         await fetch_into(
             spool,
             url,
             timeout_s=self.settings.media_fetch_timeout_ms / 1000,
             allow_private=self.settings.media_fetch_allow_private,
-            client=self._http,
+            client=self.http,
         )
 
     async def ingest_url(self, owner: int | None, url: str, *, filename: str | None) -> MediaRow:

@@ -1,4 +1,6 @@
-"""Media URL fetches: http(s) only, bounded in time and size, every redirect hop address-checked."""
+"""Media URL fetches: http(s) only, bounded in time and size, every redirect hop address-checked
+(through the gateway's guarded client; the network and DNS are faked at the socket layer where a
+public address is needed — tests/support/hostile.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +8,13 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from gateway.media.errors import MediaError
 from gateway.media.fetch import fetch_into
 from gateway.media.storage import MediaFiles
+from gateway.net import GuardedClient
+from tests.support.hostile import PUBLIC, Answers, FakeInternet
 
 Answer = tuple[int, dict[str, str], bytes] | None  # None: never answer (a hanging server)
 Serve = Callable[[Callable[[str], Answer]], Awaitable[str]]
@@ -51,7 +54,7 @@ async def serve() -> AsyncIterator[Serve]:
 async def fetch(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[bytes]]]:
     files = MediaFiles(tmp_path / "media")
     files.prepare()
-    client = httpx.AsyncClient(follow_redirects=False, timeout=None, trust_env=False)
+    client = GuardedClient()
 
     async def run(url: str, *, allow_private: bool = True, max_bytes: int = 10**6, timeout_s: float = 5) -> bytes:
         with files.spool(max_bytes) as spool:
@@ -59,7 +62,7 @@ async def fetch(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[bytes]]
             return files.commit(spool).path.read_bytes()
 
     yield run
-    await client.aclose()
+    await client.close()
     assert list(files.tmp.iterdir()) == []  # whatever happened, no temporary file is left
 
 
@@ -90,24 +93,71 @@ async def test_a_loopback_url_is_refused(fetch: Callable[..., Awaitable[bytes]])
     assert code == "MEDIA_FETCH_FAILED"
 
 
-async def test_a_redirect_to_a_private_address_is_refused(tmp_path: Path) -> None:
-    """The first hop is public (mocked), the redirect points at 10.0.0.1: refused before any request to it."""
+async def test_a_redirect_to_a_private_address_is_refused(
+    tmp_path: Path, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first hop is public (carried to a local server), the redirect points at 10.0.0.1: refused
+    before any request to it."""
     asked: list[str] = []
 
-    def answer(req: httpx.Request) -> httpx.Response:
-        asked.append(str(req.url))
-        return httpx.Response(302, headers={"Location": "http://10.0.0.1/secret"})
+    def answer(path: str) -> Answer:
+        asked.append(path)
+        return 302, {"Location": "http://10.0.0.1/secret"}, b""
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(answer), follow_redirects=False)
+    base = await serve(answer)
+    internet = FakeInternet().install(monkeypatch)
+    internet.routes[(PUBLIC, 80)] = ("127.0.0.1", int(base.rsplit(":", 1)[1]))
+    client = GuardedClient()
     files = MediaFiles(tmp_path)
     files.prepare()
     with files.spool(1000) as spool:
         code, message = await code_of(
-            fetch_into(spool, "http://93.184.216.34/a.png", timeout_s=5, allow_private=False, client=client)
+            fetch_into(spool, f"http://{PUBLIC}/a.png", timeout_s=5, allow_private=False, client=client)
         )
-    await client.aclose()
+    await client.close()
     assert code == "MEDIA_FETCH_FAILED" and "redirect 1" in message and "refused address" in message
-    assert asked == ["http://93.184.216.34/a.png"]
+    assert asked == ["/a.png"] and internet.connects == [(PUBLIC, 80)]
+
+
+async def test_dns_rebinding_never_reaches_loopback(
+    tmp_path: Path, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name that resolves public, then (on the next connection) to 127.0.0.1: the first fetch gets the
+    public server's file, the second is refused by the resolver; the local server is never connected to."""
+    victim_hits: list[str] = []
+    victim = await serve(lambda path: victim_hits.append(path) or (200, {}, b"SECRET"))
+    public = await serve(lambda path: (200, {"Content-Type": "image/png"}, b"PNGDATA"))
+    port = int(victim.rsplit(":", 1)[1])
+    internet = FakeInternet().install(monkeypatch)
+    internet.routes[(PUBLIC, port)] = ("127.0.0.1", int(public.rsplit(":", 1)[1]))
+    resolver = Answers({"cdn.test": [PUBLIC, "127.0.0.1"]})
+    client = GuardedClient(resolver=resolver)
+    files = MediaFiles(tmp_path)
+    files.prepare()
+    url = f"http://cdn.test:{port}/a.png"
+    try:
+        with files.spool(1000) as spool:
+            await fetch_into(spool, url, timeout_s=5, allow_private=False, client=client)
+            assert files.commit(spool).path.read_bytes() == b"PNGDATA"
+        with files.spool(1000) as spool:  # the server closed the connection (HTTP/1.0): a new one, a new lookup
+            code, message = await code_of(fetch_into(spool, url, timeout_s=5, allow_private=False, client=client))
+    finally:
+        await client.close()
+    assert code == "MEDIA_FETCH_FAILED" and "refused address" in message
+    assert victim_hits == [] and internet.connects == [(PUBLIC, port)] and resolver.calls == ["cdn.test"] * 2
+
+
+async def test_a_compressed_answer_is_refused(serve: Serve, fetch: Callable[..., Awaitable[bytes]]) -> None:
+    """Nothing is inflated (no decompression bombs), and an encoded body is not stored as if it were the file."""
+    base = await serve(lambda path: (200, {"Content-Encoding": "gzip"}, b"\x1f\x8b\x08\x00junk"))
+    code, message = await code_of(fetch(base + "/a.png"))
+    assert code == "MEDIA_FETCH_FAILED" and "Content-Encoding" in message
+
+
+async def test_control_characters_in_a_url(fetch: Callable[..., Awaitable[bytes]]) -> None:
+    for url in ("http://example.com/a\r\nX: 1", "http://example.com/\ta.png", "http://exa\x00mple.com/"):
+        code, _ = await code_of(fetch(url))
+        assert code == "INVALID_MEDIA"
 
 
 async def test_too_many_redirects(serve: Serve, fetch: Callable[..., Awaitable[bytes]]) -> None:

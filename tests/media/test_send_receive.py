@@ -15,6 +15,7 @@ from gateway.media import incoming, outgoing
 from gateway.media.errors import MediaError
 from gateway.media.outgoing import MediaSpec
 from gateway.media.service import MediaService
+from gateway.net import GuardedClient
 from gateway.store import Store
 from tests.media import samples
 from tests.support.settings import make_settings
@@ -23,10 +24,12 @@ from tests.support.settings import make_settings
 @pytest.fixture
 async def svc(tmp_path: Path) -> AsyncIterator[MediaService]:
     store = await Store.open(tmp_path)
-    service = MediaService(replace(make_settings(tmp_path), media_fetch_timeout_ms=300), store)
+    http = GuardedClient()
+    service = MediaService(replace(make_settings(tmp_path), media_fetch_timeout_ms=300), store, http=http)
     await service.start(prune_every_s=None)
     yield service
     await service.stop()
+    await http.close()
     await store.close()
 
 

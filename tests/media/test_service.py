@@ -12,6 +12,7 @@ import pytest
 
 from gateway.media.errors import MediaError
 from gateway.media.service import MediaService, clean_filename
+from gateway.net import GuardedClient
 from gateway.settings import Settings
 from gateway.store import Store
 from tests.media import samples
@@ -31,10 +32,12 @@ async def service(tmp_path: Path) -> AsyncIterator[tuple[MediaService, Clock]]:
     settings: Settings = replace(make_settings(tmp_path), media_retention_hours=1, media_max_total_mb=1)
     store = await Store.open(tmp_path)
     clock = Clock()
-    svc = MediaService(settings, store, clock)
+    http = GuardedClient()
+    svc = MediaService(settings, store, clock, http=http)
     await svc.start(prune_every_s=None)
     yield svc, clock
     await svc.stop()
+    await http.close()
     await store.close()
 
 

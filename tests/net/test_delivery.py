@@ -4,24 +4,18 @@ when the receiver misbehaves, and DNS rebinding never reaching 127.0.0.1."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-import aiohttp.connector
 import pytest
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from gateway.net import GuardedClient
 from gateway.settings import Settings
 from gateway.store import NewDelivery, Store
 from gateway.store.outbox import OutboxRow
 from gateway.webhooks.dispatcher import Dispatcher
-from tests.support.hostile import hostile, read_head
-
-PUBLIC = "93.184.216.34"
+from tests.support.hostile import PUBLIC, Answers, FakeInternet, hostile, read_head
 
 
 @pytest.fixture
@@ -122,46 +116,15 @@ async def test_a_tenant_url_at_a_literal_loopback_is_refused_unsent(store: Store
     assert server.connections == 0
 
 
-class Rebinding(AbstractResolver):
-    """A DNS server under an attacker's control: a public address first, 127.0.0.1 ever after."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        self.calls += 1
-        ip = PUBLIC if self.calls == 1 else "127.0.0.1"
-        return [{"hostname": host, "host": ip, "port": port, "family": socket.AF_INET, "proto": 0, "flags": 0}]
-
-    async def close(self) -> None:
-        return None
-
-
 @pytest.fixture
-def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
-    """Every address the client connects to; the public one refuses (no packet leaves the machine),
-    loopback connects for real (so a local server would see it)."""
-    seen: list[tuple[str, int]] = []
-    real = aiohttp.connector.aiohappyeyeballs.start_connection
-
-    async def start_connection(addr_infos: Any, **kw: Any) -> socket.socket:
-        for info in addr_infos:
-            seen.append((info[4][0], info[4][1]))
-        if any(info[4][0] != "127.0.0.1" for info in addr_infos):
-            raise ConnectionRefusedError(111, "refused (test: no network)")
-        sock: socket.socket = await real(addr_infos, **kw)
-        return sock
-
-    monkeypatch.setattr(aiohttp.connector.aiohappyeyeballs, "start_connection", start_connection)
-    return seen
+def internet(monkeypatch: pytest.MonkeyPatch) -> FakeInternet:
+    return FakeInternet().install(monkeypatch)
 
 
-async def test_dns_rebinding_never_reaches_loopback(store: Store, connects: list[tuple[str, int]]) -> None:
+async def test_dns_rebinding_never_reaches_loopback(store: Store, internet: FakeInternet) -> None:
     """The name resolves public once, then to 127.0.0.1: the first attempt connects only to the public
     address it resolved (no second lookup), the next is refused by the resolver; the local server sees nothing."""
-    resolver = Rebinding()
+    resolver = Answers({"rebind.test": [PUBLIC, "127.0.0.1"]})
     client = GuardedClient(resolver=resolver)
     try:
         async with hostile(read_head) as server:
@@ -170,12 +133,12 @@ async def test_dns_rebinding_never_reaches_loopback(store: Store, connects: list
             assert server.connections == 0
     finally:
         await client.close()
-    assert connects == [(PUBLIC, port)]
-    assert resolver.calls == 2
+    assert internet.connects == [(PUBLIC, port)]
+    assert resolver.calls == ["rebind.test"] * 2
     assert row.status == "failed" and row.last_error is not None and row.last_error.startswith("blocked")
 
 
-async def test_the_operator_url_is_not_guarded(store: Store, connects: list[tuple[str, int]]) -> None:
+async def test_the_operator_url_is_not_guarded(store: Store, internet: FakeInternet) -> None:
     """The same name as the operator's own WEBHOOK_URL is trusted: it does reach 127.0.0.1 (the control)."""
 
     async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -183,9 +146,7 @@ async def test_the_operator_url_is_not_guarded(store: Store, connects: list[tupl
         writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
         await writer.drain()
 
-    resolver = Rebinding()
-    resolver.calls = 1  # already past the public answer
-    client = GuardedClient(resolver=resolver)
+    client = GuardedClient(resolver=Answers({"rebind.test": ["127.0.0.1"]}))
     try:
         async with hostile(script) as server:
             row = await deliver(store, client, f"http://rebind.test:{server.port}/hook", tenant=False)
