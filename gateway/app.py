@@ -5,7 +5,7 @@ together: it builds every long-lived object, hands each its collaborators
 through its constructor, and starts them on an :class:`~contextlib.AsyncExitStack`
 so they stop in the reverse order at shutdown: devices closed quietly (their
 send counters flushed), then the dispatcher finishes or hands back its
-attempts, then the store closes. Nothing imports this module but the entry
+attempts, then the outbound HTTP client and the store close. Nothing imports this module but the entry
 point (an import-linter contract).
 """
 
