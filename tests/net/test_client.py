@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.net import BadResponse, Blocked, ConnectFailed, GuardedClient, Reply
+from gateway.net import BadResponse, Blocked, ConnectFailed, GuardedClient, NetError, Reply
 from tests.support.hostile import HostileServer, hostile, read_head, rss_bytes
 
 OK = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
@@ -123,7 +123,7 @@ async def test_a_huge_body_is_not_read_past_the_cap(client: GuardedClient) -> No
     async with hostile(script) as server:
         assert (await post(client, server)).status == 200
         async with asyncio.timeout(5):  # the client hung up: the server's writes fail long before 64 MB
-            while server._tasks:
+            while server.serving:
                 await asyncio.sleep(0.01)
     assert sent[0] < 32 << 20
 
@@ -251,5 +251,8 @@ async def test_guarded_refuses_literal_and_local_hosts_before_connecting(client:
         ):
             with pytest.raises(Blocked):
                 await client.post(url, b"{}", HEADERS, guarded=True, timeout_s=5)
+        for legacy in ("2130706433", "127.1", "0x7f.0.0.1", "0177.0.0.1", "0"):  # other spellings of loopback
+            with pytest.raises(NetError):
+                await client.post(f"http://{legacy}:{port}/hook", b"{}", HEADERS, guarded=True, timeout_s=5)
         assert server.connections == 0
         assert (await post(client, server)).status == 204

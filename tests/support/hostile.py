@@ -40,6 +40,11 @@ class HostileServer:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
+    @property
+    def serving(self) -> int:
+        """Connections whose script is still running."""
+        return len(self._tasks)
+
     def url(self, path: str = "/hook") -> str:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://127.0.0.1:{self.port}{path}"
