@@ -8,7 +8,7 @@ then starts the gateway (``python -m gateway``, sandbox) as a subprocess and
 times, from one keep-alive client on 127.0.0.1:
 
 - ``GET /devices/{token}/messages?limit=50`` and the next page (its ``nextCursor``), p99 < 20 ms;
-- ``GET /devices/{token}/chats?limit=50``, p99 < 50 ms;
+- ``GET /devices/{token}/chats?limit=50``, p99 < 50 ms (and its next page, by cursor, shown);
 - the database on disk (file + WAL after the load), < 1 GB.
 
     python -m bench.messages [--devices 100] [--messages 1000000] [--requests 400]
@@ -98,6 +98,7 @@ def measure(server: servers.Server, devices: list[str], requests: int) -> dict[s
     first: list[float] = []
     second: list[float] = []
     chats: list[float] = []
+    chats_next: list[float] = []
     with httpx.Client(base_url=server.base, headers=headers, timeout=30) as client:
         for token in devices[:5]:  # warm up: imports, query plans, page cache of a few devices
             client.get(f"/devices/{token}/messages?limit=50")
@@ -118,7 +119,11 @@ def measure(server: servers.Server, devices: list[str], requests: int) -> dict[s
             r = client.get(f"/devices/{token}/chats", params={"limit": 50})
             chats.append(time.perf_counter() - began)
             assert r.status_code == 200 and len(r.json()["data"]["chats"]) == 50, r.text[:300]
-    return {"first": first, "next": second, "chats": chats}
+            began = time.perf_counter()
+            r = client.get(f"/devices/{token}/chats", params={"limit": 50, "cursor": r.json()["data"]["nextCursor"]})
+            chats_next.append(time.perf_counter() - began)
+            assert r.status_code == 200 and len(r.json()["data"]["chats"]) == 50, r.text[:300]
+    return {"first": first, "next": second, "chats": chats, "chats_next": chats_next}
 
 
 def run(n_devices: int = 100, n_messages: int = 1_000_000, requests: int = 400) -> dict[str, Any]:
@@ -133,21 +138,28 @@ def run(n_devices: int = 100, n_messages: int = 1_000_000, requests: int = 400) 
         )
         with servers.running(servers.gateway(data)) as gw:
             timings = measure(gw, devices, requests)
-    first, nxt, chats = (stats.summarize_ms(timings[k]) for k in ("first", "next", "chats"))
+    first, nxt, chats, chats_next = (stats.summarize_ms(timings[k]) for k in ("first", "next", "chats", "chats_next"))
     both = stats.summarize_ms(timings["first"] + timings["next"])
     print(f"  messages?limit=50 {first}\n  next page {nxt}\n  chats?limit=50 {chats}", flush=True)
+    print(f"  chats next page {chats_next}", flush=True)
     mb = size / 1e6
     return {
         "method": f"{n_devices} devices x {per_device:,} messages ({CHATS_PER_DEVICE} chats each, half in, half out "
         "with 4 statuses) stored with gateway.store.messages.record_many_sync in group-commit jobs of 5,000; "
         "disk = gateway.db + WAL after the load; gateway as `python -m gateway` (sandbox); one httpx keep-alive "
         f"client on 127.0.0.1, {requests} rounds of (a random device's first page, its next page by cursor, "
-        "its chats), after a warm-up of 5 devices",
+        "its chats, its next chats page by cursor), after a warm-up of 5 devices",
         "devices": n_devices,
         "messages": per_device * n_devices,
         "load_seconds": round(load_s, 1),
         "disk_mb": round(mb, 1),
-        "latency_ms": {"first_page": first, "next_page": nxt, "pages": both, "chats": chats},
+        "latency_ms": {
+            "first_page": first,
+            "next_page": nxt,
+            "pages": both,
+            "chats": chats,
+            "chats_next_page": chats_next,
+        },
         "targets": {
             "messages_page_p99_ms": {
                 "value": both["p99"],

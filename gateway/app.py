@@ -149,7 +149,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         limiter=RateLimiter(settings.rate_limit_per_minute),
         idempotency=IdempotencyKeys(store),
         media=media,
-        messages=MessageService(store),
+        messages=MessageService(store, sign=media.signed_url),
         phone_cache=PhoneCache(settings.phone_cache_ttl_s, settings.phone_cache_size),
         metrics=Metrics(devices, store, hub, dispatcher),
         started_at=time.monotonic(),

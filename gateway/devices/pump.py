@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import contextvars
 import sqlite3
-from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -107,17 +106,19 @@ class Pump:
         elif isinstance(ev, HistoryContacts):
             await self._on_history(ev)
         elif isinstance(ev, ReactionReceived):
-            await self._on_action("message.reaction", reaction_json(ev))
+            await record.action(device, "message.reaction", reaction_json(ev), record.reacted(device.token, ev))
         elif isinstance(ev, MessageEdited):
             at = ev.timestamp.timestamp()
             token = device.token
-            await self._on_action(
-                "message.edited", edited_json(ev), lambda conn: edit_sync(conn, token, ev.id, ev.text, at)
+            await record.action(
+                device, "message.edited", edited_json(ev), lambda conn: edit_sync(conn, token, ev.id, ev.text, at)
             )
         elif isinstance(ev, MessageRevoked):
             at = ev.timestamp.timestamp()
             token = device.token
-            await self._on_action("message.revoked", revoked_json(ev), lambda conn: revoke_sync(conn, token, ev.id, at))
+            await record.action(
+                device, "message.revoked", revoked_json(ev), lambda conn: revoke_sync(conn, token, ev.id, at)
+            )
 
     async def _on_receipt(self, ev: Receipt) -> None:
         device = self.device
@@ -166,7 +167,9 @@ class Pump:
         stored = record.incoming(device.token, ev, data) if m.recorder.enabled else None
         if ev.from_me:
             # Typed on the linked phone: the other side of the conversation, not a received message.
-            await self._on_action("message.sent", data, (lambda conn: record_sync(conn, stored)) if stored else None)
+            await record.action(
+                device, "message.sent", data, (lambda conn: record_sync(conn, stored)) if stored else None
+            )
             return
         ts = now_iso()
         device.row.messages_received += 1
@@ -204,28 +207,6 @@ class Pump:
             if row is None:  # kept for POST /devices/{token}/messages/{id}/media
                 await incoming.remember(svc, device.token, message_id, owner, media)
         return incoming.report(svc, media, row)
-
-    async def _on_action(
-        self, event: str, data: dict[str, Any], change: Callable[[sqlite3.Connection], object] | None = None
-    ) -> None:
-        """An edit, a revoke, a reaction or a message typed on the phone: what it changes in the
-        message store (``change``) and its outbox rows, in one transaction."""
-        device = self.device
-        m = device.m
-        rows = m.router.deliveries(event, device.row, data)
-        if change is not None and m.recorder.enabled:
-
-            def job(conn: sqlite3.Connection) -> None:
-                change(conn)
-                if rows:
-                    enqueue_sync(conn, rows)
-
-            await m.store.db.run(job)
-        elif rows:
-            await m.store.enqueue(rows)
-        if rows:
-            m.wake_dispatcher()
-        device.publish(event, data=data)
 
     async def _on_history(self, ev: HistoryContacts) -> None:
         device = self.device

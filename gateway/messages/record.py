@@ -18,16 +18,17 @@ import asyncio
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from gateway.drivers.base import IncomingMessage, OutgoingMessage, SentMessage
+from gateway.drivers.base import IncomingMessage, OutgoingMessage, ReactionReceived, SentMessage
 from gateway.messages.shape import incoming_json, outgoing_json
 from gateway.store import NewDelivery, enqueue_sync
-from gateway.store.messages import NewMessage, StatusChange, record_sync
+from gateway.store.messages import NewMessage, StatusChange, react_sync, record_sync
 from gateway.timestamps import iso
 
 if TYPE_CHECKING:
@@ -51,6 +52,8 @@ def incoming(device_token: str, ev: IncomingMessage, data: dict[str, Any] | None
     payload: dict[str, Any] = {
         k: data[k] for k in ("media", "location", "contacts", "poll", "replyTo", "mentions") if k in data
     }
+    if "media" in payload:  # its link is signed again whenever the message is read (it expires)
+        payload["media"] = {k: v for k, v in payload["media"].items() if k != "url"}
     ts = ev.timestamp.timestamp()
     if ev.from_me:
         return NewMessage(
@@ -158,9 +161,13 @@ class Recorder:
         data = status_json(change)
         deliveries = m.router.deliveries("message.status", replace(device.row), data)
 
+        reaction = (row.payload or {}).get("reaction") if row.status == "sent" else None
+
         def job(conn: sqlite3.Connection) -> bool:
             if record_sync(conn, row) is None:
                 return False
+            if reaction is not None:  # this device's reaction, shown on the message it reacts to
+                react_sync(conn, row.token, reaction["messageId"], row.sender, reaction["emoji"], True, _iso(row.ts))
             if deliveries:
                 enqueue_sync(conn, deliveries)
             return True
@@ -178,6 +185,35 @@ class Recorder:
                 device.publish("message.status", data=data)
 
         m.store.db.submit(job).add_done_callback(done)
+
+
+async def action(
+    device: Device, event: str, data: dict[str, Any], change: Callable[[sqlite3.Connection], object] | None = None
+) -> None:
+    """An edit, a revoke, a reaction or a message typed on the phone (from the driver), or an edit or
+    revoke made through the API: what it changes in the message store (``change``) and its webhook
+    outbox rows in one transaction, then its WebSocket frame."""
+    m = device.m
+    rows = m.router.deliveries(event, device.row, data)
+    if change is not None and m.recorder.enabled:
+
+        def job(conn: sqlite3.Connection) -> None:
+            change(conn)
+            if rows:
+                enqueue_sync(conn, rows)
+
+        await m.store.db.run(job)
+    elif rows:
+        await m.store.enqueue(rows)
+    if rows:
+        m.wake_dispatcher()
+    device.publish(event, data=data)
+
+
+def reacted(token: str, ev: ReactionReceived) -> Callable[[sqlite3.Connection], object]:
+    """Store a reaction on the message it reacts to (when that message is stored)."""
+    at = iso(ev.timestamp)
+    return lambda conn: react_sync(conn, token, ev.message_id, ev.sender, ev.emoji, ev.from_me, at)
 
 
 def status_deliveries(device: Device, changes: list[StatusChange]) -> tuple[list[NewDelivery], list[dict[str, Any]]]:

@@ -23,30 +23,50 @@ from gateway.devices.device import Device
 from gateway.drivers.base import (
     DriverError,
     GroupInfo,
+    MessageEdited,
+    MessageRevoked,
     NotConnectedError,
     NotFoundError,
     QuotedRef,
     Reaction,
     RefusedError,
 )
+from gateway.messages import record
+from gateway.messages.shape import edited_json, revoked_json
 from gateway.store import Store
-from gateway.store.messages import ChatRow, MessageRow, edit_sync, mark_read_sync, revoke_sync
+from gateway.store.messages import ChatRow, MessageRow, edit_sync, mark_read_sync, media_sync, revoke_sync
 from gateway.timestamps import iso
 
 T = TypeVar("T")
 
 EDIT_WINDOW_S = 15 * 60  # WhatsApp accepts edits for 15 minutes
-_CURSOR = re.compile(r"^([mc]):([0-9]{1,19})$")
+_CURSOR = re.compile(r"^([mc]):([0-9]{1,19})(?::([0-9]{1,19}))?$")
 
 
 # --- shapes -------------------------------------------------------------------------------------------
 
 
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
 def _iso(ts: float) -> str:
-    return iso(datetime.fromtimestamp(ts, UTC))
+    return iso(_dt(ts))
 
 
-def message_json(row: MessageRow, history: bool = False) -> dict[str, Any]:
+Sign = Callable[[str], str]  # a media id → a signed link to GET /media/{id}, valid from now
+
+
+def fresh_media(media: dict[str, Any], sign: Sign | None) -> dict[str, Any]:
+    """Stored incoming media with its ``url`` signed now: a link signed when the message arrived has
+    expired after MEDIA_URL_TTL_S, so the store keeps none and every read signs again."""
+    if "status" not in media:  # media this device sent: what WhatsApp received, no link
+        return media
+    stored = media.get("status") == "stored" and media.get("id") and sign is not None
+    return {**media, "url": sign(media["id"]) if stored and sign is not None else None}
+
+
+def message_json(row: MessageRow, history: bool = False, sign: Sign | None = None) -> dict[str, Any]:
     """A stored message: §11's shape plus ``direction``, ``status``, ``statusAt`` (and its history)."""
     data: dict[str, Any] = {"id": row.id, "from": row.sender}
     if row.sender_lid:
@@ -61,6 +81,8 @@ def message_json(row: MessageRow, history: bool = False) -> dict[str, Any]:
         timestamp=_iso(row.ts),
     )
     data.update(row.payload)
+    if "media" in row.payload:
+        data["media"] = fresh_media(row.payload["media"], sign)
     data.update(direction=row.direction, status=row.status, statusAt=_iso(row.status_at))
     if row.error:
         data["error"] = row.error
@@ -73,12 +95,12 @@ def message_json(row: MessageRow, history: bool = False) -> dict[str, Any]:
     return data
 
 
-def chat_json(chat: ChatRow) -> dict[str, Any]:
+def chat_json(chat: ChatRow, sign: Sign | None = None) -> dict[str, Any]:
     return {
         "jid": chat.jid,
         "name": chat.name,
         "isGroup": chat.is_group,
-        "lastMessage": message_json(chat.last) if chat.last is not None else None,
+        "lastMessage": message_json(chat.last, sign=sign) if chat.last is not None else None,
         "lastMessageAt": _iso(chat.last_at),
         "unread": chat.unread,
     }
@@ -102,22 +124,39 @@ def group_json(info: GroupInfo) -> dict[str, Any]:
 # --- cursors and filters ------------------------------------------------------------------------------
 
 
-def encode_cursor(kind: str, seq: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{seq}".encode()).decode().rstrip("=")
+def encode_cursor(kind: str, seq: int, snapshot: int | None = None) -> str:
+    text = f"{kind}:{seq}" if snapshot is None else f"{kind}:{seq}:{snapshot}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def decode_cursor(kind: str, raw: str | None) -> int | None:
-    """The ``seq`` inside a cursor of ``kind``; anything else is INVALID_REQUEST."""
-    if raw is None or raw == "":
-        return None
+def _decode(kind: str, raw: str) -> tuple[int, int | None]:
     try:
         text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
     except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
         raise invalid("'cursor' is not a cursor this gateway gave out") from exc
     match = _CURSOR.match(text)
-    if match is None or match.group(1) != kind or len(raw) > 40:
+    if match is None or match.group(1) != kind or len(raw) > 60:
         raise invalid("'cursor' is not a cursor this gateway gave out")
-    return int(match.group(2))
+    snapshot = match.group(3)
+    return int(match.group(2)), int(snapshot) if snapshot is not None else None
+
+
+def decode_cursor(kind: str, raw: str | None) -> int | None:
+    """The ``seq`` inside a messages cursor; anything else is INVALID_REQUEST."""
+    if raw is None or raw == "":
+        return None
+    seq, snapshot = _decode(kind, raw)
+    if snapshot is not None:
+        raise invalid("'cursor' is not a cursor this gateway gave out")
+    return seq
+
+
+def decode_chats_cursor(raw: str | None) -> tuple[int | None, int | None]:
+    """A chats cursor: the position below which the next page starts, and the first page's snapshot
+    (older cursors without one page by position alone)."""
+    if raw is None or raw == "":
+        return None, None
+    return _decode("c", raw)
 
 
 def parse_time(raw: str | None, name: str) -> float | None:
@@ -157,9 +196,16 @@ async def call(device: Device, fn: Callable[[], Awaitable[T]], failed: str = "SE
 class MessageService:
     """Reads and actions over the message store for one gateway."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time, sign: Sign | None = None) -> None:
         self.store = store
         self.clock = clock
+        self.sign = sign  # signs media links as messages are read (the media service's signer)
+
+    def message_json(self, row: MessageRow, history: bool = False) -> dict[str, Any]:
+        return message_json(row, history, self.sign)
+
+    def chat_json(self, chat: ChatRow) -> dict[str, Any]:
+        return chat_json(chat, self.sign)
 
     async def page(
         self, token: str, limit: int, cursor: int | None, **filters: Any
@@ -168,7 +214,7 @@ class MessageService:
         more = len(rows) > limit
         rows = rows[:limit]
         next_cursor = encode_cursor("m", rows[-1].seq) if more else None
-        return [message_json(r) for r in rows], next_cursor
+        return [self.message_json(r) for r in rows], next_cursor
 
     async def stored(self, token: str, msg_id: str, history: bool = False) -> MessageRow:
         row = await self.store.get_message(token, msg_id, history=history)
@@ -176,11 +222,19 @@ class MessageService:
             raise ApiError("NOT_FOUND", f"no message {msg_id} stored for this device")
         return row
 
-    async def chats(self, token: str, limit: int, cursor: int | None) -> tuple[list[dict[str, Any]], str | None]:
-        rows = await self.store.list_chats(token, limit=limit + 1, before_seq=cursor)
+    async def chats(
+        self, token: str, limit: int, cursor: tuple[int | None, int | None] = (None, None)
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of chats. The cursor carries the first page's snapshot (its newest ``last_seq``), so
+        chats that move to the top between pages are neither skipped nor repeated."""
+        position, snapshot = cursor
+        rows = await self.store.list_chats(token, limit=limit + 1, before_seq=position, snapshot=snapshot)
         more = len(rows) > limit
         rows = rows[:limit]
-        return [chat_json(c) for c in rows], (encode_cursor("c", rows[-1].last_seq) if more else None)
+        if snapshot is None and rows:
+            snapshot = rows[0].last_seq if position is None else None
+        next_cursor = encode_cursor("c", rows[-1].pos, snapshot) if more else None
+        return [self.chat_json(c) for c in rows], next_cursor
 
     async def quoted(self, token: str, msg_id: str) -> QuotedRef:
         """What a reply needs of the message it quotes: NOT_FOUND when this device never stored it."""
@@ -203,8 +257,11 @@ class MessageService:
             raise invalid("WhatsApp allows edits for 15 minutes after sending; this message is older")
         await call(device, lambda: device.driver.edit(row.chat, row.id, text))
         at = self.clock()
-        await self.store.db.run(lambda conn: edit_sync(conn, device.token, row.id, text, at))
-        return message_json(await self.stored(device.token, msg_id))
+        event = edited_json(MessageEdited(row.id, row.chat, row.sender, text, _dt(at), from_me=True))
+        await record.action(
+            device, "message.edited", event, lambda conn: edit_sync(conn, device.token, row.id, text, at)
+        )
+        return self.message_json(await self.stored(device.token, msg_id))
 
     async def revoke(self, device: Device, msg_id: str) -> dict[str, Any]:
         row = await self.stored(device.token, msg_id)
@@ -215,8 +272,11 @@ class MessageService:
         if row.revoked_at is None:
             await call(device, lambda: device.driver.revoke(row.chat, row.id))
             at = self.clock()
-            await self.store.db.run(lambda conn: revoke_sync(conn, device.token, row.id, at))
-        return message_json(await self.stored(device.token, msg_id))
+            event = revoked_json(MessageRevoked(row.id, row.chat, row.sender, _dt(at), from_me=True))
+            await record.action(
+                device, "message.revoked", event, lambda conn: revoke_sync(conn, device.token, row.id, at)
+            )
+        return self.message_json(await self.stored(device.token, msg_id))
 
     async def mark_read(self, device: Device, msg_id: str) -> dict[str, Any]:
         """Read receipts for the incoming message and every unread one before it in its chat."""
@@ -237,3 +297,7 @@ class MessageService:
         at = self.clock()
         ids = await self.store.db.run(lambda conn: mark_read_sync(conn, device.token, row.chat, row.seq, at))
         return {"id": row.id, "chat": row.chat, "read": ids}
+
+    async def media_downloaded(self, token: str, msg_id: str, media: dict[str, Any]) -> None:
+        """A retried download stored the media: the stored message shows it (``status``, a link on read)."""
+        await self.store.db.run(lambda conn: media_sync(conn, token, msg_id, media))

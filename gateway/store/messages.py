@@ -22,7 +22,7 @@ The ``*_sync`` functions run in the writer's thread inside a group-commit job
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,6 +117,10 @@ class ChatRow:
     last_at: float
     unread: int
     last: MessageRow | None
+    pos: int = 0  # its place in the list's order: last_seq, or where it stood at a paging snapshot
+
+    def __post_init__(self) -> None:
+        self.pos = self.pos or self.last_seq
 
 
 def _row(r: Any, offset: int = 0) -> MessageRow:
@@ -140,6 +144,15 @@ def _row(r: Any, offset: int = 0) -> MessageRow:
         edited_at=r[offset + 16],
         revoked_at=r[offset + 17],
     )
+
+
+_CHAT_SELECT = "SELECT c.jid, c.name, c.is_group, c.last_seq, c.last_at, c.unread, " + ", ".join(
+    f"m.{c.strip()}" for c in _COLUMNS.split(",")
+)
+
+
+def _chat(r: Any, pos: int = 0) -> ChatRow:
+    return ChatRow(r[0], r[1], bool(r[2]), r[3], r[4], r[5], _row(r, 6) if r[6] is not None else None, pos)
 
 
 # --- writes (in the writer's thread) ---------------------------------------------------------------
@@ -216,6 +229,45 @@ def revoke_sync(conn: sqlite3.Connection, token: str, msg_id: str, at: float) ->
         "UPDATE messages SET revoked_at = ? WHERE token = ? AND id = ? AND revoked_at IS NULL", (at, token, msg_id)
     )
     return cur.rowcount > 0
+
+
+def _update_payload(
+    conn: sqlite3.Connection, token: str, msg_id: str, change: Callable[[dict[str, Any]], None]
+) -> bool:
+    """Read-modify-write of a stored message's optional fields (in the writer's thread, so no lost update)."""
+    row = conn.execute("SELECT seq, payload FROM messages WHERE token = ? AND id = ?", (token, msg_id)).fetchone()
+    if row is None:
+        return False
+    payload: dict[str, Any] = orjson.loads(row[1]) if row[1] else {}
+    change(payload)
+    conn.execute("UPDATE messages SET payload = ? WHERE seq = ?", (orjson.dumps(payload).decode(), row[0]))
+    return True
+
+
+def react_sync(
+    conn: sqlite3.Connection, token: str, msg_id: str, sender: str | None, emoji: str, from_me: bool, at: str
+) -> bool:
+    """A reaction to a stored message: one per person (a new one replaces theirs, ``""`` removes it)."""
+
+    def change(payload: dict[str, Any]) -> None:
+        kept = [r for r in payload.get("reactions", ()) if (r.get("fromMe"), r.get("from")) != (from_me, sender)]
+        if emoji:
+            kept.append({"from": sender, "emoji": emoji, "fromMe": from_me, "timestamp": at})
+        if kept:
+            payload["reactions"] = kept
+        else:
+            payload.pop("reactions", None)
+
+    return _update_payload(conn, token, msg_id, change)
+
+
+def media_sync(conn: sqlite3.Connection, token: str, msg_id: str, media: dict[str, Any]) -> bool:
+    """A stored message's media after a new download (its ``url`` is signed when read, never stored)."""
+
+    def change(payload: dict[str, Any]) -> None:
+        payload["media"] = {k: v for k, v in media.items() if k != "url"}
+
+    return _update_payload(conn, token, msg_id, change)
 
 
 def mark_read_sync(conn: sqlite3.Connection, token: str, chat: str, upto_seq: int, at: float) -> list[str]:
@@ -324,20 +376,38 @@ class MessageQueries:
             row.history = sorted(((h[0], h[1]) for h in hist), key=lambda h: (h[1], RANK.get(h[0], 9)))
         return row
 
-    async def list_chats(self, token: str, *, limit: int, before_seq: int | None = None) -> list[ChatRow]:
-        """Most recent first (by their last message), ``limit`` chats below the cursor ``before_seq``."""
+    async def list_chats(
+        self, token: str, *, limit: int, before_seq: int | None = None, snapshot: int | None = None
+    ) -> list[ChatRow]:
+        """Most recent first (by their last message), ``limit`` chats below the position ``before_seq``.
+
+        ``snapshot`` (the newest ``last_seq`` when the first page was read) keeps the order of the
+        first page's moment: a chat whose last message came after it is placed where its last message
+        up to the snapshot put it, so a chat that moves to the top between two pages is neither
+        skipped nor listed twice. Chats that did not move are read by the ``chats_recent`` index alone;
+        the ones that moved (usually few) each look up their position in ``messages_chat``.
+        """
         cursor = " AND c.last_seq < ?" if before_seq is not None else ""
         args: tuple[Any, ...] = (token, before_seq, limit) if before_seq is not None else (token, limit)
         rows = await self.db.fetchall(
-            "SELECT c.jid, c.name, c.is_group, c.last_seq, c.last_at, c.unread, "
-            + ", ".join(f"m.{c.strip()}" for c in _COLUMNS.split(","))
-            + " FROM chats c LEFT JOIN messages m ON m.seq = c.last_seq"
+            f"{_CHAT_SELECT} FROM chats c LEFT JOIN messages m ON m.seq = c.last_seq"
             f" WHERE c.token = ?{cursor} ORDER BY c.last_seq DESC LIMIT ?",
             args,
         )
-        return [
-            ChatRow(r[0], r[1], bool(r[2]), r[3], r[4], r[5], _row(r, 6) if r[6] is not None else None) for r in rows
-        ]
+        chats = [_chat(r) for r in rows]
+        if before_seq is None or snapshot is None:
+            return chats
+        moved = await self.db.fetchall(
+            f"{_CHAT_SELECT}, p.pos FROM (SELECT ch.jid, (SELECT MAX(seq) FROM messages INDEXED BY messages_chat"
+            " WHERE token = ch.token AND chat = ch.jid AND seq <= ?) AS pos FROM chats ch"
+            " WHERE ch.token = ? AND ch.last_seq > ?) p"
+            " JOIN chats c ON c.token = ? AND c.jid = p.jid LEFT JOIN messages m ON m.seq = c.last_seq"
+            " WHERE p.pos < ?",
+            (snapshot, token, snapshot, token, before_seq),
+        )
+        chats += [_chat(r, pos=r[-1]) for r in moved]
+        chats.sort(key=lambda c: c.pos, reverse=True)
+        return chats[:limit]
 
     async def chat_seq(self, token: str, chat: str) -> int | None:
         r = await self.db.fetchone("SELECT last_seq FROM chats WHERE token = ? AND jid = ?", (token, chat))

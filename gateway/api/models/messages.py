@@ -280,6 +280,17 @@ class StatusAt(Model):
     at: Time
 
 
+class StoredReaction(Model):
+    """A reaction on a stored message: one per person, the latest (a removed one is gone)."""
+
+    sender: Annotated[str | None, described("who reacted (phone digits); this device's number when fromMe")] = (
+        msgspec.field(name="from")
+    )
+    emoji: str
+    from_me: bool
+    timestamp: Time
+
+
 class StoredMessage(MessageData, kw_only=True):
     """A stored message: §11's shape plus where it went and how far it got."""
 
@@ -289,6 +300,7 @@ class StoredMessage(MessageData, kw_only=True):
     error: Annotated[str, described("why the send failed")] | msgspec.UnsetType = msgspec.UNSET
     edited_at: Time | msgspec.UnsetType = msgspec.UNSET
     revoked_at: Time | msgspec.UnsetType = msgspec.UNSET
+    reactions: list[StoredReaction] | msgspec.UnsetType = msgspec.UNSET
     status_history: list[StatusAt] | msgspec.UnsetType = msgspec.UNSET
 
 

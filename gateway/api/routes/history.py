@@ -27,7 +27,7 @@ from gateway.api.routes.common import path_token, query_int, visible_device
 from gateway.devices.device import Device
 from gateway.drivers.base import PresenceState
 from gateway.messages import content
-from gateway.messages.service import MessageService, call, decode_cursor, message_json, parse_time
+from gateway.messages.service import MessageService, call, decode_chats_cursor, decode_cursor, parse_time
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
 
@@ -83,8 +83,9 @@ async def list_messages(request: Request) -> Response:
 
 async def get_message(request: Request) -> Response:
     device = _device(request)
-    row = await service(request).stored(device.token, _message_id(request), history=True)
-    return ok(of(StoredMessage, message_json(row, history=True)), "message")
+    svc = service(request)
+    row = await svc.stored(device.token, _message_id(request), history=True)
+    return ok(of(StoredMessage, svc.message_json(row, history=True)), "message")
 
 
 async def edit_message(request: Request) -> Response:
@@ -110,7 +111,7 @@ async def read_message(request: Request) -> Response:
 async def list_chats(request: Request) -> Response:
     device = _device(request)
     limit = query_int(request, "limit", 50, 1, MAX_LIMIT)
-    cursor = decode_cursor("c", request.query_params.get("cursor"))
+    cursor = decode_chats_cursor(request.query_params.get("cursor"))
     chats, next_cursor = await service(request).chats(device.token, limit, cursor)
     return ok(of(ChatPage, {"chats": chats, "nextCursor": next_cursor}), f"{len(chats)} chats")
 

@@ -144,6 +144,7 @@ async def retry_download(request: Request) -> Response:
         raise ApiError("NOT_FOUND", f"no media waiting for a download on message {message_id}")
     if media["status"] != "stored":
         raise ApiError("MEDIA_FETCH_FAILED", "the media could not be downloaded from WhatsApp; try again later")
+    await runtime(request).messages.media_downloaded(token, message_id, media)
     return ok(media, "media downloaded")
 
 
