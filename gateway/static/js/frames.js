@@ -65,9 +65,12 @@ function handleFrame(f) {
       bumpStat(token, 'messagesReceived');
       break;
     }
-    case 'message.receipt':
-      pushFeed(token, `${describeReceipt(token, f.data || {})}.`);
+    case 'message.receipt': {
+      const r = f.data || {};
+      const one = Array.isArray(r.messageIds) && r.messageIds.length === 1 ? `r:${r.messageIds[0]}:${r.type}` : null;
+      pushFeed(token, `${describeReceipt(token, r)}.`, null, one);
       break;
+    }
     case 'contacts.new': {
       const c = f.data || {};
       rememberName(token, c.phone, c.name);

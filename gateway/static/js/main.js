@@ -17,6 +17,7 @@ import { loadDevices } from './devices.js';
 import { $, setAlert, show } from './dom.js';
 import { wireFeed } from './feed.js';
 import { wireFrames } from './frames.js';
+import { showChat, wireInbox } from './inbox/inbox.js';
 import { wirePairing } from './pairing.js';
 import { parseHash, syncHash } from './route.js';
 import { firstDevice, refreshSelected, selectDevice } from './selection.js';
@@ -80,6 +81,7 @@ async function enterApp() {
   if (route.token && state.devices.has(route.token)) selectDevice(route.token);
   else if (state.selected && state.devices.has(state.selected)) selectDevice(state.selected);
   else selectDevice(firstDevice());
+  state.chat = route.chat || null;
   showSection(route.section || 'devices');
   showTab(state.tab);
 }
@@ -89,6 +91,13 @@ function followHash() {
   const route = parseHash();
   if (route.section === 'webhooks') {
     if (state.section !== 'webhooks') showSection('webhooks');
+    return;
+  }
+  if (route.section === 'messages') {
+    if (route.token && route.token !== state.selected && state.devices.has(route.token)) selectDevice(route.token);
+    if (state.section !== 'messages') { state.chat = route.chat || null; showSection('messages'); }
+    else if ((route.chat || null) !== state.chat) showChat(route.chat);
+    else syncHash();
     return;
   }
   if (!route.section) return;
@@ -119,6 +128,7 @@ async function boot() {
   wireContactsTable();
   wireSettings();
   wireDeliveries();
+  wireInbox();
 
   // A selected device that disappeared (deleted here or elsewhere) is no longer selected.
   on('devices', () => { if (state.selected && !state.devices.has(state.selected)) selectDevice(null); });

@@ -1,4 +1,4 @@
-/* The page's address: `#/devices/<token>[/contacts|/settings]` or `#/webhooks`, so a reload, a bookmark
+/* The page's address: `#/devices/<token>[/contacts|/settings]`, `#/messages/<token>[/<chat>]` or `#/webhooks`, so a reload, a bookmark
  * or the back button lands on the same view. */
 
 import { state } from './store.js';
@@ -9,6 +9,15 @@ export const TABS = ['overview', 'contacts', 'settings'];
 export function parseHash() {
   const h = location.hash.replace(/^#\/?/, '');
   if (/^webhooks\b/.test(h)) return { section: 'webhooks', token: null, tab: null };
+  const inbox = /^messages(?:\/([^/?#]+))?(?:\/([^/?#]+))?/.exec(h);
+  if (inbox) {
+    return {
+      section: 'messages',
+      token: inbox[1] ? decodeURIComponent(inbox[1]) : null,
+      tab: null,
+      chat: inbox[2] ? decodeURIComponent(inbox[2]) : null,
+    };
+  }
   const m = /^devices(?:\/([^/?#]+))?(?:\/([a-z]+))?/.exec(h);
   if (!m) return { section: null, token: null, tab: null };
   return {
@@ -22,6 +31,10 @@ export function parseHash() {
 export function syncHash() {
   let hash = '';
   if (state.section === 'webhooks') hash = '#/webhooks';
+  else if (state.section === 'messages') {
+    hash = '#/messages';
+    if (state.selected) hash += `/${encodeURIComponent(state.selected)}${state.chat ? `/${encodeURIComponent(state.chat)}` : ''}`;
+  }
   else if (state.selected) {
     hash = `#/devices/${encodeURIComponent(state.selected)}${state.tab && state.tab !== 'overview' ? `/${state.tab}` : ''}`;
   }

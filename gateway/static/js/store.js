@@ -6,13 +6,14 @@
  */
 
 export const state = {
-  section: 'devices',     // 'devices' | 'webhooks' (Messages and Campaigns come with their features)
+  section: 'devices',     // 'devices' | 'messages' | 'webhooks' (Campaigns comes with its feature)
   tab: 'overview',        // the device panel shown: 'overview' | 'contacts' | 'settings'
   sandbox: false,
   isAdmin: null,          // from the socket's whoami; null until known
   username: null,
   devices: new Map(),     // token -> merged summary + state
   selected: null,
+  chat: null,             // the chat open in Messages (its JID), or null
   qr: new Map(),          // token -> {code, receivedAt, expiresAt, interval, fromRest}
   qrInterval: new Map(),  // token -> observed rotation interval (ms)
   codes: new Map(),       // token -> pairing code

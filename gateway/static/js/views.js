@@ -1,16 +1,15 @@
-/* Navigation: the sections (Devices, Webhook deliveries; Messages and Campaigns reserved) and the
+/* Navigation: the sections (Devices, Messages, Webhook deliveries; Campaigns reserved) and the
  * selected device's tabs (Overview, Contacts, Settings), kept in step with the address. */
 
 import { $, show } from './dom.js';
 import { syncHash, TABS } from './route.js';
 import { emit, state } from './store.js';
 
-const TITLES = { devices: 'Devices', webhooks: 'Webhook deliveries' };
+const TITLES = { devices: 'Devices', messages: 'Messages', webhooks: 'Webhook deliveries' };
 
 export function showSection(section) {
-  state.section = section === 'webhooks' ? 'webhooks' : 'devices';
-  show($('devices-view'), state.section === 'devices');
-  show($('webhooks-view'), state.section === 'webhooks');
+  state.section = Object.hasOwn(TITLES, section) ? section : 'devices';
+  for (const name of Object.keys(TITLES)) show($(`${name}-view`), state.section === name);
   for (const a of document.querySelectorAll('.sections a[data-section]')) {
     if (a.dataset.section === state.section) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
