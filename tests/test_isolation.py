@@ -375,8 +375,15 @@ async def test_websocket_events_reach_only_the_owner_and_the_admin(world: World)
         await gw.post(f"/sandbox/devices/{token}/revoke", {"id": secret})
         reaction = {"messageId": sent.json()["data"]["messageId"], "emoji": "👍"}
         await gw.post(f"/sandbox/devices/{token}/incoming", {"from": SENDER, "reaction": reaction})
+        # the device's own edit and revoke through the API are told too (stored behind the send: poll)
+        mine = f"/devices/{token}/messages/{reaction['messageId']}"
+        await gw.until(lambda mine=mine: _answers_200(gw, mine))
+        assert (await gw.http.patch(mine, json={"text": "edited reply"})).status_code == 200
+        assert (await gw.http.delete(mine)).status_code == 200
     for event in ("message.sent", "message.edited", "message.revoked", "message.reaction"):
         await bob.event(event, TB)
+    for event in ("message.edited", "message.revoked"):
+        await bob.wait(lambda f, e=event: f["event"] == e and f.get("token") == TB and f["data"]["fromMe"] is True)
     await bob.wait(lambda f: f["event"] == "message.status" and f.get("token") == TB and f["data"]["status"] == "read")
     await gw.post(f"/sandbox/devices/{TB}/drop")
     await bob.wait(lambda f: f["event"] == "connection-success" and f.get("token") == TB)
@@ -483,3 +490,7 @@ async def test_a_slow_receiver_does_not_delay_another_accounts_webhooks(gateway_
         await slow.stop()
         await fast.stop()
         await tenants.aclose()
+
+
+async def _answers_200(gw: Any, path: str) -> bool:
+    return bool((await gw.http.get(path)).status_code == 200)
