@@ -12,8 +12,16 @@ const TICKS = {
   delivered: { mark: '✓✓', label: 'Delivered' },
   read: { mark: '✓✓', label: 'Read' },
   played: { mark: '✓✓', label: 'Played' },
-  failed: { mark: '!', label: 'Not sent' },
+  failed: { mark: '⚠ Not sent', label: 'Not sent' },
 };
+
+/** When a message was sent: the time today, else the date and time. */
+export function when(ts) {
+  const d = new Date(ts);
+  if (Number.isNaN(d.getTime())) return '';
+  if (d.toDateString() === new Date().toDateString()) return d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  return d.toLocaleString([], { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' });
+}
 
 /** The delivery ticks of an outgoing message, with their meaning for screen readers and a tooltip. */
 export function ticks(m) {
@@ -83,7 +91,7 @@ export function bubble(m, ctx) {
     reactions,
     el('p', { class: 'bubble-meta' },
       m.editedAt && !m.revokedAt ? el('span', { class: 'muted' }, 'edited') : null,
-      el('time', { datetime: m.timestamp }, fmtTime(m.timestamp)),
+      el('time', { datetime: m.timestamp, title: fmtTime(m.timestamp) }, when(m.timestamp)),
       out ? ticks(m) : null,
       !m.revokedAt ? el('button', { class: 'btn btn-ghost btn-sm bubble-reply', type: 'button', 'aria-label': `Reply to “${truncate(m.text || m.type || 'message', 40)}”`, onclick: () => onReply(m) }, 'Reply') : null));
 }

@@ -3,10 +3,10 @@
 
 import { api, describe, seg } from '../api.js';
 import { $, el, setAlert, show } from '../dom.js';
-import { fmtPhone, fmtTime, plural, truncate } from '../format.js';
+import { fmtPhone, plural, truncate } from '../format.js';
 import { mediaLabel } from '../media-view.js';
 import { addChats, box } from './model.js';
-import { ticks } from './bubble.js';
+import { ticks, when } from './bubble.js';
 
 const PAGE = 30;
 
@@ -67,7 +67,7 @@ export function renderChats() {
       el('span', { class: 'chat-text' },
         el('span', { class: 'chat-top' },
           el('span', { class: 'chat-name' }, chatTitle(chat)),
-          el('time', { class: 'chat-time', datetime: chat.lastMessageAt }, fmtTime(chat.lastMessageAt))),
+          el('time', { class: 'chat-time', datetime: chat.lastMessageAt }, when(chat.lastMessageAt))),
         el('span', { class: 'chat-bottom' },
           m && m.direction === 'out' ? ticks(m) : null,
           el('span', { class: 'chat-preview' }, preview(m)),
