@@ -190,6 +190,12 @@ async def test_inbox_chats_conversation_ticks_paging_live_and_reply(
         sent = (await api.get(f"/sandbox/devices/{TOKEN}/sent")).json()["data"]["messages"]
         assert sent[-1]["text"] == "Yes, here" and sent[-1]["replyTo"] == {"messageId": incoming_id}
 
+        # this device's reaction (sent through the API) shows on the message, not as a bubble of its own
+        reaction = {"messageId": incoming_id, "emoji": "🙏"}
+        assert (await api.post("/messages", json={"token": TOKEN, "to": ALI, "reaction": reaction})).status_code == 200
+        await expect(bubble(page, "Are you there?").locator(".bubble-reactions")).to_have_count(1)
+        await expect(page.locator("#inbox-messages-list .bubble").filter(has_text="Reacted")).to_have_count(0)
+
         # a send made elsewhere (the API), then edited, then a reaction, then deleted: all live
         r = await api.post("/messages", json={"token": TOKEN, "to": ALI, "text": "Invoice attached"})
         assert r.status_code == 200, r.text

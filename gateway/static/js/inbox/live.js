@@ -38,7 +38,9 @@ async function onStatus(s) {
   }
   if (s.status !== 'sent' && s.status !== 'failed') return;
   const m = await fetchMessage(s.id);   // a send made elsewhere (the API, a campaign, another tab)
-  if (m && !box.messages.has(m.id)) arrived(m, false);
+  if (!m || box.messages.has(m.id)) return;
+  arrived(m, false);
+  if (m.type === 'reaction' && m.reaction) onReaction({ messageId: m.reaction.messageId });   // this device reacted
 }
 
 async function onReaction(r) {

@@ -63,9 +63,11 @@ export function touchChat(m, readsChat = false) {
   return chat;
 }
 
-/** Add (or replace) a message of the open chat, keeping the oldest-first order; false when not shown. */
+/** Add (or replace) a message of the open chat, keeping the oldest-first order; false when not shown
+ * (another chat's, or a reaction: the store keeps those on their target's `reactions`). */
 export function putMessage(m, { older = false } = {}) {
   if (!box.open || m.chat !== box.open) return false;
+  if (m.type === 'reaction') return false;   // shown on the message it reacts to, not as a bubble
   if (!box.messages.has(m.id)) {
     if (older) box.ids.unshift(m.id);
     else box.ids.push(m.id);
