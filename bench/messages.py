@@ -1,7 +1,7 @@
 """The message store at scale: 1,000,000 messages across 100 devices (CONTRACT §12, issue 15).
 
 Loads ``--messages`` messages for ``--devices`` devices straight into ``gateway.db``
-through the store (``record_many_sync`` in group-commit jobs of 5,000: each
+through the store (``Store.record_messages`` in group-commit jobs of 5,000: each
 message with its status history and its chat row, as the gateway itself writes
 them; outgoing ones with pending → sent → delivered → read), measures the file,
 then starts the gateway (``python -m gateway``, sandbox) as a subprocess and
@@ -34,7 +34,7 @@ import httpx
 
 from bench import report, servers, stats
 from gateway.store import DeviceRow, Store
-from gateway.store.messages import NewMessage, record_many_sync
+from gateway.store.messages import NewMessage
 
 BATCH = 5_000
 CHATS_PER_DEVICE = 200
@@ -82,7 +82,7 @@ async def load(data_dir: Path, devices: list[str], per_device: int) -> float:
         for token in devices:
             for start in range(0, per_device, BATCH):
                 batch = _messages(token, start, min(BATCH, per_device - start), t0)
-                await store.db.run(lambda conn, b=batch: record_many_sync(conn, b))
+                await store.record_messages(batch)
     finally:
         await store.close()
     return time.perf_counter() - began
@@ -145,7 +145,7 @@ def run(n_devices: int = 100, n_messages: int = 1_000_000, requests: int = 400) 
     mb = size / 1e6
     return {
         "method": f"{n_devices} devices x {per_device:,} messages ({CHATS_PER_DEVICE} chats each, half in, half out "
-        "with 4 statuses) stored with gateway.store.messages.record_many_sync in group-commit jobs of 5,000; "
+        "with 4 statuses) stored with Store.record_messages in group-commit jobs of 5,000; "
         "disk = gateway.db + WAL after the load; gateway as `python -m gateway` (sandbox); one httpx keep-alive "
         f"client on 127.0.0.1, {requests} rounds of (a random device's first page, its next page by cursor, "
         "its chats, its next chats page by cursor), after a warm-up of 5 devices",

@@ -176,8 +176,8 @@ def _rows(url: str, start: int, n: int, t0: float) -> list[Any]:
 
 
 async def _pending(store: Any) -> int:
-    row = await store.db.fetchone("SELECT COUNT(*) FROM outbox WHERE status='pending'")
-    return int(row[0])
+    counts, _ = await store.outbox_stats()
+    return int(counts.get("pending", 0))
 
 
 async def throughput(workdir: Path, url: str, backlog: int) -> dict[str, Any]:

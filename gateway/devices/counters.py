@@ -10,12 +10,11 @@ flush keeps its devices for the next one.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from typing import TYPE_CHECKING
 
 import structlog
 
-from gateway.store import Store, save_stats_sync, stats_values
+from gateway.store import Store
 
 if TYPE_CHECKING:
     from gateway.devices.device import Device
@@ -66,18 +65,12 @@ class SendCounters:
     async def flush(self) -> None:
         """Write the counters of every device with unsaved sends (one transaction)."""
         batch, self._unsaved = self._unsaved, {}
-        values = [stats_values(d.row) for d in batch.values()]
-        if not values:
+        if not batch:
             return
-
-        def job(conn: sqlite3.Connection) -> None:
-            for v in values:
-                save_stats_sync(conn, v)
-
         try:
-            await self.store.db.run(job)
+            await self.store.save_stats([d.row for d in batch.values()])
         except Exception:
-            log.exception("devices.stats_flush_failed", devices=len(values))
+            log.exception("devices.stats_flush_failed", devices=len(batch))
             for token, device in batch.items():  # kept for the next flush
                 self._unsaved.setdefault(token, device)
             self._schedule()

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -41,7 +40,7 @@ from gateway.drivers.base import (
     SentMessage,
 )
 from gateway.messages.shape import outgoing_text
-from gateway.store import DeviceRow, device_values, enqueue_sync, save_device_sync
+from gateway.store import DeviceRow
 from gateway.timestamps import now_iso
 
 if TYPE_CHECKING:
@@ -343,13 +342,7 @@ class Device:
         """Persist a status change with its webhook, then tell listeners."""
         ts = now_iso()
         self.row.last_update = ts
-        values, row, router = device_values(self.row), replace(self.row), self.m.router
-
-        def job(conn: sqlite3.Connection) -> None:
-            save_device_sync(conn, values)
-            enqueue_sync(conn, router.deliveries(hook, row, None, ts))
-
-        await self.m.store.db.run(job)
+        await self.m.store.save_device(self.row, self.m.router.deliveries(hook, replace(self.row), None, ts))
         self.m.wake_dispatcher()
         self.publish(frame, data=data, message=message)
         await self._announce()

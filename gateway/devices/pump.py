@@ -1,8 +1,8 @@
 """The event pump: one task per device consumes its driver's events, in order.
 
 For every event the pump stores what it changes and the webhook outbox rows it
-causes in one transaction (group-committed with every other device's, see
-:meth:`gateway.store.db.Db.run`), then publishes WebSocket frames and wakes the
+causes in one transaction (a unit of work of the store,
+:mod:`gateway.store.events`, group-committed with every other device's), then publishes WebSocket frames and wakes the
 dispatcher. Events that move the device's status (connected, disconnected,
 logged out, a QR, a pairing code) are handed to the device's state machine;
 the data events (receipts, messages, history contacts) are handled here.
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import sqlite3
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +41,8 @@ from gateway.media import incoming
 from gateway.messages import record
 from gateway.messages.record import status_json
 from gateway.messages.shape import edited_json, incoming_json, reaction_json, revoked_json
-from gateway.store import ContactRow, enqueue_sync, save_stats_sync, stats_values, upsert_contacts_sync
-from gateway.store.messages import apply_receipt_sync, edit_sync, record_sync, revoke_sync
+from gateway.store import ContactRow, NewDelivery
+from gateway.store.messages import StatusChange
 from gateway.timestamps import iso, now_iso
 
 if TYPE_CHECKING:
@@ -106,18 +105,23 @@ class Pump:
         elif isinstance(ev, HistoryContacts):
             await self._on_history(ev)
         elif isinstance(ev, ReactionReceived):
-            await record.action(device, "message.reaction", reaction_json(ev), record.reacted(device.token, ev))
+            await record.action(device, "message.reaction", reaction_json(ev), record.reacted(device, ev))
         elif isinstance(ev, MessageEdited):
             at = ev.timestamp.timestamp()
             token = device.token
+            store = device.m.store
             await record.action(
-                device, "message.edited", edited_json(ev), lambda conn: edit_sync(conn, token, ev.id, ev.text, at)
+                device,
+                "message.edited",
+                edited_json(ev),
+                lambda rows: store.edit_message(token, ev.id, ev.text, at, rows),
             )
         elif isinstance(ev, MessageRevoked):
             at = ev.timestamp.timestamp()
             token = device.token
+            store = device.m.store
             await record.action(
-                device, "message.revoked", revoked_json(ev), lambda conn: revoke_sync(conn, token, ev.id, at)
+                device, "message.revoked", revoked_json(ev), lambda rows: store.revoke_message(token, ev.id, at, rows)
             )
 
     async def _on_receipt(self, ev: Receipt) -> None:
@@ -136,20 +140,16 @@ class Pump:
                 m.wake_dispatcher()
             device.publish("message.receipt", data=data)
             return
-        row, router, token, ids, at = replace(device.row), m.router, device.token, ev.message_ids, ev.timestamp
-        status, stamp = ev.type, at.timestamp()
+        row, router = replace(device.row), m.router
 
-        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            # The status moves in the same transaction as the events that tell of it.
-            changes = [status_json(c) for c in apply_receipt_sync(conn, token, ids, status, stamp)]
-            out = list(rows)
-            for change in changes:
-                out += router.deliveries("message.status", row, change)
-            if out:
-                enqueue_sync(conn, out)
-            return changes
+        def on_change(change: StatusChange) -> list[NewDelivery]:
+            return router.deliveries("message.status", row, status_json(change))
 
-        changes = await m.store.db.run(job)
+        # The status moves in the same transaction as the events that tell of it.
+        moved = await m.store.record_receipt(
+            device.token, ev.message_ids, ev.type, ev.timestamp.timestamp(), rows, on_change
+        )
+        changes = [status_json(c) for c in moved]
         if rows or changes:
             m.wake_dispatcher()
         device.publish("message.receipt", data=data)
@@ -167,29 +167,25 @@ class Pump:
         stored = record.incoming(device.token, ev, data) if m.recorder.enabled else None
         if ev.from_me:
             # Typed on the linked phone: the other side of the conversation, not a received message.
+            store = m.store
             await record.action(
-                device, "message.sent", data, (lambda conn: record_sync(conn, stored)) if stored else None
+                device, "message.sent", data, (lambda rows: store.record_message(stored, rows)) if stored else None
             )
             return
         ts = now_iso()
         device.row.messages_received += 1
         device.row.last_update = ts
-        values, row, router = stats_values(device.row), replace(device.row), m.router
+        row, router = replace(device.row), m.router
         # A sender known only by an unresolvable LID has no phone to file a contact under.
         senders = [(ev.sender, ev.sender_name)] if ev.sender else []
 
-        def job(conn: sqlite3.Connection) -> list[ContactRow]:
-            save_stats_sync(conn, values)
-            new = upsert_contacts_sync(conn, row.token, row.owner_id, senders, "message", ts)
-            if stored is not None:
-                record_sync(conn, stored)
+        def deliveries(new: list[ContactRow]) -> list[NewDelivery]:
             rows = router.deliveries("message.received", row, data, ts)
             for c in new:
                 rows += router.deliveries("contacts.new", row, {"phone": c.phone, "name": c.name}, ts)
-            enqueue_sync(conn, rows)
-            return new
+            return rows
 
-        new = await m.store.db.run(job)
+        new = await m.store.record_incoming(row, senders, ts, stored, deliveries)
         m.wake_dispatcher()
         device.publish("message", data=data)
         for c in new:
@@ -214,14 +210,10 @@ class Pump:
         ts, row, router = now_iso(), replace(device.row), m.router
         batch = [(c.phone, c.name) for c in ev.contacts]
 
-        def job(conn: sqlite3.Connection) -> list[dict[str, Any]]:
-            new = upsert_contacts_sync(conn, row.token, row.owner_id, batch, "history", ts)
-            data = [c.to_api() for c in new]
-            if data:
-                enqueue_sync(conn, router.deliveries("contacts.sync", row, data, ts))
-            return data
+        def deliveries(new: list[ContactRow]) -> list[NewDelivery]:
+            return router.deliveries("contacts.sync", row, [c.to_api() for c in new], ts)
 
-        data = await m.store.db.run(job)
+        data = [c.to_api() for c in await m.store.record_history(row.token, row.owner_id, batch, ts, deliveries)]
         if data:
             m.wake_dispatcher()
             device.publish("contacts.sync", data=data)

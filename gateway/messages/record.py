@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -27,8 +26,8 @@ import structlog
 
 from gateway.drivers.base import IncomingMessage, OutgoingMessage, ReactionReceived, SentMessage
 from gateway.messages.shape import incoming_json, outgoing_json
-from gateway.store import NewDelivery, enqueue_sync
-from gateway.store.messages import NewMessage, StatusChange, react_sync, record_sync
+from gateway.store import NewDelivery
+from gateway.store.messages import NewMessage, StatusChange
 from gateway.timestamps import iso
 
 if TYPE_CHECKING:
@@ -162,15 +161,8 @@ class Recorder:
         deliveries = m.router.deliveries("message.status", replace(device.row), data)
 
         reaction = (row.payload or {}).get("reaction") if row.status == "sent" else None
-
-        def job(conn: sqlite3.Connection) -> bool:
-            if record_sync(conn, row) is None:
-                return False
-            if reaction is not None:  # this device's reaction, shown on the message it reacts to
-                react_sync(conn, row.token, reaction["messageId"], row.sender, reaction["emoji"], True, _iso(row.ts))
-            if deliveries:
-                enqueue_sync(conn, deliveries)
-            return True
+        # this device's reaction, shown on the message it reacts to
+        react = (reaction["messageId"], reaction["emoji"], _iso(row.ts)) if reaction is not None else None
 
         def done(future: asyncio.Future[bool]) -> None:
             if future.cancelled():
@@ -184,25 +176,21 @@ class Recorder:
                     m.wake_dispatcher()
                 device.publish("message.status", data=data)
 
-        m.store.db.submit(job).add_done_callback(done)
+        m.store.submit_message(row, deliveries, react).add_done_callback(done)
 
 
-async def action(
-    device: Device, event: str, data: dict[str, Any], change: Callable[[sqlite3.Connection], object] | None = None
-) -> None:
+Change = Callable[[Sequence[NewDelivery]], Awaitable[object]]
+
+
+async def action(device: Device, event: str, data: dict[str, Any], change: Change | None = None) -> None:
     """An edit, a revoke, a reaction or a message typed on the phone (from the driver), or an edit or
-    revoke made through the API: what it changes in the message store (``change``) and its webhook
-    outbox rows in one transaction, then its WebSocket frame."""
+    revoke made through the API: what it changes in the message store (``change``: a unit of work of
+    the store, given the webhook outbox rows to store with it, in one transaction), then its
+    WebSocket frame."""
     m = device.m
     rows = m.router.deliveries(event, device.row, data)
     if change is not None and m.recorder.enabled:
-
-        def job(conn: sqlite3.Connection) -> None:
-            change(conn)
-            if rows:
-                enqueue_sync(conn, rows)
-
-        await m.store.db.run(job)
+        await change(rows)
     elif rows:
         await m.store.enqueue(rows)
     if rows:
@@ -210,10 +198,10 @@ async def action(
     device.publish(event, data=data)
 
 
-def reacted(token: str, ev: ReactionReceived) -> Callable[[sqlite3.Connection], object]:
+def reacted(device: Device, ev: ReactionReceived) -> Change:
     """Store a reaction on the message it reacts to (when that message is stored)."""
-    at = iso(ev.timestamp)
-    return lambda conn: react_sync(conn, token, ev.message_id, ev.sender, ev.emoji, ev.from_me, at)
+    at, store, token = iso(ev.timestamp), device.m.store, device.token
+    return lambda rows: store.react_message(token, ev.message_id, ev.sender, ev.emoji, ev.from_me, at, rows)
 
 
 def status_deliveries(device: Device, changes: list[StatusChange]) -> tuple[list[NewDelivery], list[dict[str, Any]]]:

@@ -15,7 +15,7 @@ import structlog
 
 from gateway.periodic import Periodic
 from gateway.store import Store
-from gateway.store.messages import PRUNE_BATCH, prune_chats_sync, prune_sync
+from gateway.store.messages import PRUNE_BATCH
 
 log = structlog.get_logger("gateway.messages")
 
@@ -44,13 +44,13 @@ class MessageRetention:
         before = self.clock() - self.days * 86400
         total, batch = 0, self.batch
         while True:
-            deleted, more = await self.store.db.run(lambda conn: prune_sync(conn, before, batch))
+            deleted, more = await self.store.prune_messages(before, batch)
             total += deleted
             if not more:
                 break
             await asyncio.sleep(self.pause_s)  # let other writers in between batches
         if total:
-            await self.store.db.run(lambda conn: prune_chats_sync(conn, before))
+            await self.store.prune_chats(before)
             log.info("messages.pruned", rows=total)
         return total
 

@@ -34,7 +34,7 @@ from gateway.drivers.base import (
 from gateway.messages import record
 from gateway.messages.shape import edited_json, revoked_json
 from gateway.store import Store
-from gateway.store.messages import ChatRow, MessageRow, edit_sync, mark_read_sync, media_sync, revoke_sync
+from gateway.store.messages import ChatRow, MessageRow
 from gateway.timestamps import iso
 
 T = TypeVar("T")
@@ -259,7 +259,7 @@ class MessageService:
         at = self.clock()
         event = edited_json(MessageEdited(row.id, row.chat, row.sender, text, _dt(at), from_me=True))
         await record.action(
-            device, "message.edited", event, lambda conn: edit_sync(conn, device.token, row.id, text, at)
+            device, "message.edited", event, lambda rows: self.store.edit_message(device.token, row.id, text, at, rows)
         )
         return self.message_json(await self.stored(device.token, msg_id))
 
@@ -274,7 +274,7 @@ class MessageService:
             at = self.clock()
             event = revoked_json(MessageRevoked(row.id, row.chat, row.sender, _dt(at), from_me=True))
             await record.action(
-                device, "message.revoked", event, lambda conn: revoke_sync(conn, device.token, row.id, at)
+                device, "message.revoked", event, lambda rows: self.store.revoke_message(device.token, row.id, at, rows)
             )
         return self.message_json(await self.stored(device.token, msg_id))
 
@@ -295,9 +295,9 @@ class MessageService:
             author = f"{sender}@s.whatsapp.net" if group and sender else None
             await call(device, partial(device.driver.mark_read, row.chat, ids, author))
         at = self.clock()
-        ids = await self.store.db.run(lambda conn: mark_read_sync(conn, device.token, row.chat, row.seq, at))
+        ids = await self.store.mark_chat_read(device.token, row.chat, row.seq, at)
         return {"id": row.id, "chat": row.chat, "read": ids}
 
     async def media_downloaded(self, token: str, msg_id: str, media: dict[str, Any]) -> None:
         """A retried download stored the media: the stored message shows it (``status``, a link on read)."""
-        await self.store.db.run(lambda conn: media_sync(conn, token, msg_id, media))
+        await self.store.set_message_media(token, msg_id, media)

@@ -1,8 +1,13 @@
-"""The store, ``gateway.db``: the only code that speaks SQL.
+"""The store, ``gateway.db`` or PostgreSQL: the only code that speaks SQL.
 
-:class:`Store` gathers the queries of each concept (devices, contacts, the
-webhook outbox, idempotency, accounts) over one :class:`~gateway.store.db.Db`.
-A PostgreSQL backend would stand beside it with the same methods.
+:class:`Store` is the protocol the services use: the queries of each concept
+(devices, contacts, the webhook outbox, idempotency, accounts, media,
+messages) and the hot path's units of work (:mod:`gateway.store.events`), all
+over one :class:`~gateway.store.db.Db`. The engine is the Db's:
+:class:`~gateway.store.db.SqliteDb` (one file under ``DATA_DIR``, the default)
+or :class:`~gateway.store.postgres.PostgresDb` (``DATABASE_URL``); the queries
+are the same SQL on both, and the same test suite runs on both
+(``tests/store/``).
 """
 
 from __future__ import annotations
@@ -11,40 +16,21 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from gateway.store.accounts import AccountQueries
-from gateway.store.contacts import ContactQueries, ContactRow, upsert_contacts_sync
-from gateway.store.db import Db
-from gateway.store.devices import (
-    DeviceQueries,
-    DeviceRow,
-    device_values,
-    save_device_sync,
-    save_stats_sync,
-    stats_values,
-)
+from gateway.store.contacts import ContactQueries, ContactRow
+from gateway.store.db import Db, SqliteDb
+from gateway.store.devices import DeviceQueries, DeviceRow
+from gateway.store.events import EventQueries
 from gateway.store.idempotency import IdempotencyQueries
 from gateway.store.media import MediaQueries, MediaRow, PendingMedia, PendingMediaQueries
 from gateway.store.messages import MessageQueries
-from gateway.store.outbox import NewDelivery, OutboxQueries, enqueue_sync
+from gateway.store.outbox import NewDelivery, OutboxQueries
 
-__all__ = [
-    "ContactRow",
-    "Db",
-    "DeviceRow",
-    "MediaRow",
-    "NewDelivery",
-    "PendingMedia",
-    "Store",
-    "device_values",
-    "enqueue_sync",
-    "save_device_sync",
-    "save_stats_sync",
-    "stats_values",
-    "upsert_contacts_sync",
-]
+__all__ = ["ContactRow", "Db", "DeviceRow", "MediaRow", "NewDelivery", "PendingMedia", "Store"]
 
 
 class Store(
     DeviceQueries,
+    EventQueries,
     ContactQueries,
     OutboxQueries,
     IdempotencyQueries,
@@ -57,11 +43,20 @@ class Store(
         self.db = db
 
     @classmethod
-    async def open(cls, data_dir: Path) -> Store:
-        return cls(await Db.open(data_dir / "gateway.db"))
+    async def open(cls, data_dir: Path, database_url: str | None = None) -> Store:
+        """PostgreSQL when ``database_url`` is given (its schema migrated first), else ``data_dir/gateway.db``."""
+        if database_url:
+            from gateway.store.postgres import PostgresDb
+
+            return cls(await PostgresDb.open(database_url))
+        return cls(await SqliteDb.open(data_dir / "gateway.db"))
 
     async def close(self) -> None:
         await self.db.close()
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self.db.transaction()
+
+    async def writable(self) -> bool:
+        """Whether a write would succeed now (the health check)."""
+        return await self.db.writable()

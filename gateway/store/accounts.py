@@ -8,10 +8,10 @@ passwords only as argon2 hashes.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.store.conn import IntegrityError
 from gateway.store.db import Db
 
 
@@ -115,7 +115,7 @@ class AccountQueries:
                     " VALUES (?,?,?,?,?)",
                     (username, email, password_hash, created_at, webhook_secret),
                 )
-            except sqlite3.IntegrityError as exc:  # a race the SELECT above did not see
+            except IntegrityError as exc:  # a race the SELECT above did not see
                 raise DuplicateAccount("username or email") from exc
 
     async def account(self, account_id: int) -> AccountRow | None:

@@ -13,11 +13,11 @@ One row per (device token, phone). Rules of the upsert:
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.store.conn import Conn
 from gateway.store.db import Db
 
 _COLUMNS = "phone, name, source, first_seen, last_seen"
@@ -136,7 +136,7 @@ class ContactQueries:
 
 
 def upsert_contacts_sync(
-    conn: sqlite3.Connection,
+    conn: Conn,
     token: str,
     owner_id: int | None,
     contacts: Iterable[tuple[str, str | None]],

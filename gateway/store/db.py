@@ -1,13 +1,19 @@
-"""One SQLite database file: a writer connection, a reader, and transactions.
+"""The store's database: a writer connection, readers, and transactions.
+
+:class:`Db` holds what both engines share — the writer, group commit,
+transactions; :class:`SqliteDb` (one file, the default) and
+:class:`gateway.store.postgres.PostgresDb` (``DATABASE_URL``) add how they read
+and how their schema is migrated.
 
 Every write goes through the writer (:class:`~gateway.store.writer.Writer`, a
-sqlite3 connection on a thread of its own) under one asyncio lock, so a
+connection on a thread of its own) under one asyncio lock, so a
 ``transaction()`` is never interleaved with another task's statements. Reads
-use a second connection (aiosqlite; WAL lets it run beside the writer) so long
-exports never hold up writes.
+use other connections (SQLite: aiosqlite, WAL lets it run beside the writer;
+PostgreSQL: an asyncpg pool) so long exports never hold up writes.
 
 The hot path (the event pumps of every device, stats saves) uses :meth:`Db.run`
-instead: a plain function over the sqlite3 connection, executed in the
+instead: a plain function over the writer's connection (a unit of work,
+:class:`~gateway.store.conn.Conn`), executed in the
 writer's thread. Jobs that arrive while a commit is under way are grouped
 into the next transaction (group commit), each in its own savepoint, so a
 thousand devices' events cost a handful of thread hops and commits rather
@@ -27,36 +33,44 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from gateway.store.conn import Conn
 from gateway.store.schema import MIGRATIONS
-from gateway.store.writer import Writer
+from gateway.store.writer import Writer, connect_sync
 
 _in_tx: ContextVar[bool] = ContextVar("in_tx", default=False)
 T = TypeVar("T")
-Job = Callable[[sqlite3.Connection], Any]
+Job = Callable[[Conn], Any]
 
 
 class Db:
-    def __init__(self, path: Path, writer: Writer, reader: aiosqlite.Connection) -> None:
-        self.path = path
+    """The engine-neutral part: the writer, group commit, transactions (see the module's text)."""
+
+    engine = "sqlite"  # or "postgres": for the few queries that differ
+
+    def __init__(self, writer: Writer) -> None:
         self._writer = writer
-        self._reader = reader
         self._lock = asyncio.Lock()
         self._jobs: list[tuple[Job, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
-    @classmethod
-    async def open(cls, path: Path) -> Db:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await Writer.open(path)
-        await writer.call(_set_up)
-        reader = await _connect(path)
-        return cls(path, writer, reader)
-
     async def close(self) -> None:
         if self._flusher is not None:
             await asyncio.wait({self._flusher}, timeout=5)
-        await self._reader.close()
+        await self._close_readers()
         await self._writer.close()
+
+    # -- what each engine provides ------------------------------------------------------
+
+    async def _close_readers(self) -> None:
+        raise NotImplementedError
+
+    async def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        """Rows of a query, outside any transaction (on a reader, never the writer)."""
+        raise NotImplementedError
+
+    def iterate(self, sql: str, args: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[Any]]:
+        """Yield rows in batches, holding only one batch in memory (a connection of its own)."""
+        raise NotImplementedError
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -77,7 +91,7 @@ class Db:
             finally:
                 _in_tx.reset(token)
 
-    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+    async def run(self, job: Callable[[Conn], T]) -> T:
         """Run ``job(conn)`` atomically in the writer's thread, group-committed with others.
 
         The job must only touch the database (it runs off the event loop). Its
@@ -88,7 +102,7 @@ class Db:
             return await self._writer.call(job)
         return await self.submit(job)
 
-    def submit(self, job: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+    def submit(self, job: Callable[[Conn], T]) -> asyncio.Future[T]:
         """Queue ``job`` for the next group commit without waiting for it; its future settles on commit.
 
         Jobs run in the order they were queued, so a job queued later (a receipt's
@@ -129,23 +143,51 @@ class Db:
     async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
         await self.run(functools.partial(_executemany, sql=sql, rows=[tuple(r) for r in rows]))
 
-    async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        """Rows (by index or column name) of a query."""
         if _in_tx.get():  # inside transaction(): see its own uncommitted writes
             return await self._writer.call(_fetchall, sql, tuple(args))
-        # One trip to the connection's thread instead of three (execute, fetch, close).
-        return list(await self._reader.execute_fetchall(sql, tuple(args)))
+        return await self._read(sql, tuple(args))
 
-    async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None:
+    async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> Any | None:
         rows = await self.fetchall(sql, args)  # fetched whole: no statement left open on the shared reader
         return rows[0] if rows else None
 
-    async def iterate(self, sql: str, args: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[Any]]:
-        """Yield rows in batches, holding only one batch in memory.
+    async def writable(self) -> bool:
+        try:
+            async with self.transaction():
+                await self._writer.call(_execute, "CREATE TEMP TABLE IF NOT EXISTS _probe(x INTEGER)")
+            return True
+        except Exception:
+            return False
 
-        A long scan keeps its statement (and so a read snapshot) open, so it gets
-        a connection of its own: the shared reader never serves stale data to
-        other tasks meanwhile.
-        """
+
+class SqliteDb(Db):
+    """One SQLite file (the single-node default): the writer, plus an aiosqlite reader."""
+
+    def __init__(self, path: Path, writer: Writer, reader: aiosqlite.Connection) -> None:
+        super().__init__(writer)
+        self.path = path
+        self._reader = reader
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteDb:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await Writer.open(functools.partial(connect_sync, path))
+        await writer.call(_set_up)
+        reader = await _connect(path)
+        return cls(path, writer, reader)
+
+    async def _close_readers(self) -> None:
+        await self._reader.close()
+
+    async def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
+        # One trip to the connection's thread instead of three (execute, fetch, close).
+        return list(await self._reader.execute_fetchall(sql, args))
+
+    async def iterate(self, sql: str, args: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[Any]]:
+        """A long scan keeps its statement (and so a read snapshot) open, so it gets a connection of
+        its own: the shared reader never serves stale data to other tasks meanwhile."""
         conn = await _connect(self.path)
         try:
             async with conn.execute(sql, tuple(args)) as cur:
@@ -157,16 +199,8 @@ class Db:
         finally:
             await conn.close()
 
-    async def writable(self) -> bool:
-        try:
-            async with self.transaction():
-                await self._writer.call(_execute, "CREATE TEMP TABLE IF NOT EXISTS _probe(x)")
-            return True
-        except Exception:
-            return False
 
-
-def _run_batch(conn: sqlite3.Connection, jobs: list[Job]) -> list[tuple[bool, Any]]:
+def _run_batch(conn: Conn, jobs: list[Job]) -> list[tuple[bool, Any]]:
     """One transaction, one savepoint per job: a failing job rolls back alone."""
     outcomes: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
@@ -199,8 +233,9 @@ async def _connect(path: Path) -> aiosqlite.Connection:
 # -- work for the writer's thread ---------------------------------------------------------
 
 
-def _set_up(conn: sqlite3.Connection) -> None:
+def _set_up(conn: Conn) -> None:
     """WAL (so the reader runs beside the writer), then the migrations this file has not had yet."""
+    assert isinstance(conn, sqlite3.Connection)  # the SQLite writer's
     conn.execute("PRAGMA journal_mode=WAL")
     row = conn.execute("PRAGMA user_version").fetchone()
     version = int(row[0]) if row else 0
@@ -208,21 +243,21 @@ def _set_up(conn: sqlite3.Connection) -> None:
         conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={number};\nCOMMIT;")
 
 
-def _execute(conn: sqlite3.Connection, sql: str) -> None:
+def _execute(conn: Conn, sql: str) -> None:
     conn.execute(sql)
 
 
-def _rowcount(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> int:
+def _rowcount(conn: Conn, sql: str, args: tuple[Any, ...]) -> int:
     return conn.execute(sql, args).rowcount
 
 
-def _lastrowid(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> int:
+def _lastrowid(conn: Conn, sql: str, args: tuple[Any, ...]) -> int:
     return int(conn.execute(sql, args).lastrowid or 0)
 
 
-def _executemany(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+def _executemany(conn: Conn, sql: str, rows: list[tuple[Any, ...]]) -> None:
     conn.executemany(sql, rows)
 
 
-def _fetchall(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[sqlite3.Row]:
+def _fetchall(conn: Conn, sql: str, args: tuple[Any, ...]) -> list[Any]:
     return conn.execute(sql, args).fetchall()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.store.conn import Conn
 from gateway.store.db import Db
 
 
@@ -74,11 +74,6 @@ class DeviceQueries:
         r = await self.db.fetchone(f"SELECT {_COLUMNS} FROM devices WHERE token = ?", (token,))
         return _row(r) if r else None
 
-    async def save_device(self, d: DeviceRow) -> None:
-        """Insert or replace the whole row (the in-memory Device is the source of truth)."""
-        values = device_values(d)  # taken now: the row may change before the job runs
-        await self.db.run(lambda conn: save_device_sync(conn, values))
-
     async def delete_device(self, token: str) -> None:
         await self.db.execute("DELETE FROM devices WHERE token = ?", (token,))
 
@@ -106,7 +101,7 @@ def device_values(d: DeviceRow) -> tuple[Any, ...]:
     )
 
 
-def save_device_sync(conn: sqlite3.Connection, values: tuple[Any, ...]) -> None:
+def save_device_sync(conn: Conn, values: tuple[Any, ...]) -> None:
     conn.execute(_INSERT, values)
 
 
@@ -114,5 +109,5 @@ def stats_values(d: DeviceRow) -> tuple[Any, ...]:
     return (d.messages_sent, d.messages_received, d.last_update, d.token)
 
 
-def save_stats_sync(conn: sqlite3.Connection, values: tuple[Any, ...]) -> None:
+def save_stats_sync(conn: Conn, values: tuple[Any, ...]) -> None:
     conn.execute("UPDATE devices SET messages_sent = ?, messages_received = ?, last_update = ? WHERE token = ?", values)

@@ -21,13 +21,13 @@ The ``*_sync`` functions run in the writer's thread inside a group-commit job
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
+from gateway.store.conn import Conn
 from gateway.store.db import Db
 
 RANK = {"failed": -1, "pending": 0, "sent": 1, "delivered": 2, "read": 3, "played": 4}
@@ -44,10 +44,10 @@ _INSERT = (
 _CHAT = """
 INSERT INTO chats (token, jid, name, is_group, last_seq, last_at, unread) VALUES (?,?,?,?,?,?,?)
 ON CONFLICT (token, jid) DO UPDATE SET
-    name     = COALESCE(excluded.name, name),
+    name     = COALESCE(excluded.name, chats.name),
     last_seq = excluded.last_seq,
     last_at  = excluded.last_at,
-    unread   = CASE WHEN ? THEN 0 ELSE unread + excluded.unread END
+    unread   = CASE WHEN ? = 1 THEN 0 ELSE chats.unread + excluded.unread END
 """
 
 
@@ -158,7 +158,7 @@ def _chat(r: Any, pos: int = 0) -> ChatRow:
 # --- writes (in the writer's thread) ---------------------------------------------------------------
 
 
-def record_sync(conn: sqlite3.Connection, m: NewMessage) -> int | None:
+def record_sync(conn: Conn, m: NewMessage) -> int | None:
     """Store ``m`` with its history and move its chat; None when it was stored already."""
     payload = orjson.dumps(m.payload).decode() if m.payload else None
     cur = conn.execute(
@@ -192,14 +192,12 @@ def record_sync(conn: sqlite3.Connection, m: NewMessage) -> int | None:
     return seq
 
 
-def record_many_sync(conn: sqlite3.Connection, messages: Iterable[NewMessage]) -> int:
+def record_many_sync(conn: Conn, messages: Iterable[NewMessage]) -> int:
     """Store a batch (bulk loads, the benchmark); returns how many were new."""
     return sum(record_sync(conn, m) is not None for m in messages)
 
 
-def apply_receipt_sync(
-    conn: sqlite3.Connection, token: str, ids: Iterable[str], status: str, at: float
-) -> list[StatusChange]:
+def apply_receipt_sync(conn: Conn, token: str, ids: Iterable[str], status: str, at: float) -> list[StatusChange]:
     """A receipt for messages this device sent: the status moves forward only; history keeps it all."""
     rank = RANK.get(status, -1)
     changes: list[StatusChange] = []
@@ -217,23 +215,21 @@ def apply_receipt_sync(
     return changes
 
 
-def edit_sync(conn: sqlite3.Connection, token: str, msg_id: str, text: str | None, at: float) -> bool:
+def edit_sync(conn: Conn, token: str, msg_id: str, text: str | None, at: float) -> bool:
     cur = conn.execute(
         "UPDATE messages SET text = ?, edited_at = ? WHERE token = ? AND id = ?", (text, at, token, msg_id)
     )
     return cur.rowcount > 0
 
 
-def revoke_sync(conn: sqlite3.Connection, token: str, msg_id: str, at: float) -> bool:
+def revoke_sync(conn: Conn, token: str, msg_id: str, at: float) -> bool:
     cur = conn.execute(
         "UPDATE messages SET revoked_at = ? WHERE token = ? AND id = ? AND revoked_at IS NULL", (at, token, msg_id)
     )
     return cur.rowcount > 0
 
 
-def _update_payload(
-    conn: sqlite3.Connection, token: str, msg_id: str, change: Callable[[dict[str, Any]], None]
-) -> bool:
+def _update_payload(conn: Conn, token: str, msg_id: str, change: Callable[[dict[str, Any]], None]) -> bool:
     """Read-modify-write of a stored message's optional fields (in the writer's thread, so no lost update)."""
     row = conn.execute("SELECT seq, payload FROM messages WHERE token = ? AND id = ?", (token, msg_id)).fetchone()
     if row is None:
@@ -244,9 +240,7 @@ def _update_payload(
     return True
 
 
-def react_sync(
-    conn: sqlite3.Connection, token: str, msg_id: str, sender: str | None, emoji: str, from_me: bool, at: str
-) -> bool:
+def react_sync(conn: Conn, token: str, msg_id: str, sender: str | None, emoji: str, from_me: bool, at: str) -> bool:
     """A reaction to a stored message: one per person (a new one replaces theirs, ``""`` removes it)."""
 
     def change(payload: dict[str, Any]) -> None:
@@ -261,7 +255,7 @@ def react_sync(
     return _update_payload(conn, token, msg_id, change)
 
 
-def media_sync(conn: sqlite3.Connection, token: str, msg_id: str, media: dict[str, Any]) -> bool:
+def media_sync(conn: Conn, token: str, msg_id: str, media: dict[str, Any]) -> bool:
     """A stored message's media after a new download (its ``url`` is signed when read, never stored)."""
 
     def change(payload: dict[str, Any]) -> None:
@@ -270,7 +264,7 @@ def media_sync(conn: sqlite3.Connection, token: str, msg_id: str, media: dict[st
     return _update_payload(conn, token, msg_id, change)
 
 
-def mark_read_sync(conn: sqlite3.Connection, token: str, chat: str, upto_seq: int, at: float) -> list[str]:
+def mark_read_sync(conn: Conn, token: str, chat: str, upto_seq: int, at: float) -> list[str]:
     """Incoming messages of ``chat`` up to ``upto_seq`` become read; the chat's unread count follows."""
     ids = [
         r[0]
@@ -294,7 +288,7 @@ def mark_read_sync(conn: sqlite3.Connection, token: str, chat: str, upto_seq: in
     return ids
 
 
-def prune_sync(conn: sqlite3.Connection, before: float, batch: int = PRUNE_BATCH) -> tuple[int, bool]:
+def prune_sync(conn: Conn, before: float, batch: int = PRUNE_BATCH) -> tuple[int, bool]:
     """Delete up to ``batch`` of the oldest messages stored before ``before``.
 
     Reads only the first ``batch`` rows in storage order (never a scan of the
@@ -310,12 +304,12 @@ def prune_sync(conn: sqlite3.Connection, before: float, batch: int = PRUNE_BATCH
     return len(old), bool(rows) and len(old) == len(rows)
 
 
-def prune_chats_sync(conn: sqlite3.Connection, before: float) -> int:
+def prune_chats_sync(conn: Conn, before: float) -> int:
     """Chats whose last message is older than ``before`` (so every message of theirs is gone)."""
     return conn.execute("DELETE FROM chats WHERE last_at < ?", (before,)).rowcount
 
 
-def delete_device_sync(conn: sqlite3.Connection, token: str, batch: int = 5000) -> tuple[int, bool]:
+def delete_device_sync(conn: Conn, token: str, batch: int = 5000) -> tuple[int, bool]:
     """Delete up to ``batch`` messages of a removed device (and, once none are left, its chats)."""
     seqs = [r[0] for r in conn.execute("SELECT seq FROM messages WHERE token = ? LIMIT ?", (token, batch))]
     if seqs:

@@ -3,11 +3,11 @@ transaction of the state change it reports."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.store.conn import Conn
 from gateway.store.db import Db
 
 
@@ -158,7 +158,7 @@ def _row(r: Any) -> OutboxRow:
     )
 
 
-def enqueue_sync(conn: sqlite3.Connection, deliveries: Iterable[NewDelivery]) -> int:
+def enqueue_sync(conn: Conn, deliveries: Iterable[NewDelivery]) -> int:
     """Insert pending deliveries, due now, on the writer's connection (inside a group-commit job)."""
     rows = [
         (
@@ -184,7 +184,7 @@ def enqueue_sync(conn: sqlite3.Connection, deliveries: Iterable[NewDelivery]) ->
     return len(rows)
 
 
-def record_attempts_sync(conn: sqlite3.Connection, results: Iterable[AttemptResult]) -> None:
+def record_attempts_sync(conn: Conn, results: Iterable[AttemptResult]) -> None:
     conn.executemany(
         "UPDATE outbox SET status=?, attempts=?, last_error=?, next_attempt_at=?, delivered_at=?"
         " WHERE id=? AND status='pending'",
@@ -192,9 +192,7 @@ def record_attempts_sync(conn: sqlite3.Connection, results: Iterable[AttemptResu
     )
 
 
-def sync_outbox_sync(
-    conn: sqlite3.Connection, results: list[AttemptResult], after_id: int, limit: int
-) -> list[OutboxRow]:
+def sync_outbox_sync(conn: Conn, results: list[AttemptResult], after_id: int, limit: int) -> list[OutboxRow]:
     """See :meth:`OutboxQueries.sync_outbox`."""
     if results:
         record_attempts_sync(conn, results)

@@ -1,6 +1,7 @@
 """The writer connection on a thread of its own.
 
-SQLite calls block, so the one connection that writes lives on a dedicated
+Store calls block (SQLite's, and the PostgreSQL store's synchronous face over
+asyncpg, :mod:`gateway.store.postgres`), so the one connection that writes lives on a dedicated
 daemon thread and the event loop hands it work: :meth:`Writer.call` queues
 ``fn(conn, *args)`` and awaits its result, which the thread posts back with
 ``call_soon_threadsafe``. One thread, one queue, calls in the order they were
@@ -9,7 +10,7 @@ made: the writer is never used from two threads, and a caller that gives up
 
 This is the same shape as aiosqlite's connection thread, owned here because
 the group commit (:meth:`gateway.store.db.Db.run`) needs to run a plain
-function over the ``sqlite3`` connection, which aiosqlite keeps private.
+function over the connection (:class:`~gateway.store.conn.Conn`), which aiosqlite keeps private.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from gateway.store.conn import Conn
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -40,23 +43,23 @@ def connect_sync(path: Path) -> sqlite3.Connection:
 
 
 class Writer:
-    """One sqlite3 connection and the thread that owns it."""
+    """One connection and the thread that owns it (``connect`` runs on that thread)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, connect: Callable[[], Conn]) -> None:
+        self._connect = connect
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._closed = False
 
     @classmethod
-    async def open(cls, path: Path) -> Writer:
-        """Start the thread; it opens the connection (sqlite3 objects stay on the thread that made them)."""
-        writer = cls(path)
+    async def open(cls, connect: Callable[[], Conn]) -> Writer:
+        """Start the thread; it opens the connection (connections stay on the thread that made them)."""
+        writer = cls(connect)
         opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         threading.Thread(target=writer._serve, args=(opened,), name="db-writer", daemon=True).start()
         await opened
         return writer
 
-    async def call(self, fn: Callable[Concatenate[sqlite3.Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    async def call(self, fn: Callable[Concatenate[Conn, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(conn, *args, **kwargs)`` on the writer's thread; its result or exception comes back here."""
         if self._closed:
             raise sqlite3.ProgrammingError("the store's writer is closed")
@@ -77,12 +80,12 @@ class Writer:
     # -- on the writer's thread -------------------------------------------------------
 
     @staticmethod
-    def _close(conn: sqlite3.Connection) -> None:
+    def _close(conn: Conn) -> None:
         conn.close()
 
     def _serve(self, opened: asyncio.Future[None]) -> None:
         try:
-            conn = connect_sync(self.path)
+            conn = self._connect()
         except BaseException as exc:
             self._closed = True
             _post(opened.get_loop(), _fail, opened, exc)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.store.messages import NewMessage, record_sync
+from gateway.store.messages import NewMessage
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway
 from tests.support.net import free_port
@@ -150,7 +150,7 @@ async def test_edit_and_revoke_own_messages_only(gwp: Gateway) -> None:
     assert r.json()["error"]["code"] == "INVALID_MESSAGE"
     # older than 15 minutes
     old = NewMessage(TOKEN, "3EB0OLD", OTHER_JID, "out", "text", "x", time.time() - 16 * 60, "sent", (), True)
-    await gw.rt.store.db.run(lambda c: record_sync(c, old))
+    await gw.rt.store.record_message(old)
     r = await gw.http.patch(f"{MSGS}/3EB0OLD", json={"text": "y"})
     assert (r.status_code, r.json()["error"]["code"]) == (400, "INVALID_REQUEST") and "15 minutes" in r.text
     r = await gw.http.delete(f"{MSGS}/{theirs}")

@@ -28,7 +28,7 @@ async def live(request: Request) -> Response:
 
 async def ready(request: Request) -> Response:
     rt = runtime(request)
-    if rt.devices.started and await rt.store.db.writable():
+    if rt.devices.started and await rt.store.writable():
         return ok(Probe(status="ready"), "ok")
     return fail("NOT_READY", "not ready yet", 503)
 

@@ -1,4 +1,5 @@
-"""The store's Db: group commit, savepoints per job, nested use, fresh reads during long scans, the writer thread."""
+"""The store's Db on every engine: group commit, savepoints per job, nested use, fresh reads during long
+scans, the writer thread."""
 
 from __future__ import annotations
 
@@ -7,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store.db import Db
+from gateway.store import Store
+from gateway.store.conn import Conn
+from gateway.store.db import Db, SqliteDb
 
 
 @pytest.fixture
-async def db(tmp_path: Path):  # type: ignore[no-untyped-def]
-    d = await Db.open(tmp_path / "gateway.db")
-    await d.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
-    yield d
-    await d.close()
+async def db(store: Store) -> Db:
+    await store.db.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)")
+    return store.db
 
 
 async def test_jobs_commit_together_and_fail_alone(db: Db) -> None:
@@ -23,7 +24,7 @@ async def test_jobs_commit_together_and_fail_alone(db: Db) -> None:
     import asyncio
 
     def put(k: str, v: int) -> int:
-        def job(conn: sqlite3.Connection) -> int:
+        def job(conn: Conn) -> int:
             conn.execute("INSERT INTO t VALUES (?, ?)", (k, v))
             if v < 0:
                 raise ValueError("negative")
@@ -67,7 +68,7 @@ async def test_a_cancelled_write_still_completes_and_the_writer_goes_on(db: Db) 
 
     release = threading.Event()
 
-    def slow(conn: sqlite3.Connection) -> None:
+    def slow(conn: Conn) -> None:
         release.wait(5)
         conn.execute("INSERT INTO t VALUES ('slow', 1)")
 
@@ -82,7 +83,7 @@ async def test_a_cancelled_write_still_completes_and_the_writer_goes_on(db: Db) 
 
 
 async def test_the_writer_refuses_work_once_closed(tmp_path: Path) -> None:
-    d = await Db.open(tmp_path / "closed.db")
+    d = await SqliteDb.open(tmp_path / "closed.db")
     await d.close()
     with pytest.raises(sqlite3.ProgrammingError):
         await d.execute("CREATE TABLE x (y)")
@@ -91,7 +92,7 @@ async def test_the_writer_refuses_work_once_closed(tmp_path: Path) -> None:
 async def test_writes_inside_a_transaction_are_read_back_before_commit(db: Db) -> None:
     """Reads inside transaction() go to the writer, so they see the block's own uncommitted writes."""
     async with db.transaction():
-        assert await db.insert("INSERT INTO t VALUES ('tx', 7)") > 0
+        await db.insert("INSERT INTO t VALUES ('tx', 7)")
         row = await db.fetchone("SELECT v FROM t WHERE k = 'tx'")
         assert row is not None and row["v"] == 7
         assert await db.fetchone("SELECT v FROM t WHERE k = 'missing'") is None

@@ -1,0 +1,232 @@
+"""The hot path's units of work: everything one device event changes, in one transaction.
+
+A device's pump, its state machine, the send path and the message service
+call these named methods; each is one job of the group commit
+(:meth:`gateway.store.db.Db.run`), so the event's state change and the
+webhook outbox rows that report it commit together or not at all, on either
+engine. Outbox rows that depend on what the job found (the contacts that were
+new, the statuses that moved) come from a ``deliveries`` callback run inside
+the job: it must only compute (it runs on the writer's thread), never await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from gateway.store.conn import Conn
+from gateway.store.contacts import ContactRow, upsert_contacts_sync
+from gateway.store.db import Db
+from gateway.store.devices import DeviceRow, device_values, save_device_sync, save_stats_sync, stats_values
+from gateway.store.messages import (
+    PRUNE_BATCH,
+    NewMessage,
+    StatusChange,
+    apply_receipt_sync,
+    edit_sync,
+    mark_read_sync,
+    media_sync,
+    prune_chats_sync,
+    prune_sync,
+    react_sync,
+    record_many_sync,
+    record_sync,
+    revoke_sync,
+)
+from gateway.store.outbox import NewDelivery, enqueue_sync
+
+ContactDeliveries = Callable[[list[ContactRow]], list[NewDelivery]]
+
+
+def _enqueue(conn: Conn, rows: Sequence[NewDelivery]) -> None:
+    if rows:
+        enqueue_sync(conn, rows)
+
+
+class EventQueries:
+    db: Db
+
+    # -- a device's own row -------------------------------------------------------------------
+
+    async def save_device(self, d: DeviceRow, deliveries: Sequence[NewDelivery] = ()) -> None:
+        """Insert or replace the whole row (the in-memory Device is the source of truth), with the
+        outbox rows of the transition it records."""
+        values, rows = device_values(d), list(deliveries)  # taken now: the row may change before the job runs
+
+        def job(conn: Conn) -> None:
+            save_device_sync(conn, values)
+            _enqueue(conn, rows)
+
+        await self.db.run(job)
+
+    async def save_stats(self, devices: Iterable[DeviceRow]) -> None:
+        """The message counters (and ``last_update``) of several devices, in one transaction."""
+        values = [stats_values(d) for d in devices]
+
+        def job(conn: Conn) -> None:
+            for v in values:
+                save_stats_sync(conn, v)
+
+        if values:
+            await self.db.run(job)
+
+    # -- events of a device -------------------------------------------------------------------
+
+    async def record_incoming(
+        self,
+        device: DeviceRow,
+        senders: Sequence[tuple[str, str | None]],
+        seen: str,
+        message: NewMessage | None,
+        deliveries: ContactDeliveries,
+    ) -> list[ContactRow]:
+        """A received message: the device's counters, its sender as a contact, the message itself
+        (None: not stored) and ``deliveries(new contacts)``; returns the contacts that were new."""
+        stats, token, owner = stats_values(device), device.token, device.owner_id
+
+        def job(conn: Conn) -> list[ContactRow]:
+            save_stats_sync(conn, stats)
+            new = upsert_contacts_sync(conn, token, owner, senders, "message", seen)
+            if message is not None:
+                record_sync(conn, message)
+            _enqueue(conn, deliveries(new))
+            return new
+
+        return await self.db.run(job)
+
+    async def record_history(
+        self,
+        token: str,
+        owner_id: int | None,
+        contacts: Sequence[tuple[str, str | None]],
+        seen: str,
+        deliveries: ContactDeliveries,
+    ) -> list[ContactRow]:
+        """Contacts from a history sync; returns the new ones (``deliveries(new)`` stored with them)."""
+
+        def job(conn: Conn) -> list[ContactRow]:
+            new = upsert_contacts_sync(conn, token, owner_id, contacts, "history", seen)
+            if new:
+                _enqueue(conn, deliveries(new))
+            return new
+
+        return await self.db.run(job)
+
+    async def record_receipt(
+        self,
+        token: str,
+        ids: Sequence[str],
+        status: str,
+        at: float,
+        deliveries: Sequence[NewDelivery],
+        on_change: Callable[[StatusChange], list[NewDelivery]],
+    ) -> list[StatusChange]:
+        """A receipt: the statuses it moves forward (each change's ``on_change`` rows stored with it)
+        and the receipt's own outbox rows; returns the changes."""
+        rows = list(deliveries)
+
+        def job(conn: Conn) -> list[StatusChange]:
+            changes = apply_receipt_sync(conn, token, ids, status, at)
+            out = list(rows)
+            for change in changes:
+                out += on_change(change)
+            _enqueue(conn, out)
+            return changes
+
+        return await self.db.run(job)
+
+    async def record_message(self, message: NewMessage, deliveries: Sequence[NewDelivery] = ()) -> int | None:
+        """Store a message (its ``seq``; None when it was stored already) with outbox rows."""
+        rows = list(deliveries)
+
+        def job(conn: Conn) -> int | None:
+            seq = record_sync(conn, message)
+            _enqueue(conn, rows)
+            return seq
+
+        return await self.db.run(job)
+
+    def submit_message(
+        self,
+        message: NewMessage,
+        deliveries: Sequence[NewDelivery] = (),
+        react: tuple[str, str, str] | None = None,
+    ) -> asyncio.Future[bool]:
+        """Queue a message for the next group commit without waiting; the future says (once committed)
+        whether it was new — its outbox rows are stored only then. ``react`` (message id, emoji, at):
+        the message is this device's reaction, also shown on the message it reacts to."""
+        rows = list(deliveries)
+
+        def job(conn: Conn) -> bool:
+            if record_sync(conn, message) is None:
+                return False
+            if react is not None:
+                react_sync(conn, message.token, react[0], message.sender, react[1], True, react[2])
+            _enqueue(conn, rows)
+            return True
+
+        return self.db.submit(job)
+
+    async def edit_message(
+        self, token: str, msg_id: str, text: str | None, at: float, deliveries: Sequence[NewDelivery] = ()
+    ) -> bool:
+        rows = list(deliveries)
+
+        def job(conn: Conn) -> bool:
+            found = edit_sync(conn, token, msg_id, text, at)
+            _enqueue(conn, rows)
+            return found
+
+        return await self.db.run(job)
+
+    async def revoke_message(self, token: str, msg_id: str, at: float, deliveries: Sequence[NewDelivery] = ()) -> bool:
+        rows = list(deliveries)
+
+        def job(conn: Conn) -> bool:
+            found = revoke_sync(conn, token, msg_id, at)
+            _enqueue(conn, rows)
+            return found
+
+        return await self.db.run(job)
+
+    async def react_message(
+        self,
+        token: str,
+        msg_id: str,
+        sender: str | None,
+        emoji: str,
+        from_me: bool,
+        at: str,
+        deliveries: Sequence[NewDelivery] = (),
+    ) -> bool:
+        """A reaction on the stored message it reacts to (one per person; ``""`` removes theirs)."""
+        rows = list(deliveries)
+
+        def job(conn: Conn) -> bool:
+            found = react_sync(conn, token, msg_id, sender, emoji, from_me, at)
+            _enqueue(conn, rows)
+            return found
+
+        return await self.db.run(job)
+
+    async def set_message_media(self, token: str, msg_id: str, media: dict[str, Any]) -> bool:
+        """A stored message's media after a new download."""
+        return await self.db.run(lambda conn: media_sync(conn, token, msg_id, media))
+
+    async def mark_chat_read(self, token: str, chat: str, upto_seq: int, at: float) -> list[str]:
+        """Incoming messages of ``chat`` up to ``upto_seq`` become read; the ids that did."""
+        return await self.db.run(lambda conn: mark_read_sync(conn, token, chat, upto_seq, at))
+
+    # -- bulk ---------------------------------------------------------------------------------
+
+    async def record_messages(self, messages: Sequence[NewMessage]) -> int:
+        """Store a batch in one job (bulk loads, benchmarks); how many were new."""
+        return await self.db.run(lambda conn: record_many_sync(conn, messages))
+
+    async def prune_messages(self, before: float, batch: int = PRUNE_BATCH) -> tuple[int, bool]:
+        """Delete up to ``batch`` of the oldest messages stored before ``before``: (deleted, more)."""
+        return await self.db.run(lambda conn: prune_sync(conn, before, batch))
+
+    async def prune_chats(self, before: float) -> int:
+        return await self.db.run(lambda conn: prune_chats_sync(conn, before))

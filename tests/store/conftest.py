@@ -1,0 +1,32 @@
+"""The store suite runs on every engine: ``store`` and ``db`` are SQLite on tmp_path, then PostgreSQL
+on a fresh database (``pg_database``), for every test of this directory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from gateway.store import Store
+from gateway.store.db import Db
+
+ENGINES = ["sqlite"]
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def store(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    url = request.getfixturevalue("pg_database") if engine == "postgres" else None
+    s = await Store.open(tmp_path, url)
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def db(store: Store) -> Db:
+    return store.db
