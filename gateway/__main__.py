@@ -50,6 +50,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     cli = parser()
     cli.add_argument(
+        "command",
+        nargs="?",
+        choices=("serve", "migrate"),
+        default="serve",
+        help="serve (the default): run the gateway; migrate: apply the store's schema (DATABASE_URL's "
+        "PostgreSQL, else DATA_DIR's SQLite file) and exit",
+    )
+    cli.add_argument(
         "--force",
         action="store_true",
         help="start even if DATA_DIR was created by the other WA_DRIVER (and record this driver for it)",
@@ -60,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as exc:
         print(f"wa-gateway: invalid configuration: {exc}", file=sys.stderr)
         sys.exit(2)
+    if args.command == "migrate":
+        sys.exit(asyncio.run(migrate(settings)))
     try:
         datadir.prepare(settings.data_dir, settings.wa_driver, force=args.force)
     except datadir.DataDirError as exc:
@@ -85,6 +95,34 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(asyncio.run(serve(settings, sock)))
 
 
+async def migrate(settings: Settings) -> int:
+    """``wa-gateway migrate``: bring the store's schema up to date (under PostgreSQL's advisory lock),
+    one line on stdout saying what was done; a failure is one line on stderr and exit 1."""
+    from gateway.store.pg_schema import migrate as migrate_postgres
+    from gateway.store.schema import MIGRATIONS
+
+    try:
+        if settings.database_url:
+            before, after = await migrate_postgres(settings.database_url)
+            where = f"PostgreSQL {_without_secrets(settings.database_url)}"
+        else:
+            from gateway.store import Store
+
+            store = await Store.open(settings.data_dir)
+            await store.close()
+            before, after = -1, len(MIGRATIONS)
+            where = f"SQLite {settings.data_dir / 'gateway.db'}"
+    except Exception as exc:  # unreachable server, refused login, a schema newer than this gateway
+        print(f"wa-gateway: migrate failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    if before == after:
+        print(f"wa-gateway: {where}: schema already at version {after}")
+    else:
+        done = f"from version {before} " if before >= 0 else ""
+        print(f"wa-gateway: {where}: schema migrated {done}to version {after}")
+    return 0
+
+
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, as uvicorn would bind it (IPv6 for an address with a colon)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -108,6 +146,7 @@ def started_fields(settings: Settings) -> dict[str, Any]:
         "console": f"http://{shown}:{settings.port}/",
         "driver": settings.wa_driver,
         "data_dir": str(settings.data_dir.resolve()),
+        "store": f"PostgreSQL {_without_secrets(settings.database_url)}" if settings.database_url else "SQLite",
         "webhook_url": _without_secrets(settings.webhook_url) if settings.webhook_url else None,
         "webhook_signed": bool(settings.webhook_secret),
         "api_key": f"in {settings.api_key_file}" if settings.api_key_file else "API_KEY from the environment",

@@ -105,7 +105,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     (router → accounts → devices → router).
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = await Store.open(settings.data_dir)
+    store = await Store.open(settings.data_dir, settings.database_url)
     stack.push_async_callback(store.close)
     # The one outbound HTTP client (webhooks, media URLs): closed after everything that uses it has stopped.
     http = GuardedClient(limit=settings.webhook_concurrency + 64)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -34,6 +35,7 @@ class Settings:
     api_key: str = ""
     api_key_file: Path | None = None  # where a generated key lives (never logged)
     data_dir: Path = Path("sessions")
+    database_url: str | None = None  # postgresql://…: the store on PostgreSQL (None: SQLite under data_dir)
     wa_driver: str = "neonize"
     webhook_url: str | None = None
     webhook_secret: str | None = None
@@ -98,6 +100,7 @@ class Settings:
             port=r.integer("PORT", 4010, lo=1, hi=65535),
             api_key=r.text("API_KEY", ""),
             data_dir=Path(r.text("DATA_DIR", "./sessions")),
+            database_url=r.database_url("DATABASE_URL"),
             wa_driver=r.choice("WA_DRIVER", "neonize", DRIVERS),
             webhook_url=r.url("WEBHOOK_URL"),
             webhook_secret=r.text("WEBHOOK_SECRET", "") or None,
@@ -273,6 +276,26 @@ class _Reader:
             return raw
 
         return self._parse(name, None, conv)
+
+    def database_url(self, name: str) -> str | None:
+        """A ``postgresql://`` (or ``postgres://``) URL with a host or a database. Anything else is refused:
+        a keyword-style string (``host=… dbname=…``) would be taken by neonize for a SQLite file name.
+        The value is never echoed (it may hold a password)."""
+        raw = self._get(name)
+        if raw is None:
+            return None
+        try:
+            parts = urlsplit(raw)
+            ok = parts.scheme in ("postgresql", "postgres") and bool(parts.netloc or parts.path.strip("/"))
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except ValueError:
+            ok = False
+        if not ok:
+            raise SettingsError(
+                f"{name} must be a URL like postgresql://user:password@host:5432/database "
+                "(keyword strings such as 'host=… dbname=…' and other schemes are not accepted)"
+            )
+        return raw
 
     def items(self, name: str) -> tuple[Any, ...]:
         raw = self._get(name)

@@ -19,6 +19,12 @@ def test_defaults_match_the_contract() -> None:
     assert (s.webhook_timeout_ms, s.typing_delay_ms, s.default_country_code) == (10_000, 0, "60")
     assert (s.phone_cache_ttl_s, s.phone_cache_size, s.rate_limit_per_minute) == (3600, 100_000, 600)
     assert s.webhook_events is None and s.webhook_url is None and s.cors_origins == ()
+    assert s.database_url is None  # SQLite under DATA_DIR
+
+
+def test_database_url_takes_postgresql_urls() -> None:
+    for url in ("postgresql://gw:pw@db:5432/gw?sslmode=disable", "postgres://db/gw", "postgresql:///gw"):
+        assert Settings.from_env({"DATABASE_URL": url}, dotenv=False).database_url == url
 
 
 @pytest.mark.parametrize(
@@ -33,6 +39,10 @@ def test_defaults_match_the_contract() -> None:
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
         ({"ALLOW_SIGNUP": "maybe"}, "ALLOW_SIGNUP"),
         ({"DEFAULT_COUNTRY_CODE": "6x"}, "DEFAULT_COUNTRY_CODE"),
+        ({"DATABASE_URL": "host=db dbname=gw"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "mysql://db/gw"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "postgresql://db:port/gw"}, "DATABASE_URL"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:

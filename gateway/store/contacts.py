@@ -22,15 +22,18 @@ from gateway.store.db import Db
 
 _COLUMNS = "phone, name, source, first_seen, last_seen"
 _LOOKUP_CHUNK = 500  # SQLite allows 32,766 host parameters; stay well below
+_NO_LIMIT = 2**62  # LIMIT for "every row" on both engines (SQLite's -1 is an error on PostgreSQL)
 
 _UPSERT = """
 INSERT INTO contacts (token, phone, name, source, first_seen, last_seen, owner_id) VALUES (?,?,?,?,?,?,?)
 ON CONFLICT (token, phone) DO UPDATE SET
-    name       = CASE WHEN owner_id IS excluded.owner_id THEN COALESCE(excluded.name, name) ELSE excluded.name END,
-    source     = CASE WHEN owner_id IS excluded.owner_id THEN source ELSE excluded.source END,
-    first_seen = CASE WHEN owner_id IS excluded.owner_id THEN first_seen ELSE excluded.first_seen END,
-    last_seen  = CASE WHEN owner_id IS excluded.owner_id THEN MAX(last_seen, excluded.last_seen)
-                      ELSE excluded.last_seen END,
+    name       = CASE WHEN contacts.owner_id IS excluded.owner_id THEN COALESCE(excluded.name, contacts.name)
+                      ELSE excluded.name END,
+    source     = CASE WHEN contacts.owner_id IS excluded.owner_id THEN contacts.source ELSE excluded.source END,
+    first_seen = CASE WHEN contacts.owner_id IS excluded.owner_id THEN contacts.first_seen
+                      ELSE excluded.first_seen END,
+    last_seen  = CASE WHEN contacts.owner_id IS excluded.owner_id AND contacts.last_seen > excluded.last_seen
+                      THEN contacts.last_seen ELSE excluded.last_seen END,
     owner_id   = excluded.owner_id
 """
 
@@ -107,7 +110,7 @@ class ContactQueries:
         where, args = _owner_filter(owner_id)
         async for rows in self.db.iterate(
             f"SELECT {_COLUMNS} FROM contacts WHERE token = ?{where} ORDER BY first_seen, phone LIMIT ? OFFSET ?",
-            (token, *args, -1 if limit is None else limit, offset),
+            (token, *args, _NO_LIMIT if limit is None else limit, offset),
             batch=batch,
         ):
             yield rows

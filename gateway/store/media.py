@@ -84,7 +84,7 @@ class MediaQueries:
     async def media_total_bytes(self) -> int:
         """Bytes on disk: each distinct file once, however many rows share it."""
         row = await self.db.fetchone(
-            "SELECT COALESCE(SUM(size), 0) FROM (SELECT sha256, MAX(size) AS size FROM media GROUP BY sha256)"
+            "SELECT COALESCE(SUM(size), 0) FROM (SELECT sha256, MAX(size) AS size FROM media GROUP BY sha256) AS files"
         )
         return int(row[0]) if row else 0
 

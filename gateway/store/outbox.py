@@ -46,7 +46,7 @@ class OutboxQueries:
 
     async def deliveries_by_id(self, ids: list[int]) -> list[OutboxRow]:
         """Rows by id, read on the writer (a row just claimed must be visible)."""
-        sql = f"SELECT {_COLUMNS} FROM outbox WHERE id IN ({','.join('?' * len(ids))})"
+        sql = f"SELECT {_COLUMNS} FROM outbox WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id"
         return await self.db.run(lambda conn: [_row(r) for r in conn.execute(sql, ids).fetchall()])
 
     async def record_attempts(self, results: list[AttemptResult]) -> None:

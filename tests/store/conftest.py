@@ -11,7 +11,7 @@ import pytest
 from gateway.store import Store
 from gateway.store.db import Db
 
-ENGINES = ["sqlite"]
+ENGINES = ["sqlite", "postgres"]
 
 
 @pytest.fixture(params=ENGINES)
@@ -20,9 +20,14 @@ def engine(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def store(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    url = request.getfixturevalue("pg_database") if engine == "postgres" else None
-    s = await Store.open(tmp_path, url)
+def database_url(engine: str, request: pytest.FixtureRequest) -> str | None:
+    """None for SQLite; a fresh PostgreSQL database's URL (only then is one created)."""
+    return str(request.getfixturevalue("pg_database")) if engine == "postgres" else None
+
+
+@pytest.fixture
+async def store(database_url: str | None, tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path, database_url)
     yield s
     await s.close()
 

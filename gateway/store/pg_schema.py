@@ -1,0 +1,245 @@
+"""The store's schema on PostgreSQL: the twin of every migration of :mod:`gateway.store.schema`.
+
+Entry *n* here makes the same tables, columns and indexes as entry *n* there,
+in PostgreSQL's types (INTEGER → BIGINT, REAL → DOUBLE PRECISION, BLOB →
+BYTEA, generated keys BIGSERIAL, case-insensitive uniqueness as an index on
+``lower()``). ``tests/store/test_schema.py`` compares both engines' tables
+column by column, so a migration appended there without its twin here fails
+the suite. Append-only, like its twin.
+
+:func:`migrate` applies what a database lacks, recording each version in
+``gateway_schema``, under a session advisory lock: nodes starting at once
+migrate one after another (the second finds nothing left to do), never
+side by side.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+from gateway.store.schema import MIGRATIONS
+
+LOCK_KEY = 0x7761_6777_7363  # "wagwsc": pg_advisory_lock's key for schema changes
+
+PG_MIGRATIONS: list[str] = [
+    # 1: devices, contacts, webhook outbox, idempotency, accounts
+    """
+    CREATE TABLE devices (
+        token            TEXT PRIMARY KEY,
+        owner_id         BIGINT,
+        name             TEXT,
+        method           TEXT NOT NULL DEFAULT 'qr',
+        status           TEXT NOT NULL,
+        reconnecting     BIGINT NOT NULL DEFAULT 0,
+        webhook_url      TEXT,
+        webhook_events   TEXT,
+        pushname         TEXT,
+        platform         TEXT,
+        phone            TEXT,
+        messages_sent    BIGINT NOT NULL DEFAULT 0,
+        messages_received BIGINT NOT NULL DEFAULT 0,
+        created_at       TEXT NOT NULL,
+        connected_at     TEXT,
+        last_update      TEXT NOT NULL
+    );
+    CREATE INDEX devices_owner ON devices(owner_id);
+
+    CREATE TABLE contacts (
+        token      TEXT NOT NULL,
+        phone      TEXT NOT NULL,
+        name       TEXT,
+        source     TEXT NOT NULL,
+        first_seen TEXT NOT NULL,
+        last_seen  TEXT NOT NULL,
+        owner_id   BIGINT,
+        PRIMARY KEY (token, phone)
+    );
+    CREATE INDEX contacts_order ON contacts(token, first_seen, phone);
+
+    CREATE TABLE outbox (
+        id              BIGSERIAL PRIMARY KEY,
+        webhook_id      TEXT NOT NULL,
+        event           TEXT NOT NULL,
+        token           TEXT,
+        owner_id        BIGINT,
+        url             TEXT NOT NULL,
+        check_private   BIGINT NOT NULL DEFAULT 0,
+        body            BYTEA NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'pending',
+        attempts        BIGINT NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        next_attempt_at DOUBLE PRECISION NOT NULL,
+        created_at      DOUBLE PRECISION NOT NULL,
+        delivered_at    DOUBLE PRECISION
+    );
+    CREATE INDEX outbox_due ON outbox(status, next_attempt_at);
+    CREATE INDEX outbox_token ON outbox(token, id);
+
+    CREATE TABLE idempotency (
+        scope      TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        body_hash  TEXT NOT NULL,
+        response   TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (scope, key)
+    );
+
+    CREATE TABLE accounts (
+        id             BIGSERIAL PRIMARY KEY,
+        username       TEXT NOT NULL,
+        email          TEXT NOT NULL,
+        password_hash  TEXT NOT NULL,
+        webhook_url    TEXT,
+        webhook_events TEXT,
+        created_at     TEXT NOT NULL
+    );
+    CREATE UNIQUE INDEX accounts_username ON accounts(lower(username));
+    CREATE UNIQUE INDEX accounts_email ON accounts(lower(email));
+
+    CREATE TABLE api_keys (
+        id           BIGSERIAL PRIMARY KEY,
+        account_id   BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        name         TEXT NOT NULL,
+        key_hash     TEXT NOT NULL UNIQUE,
+        prefix       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        revoked_at   TEXT
+    );
+
+    CREATE TABLE auth_sessions (
+        token_hash TEXT PRIMARY KEY,
+        account_id BIGINT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+        created_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        revoked    BIGINT NOT NULL DEFAULT 0
+    );
+    """,
+    # 2 (accounts): keys minted at login live and die with their session
+    """
+    ALTER TABLE api_keys ADD COLUMN expires_at DOUBLE PRECISION;
+    ALTER TABLE api_keys ADD COLUMN session_hash TEXT;
+    CREATE INDEX api_keys_session ON api_keys(session_hash) WHERE session_hash IS NOT NULL;
+    CREATE INDEX api_keys_account ON api_keys(account_id);
+    """,
+    # 3 (media): uploads and downloaded media
+    """
+    CREATE TABLE media (
+        id          TEXT PRIMARY KEY,
+        owner_id    BIGINT,
+        sha256      TEXT NOT NULL,
+        mimetype    TEXT NOT NULL,
+        size        BIGINT NOT NULL,
+        filename    TEXT,
+        source      TEXT NOT NULL,
+        created_at  DOUBLE PRECISION NOT NULL,
+        expires_at  DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX media_expiry ON media(expires_at);
+    CREATE INDEX media_created ON media(created_at);
+    CREATE INDEX media_sha ON media(sha256);
+    """,
+    # 4 (messages): every message sent or received, its status history, and the chats they form
+    """
+    CREATE TABLE messages (
+        seq         BIGSERIAL PRIMARY KEY,
+        token       TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        chat        TEXT NOT NULL,
+        direction   TEXT NOT NULL,
+        from_me     BIGINT NOT NULL DEFAULT 0,
+        sender      TEXT,
+        sender_lid  TEXT,
+        sender_name TEXT,
+        type        TEXT NOT NULL,
+        text        TEXT,
+        payload     TEXT,
+        status      TEXT NOT NULL,
+        status_at   DOUBLE PRECISION NOT NULL,
+        error       TEXT,
+        ts          DOUBLE PRECISION NOT NULL,
+        edited_at   DOUBLE PRECISION,
+        revoked_at  DOUBLE PRECISION
+    );
+    CREATE UNIQUE INDEX messages_id ON messages(token, id);
+    CREATE INDEX messages_token ON messages(token, seq);
+    CREATE INDEX messages_chat ON messages(token, chat, seq);
+
+    CREATE TABLE message_status (
+        seq    BIGINT NOT NULL,
+        status TEXT NOT NULL,
+        at     DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (seq, status)
+    );
+
+    CREATE TABLE chats (
+        token    TEXT NOT NULL,
+        jid      TEXT NOT NULL,
+        name     TEXT,
+        is_group BIGINT NOT NULL,
+        last_seq BIGINT NOT NULL,
+        last_at  DOUBLE PRECISION NOT NULL,
+        unread   BIGINT NOT NULL DEFAULT 0,
+        PRIMARY KEY (token, jid)
+    );
+    CREATE INDEX chats_recent ON chats(token, last_seq);
+    """,
+    # 5 (media): incoming media whose download failed, with the driver's reference
+    """
+    CREATE TABLE media_pending (
+        token       TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        owner_id    BIGINT,
+        type        TEXT NOT NULL,
+        mimetype    TEXT NOT NULL,
+        size        BIGINT,
+        filename    TEXT,
+        voice_note  BIGINT NOT NULL DEFAULT 0,
+        ref_driver  TEXT NOT NULL,
+        ref_data    TEXT NOT NULL,
+        created_at  DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (token, message_id)
+    );
+    CREATE INDEX media_pending_created ON media_pending(created_at);
+    """,
+    # 6 (webhook secrets): per-account and per-device signing secrets, each outbox row's target
+    """
+    ALTER TABLE accounts ADD COLUMN webhook_secret TEXT;
+    ALTER TABLE accounts ADD COLUMN webhook_secret_prev TEXT;
+    ALTER TABLE accounts ADD COLUMN webhook_secret_prev_until DOUBLE PRECISION;
+    ALTER TABLE devices ADD COLUMN webhook_secret TEXT;
+    ALTER TABLE outbox ADD COLUMN target TEXT;
+    """,
+]
+
+
+class SchemaError(Exception):
+    """The database cannot be used by this gateway as it is (one clear sentence)."""
+
+
+async def migrate(url: str) -> tuple[int, int]:
+    """Apply the migrations the database lacks, under the advisory lock; (version before, after)."""
+    if len(PG_MIGRATIONS) != len(MIGRATIONS):  # a migration landed without its twin: refuse, never half-migrate
+        raise SchemaError(
+            f"the PostgreSQL schema has {len(PG_MIGRATIONS)} migrations, SQLite's {len(MIGRATIONS)}: "
+            "gateway/store/pg_schema.py lacks a twin"
+        )
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
+        try:
+            await conn.execute("CREATE TABLE IF NOT EXISTS gateway_schema (version INTEGER PRIMARY KEY)")
+            before = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM gateway_schema"))
+            if before > len(PG_MIGRATIONS):
+                raise SchemaError(
+                    f"the database's schema is at version {before}, newer than this gateway's "
+                    f"({len(PG_MIGRATIONS)}): run the same gateway version on every node"
+                )
+            for number, script in enumerate(PG_MIGRATIONS[before:], start=before + 1):
+                async with conn.transaction():
+                    await conn.execute(script)
+                    await conn.execute("INSERT INTO gateway_schema (version) VALUES ($1)", number)
+            return before, len(PG_MIGRATIONS)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    finally:
+        await conn.close()
