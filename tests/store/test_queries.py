@@ -216,3 +216,23 @@ async def test_receipts_history_actions_and_submitted_messages(store: Store) -> 
     ids = sorted(r.webhook_id for r in await store.list_deliveries(None, None, None, 20))
     assert ids == ["wh_1", "wh_10", "wh_3", "wh_4", "wh_5"]
     assert await store.record_messages([_incoming("B1"), _incoming("B2"), _incoming("B1")]) == 2
+
+
+async def test_reactions_and_media_update_the_stored_message(store: Store) -> None:
+    await store.record_message(_incoming("R1"))
+    assert await store.react_message(TOKEN, "R1", "601", "👍", False, NOW, [delivery(1)])
+    assert await store.react_message(TOKEN, "R1", "601", "❤️", False, NOW)  # theirs replaced
+    assert await store.react_message(TOKEN, "R1", None, "😀", True, NOW)
+    assert not await store.react_message(TOKEN, "nope", "601", "👍", False, NOW)
+    row = await store.get_message(TOKEN, "R1")
+    assert row is not None and [(r["from"], r["emoji"]) for r in row.payload["reactions"]] == [
+        ("601", "❤️"),
+        (None, "😀"),
+    ]
+    assert await store.set_message_media(TOKEN, "R1", {"status": "ok", "id": "m1", "url": "https://x/signed"})
+    row = await store.get_message(TOKEN, "R1")
+    assert row is not None and row.payload["media"] == {"status": "ok", "id": "m1"}  # the link is signed on read
+    mine = NewMessage(TOKEN, "S9", CHAT, "out", "reaction", None, 20.0, "sent", (), True, sender="60123456789")
+    assert await store.submit_message(mine, react=("R1", "🔥", NOW))
+    row = await store.get_message(TOKEN, "R1")
+    assert row is not None and ("60123456789", "🔥") in [(r["from"], r["emoji"]) for r in row.payload["reactions"]]
