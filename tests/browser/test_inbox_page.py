@@ -246,6 +246,26 @@ async def _loaded(img: Any) -> bool:
     return bool(await img.evaluate("(i) => i.complete && i.naturalWidth > 0"))
 
 
+async def test_a_group_chat_is_named_and_its_messages_say_who_wrote_them(
+    gateway: GatewayProcess, new_page: Any, api: httpx.AsyncClient
+) -> None:
+    token = "60123456904"
+    await connected_device(api, token, "Groups")
+    created = await api.post(f"/devices/{token}/groups", json={"name": "Deals", "participants": [ALI, BEE]})
+    assert created.status_code == 200, created.text
+    group = created.json()["data"]["jid"]
+    r = await api.post(
+        f"/sandbox/devices/{token}/incoming", json={"from": ALI, "name": "Ali", "chat": group, "text": "in the group"}
+    )
+    assert r.status_code == 200, r.text
+    await until(lambda: _status(api, r.json()["data"]["id"], "received", token))
+    page = await new_page(DESKTOP)
+    await sign_in(page, gateway)
+    await page.goto(f"{gateway.base_url}/#/messages/{token}")
+    await page.locator("#inbox-chats button").filter(has_text="Deals").click()
+    await expect(bubble(page, "in the group").locator(".bubble-sender")).to_have_text(f"Ali (+{ALI})")
+
+
 async def test_switching_devices_in_messages_closes_the_conversation(
     gateway: GatewayProcess, new_page: Any, api: httpx.AsyncClient
 ) -> None:

@@ -68,7 +68,10 @@ async function probeSandboxRoute() {
   }
 }
 
+let entered = false;   // the devices are loaded and the address followed once (enterApp is done)
+
 async function enterApp() {
+  entered = false;
   show($('auth-view'), false);
   show($('app-view'), true);
   show($('signout'), true);
@@ -84,10 +87,14 @@ async function enterApp() {
   state.chat = route.chat || null;
   showSection(route.section || 'devices');
   showTab(state.tab);
+  entered = true;
 }
 
 /** Back/forward, a pasted link or a section link: show what the address names. */
 function followHash() {
+  // Until the devices are loaded, enterApp reads the address itself: following it now would rewrite it
+  // (a link to a device not yet known would lose its token).
+  if (!entered) return;
   const route = parseHash();
   if (route.section === 'webhooks') {
     if (state.section !== 'webhooks') showSection('webhooks');
@@ -108,6 +115,7 @@ function followHash() {
 }
 
 function leaveApp() {
+  entered = false;
   state.devices.clear();
   state.selected = null;
   history.replaceState(null, '', location.pathname);

@@ -42,6 +42,27 @@ export async function loadChats(more = false) {
     show($('inbox-chats-loading'), false);
   }
   renderChats();
+  nameGroups(token);
+}
+
+const groupNames = new Map();   // token -> Map(group JID -> subject), read once per device
+
+/** Groups have no name in the store (messages do not carry the subject): ask the device's groups once. */
+async function nameGroups(token) {
+  const nameless = [...box.chats.values()].filter((c) => c.isGroup && !c.name);
+  if (!nameless.length) return;
+  if (!groupNames.has(token)) {
+    try {
+      const list = await api('GET', `/devices/${seg(token)}/groups`);
+      groupNames.set(token, new Map((list.groups || []).map((g) => [g.jid, g.name])));
+    } catch (err) {
+      return;   // offline: the chats stay called "Group"
+    }
+  }
+  if (token !== box.token) return;
+  const names = groupNames.get(token);
+  for (const chat of nameless) chat.name = names.get(chat.jid) || null;
+  renderChats();
 }
 
 /** Draw the list; `open(jid)` opens a chat. */

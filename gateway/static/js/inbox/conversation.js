@@ -17,8 +17,10 @@ let replyStarter = () => {};
 /** Who starts a reply when a bubble's "Reply" is pressed (the composer). */
 export function onReply(fn) { replyStarter = fn; }
 
+/** A group message's author: the push name it came with, else a name learnt elsewhere, and the number. */
 function sender(m) {
-  return who(box.token, m.from || m.fromLid) + (m.fromName && !m.from ? ` ${m.fromName}` : '');
+  if (m.fromName) return m.from ? `${m.fromName} (${fmtPhone(m.from)})` : m.fromName;
+  return who(box.token, m.from || m.fromLid);
 }
 
 export function renderConversation({ keepBottom = true, anchor = null } = {}) {
