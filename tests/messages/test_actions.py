@@ -13,8 +13,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from gateway.api.errors import ApiError
 from gateway.drivers.base import MediaRef
-from gateway.messages.service import MessageService, decode_chats_cursor
+from gateway.messages.service import MessageService, decode_chats_cursor, decode_cursor, encode_cursor
 from gateway.store import Store
 from gateway.store.messages import NewMessage, record_sync
 from tests.media import samples
@@ -240,3 +241,18 @@ async def test_chats_pages_have_no_duplicates_or_gaps_when_chats_move_between_pa
     assert seen == [f"601900{chat:05d}@s.whatsapp.net" for chat in reversed(range(30))]
     fresh, _ = await svc.chats(TOKEN, 5)
     assert [c["jid"] for c in fresh][:4] == [f"601900{chat:05d}@s.whatsapp.net" for chat in (33, 5, 1, 32)]
+
+
+def test_chats_cursors_carry_their_snapshot_and_older_ones_still_page() -> None:
+    """A chats cursor is (position, snapshot); one given out before snapshots pages by position alone;
+    a messages cursor never carries a snapshot, and a chats cursor is not a messages one."""
+    assert decode_chats_cursor(encode_cursor("c", 40, 90)) == (40, 90)
+    assert decode_chats_cursor(encode_cursor("c", 40)) == (40, None)
+    assert decode_chats_cursor(None) == (None, None)
+    assert decode_cursor("m", encode_cursor("m", 7)) == 7
+    for bad in (encode_cursor("m", 7, 9), encode_cursor("c", 7)):
+        with pytest.raises(ApiError):
+            decode_cursor("m", bad)
+    for bad in (encode_cursor("m", 7), "Yzo0MDo5MDox", "!!", "Yzo" + "1" * 80):
+        with pytest.raises(ApiError):
+            decode_chats_cursor(bad)
