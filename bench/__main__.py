@@ -32,6 +32,7 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("messages", 900, ["--devices", "10", "--messages", "20000", "--requests", "50"]),
     ("neonize_memory", 600, []),
     ("media", 600, ["--mb", "20", "--recipients", "50"]),
+    ("store", 300, ["--devices", "50", "--events", "10"]),
 ]
 
 

@@ -10,6 +10,7 @@ import pytest
 from bench import __main__ as bench_main
 from bench import devices, fanout, gateway_api, report, soak, stats
 from bench import http as bench_http
+from bench import store as bench_store
 
 
 def test_helpers_compute_percentiles_and_slopes() -> None:
@@ -97,3 +98,12 @@ def test_media_benchmark_streams_and_sends() -> None:
         "incoming_all_delivered_and_stored",
         "incoming_event_to_webhook_p99_ms",
     }
+
+
+@pytest.mark.bench
+def test_store_benchmark_runs_on_both_engines() -> None:
+    """The store's units of work, grouped and one by one, on SQLite and PostgreSQL: every message stored."""
+    result = bench_store.run(n_devices=3, per_device=4)
+    assert set(result["results"]) == {f"{e} {m}" for e in ("sqlite", "postgres") for m in ("grouped", "one device")}
+    assert result["results"]["postgres grouped"]["events"] == 12
+    assert result["targets"]["postgres_group_commit_gain"]["value"] > 0

@@ -46,6 +46,7 @@ class Db:
     """The engine-neutral part: the writer, group commit, transactions (see the module's text)."""
 
     engine = "sqlite"  # or "postgres": for the few queries that differ
+    optimistic = False  # group commit without savepoints first (see _run_batch): where they cost a round trip
 
     def __init__(self, writer: Writer) -> None:
         self._writer = writer
@@ -119,7 +120,7 @@ class Db:
             batch, self._jobs = self._jobs, []
             try:
                 async with self._lock:
-                    outcomes = await self._writer.call(_run_batch, [j for j, _ in batch])
+                    outcomes = await self._writer.call(_run_batch, [j for j, _ in batch], self.optimistic)
             except Exception as exc:  # the commit itself failed: every job of the batch failed
                 outcomes = [(False, exc)] * len(batch)
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
@@ -200,8 +201,17 @@ class SqliteDb(Db):
             await conn.close()
 
 
-def _run_batch(conn: Conn, jobs: list[Job]) -> list[tuple[bool, Any]]:
-    """One transaction, one savepoint per job: a failing job rolls back alone."""
+def _run_batch(conn: Conn, jobs: list[Job], optimistic: bool = False) -> list[tuple[bool, Any]]:
+    """One transaction, one savepoint per job: a failing job rolls back alone.
+
+    ``optimistic`` (where a savepoint costs a round trip, PostgreSQL): first every job without
+    savepoints; only if one fails is that rolled back and the batch run again with them (jobs only
+    touch the database, so running one twice is harmless).
+    """
+    if optimistic and len(jobs) > 1:
+        done = _run_all(conn, jobs)
+        if done is not None:
+            return done
     outcomes: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -213,6 +223,25 @@ def _run_batch(conn: Conn, jobs: list[Job]) -> list[tuple[bool, Any]]:
                 conn.execute("ROLLBACK TO job")
                 outcomes.append((False, exc))
             conn.execute("RELEASE job")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return outcomes
+
+
+def _run_all(conn: Conn, jobs: list[Job]) -> list[tuple[bool, Any]] | None:
+    """Every job in one transaction, no savepoints; None (all rolled back) as soon as one fails."""
+    outcomes: list[tuple[bool, Any]] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for job in jobs:
+            try:
+                outcomes.append((True, job(conn)))
+            except Exception:
+                conn.execute("ROLLBACK")
+                return None
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

@@ -151,8 +151,9 @@ class PgConn:
     """One asyncpg connection used synchronously, on the thread that made it (the writer's).
 
     The thread owns a private event loop; each statement runs it until the
-    statement's answer is in. A connection found closed (the server restarted)
-    is opened again before the next statement outside a transaction.
+    statement's answer is in. A connection the server dropped while idle (a
+    restart, a failover) is replaced at the next ``BEGIN``, before any work of
+    the transaction is lost; a transaction under way when it drops fails.
     """
 
     def __init__(self, url: str, loop: asyncio.AbstractEventLoop, conn: asyncpg.Connection) -> None:
@@ -180,6 +181,13 @@ class PgConn:
         if self._conn.is_closed():
             self._conn = self._run(_connect(self._url))
         q = translate(sql)
+        if q.sql == "BEGIN":
+            try:
+                return PgCursor([], 0, self._run(self._conn.execute("BEGIN")) and None)
+            except LOST:  # the server dropped us while idle (restart, failover, idle timeout): nothing
+                # was done yet, so open a new connection and begin there
+                self._conn = self._run(_connect(self._url))
+                return PgCursor([], 0, self._run(self._conn.execute("BEGIN")) and None)
         if q.rows:
             rows = self._run(self._conn.fetch(q.sql, *parameters))
             return PgCursor(rows, len(rows), int(rows[-1][0]) if q.serial and rows else None)
@@ -200,6 +208,10 @@ class PgConn:
             self._loop.close()
 
 
+# What a connection that the server (or the network) dropped raises.
+LOST = (asyncpg.PostgresConnectionError, asyncpg.AdminShutdownError, asyncpg.InterfaceError, ConnectionError)
+
+
 async def _connect(url: str) -> asyncpg.Connection:
     return await asyncpg.connect(url)
 
@@ -208,6 +220,7 @@ class PostgresDb(Db):
     """PostgreSQL: the writer (a :class:`PgConn`) plus an asyncpg pool for reads."""
 
     engine = "postgres"
+    optimistic = True
 
     def __init__(self, url: str, writer: Writer, pool: asyncpg.Pool) -> None:
         super().__init__(writer)
@@ -229,7 +242,11 @@ class PostgresDb(Db):
         await self._pool.close()
 
     async def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
-        return list(await self._pool.fetch(translate(sql).sql, *args))
+        query = translate(sql).sql
+        try:
+            return list(await self._pool.fetch(query, *args))
+        except LOST:  # a pooled connection the server dropped: the pool replaces it; read once more
+            return list(await self._pool.fetch(query, *args))
 
     async def iterate(self, sql: str, args: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[Any]]:
         """A server-side cursor, in a read-only transaction of its own connection."""
