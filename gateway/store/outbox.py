@@ -49,6 +49,27 @@ class OutboxQueries:
         sql = f"SELECT {_COLUMNS} FROM outbox WHERE id IN ({','.join('?' * len(ids))}) ORDER BY id"
         return await self.db.run(lambda conn: [_row(r) for r in conn.execute(sql, ids).fetchall()])
 
+    async def claim_deliveries(self, holder: str, now: float, until: float, limit: int) -> list[OutboxRow]:
+        """Take up to ``limit`` due pending deliveries, oldest first, for ``holder`` until ``until``:
+        rows nobody holds or whose claim ran out. On PostgreSQL rows another node is claiming at the
+        same moment are skipped (``FOR UPDATE SKIP LOCKED``), so no row is ever taken twice; SQLite
+        has one writer, which serializes claims by itself. An attempt's result ends the claim."""
+        lock = " FOR UPDATE SKIP LOCKED" if self.db.engine == "postgres" else ""
+        sql = (
+            "UPDATE outbox SET claimed_by = ?, claim_until = ? WHERE id IN (SELECT id FROM outbox"
+            " WHERE status = 'pending' AND next_attempt_at <= ? AND (claim_until IS NULL OR claim_until <= ?)"
+            f" ORDER BY id LIMIT ?{lock}) RETURNING {_COLUMNS}"
+        )
+        rows = await self.db.run(lambda conn: conn.execute(sql, (holder, until, now, now, limit)).fetchall())
+        return sorted((_row(r) for r in rows), key=lambda r: r.id)
+
+    async def release_claims(self, holder: str) -> int:
+        """Give back every delivery ``holder`` still holds (it stopped, or lost its lease)."""
+        return await self.db.execute(
+            "UPDATE outbox SET claimed_by = NULL, claim_until = NULL WHERE claimed_by = ? AND status = 'pending'",
+            (holder,),
+        )
+
     async def record_attempts(self, results: list[AttemptResult]) -> None:
         """Store the outcome of finished attempts, all in one transaction."""
         if results:
@@ -186,8 +207,8 @@ def enqueue_sync(conn: Conn, deliveries: Iterable[NewDelivery]) -> int:
 
 def record_attempts_sync(conn: Conn, results: Iterable[AttemptResult]) -> None:
     conn.executemany(
-        "UPDATE outbox SET status=?, attempts=?, last_error=?, next_attempt_at=?, delivered_at=?"
-        " WHERE id=? AND status='pending'",
+        "UPDATE outbox SET status=?, attempts=?, last_error=?, next_attempt_at=?, delivered_at=?,"
+        " claimed_by=NULL, claim_until=NULL WHERE id=? AND status='pending'",
         [(r.status, r.attempts, r.last_error, r.next_attempt_at, r.delivered_at, r.id) for r in results],
     )
 

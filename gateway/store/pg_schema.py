@@ -209,6 +209,11 @@ PG_MIGRATIONS: list[str] = [
     ALTER TABLE devices ADD COLUMN webhook_secret TEXT;
     ALTER TABLE outbox ADD COLUMN target TEXT;
     """,
+    # 7 (outbox claims): which dispatcher holds a delivery, until when
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claim_until DOUBLE PRECISION;
+    """,
 ]
 
 

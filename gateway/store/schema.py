@@ -200,4 +200,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE devices ADD COLUMN webhook_secret TEXT;
     ALTER TABLE outbox ADD COLUMN target TEXT;
     """,
+    # 7 (outbox claims): a delivery taken by a dispatcher (claimed_by: its node) until claim_until, so
+    # several nodes can share one outbox (Store.claim_deliveries: FOR UPDATE SKIP LOCKED on PostgreSQL),
+    # and a dead node's claims run out or are released with its lease
+    """
+    ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+    ALTER TABLE outbox ADD COLUMN claim_until REAL;
+    """,
 ]

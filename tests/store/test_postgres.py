@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
 
-from gateway.store import DeviceRow, Store
+from gateway.store import DeviceRow, NewDelivery, Store
 from gateway.store.postgres import translate
 
 NOW = "2026-01-01T00:00:00.000Z"
@@ -54,3 +55,27 @@ async def test_the_store_survives_the_server_dropping_its_connections(tmp_path: 
         assert [d.token for d in await store.all_devices()] == ["601", "602"]
     finally:
         await store.close()
+
+
+async def test_nodes_claiming_one_outbox_never_take_a_row_twice(tmp_path: Path, pg_database: str) -> None:
+    """Three stores on one database (three nodes) claim 600 deliveries at once: each exactly once."""
+    nodes = [await Store.open(tmp_path / f"n{i}", pg_database) for i in range(3)]
+    try:
+        rows = [
+            NewDelivery(f"wh_{i}", "message.received", "601", None, "http://127.0.0.1:9/", b"{}", False, 1.0)
+            for i in range(600)
+        ]
+        await nodes[0].enqueue(rows)
+
+        async def drain(i: int) -> list[int]:
+            taken: list[int] = []
+            while batch := await nodes[i].claim_deliveries(f"node-{i}", now=2.0, until=100.0, limit=7):
+                taken += [r.id for r in batch]
+            return taken
+
+        claimed = await asyncio.gather(*(drain(i) for i in range(3)))
+        every = [row_id for taken in claimed for row_id in taken]
+        assert len(every) == 600 and len(set(every)) == 600
+    finally:
+        for node in nodes:
+            await node.close()

@@ -236,3 +236,19 @@ async def test_reactions_and_media_update_the_stored_message(store: Store) -> No
     assert await store.submit_message(mine, react=("R1", "🔥", NOW))
     row = await store.get_message(TOKEN, "R1")
     assert row is not None and ("60123456789", "🔥") in [(r["from"], r["emoji"]) for r in row.payload["reactions"]]
+
+
+async def test_claims_take_due_rows_once_until_they_run_out_or_are_released(store: Store) -> None:
+    await store.enqueue([delivery(i) for i in range(5)])  # due at 1000 + i
+    a = await store.claim_deliveries("node-a", now=1002.0, until=1010.0, limit=2)
+    assert [r.webhook_id for r in a] == ["wh_0", "wh_1"]
+    b = await store.claim_deliveries("node-b", now=1002.0, until=1010.0, limit=10)
+    assert [r.webhook_id for r in b] == ["wh_2"]  # wh_3, wh_4 are not due yet; wh_0, wh_1 are held
+    await store.record_attempts([AttemptResult(a[0].id, "pending", 1, "HTTP 500", 1003.0, None)])  # claim ends
+    again = await store.claim_deliveries("node-b", now=1004.0, until=1010.0, limit=10)
+    assert [r.webhook_id for r in again] == ["wh_0", "wh_3", "wh_4"]
+    assert await store.claim_deliveries("node-b", now=1009.0, until=1020.0, limit=10) == []
+    late = await store.claim_deliveries("node-c", now=1010.0, until=1020.0, limit=10)  # every claim ran out
+    assert [r.webhook_id for r in late] == ["wh_0", "wh_1", "wh_2", "wh_3", "wh_4"]
+    assert await store.release_claims("node-c") == 5
+    assert len(await store.claim_deliveries("node-a", now=1011.0, until=1020.0, limit=10)) == 5
