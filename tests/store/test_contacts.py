@@ -48,3 +48,13 @@ async def test_contacts_are_per_owner(store: Store) -> None:
     assert [(c.phone, c.name, c.source) for c in await store.list_contacts(TOKEN, 10, 0, 2)] == [(ALI, None, "history")]
     assert [c.phone for c in await store.list_contacts(TOKEN, 10, 0, 1)] == [SITI]
     assert await store.count_contacts(TOKEN) == 2  # the admin sees both
+
+
+async def test_export_iterators_page_every_row_or_a_window(store: Store) -> None:
+    await store.upsert_contacts(TOKEN, 1, [(f"6012{i:07d}", f"N{i}") for i in range(25)], "history", "t1")
+    batches = [b async for b in store.iter_contacts(TOKEN, None, 0, 1, batch=10)]
+    assert [len(b) for b in batches] == [10, 10, 5]
+    window = [r async for b in store.iter_contact_tuples(TOKEN, 5, 20, 1) for r in b]
+    assert [r[0] for r in window] == [f"6012{i:07d}" for i in range(20, 25)]
+    assert [b async for b in store.iter_contacts(TOKEN, None, 0, 2)] == []  # another owner's view
+    assert await store.delete_contacts(TOKEN) == 25 and not await store.has_contacts(TOKEN)

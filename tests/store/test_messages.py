@@ -97,3 +97,15 @@ async def test_deleting_a_device_removes_its_messages_and_chats(store: Store) ->
     assert await store.delete_device_messages(TOKEN) == 1
     assert await store.list_messages(TOKEN, limit=10) == []
     assert await store.list_chats(TOKEN, limit=10) == []
+
+
+async def test_chat_pages_keep_the_first_pages_order_when_a_chat_moves(store: Store) -> None:
+    """Chats paged with a snapshot: one that moves to the top between two pages is neither skipped nor repeated."""
+    for i in range(6):
+        await store.record_message(incoming(f"C{i}", ts=1000.0 + i, chat=f"6019876{i:04d}@s.whatsapp.net"))
+    first = await store.list_chats(TOKEN, limit=3)
+    snapshot = first[0].last_seq
+    await store.record_message(incoming("MOVE", ts=2000.0, chat="60198760000@s.whatsapp.net"))  # the oldest moves
+    rest = await store.list_chats(TOKEN, limit=10, before_seq=first[-1].pos, snapshot=snapshot)
+    seen = [c.jid for c in first + rest]
+    assert len(seen) == 6 and len(set(seen)) == 6 and seen[-1] == "60198760000@s.whatsapp.net"
