@@ -142,14 +142,14 @@ class Pump:
             return
         row, router = replace(device.row), m.router
 
-        def on_change(change: StatusChange) -> list[NewDelivery]:
-            return router.deliveries("message.status", row, status_json(change))
+        def describe(change: StatusChange) -> tuple[dict[str, Any], list[NewDelivery]]:
+            told = status_json(change)
+            return told, router.deliveries("message.status", row, told)
 
         # The status moves in the same transaction as the events that tell of it.
-        moved = await m.store.record_receipt(
-            device.token, ev.message_ids, ev.type, ev.timestamp.timestamp(), rows, on_change
+        changes = await m.store.record_receipt(
+            device.token, ev.message_ids, ev.type, ev.timestamp.timestamp(), rows, describe
         )
-        changes = [status_json(c) for c in moved]
         if rows or changes:
             m.wake_dispatcher()
         device.publish("message.receipt", data=data)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.store.conn import Conn
 from gateway.store.contacts import ContactRow, upsert_contacts_sync
@@ -37,6 +37,7 @@ from gateway.store.messages import (
 from gateway.store.outbox import NewDelivery, enqueue_sync
 
 ContactDeliveries = Callable[[list[ContactRow]], list[NewDelivery]]
+D = TypeVar("D")
 
 
 def _enqueue(conn: Conn, rows: Sequence[NewDelivery]) -> None:
@@ -120,19 +121,22 @@ class EventQueries:
         status: str,
         at: float,
         deliveries: Sequence[NewDelivery],
-        on_change: Callable[[StatusChange], list[NewDelivery]],
-    ) -> list[StatusChange]:
-        """A receipt: the statuses it moves forward (each change's ``on_change`` rows stored with it)
-        and the receipt's own outbox rows; returns the changes."""
+        describe: Callable[[StatusChange], tuple[D, list[NewDelivery]]],
+    ) -> list[D]:
+        """A receipt: the statuses it moves forward and the receipt's own outbox rows. ``describe``
+        turns each change into what the caller tells of it and the outbox rows stored with it (on the
+        writer's thread, off the event loop); returns what it made of each change, in order."""
         rows = list(deliveries)
 
-        def job(conn: Conn) -> list[StatusChange]:
-            changes = apply_receipt_sync(conn, token, ids, status, at)
+        def job(conn: Conn) -> list[D]:
+            told: list[D] = []
             out = list(rows)
-            for change in changes:
-                out += on_change(change)
+            for change in apply_receipt_sync(conn, token, ids, status, at):
+                data, more = describe(change)
+                told.append(data)
+                out += more
             _enqueue(conn, out)
-            return changes
+            return told
 
         return await self.db.run(job)
 

@@ -200,11 +200,11 @@ async def test_receipts_history_actions_and_submitted_messages(store: Store) -> 
     assert await store.submit_message(sent, [delivery(1)]) is True
     assert await store.submit_message(sent, [delivery(2)]) is False  # already stored: no rows either
 
-    def on_change(c: StatusChange) -> list[NewDelivery]:
-        return [delivery(10)]
+    def describe(c: StatusChange) -> tuple[tuple[str, str], list[NewDelivery]]:
+        return (c.id, c.status), [delivery(10)]
 
-    changes = await store.record_receipt(TOKEN, ["S1", "nope"], "delivered", 11.0, [delivery(3)], on_change)
-    assert [(c.id, c.status) for c in changes] == [("S1", "delivered")]
+    changes = await store.record_receipt(TOKEN, ["S1", "nope"], "delivered", 11.0, [delivery(3)], describe)
+    assert changes == [("S1", "delivered")]
     assert await store.edit_message(TOKEN, "S1", "hi!", 12.0, [delivery(4)])
     assert await store.revoke_message(TOKEN, "S1", 13.0) and not await store.revoke_message(TOKEN, "S1", 14.0)
     row = await store.get_message(TOKEN, "S1", history=True)
