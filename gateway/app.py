@@ -32,6 +32,7 @@ from gateway.api.errors import ApiError
 from gateway.api.gate import GuardMiddleware, trusted_hosts
 from gateway.api.routes import auth as auth_routes
 from gateway.api.routes import (
+    campaigns,
     contacts,
     devices,
     docs,
@@ -48,6 +49,8 @@ from gateway.api.routes import (
 from gateway.api.routes import metrics as metrics_routes
 from gateway.api.routes import webhooks as webhook_routes
 from gateway.auth import Authenticator, Revocations
+from gateway.campaigns import Campaigns
+from gateway.campaigns.clock import ScaledClock
 from gateway.contacts import Contacts
 from gateway.devices import DeviceManager
 from gateway.drivers import make_driver
@@ -82,6 +85,7 @@ def route_table(settings: Settings) -> list[BaseRoute]:
         *media.routes,
         *validate.routes,
         *contacts.routes,
+        *campaigns.routes,
         *webhook_routes.routes,
         *auth_routes.routes,
         *metrics_routes.routes,
@@ -135,6 +139,17 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     accounts = Accounts(
         store, devices, account_targets, revocations, max_devices=settings.account_max_devices, keys=keys
     )
+    phone_cache = PhoneCache(settings.phone_cache_ttl_s, settings.phone_cache_size)
+    bulk = Campaigns(
+        store,
+        devices,
+        hub,
+        router,
+        media,
+        phone_cache,
+        ScaledClock(settings.campaign_clock_scale),
+        wake_dispatcher=dispatcher.wake,
+    )
     rt = Runtime(
         settings=settings,
         store=store,
@@ -150,8 +165,9 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         idempotency=IdempotencyKeys(store),
         media=media,
         messages=MessageService(store, sign=media.signed_url),
-        phone_cache=PhoneCache(settings.phone_cache_ttl_s, settings.phone_cache_size),
+        phone_cache=phone_cache,
         metrics=Metrics(devices, store, hub, dispatcher),
+        campaigns=bulk,
         started_at=time.monotonic(),
     )
     # Started in dependency order; each stop is pushed once its start has succeeded.
@@ -167,6 +183,9 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         stack.push_async_callback(_logged, "message retention", retention.stop)
     await devices.start()
     stack.push_async_callback(_logged, "devices", devices.stop)
+    # After the devices (its workers send through them), stopped before them: in-flight sends finish first.
+    await bulk.start()
+    stack.push_async_callback(_logged, "campaigns", bulk.stop)
     return rt
 
 

@@ -37,6 +37,7 @@ CLIENT_EVENTS = frozenset(
         "contacts.new",
         "contacts.sync",
         "session_update",
+        "campaign",
     }
 )
 

@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 
 from gateway.accounts import Accounts
 from gateway.auth import Authenticator
+from gateway.campaigns import Campaigns
 from gateway.contacts import Contacts
 from gateway.devices import DeviceManager
 from gateway.events import Hub
@@ -47,6 +48,7 @@ class Runtime:
     messages: MessageService  # the message store: history, chats, message actions
     phone_cache: PhoneCache  # on-WhatsApp answers
     metrics: Metrics
+    campaigns: Campaigns  # paced bulk sends
     started_at: float  # time.monotonic() at start-up
 
 

@@ -126,6 +126,19 @@ DEVICE_ROWS: list[tuple[str, str, str, dict[str, Any] | None]] = [
     ("DELETE", "/devices/{token}/groups/{jid}", f"/devices/{{t}}/groups/{SALES}", None),
     ("POST", "/messages", "/messages", {"token": "{t}", "to": GHOST, "location": {"latitude": 1, "longitude": 2}}),
     ("POST", "/messages", "/messages", {"token": "{t}", "to": GHOST, "text": "re", "replyTo": "3EB0ISOLATION"}),
+    # campaigns (§13): sending from another account's device, or to its captured contacts
+    (
+        "POST",
+        "/campaigns",
+        "/campaigns",
+        {"token": "{t}", "name": "c", "message": {"text": "from a stranger"}, "recipients": [{"phone": GHOST}]},
+    ),
+    (
+        "POST",
+        "/campaigns",
+        "/campaigns",
+        {"token": "{t}", "name": "c", "message": {"text": "from a stranger"}, "contactsSource": "all"},
+    ),
 ]
 
 
@@ -181,6 +194,37 @@ async def test_owner_and_admin_reach_the_device(world: World) -> None:
             # (A connected device has no QR to render: NOT_FOUND there is not about who may see it.)
             ok = r.status_code < 400 or r.json()["error"]["code"] not in ("DEVICE_NOT_FOUND", "FORBIDDEN")
             assert ok, (method, path, token, r.text)
+
+
+async def test_campaigns_are_isolated(world: World) -> None:
+    """Another account's (or the admin's) campaign answers exactly like an id that does not exist, on every
+    campaign route; lists hold the caller's own; the admin reads and lists them all."""
+    gw = world.gw
+    ids = {}
+    for client, token in ((world.alice.http, TA), (world.bob.http, TB), (gw.http, TADM)):
+        body = {"token": token, "name": "c", "message": {"text": "hi"}, "recipients": [{"phone": GHOST}]}
+        body["startAt"] = "2099-01-01T00:00:00Z"  # scheduled: nothing is sent meanwhile
+        r = await client.post("/campaigns", json=body)
+        assert r.status_code == 201, r.text
+        ids[token] = r.json()["data"]["id"]
+    routes = [("GET", ""), ("GET", "/recipients"), ("GET", "/recipients?format=csv"), ("POST", "/pause"),
+              ("POST", "/resume"), ("POST", "/cancel")]  # fmt: skip
+    for viewer, own in ((world.alice, TA), (world.bob, TB)):
+        listed = (await viewer.http.get("/campaigns")).json()["data"]["campaigns"]
+        assert [c["id"] for c in listed] == [ids[own]]
+        for method, tail in routes:
+            missing = await viewer.http.request(method, f"/campaigns/cmp_000000000000000000000000{tail}")
+            assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+            for token, cid in ids.items():
+                if token == own:
+                    continue
+                r = await viewer.http.request(method, f"/campaigns/{cid}{tail}")
+                got = (r.status_code, r.json()["error"]["message"].replace(cid, "{id}"))
+                assert got == (404, missing.json()["error"]["message"].replace("cmp_000000000000000000000000", "{id}"))
+    for cid in ids.values():
+        c = (await gw.http.get(f"/campaigns/{cid}")).json()["data"]
+        assert c["status"] == "scheduled", c  # nobody else paused or cancelled it
+    assert len((await gw.http.get("/campaigns")).json()["data"]["campaigns"]) == 3
 
 
 async def test_lists_show_only_own_devices(world: World) -> None:

@@ -226,6 +226,10 @@ async def test_real_webhook_bodies_match_the_documented_schemas(gateway_factory:
     await gw.post(f"/sandbox/devices/{TOKEN}/edit", {"id": first, "text": "hello!"})
     await gw.post(f"/sandbox/devices/{TOKEN}/revoke", {"id": first})
     await receiver.wait(lambda hits: any(h.json()["event"] == "message.revoked" for h in hits))
+    one = {"phone": OTHER, "name": "Ola"}
+    body = {"token": TOKEN, "name": "c", "message": {"text": "hi {{name}}"}, "recipients": [one], "validate": False}
+    assert (await gw.post("/campaigns", body)).status_code == 201
+    await receiver.wait(lambda hits: any(h.json()["event"] == "campaign" and h.json()["data"]["sent"] for h in hits))
     await gw.post(f"/sandbox/devices/{TOKEN}/unlink")
     hits = await receiver.wait(lambda hits: any(h.json()["event"] == "device.logged_out" for h in hits))
     seen = set()

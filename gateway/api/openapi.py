@@ -64,7 +64,19 @@ WHEN: dict[str, str] = {
 }
 
 SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}, {"sessionCookie": []}]
-TAGS = ("health", "devices", "messages", "groups", "media", "contacts", "webhooks", "sandbox", "accounts", "operations")
+TAGS = (
+    "health",
+    "devices",
+    "messages",
+    "groups",
+    "media",
+    "contacts",
+    "campaigns",
+    "webhooks",
+    "sandbox",
+    "accounts",
+    "operations",
+)
 
 ERROR_SCHEMAS: dict[str, Schema] = {
     "Meta": {

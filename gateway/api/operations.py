@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.api.models import campaigns as cm
 from gateway.api.models import messages as ms
 from gateway.api.models import requests as rq
 from gateway.api.models import responses as rs
@@ -110,6 +111,8 @@ MESSAGE_ID = Param("id", {"type": "string", "examples": ["3EB0C767D26A1D8B9F4A"]
 CHAT_JID = Param("jid", {"type": "string"}, "path", "the chat: a JID or phone number", True)
 GROUP_JID = Param("jid", {"type": "string", "examples": ["120363000000000001@g.us"]}, "path", "a group JID", True)
 SANDBOX_DEVICE = "/sandbox/devices/{token}"
+CAMPAIGN_ID = Param("id", {"type": "string", "maxLength": 64, "examples": ["cmp_3f2a9c0d1e4b5a6978a1b2c3"]}, "path",
+                    "a campaign id", True)  # fmt: skip
 
 OPERATIONS: tuple[Op, ...] = (
     # --- health ---------------------------------------------------------------------------------
@@ -393,6 +396,71 @@ OPERATIONS: tuple[Op, ...] = (
             "text/csv",
             {"type": "string", "description": "header `phone,name,source,first_seen,last_seen`"},
             "CSV (UTF-8), `Content-Disposition: attachment`",
+        ),
+    ),
+    # --- campaigns --------------------------------------------------------------------------------
+    Op(
+        "post",
+        "/campaigns",
+        "createCampaign",
+        "campaigns",
+        "Create a paced bulk send (inline recipients, a CSV upload, or the device's contacts); it starts now "
+        "or at startAt",
+        cm.Campaign,
+        cm.CampaignCreate,
+        ("MISSING_TOKEN", "INVALID_PHONE", "INVALID_MESSAGE", "INVALID_MEDIA", "DEVICE_NOT_FOUND"),
+    ),
+    Op(
+        "get",
+        "/campaigns",
+        "listCampaigns",
+        "campaigns",
+        "The caller's campaigns, newest first",
+        cm.CampaignList,
+        errors=("INVALID_REQUEST",),
+        params=(Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, description="default 100"),),
+    ),
+    Op(
+        "get",
+        "/campaigns/{id}",
+        "getCampaign",
+        "campaigns",
+        "One campaign: status, counts, etaAt",
+        cm.Campaign,
+        errors=("NOT_FOUND",),
+        params=(CAMPAIGN_ID,),
+    ),
+    *(
+        Op(
+            "post",
+            f"/campaigns/{{id}}/{action}",
+            f"{action}Campaign",
+            "campaigns",
+            summary,
+            cm.Campaign,
+            errors=("INVALID_REQUEST", "NOT_FOUND"),
+            params=(CAMPAIGN_ID,),
+        )
+        for action, summary in (
+            ("pause", "Pause sending (a send in flight finishes)"),
+            ("resume", "Resume a paused campaign where it stopped"),
+            ("cancel", "Cancel: nothing more is sent"),
+        )
+    ),
+    Op(
+        "get",
+        "/campaigns/{id}/recipients",
+        "listCampaignRecipients",
+        "campaigns",
+        "Per-recipient status, in the order given: a JSON page, or (`format=csv`) every row streamed",
+        cm.CampaignRecipientPage,
+        errors=("INVALID_REQUEST", "NOT_FOUND"),
+        params=(
+            CAMPAIGN_ID,
+            Param("status", {"type": "string", "enum": ["pending", "sent", "delivered", "read", "failed", "skipped"]}),
+            Param("format", {"type": "string", "enum": ["json", "csv"]}, description="default json"),
+            Param("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, description="JSON: default 100"),
+            Param("after", {"type": "integer", "minimum": 0}, description="JSON: `nextAfter` of the previous page"),
         ),
     ),
     # --- webhooks ---------------------------------------------------------------------------------

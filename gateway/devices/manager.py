@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -22,12 +22,21 @@ from gateway.media.service import MediaService
 from gateway.messages.record import Recorder
 from gateway.settings import Settings
 from gateway.store import DeviceRow, Store
+from gateway.store.conn import Conn
 from gateway.timestamps import now_iso
 from gateway.webhooks.routing import WebhookRouter
 
 log = structlog.get_logger("gateway.devices")
 
 DriverFactory = Callable[[str], Driver]
+
+
+class ReceiptListener(Protocol):
+    """Told of every receipt: first inside the transaction that records it, then once it committed."""
+
+    def in_transaction(self, conn: Conn, token: str, ids: tuple[str, ...], status: str, at: float) -> object: ...
+
+    def committed(self, result: object) -> None: ...
 
 
 class DeviceManager:
@@ -56,6 +65,8 @@ class DeviceManager:
         self.counters = SendCounters(store)
         self.media = media  # the pumps download incoming media through it (None: not downloaded)
         self.recorder = Recorder(settings.message_retention_days)  # stores what devices send
+        # Services that follow receipts in the same transaction (campaigns), registered at start-up.
+        self.receipt_listeners: list[ReceiptListener] = []
         self._creating: dict[str, asyncio.Lock] = {}
 
     async def start(self) -> None:

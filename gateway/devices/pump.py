@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import contextvars
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -134,27 +135,36 @@ class Pump:
             "timestamp": iso(ev.timestamp),
         }
         rows = m.router.deliveries("message.receipt", device.row, data)
-        if not m.recorder.enabled:
+        listeners = m.receipt_listeners
+        if not m.recorder.enabled and not listeners:
             if rows:  # an event that changes no device state: its outbox rows alone, stored first
                 await m.store.enqueue(rows)
                 m.wake_dispatcher()
             device.publish("message.receipt", data=data)
             return
-        row, router = replace(device.row), m.router
+        row, router, token, ids = replace(device.row), m.router, device.token, ev.message_ids
+        status, stamp = ev.type, ev.timestamp.timestamp()
 
         def describe(change: StatusChange) -> tuple[dict[str, Any], list[NewDelivery]]:
             told = status_json(change)
             return told, router.deliveries("message.status", row, told)
 
-        # The status moves in the same transaction as the events that tell of it.
+        # The status moves in the same transaction as the events that tell of it, and so do the
+        # listeners' records (a campaign's recipients).
+        heard: list[object] = []
+        also = [
+            partial(listener.in_transaction, token=token, ids=ids, status=status, at=stamp) for listener in listeners
+        ]
         changes = await m.store.record_receipt(
-            device.token, ev.message_ids, ev.type, ev.timestamp.timestamp(), rows, describe
+            token, ids, status, stamp, rows, describe, m.recorder.enabled, also, heard
         )
         if rows or changes:
             m.wake_dispatcher()
         device.publish("message.receipt", data=data)
         for change in changes:
             device.publish("message.status", data=change)
+        for listener, result in zip(listeners, heard, strict=True):
+            listener.committed(result)
 
     async def _on_message(self, ev: IncomingMessage) -> None:
         device = self.device

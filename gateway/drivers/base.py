@@ -182,6 +182,10 @@ class OutgoingMessage:
     poll: Poll | None = None
     reply_to: QuotedRef | None = None
     mentions: tuple[str, ...] = ()  # JIDs
+    # The id to send under, chosen by the caller (a campaign's per-recipient idempotency key). WhatsApp
+    # keeps one message per id, so resending after a crash cannot deliver it twice. Only a driver whose
+    # ``keeps_message_ids`` is true honours it; the others give the message an id of their own.
+    id: str | None = None
 
     def __post_init__(self) -> None:
         filled = sum(x is not None for x in (self.text, self.media, self.location, self.reaction, self.poll)) + bool(
@@ -423,6 +427,8 @@ class Driver(Protocol):
 
     token: str
     session_path: Path
+    # Whether ``send`` uses ``OutgoingMessage.id`` (so a resend with the same id is one message).
+    keeps_message_ids: bool
 
     def is_paired(self) -> bool:
         """True when the session file holds a pairing (reconnect needs no scan)."""

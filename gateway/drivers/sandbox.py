@@ -68,6 +68,7 @@ from gateway.drivers.base import (
     SendError,
     SentMessage,
 )
+from gateway.drivers.sandbox_log import MAX_KEPT, SentLog
 from gateway.ids import message_id as new_message_id
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
@@ -90,9 +91,6 @@ class _Group:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-MAX_KEPT = 1000  # what the simulated WhatsApp remembers: sent messages, received ids, media
-
-
 def _new_qr() -> str:
     return "2@" + secrets.token_urlsafe(48) + "," + secrets.token_urlsafe(32) + ",sandbox"
 
@@ -103,6 +101,8 @@ def _pairing_code() -> str:
 
 
 class SandboxDriver:
+    keeps_message_ids = True  # like WhatsApp: a message resent under its id is one message
+
     def __init__(self, token: str, options: DriverOptions) -> None:
         self.token = token
         self.session_path = options.data_dir / f"{token}.db"
@@ -119,8 +119,9 @@ class SandboxDriver:
         self._receipt_timer: asyncio.TimerHandle | None = None
         self._down_until = 0.0
         # What WhatsApp received, oldest first: id, to, text, when, the rest of the record (None for a
-        # plain text: the fast path stays a tuple).
-        self._sent: deque[tuple[str, str, str | None, datetime, dict[str, Any] | None]] = deque(maxlen=MAX_KEPT)
+        # plain text: the fast path stays a tuple). Kept on disk too: WhatsApp outlives a gateway crash.
+        self._log = SentLog(Path(str(self.session_path) + "-sent.jsonl"))
+        self._sent = self._log.entries
         self.typing: deque[tuple[str, bool]] = deque(maxlen=MAX_KEPT)  # composing on/off, newest last
         self.presence: deque[tuple[str, PresenceState]] = deque(maxlen=MAX_KEPT)  # chat, state
         self.reads: deque[tuple[str, tuple[str, ...], str | None]] = deque(maxlen=MAX_KEPT)  # chat, ids, sender
@@ -149,6 +150,7 @@ class SandboxDriver:
             conn.execute("INSERT INTO pairing VALUES (1, ?)", (datetime.now(UTC).isoformat(),))
 
     def _delete_session(self) -> None:
+        self._log.delete()
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
                 Path(str(self.session_path) + suffix).unlink()
@@ -185,19 +187,30 @@ class SandboxDriver:
 
     async def close(self) -> None:
         await self.disconnect()
+        self._log.close()
 
     async def send_text(self, to: str, text: str) -> SentMessage:
         self._require_connected()
-        msg_id = new_message_id()
+        return self._received_by_whatsapp(None, to, text, None)
+
+    def _received_by_whatsapp(
+        self, chosen_id: str | None, to: str, text: str | None, record: dict[str, Any] | None, receipts: bool = True
+    ) -> SentMessage:
+        if chosen_id is not None:
+            known = self._log.find(chosen_id)
+            if known is not None:  # a resend of a message WhatsApp has: still one message
+                return SentMessage(chosen_id, known[3])
+        msg_id = chosen_id or new_message_id()
         now = datetime.now(UTC)
-        self._sent.append((msg_id, to, text, now, None))
-        self._schedule_receipts(msg_id, to)
+        self._log.append((msg_id, to, text, now, record))
+        if receipts:
+            self._schedule_receipts(msg_id, to)
         return SentMessage(msg_id, now)
 
     async def send(self, to: str, message: OutgoingMessage) -> SentMessage:
         self._require_connected()
         if message.text is not None and message.reply_to is None and not message.mentions:
-            return await self.send_text(to, message.text)
+            return self._received_by_whatsapp(message.id, to, message.text, None)
         record: dict[str, Any] = {"type": message.type}
         text = message.text
         if message.media is not None:
@@ -230,19 +243,15 @@ class SandboxDriver:
         if message.mentions:
             record["mentions"] = [m.partition("@")[0] for m in message.mentions]
         self._require_connected()  # hashing yielded: the device may have gone meanwhile
-        msg_id = new_message_id()
-        now = datetime.now(UTC)
-        self._sent.append((msg_id, to, text, now, record))
-        if message.reaction is None:  # WhatsApp sends no receipts for reactions
-            self._schedule_receipts(msg_id, to)
-        return SentMessage(msg_id, now)
+        # WhatsApp sends no receipts for reactions
+        return self._received_by_whatsapp(message.id, to, text, record, receipts=message.reaction is None)
 
     async def edit(self, chat: str, message_id: str, text: str) -> SentMessage:
         self._require_connected()
         now = datetime.now(UTC)
         for i, (msg_id, to, _, at, record) in enumerate(self._sent):
             if msg_id == message_id:
-                self._sent[i] = (msg_id, to, text, at, {**(record or {"type": "text"}), "editedAt": _iso(now)})
+                self._log.replace(i, (msg_id, to, text, at, {**(record or {"type": "text"}), "editedAt": _iso(now)}))
                 break
         return SentMessage(new_message_id(), now)
 
@@ -250,7 +259,7 @@ class SandboxDriver:
         self._require_connected()
         for i, (msg_id, to, text, at, record) in enumerate(self._sent):
             if msg_id == message_id:
-                self._sent[i] = (msg_id, to, text, at, {**(record or {"type": "text"}), "revoked": True})
+                self._log.replace(i, (msg_id, to, text, at, {**(record or {"type": "text"}), "revoked": True}))
                 break
 
     async def mark_read(self, chat: str, message_ids: list[str], sender: str | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.drivers.base import OutgoingMedia
 from gateway.media.errors import MediaError, invalid_media
 from gateway.media.prepare import PreparedMedia
 from gateway.media.service import MediaService
@@ -72,3 +73,20 @@ async def prepare(
             await svc.discard(row.id)
         raise
     return row, prepared
+
+
+def seam_media(p: PreparedMedia) -> OutgoingMedia:
+    return OutgoingMedia(
+        type=p.type,
+        path=p.path,
+        mimetype=p.mimetype,
+        size=p.size,
+        sha256=p.sha256,
+        filename=p.filename,
+        caption=p.caption,
+        voice_note=p.voice_note,
+        thumbnail=p.thumbnail,
+        duration_s=p.duration_s,
+        width=p.width,
+        height=p.height,
+    )

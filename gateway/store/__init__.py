@@ -16,6 +16,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from gateway.store.accounts import AccountQueries
+from gateway.store.campaigns import CampaignQueries
 from gateway.store.contacts import ContactQueries, ContactRow
 from gateway.store.db import Db, SqliteDb
 from gateway.store.devices import DeviceQueries, DeviceRow
@@ -38,6 +39,7 @@ class Store(
     MediaQueries,
     PendingMediaQueries,
     MessageQueries,
+    CampaignQueries,
 ):
     def __init__(self, db: Db) -> None:
         self.db = db

@@ -122,20 +122,28 @@ class EventQueries:
         at: float,
         deliveries: Sequence[NewDelivery],
         describe: Callable[[StatusChange], tuple[D, list[NewDelivery]]],
+        recording: bool = True,
+        also: Sequence[Callable[[Conn], object]] = (),
+        heard: list[object] | None = None,
     ) -> list[D]:
         """A receipt: the statuses it moves forward and the receipt's own outbox rows. ``describe``
         turns each change into what the caller tells of it and the outbox rows stored with it (on the
-        writer's thread, off the event loop); returns what it made of each change, in order."""
+        writer's thread, off the event loop); returns what it made of each change, in order.
+        ``also``: more work of the same transaction (a campaign's recipients), whose results are put
+        in ``heard``; ``recording`` false: the message store keeps nothing (MESSAGE_RETENTION_DAYS=0)."""
         rows = list(deliveries)
 
         def job(conn: Conn) -> list[D]:
             told: list[D] = []
             out = list(rows)
-            for change in apply_receipt_sync(conn, token, ids, status, at):
+            for change in apply_receipt_sync(conn, token, ids, status, at) if recording else ():
                 data, more = describe(change)
                 told.append(data)
                 out += more
+            results = [fn(conn) for fn in also]
             _enqueue(conn, out)
+            if heard is not None:
+                heard.extend(results)
             return told
 
         return await self.db.run(job)

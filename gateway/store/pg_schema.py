@@ -214,6 +214,50 @@ PG_MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     ALTER TABLE outbox ADD COLUMN claim_until DOUBLE PRECISION;
     """,
+    # 8 (campaigns): campaigns and their recipients
+    """
+    CREATE TABLE campaigns (
+        id          TEXT PRIMARY KEY,
+        owner_id    BIGINT,
+        token       TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        pace        TEXT NOT NULL,
+        validate    BIGINT NOT NULL,
+        status      TEXT NOT NULL,
+        error       TEXT,
+        total       BIGINT NOT NULL DEFAULT 0,
+        pending     BIGINT NOT NULL DEFAULT 0,
+        sent        BIGINT NOT NULL DEFAULT 0,
+        delivered   BIGINT NOT NULL DEFAULT 0,
+        read        BIGINT NOT NULL DEFAULT 0,
+        failed      BIGINT NOT NULL DEFAULT 0,
+        skipped     BIGINT NOT NULL DEFAULT 0,
+        created_at  DOUBLE PRECISION NOT NULL,
+        start_at    DOUBLE PRECISION,
+        started_at  DOUBLE PRECISION,
+        finished_at DOUBLE PRECISION
+    );
+    CREATE INDEX campaigns_owner ON campaigns(owner_id, created_at);
+    CREATE INDEX campaigns_token ON campaigns(token, status);
+
+    CREATE TABLE campaign_recipients (
+        campaign_id TEXT NOT NULL,
+        seq         BIGINT NOT NULL,
+        token       TEXT NOT NULL,
+        phone       TEXT NOT NULL,
+        name        TEXT,
+        vars        TEXT,
+        status      TEXT NOT NULL,
+        reason      TEXT,
+        message_id  TEXT,
+        sent_at     DOUBLE PRECISION,
+        status_at   DOUBLE PRECISION,
+        PRIMARY KEY (campaign_id, seq)
+    );
+    CREATE INDEX campaign_recipients_next ON campaign_recipients(campaign_id, status, seq);
+    CREATE INDEX campaign_recipients_message ON campaign_recipients(token, message_id);
+    """,
 ]
 
 

@@ -207,4 +207,52 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
     ALTER TABLE outbox ADD COLUMN claim_until REAL;
     """,
+    # 8 (campaigns): paced bulk sends. One row per recipient given (skipped ones too, with their reason), in
+    # the order given (seq). A recipient's send is recorded before (status 'sending' with the message id it
+    # will go out under: its idempotency key) and after ('sent' / 'failed'). The counters on campaigns move
+    # in the same transactions as the recipients, so reading a campaign never counts rows. Plain types only:
+    # a PostgreSQL twin is the same DDL.
+    """
+    CREATE TABLE campaigns (
+        id          TEXT PRIMARY KEY,
+        owner_id    INTEGER,
+        token       TEXT NOT NULL,
+        name        TEXT NOT NULL,
+        message     TEXT NOT NULL,
+        pace        TEXT NOT NULL,
+        validate    INTEGER NOT NULL,
+        status      TEXT NOT NULL,
+        error       TEXT,
+        total       INTEGER NOT NULL DEFAULT 0,
+        pending     INTEGER NOT NULL DEFAULT 0,
+        sent        INTEGER NOT NULL DEFAULT 0,
+        delivered   INTEGER NOT NULL DEFAULT 0,
+        read        INTEGER NOT NULL DEFAULT 0,
+        failed      INTEGER NOT NULL DEFAULT 0,
+        skipped     INTEGER NOT NULL DEFAULT 0,
+        created_at  REAL NOT NULL,
+        start_at    REAL,
+        started_at  REAL,
+        finished_at REAL
+    );
+    CREATE INDEX campaigns_owner ON campaigns(owner_id, created_at);
+    CREATE INDEX campaigns_token ON campaigns(token, status);
+
+    CREATE TABLE campaign_recipients (
+        campaign_id TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        token       TEXT NOT NULL,
+        phone       TEXT NOT NULL,
+        name        TEXT,
+        vars        TEXT,
+        status      TEXT NOT NULL,
+        reason      TEXT,
+        message_id  TEXT,
+        sent_at     REAL,
+        status_at   REAL,
+        PRIMARY KEY (campaign_id, seq)
+    );
+    CREATE INDEX campaign_recipients_next ON campaign_recipients(campaign_id, status, seq);
+    CREATE INDEX campaign_recipients_message ON campaign_recipients(token, message_id);
+    """,
 ]

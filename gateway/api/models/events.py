@@ -11,6 +11,7 @@ from typing import Literal
 import msgspec
 
 from gateway.api.models.base import Model
+from gateway.api.models.campaigns import CampaignProgress
 from gateway.api.models.messages import MessageData, MessageEdited, MessageReaction, MessageRevoked, MessageStatus
 from gateway.api.models.responses import Contact, Time
 
@@ -99,6 +100,13 @@ class ContactsSyncEvent(Event):
     data: list[Contact]
 
 
+class CampaignEvent(Event):
+    """``campaign``: a campaign's progress, at most once a second per campaign, and at every status change."""
+
+    event: Literal["campaign"]
+    data: CampaignProgress
+
+
 EVENTS: dict[str, type[Event]] = {
     "device.connected": DeviceConnected,
     "device.disconnected": DeviceDisconnected,
@@ -112,4 +120,5 @@ EVENTS: dict[str, type[Event]] = {
     "message.reaction": MessageReactionEvent,
     "contacts.new": ContactsNewEvent,
     "contacts.sync": ContactsSyncEvent,
+    "campaign": CampaignEvent,
 }

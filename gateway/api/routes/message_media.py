@@ -24,12 +24,11 @@ from gateway.api.routes.common import principal, raw_header, token_from, visible
 from gateway.api.routes.history import service
 from gateway.api.routes.media import api_error, media_service
 from gateway.api.uploads import read_multipart
-from gateway.drivers.base import OutgoingMedia, OutgoingMessage
+from gateway.drivers.base import OutgoingMessage
 from gateway.idempotency import check_key, fingerprint
 from gateway.media import outgoing
 from gateway.media.errors import MediaError
-from gateway.media.outgoing import MediaSpec
-from gateway.media.prepare import PreparedMedia
+from gateway.media.outgoing import MediaSpec, seam_media
 from gateway.messages.content import message_id
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
@@ -70,23 +69,6 @@ def mention_jids(request: Request, mentions: list[str] | None) -> tuple[str, ...
         except InvalidPhone as exc:
             raise ApiError("INVALID_PHONE", f"'mentions': {exc}") from exc
     return tuple(dict.fromkeys(out))
-
-
-def seam_media(p: PreparedMedia) -> OutgoingMedia:
-    return OutgoingMedia(
-        type=p.type,
-        path=p.path,
-        mimetype=p.mimetype,
-        size=p.size,
-        sha256=p.sha256,
-        filename=p.filename,
-        caption=p.caption,
-        voice_note=p.voice_note,
-        thumbnail=p.thumbnail,
-        duration_s=p.duration_s,
-        width=p.width,
-        height=p.height,
-    )
 
 
 def spec_fingerprint(spec: MediaSpec, sha256: str | None = None) -> dict[str, Any]:

@@ -237,6 +237,9 @@ def _read_is_paired(path: Path) -> bool:
 class NeonizeDriver:
     """One device linked to real WhatsApp through neonize."""
 
+    # neonize 0.5.2's SendMessage takes no SendRequestExtra: whatsmeow picks every id itself.
+    keeps_message_ids = False
+
     def __init__(self, token: str, options: DriverOptions) -> None:
         self.token = token
         self.session_path: Path = options.data_dir / f"{token}.db"

@@ -1,0 +1,94 @@
+"""One pace per device, shared by every campaign sending from it.
+
+Campaigns on one device take turns (a FIFO lock per device). A turn starts
+when the device's previous send is a gap behind (the gap of the campaign that
+made it), the campaign's own previous send is a gap behind, and neither the
+device nor the campaign has sent ``perMinute`` messages in the last minute:
+so two campaigns of 20 per minute on one device send 20 per minute between
+them, never 40. Devices do not share anything: each has its own lane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from gateway.campaigns.clock import Clock
+from gateway.campaigns.pacing import Pace, Window, next_gap
+
+
+@dataclass(slots=True)
+class CampaignPace:
+    """A campaign's own pacing state (in memory: after a restart the warm-up starts again, as it should)."""
+
+    pace: Pace
+    rng: random.Random = field(default_factory=random.Random)
+    sent: int = 0
+    next_at: float = 0.0
+    window: Window = field(default_factory=Window)
+
+
+@dataclass(slots=True)
+class _Lane:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    next_at: float = 0.0
+    window: Window = field(default_factory=Window)
+
+
+@dataclass(slots=True)
+class Turn:
+    ready: bool  # False: woken (paused, cancelled, stopping) before the turn came
+    used: bool = False  # set by the caller when it sent (or asked WhatsApp) in this turn
+
+
+class DevicePacer:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._lanes: dict[str, _Lane] = {}
+
+    def _lane(self, token: str) -> _Lane:
+        lane = self._lanes.get(token)
+        if lane is None:
+            lane = self._lanes[token] = _Lane()
+        return lane
+
+    def due(self, token: str, cp: CampaignPace) -> float:
+        """When this campaign's next turn on ``token`` may start, as things stand."""
+        lane = self._lane(token)
+        now = self.clock.now()
+        limit = cp.pace.per_minute
+        return max(lane.next_at, cp.next_at, lane.window.earliest(limit, now), cp.window.earliest(limit, now))
+
+    @asynccontextmanager
+    async def turn(self, token: str, cp: CampaignPace, wake: asyncio.Event) -> AsyncIterator[Turn]:
+        """Wait for this campaign's turn on the device (or for ``wake``); the block sends at most once."""
+        lane = self._lane(token)
+        async with lane.lock:
+            ready = True
+            while True:
+                if wake.is_set():
+                    ready = False
+                    break
+                at = self.due(token, cp)
+                now = self.clock.now()
+                if at <= now:
+                    break
+                await self.clock.sleep(at - now, wake)
+            turn = Turn(ready)
+            yield turn
+            if turn.used:
+                now = self.clock.now()
+                gap = next_gap(cp.pace, cp.sent, cp.rng)
+                cp.sent += 1
+                cp.next_at = now + gap
+                lane.next_at = now + gap
+                cp.window.record(now)
+                lane.window.record(now)
+
+    def forget(self, token: str) -> None:
+        lane = self._lanes.get(token)
+        if lane is not None and not lane.lock.locked():
+            del self._lanes[token]
