@@ -8,6 +8,7 @@
 import { wireAddDevice } from './add-device.js';
 import { api, credentials, describe, loadCredentials, rememberSession } from './api.js';
 import { showAuth, wireAuth } from './auth.js';
+import { wireCampaigns } from './campaigns/campaigns.js';
 import { wireContactsCsv } from './contacts-csv.js';
 import { wireContactsTable } from './contacts-table.js';
 import { wireDeliveries } from './deliveries.js';
@@ -96,8 +97,8 @@ function followHash() {
   // (a link to a device not yet known would lose its token).
   if (!entered) return;
   const route = parseHash();
-  if (route.section === 'webhooks') {
-    if (state.section !== 'webhooks') showSection('webhooks');
+  if (route.section === 'webhooks' || route.section === 'campaigns') {
+    if (state.section !== route.section) showSection(route.section);
     return;
   }
   if (route.section === 'messages') {
@@ -137,6 +138,7 @@ async function boot() {
   wireSettings();
   wireDeliveries();
   wireInbox();
+  wireCampaigns();
 
   // A selected device that disappeared (deleted here or elsewhere) is no longer selected.
   on('devices', () => { if (state.selected && !state.devices.has(state.selected)) selectDevice(null); });

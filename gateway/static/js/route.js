@@ -9,6 +9,7 @@ export const TABS = ['overview', 'contacts', 'settings'];
 export function parseHash() {
   const h = location.hash.replace(/^#\/?/, '');
   if (/^webhooks\b/.test(h)) return { section: 'webhooks', token: null, tab: null };
+  if (/^campaigns\b/.test(h)) return { section: 'campaigns', token: null, tab: null };
   const inbox = /^messages(?:\/([^/?#]+))?(?:\/([^/?#]+))?/.exec(h);
   if (inbox) {
     return {
@@ -30,7 +31,7 @@ export function parseHash() {
 /** Write the state into the address without adding a history entry. */
 export function syncHash() {
   let hash = '';
-  if (state.section === 'webhooks') hash = '#/webhooks';
+  if (state.section === 'webhooks' || state.section === 'campaigns') hash = `#/${state.section}`;
   else if (state.section === 'messages') {
     hash = '#/messages';
     if (state.selected) hash += `/${encodeURIComponent(state.selected)}${state.chat ? `/${encodeURIComponent(state.chat)}` : ''}`;

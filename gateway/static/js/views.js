@@ -5,7 +5,7 @@ import { $, show } from './dom.js';
 import { syncHash, TABS } from './route.js';
 import { emit, state } from './store.js';
 
-const TITLES = { devices: 'Devices', messages: 'Messages', webhooks: 'Webhook deliveries' };
+const TITLES = { devices: 'Devices', messages: 'Messages', webhooks: 'Webhook deliveries', campaigns: 'Campaigns' };
 
 export function showSection(section) {
   state.section = Object.hasOwn(TITLES, section) ? section : 'devices';
