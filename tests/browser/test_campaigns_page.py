@@ -39,11 +39,11 @@ async def test_create_from_a_csv_watch_progress_pause_and_resume(
     await expect(page.locator("#cmp-rows")).to_contain_text("No campaigns yet.")
 
     form = page.get_by_role("form", name="New campaign")
-    await form.get_by_label("Device", exact=True).select_option(TOKEN)
-    await form.get_by_label("Name", exact=True).fill("Spring promo")
+    await form.get_by_label("Send from device").select_option(TOKEN)
+    await form.get_by_label("Campaign name").fill("Spring promo")
     await form.get_by_label("Recipients CSV").set_input_files(str(people))
     await form.get_by_label("Messages per minute").fill("1")
-    await form.get_by_label("Message", exact=True).fill("Hi {{name}}, see you in {{city}}")
+    await form.get_by_label("Campaign message").fill("Hi {{name}}, see you in {{city}}")
     await form.get_by_role("button", name="Create campaign").click()
     await expect(page.locator("#cmp-result")).to_contain_text("4 recipients, 1 skipped")
 
