@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +18,6 @@ from tests.support.constants import API_KEY, OTHER, TOKEN
 from tests.support.proc import ServerProcess
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def servers() -> Iterator[list[ServerProcess]]:
-    started: list[ServerProcess] = []
-    yield started
-    for s in started:
-        s.kill()
 
 
 def launch(servers: list[ServerProcess], data_dir: Path, **env: str) -> ServerProcess:
