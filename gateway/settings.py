@@ -45,6 +45,7 @@ class Settings:
     webhook_retry_max_ms: int = 3_600_000
     webhook_timeout_ms: int = 10_000
     webhook_concurrency: int = 64
+    webhook_origin_concurrency: int = 8
     webhook_retention_hours: int = 168
     message_retention_days: int = 30
     webhook_allow_private: bool = False
@@ -111,6 +112,7 @@ class Settings:
             webhook_retry_max_ms=r.integer("WEBHOOK_RETRY_MAX_MS", 3_600_000, lo=1),
             webhook_timeout_ms=r.integer("WEBHOOK_TIMEOUT_MS", 10_000, lo=1),
             webhook_concurrency=r.integer("WEBHOOK_CONCURRENCY", 64, lo=1, hi=10_000),
+            webhook_origin_concurrency=r.integer("WEBHOOK_ORIGIN_CONCURRENCY", 8, lo=1, hi=10_000),
             webhook_retention_hours=r.integer("WEBHOOK_RETENTION_HOURS", 168, lo=0),
             message_retention_days=r.integer("MESSAGE_RETENTION_DAYS", 30, lo=0, hi=36_500),
             webhook_allow_private=r.boolean("WEBHOOK_ALLOW_PRIVATE", False),

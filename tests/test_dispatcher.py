@@ -375,7 +375,7 @@ async def test_a_claimed_row_is_never_sent_twice_at_once(make: Any, store: Store
 
 
 async def test_one_slow_url_does_not_block_others(make: Any, store: Store, clock: Clock) -> None:
-    """A receiver that hangs holds only its per-URL slots; another URL's deliveries go through meanwhile."""
+    """A receiver that hangs holds only its origin's slots; another origin's deliveries go through meanwhile."""
     release = asyncio.Event()
     fast_done = asyncio.Event()
     slow_seen: list[str] = []
@@ -388,20 +388,20 @@ async def test_one_slow_url_does_not_block_others(make: Any, store: Store, clock
             fast_done.set()
         return httpx.Response(200)
 
-    d = make(handler, per_url_limit=2, settings={"webhook_concurrency": 4})
+    d = make(handler, origin_limit=2, settings={"webhook_concurrency": 4})
     await enqueue(store, clock, n=20, url="http://slow.test/hook")
     await enqueue(store, clock, n=1, url="http://fast.test/hook")
     await d.deliver_due()
     async with asyncio.timeout(5):
         await fast_done.wait()
-    assert len(slow_seen) == 2  # per-URL limit
+    assert len(slow_seen) == 2  # per-origin limit
     release.set()
     await drain(d)
     assert {r.status for r in await rows(store)} == {"delivered"}
 
 
 async def test_global_limit_bounds_attempts_in_flight(make: Any, store: Store, clock: Clock) -> None:
-    """Never more than WEBHOOK_CONCURRENCY attempts at once, across URLs."""
+    """Never more than WEBHOOK_CONCURRENCY attempts at once for one owner (the operator here), across origins."""
     release, peak, now = asyncio.Event(), [0], [0]
 
     async def handler(request: httpx.Request) -> httpx.Response:
@@ -411,7 +411,7 @@ async def test_global_limit_bounds_attempts_in_flight(make: Any, store: Store, c
         now[0] -= 1
         return httpx.Response(200)
 
-    d = make(handler, settings={"webhook_concurrency": 3}, per_url_limit=3)
+    d = make(handler, settings={"webhook_concurrency": 3}, origin_limit=3)
     for i in range(4):
         await enqueue(store, clock, n=3, url=f"http://r{i}.test/hook")
     await d.deliver_due()

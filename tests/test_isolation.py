@@ -470,6 +470,7 @@ class Receiver:
     def __init__(self, hold: bool) -> None:
         self.hold = hold
         self.release = asyncio.Event()
+        self.arrival = asyncio.Event()  # set at each request (a waiter clears it)
         self.bodies: list[dict[str, Any]] = []
         self.waiting = 0
         self.server: asyncio.Server | None = None
@@ -492,6 +493,8 @@ class Receiver:
                 self.bodies.append(json.loads(await reader.readexactly(length)))
                 if self.hold:
                     self.waiting += 1
+                self.arrival.set()
+                if self.hold:
                     await self.release.wait()
                 writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
                 await writer.drain()
@@ -538,3 +541,84 @@ async def test_a_slow_receiver_does_not_delay_another_accounts_webhooks(gateway_
 
 async def _answers_200(gw: Any, path: str) -> bool:
     return bool((await gw.http.get(path)).status_code == 200)
+
+
+class HangingReceivers:
+    """Receivers on 127.0.0.1 (one port, so one origin, each) that record every request and answer none
+    until :meth:`release`; ``full`` is set once every receiver holds ``n`` unanswered requests."""
+
+    def __init__(self, count: int, n: int) -> None:
+        self.receivers = [Receiver(hold=True) for _ in range(count)]
+        self.n = n
+        self.full = asyncio.Event()
+
+    async def start(self) -> None:
+        for r in self.receivers:
+            await r.start()
+
+    def check(self) -> bool:
+        if all(r.waiting >= self.n for r in self.receivers):
+            self.full.set()
+        return self.full.is_set()
+
+    async def stop(self) -> None:
+        for r in self.receivers:
+            await r.stop()
+
+
+async def test_eight_hanging_receivers_do_not_delay_another_account(gateway_factory: Any) -> None:
+    """alice's 8 receivers (8 origins) never answer; each holds exactly WEBHOOK_ORIGIN_CONCURRENCY (8) of her
+    attempts, together all 64 WEBHOOK_CONCURRENCY slots — and bob's delivery still arrives while they hang."""
+    hanging = HangingReceivers(count=8, n=8)
+    await hanging.start()
+    fast = Receiver(hold=False)
+    await fast.start()
+    gw: Gateway = await gateway_factory(webhook_allow_private=True, webhook_timeout_ms=120_000)
+    assert gw.settings.webhook_concurrency == 64 and gw.settings.webhook_origin_concurrency == 8
+    tenants = Tenants(gw)
+    try:
+        alice, bob = await tenants.signup("alice"), await tenants.signup("bob")
+        assert (await bob.http.patch("/auth/me", json={"webhookUrl": fast.url})).status_code == 200
+        assert (await bob.http.post("/devices", json={"token": TB})).status_code == 200
+        assert (await gw.post(f"/sandbox/devices/{TB}/scan")).status_code == 200
+        tokens = [f"6012345678{i}" for i in range(1, 9)]
+        for token, receiver in zip(tokens, hanging.receivers, strict=True):
+            body = {"token": token, "webhookUrl": receiver.url}
+            assert (await alice.http.post("/devices", json=body)).status_code == 200, token
+            assert (await gw.post(f"/sandbox/devices/{token}/scan")).status_code == 200
+            for i in range(10):  # more than the origin's share, all waiting behind the hanging ones
+                r = await gw.post(f"/sandbox/devices/{token}/incoming", {"from": SENDER, "text": f"a{i}"})
+                assert r.status_code == 200
+        async with asyncio.timeout(30):  # a bound for a broken build, not a measurement
+            while not hanging.check():
+                await _changed(hanging.receivers)
+        assert gw.rt.dispatcher.in_flight >= 64  # every shared slot is held by alice's hanging receivers
+
+        def bob_hit() -> bool:
+            return any(b["data"] and b["data"].get("text") == "to bob" for b in fast.bodies)
+
+        r = await gw.post(f"/sandbox/devices/{TB}/incoming", {"from": SENDER, "text": "to bob"})
+        assert r.status_code == 200
+        async with asyncio.timeout(30):
+            while not bob_hit():
+                await _changed([fast])
+        # bob's arrived while every one of alice's is still unanswered, none over its origin's cap
+        assert [rcv.waiting for rcv in hanging.receivers] == [8] * 8
+        assert not any(rcv.release.is_set() for rcv in hanging.receivers)
+        assert {b["token"] for b in fast.bodies} == {TB}
+    finally:
+        await hanging.stop()
+        await fast.stop()
+        await tenants.aclose()
+
+
+async def _changed(receivers: list[Receiver]) -> None:
+    """Until one of ``receivers`` records another request."""
+    waits = [asyncio.ensure_future(r.arrival.wait()) for r in receivers]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        for r in receivers:
+            r.arrival.clear()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import random
 import time
 from collections import Counter
@@ -27,7 +26,8 @@ from gateway.net.client import USER_AGENT
 from gateway.settings import Settings
 from gateway.store import Store
 from gateway.store.outbox import AttemptResult, OutboxRow
-from gateway.webhooks.keys import SigningKeys
+from gateway.webhooks.fairness import FairQueue, Lane
+from gateway.webhooks.keys import TARGET_ACCOUNT, TARGET_DEVICE, SigningKeys
 from gateway.webhooks.retention import Retention
 from gateway.webhooks.schedule import backoff_s, retry_after_s
 
@@ -73,9 +73,10 @@ class Dispatcher:
     """Delivers due outbox rows through one shared :class:`Poster` (the gateway's guarded client).
 
     One scheduling task claims due rows (an in-memory claim set: one process
-    owns the outbox) and starts one task per attempt, at most
-    ``webhook_concurrency`` at once and ``per_url_limit`` per target URL, so a
-    slow receiver holds only its own slots. Finished attempts are recorded in
+    owns the outbox) and starts one task per attempt, in the fair order and
+    within the limits of :class:`~gateway.webhooks.fairness.FairQueue`
+    (``webhook_concurrency`` in all, ``origin_limit`` per account and target
+    origin), so a slow receiver holds only its owner's slots. Finished attempts are recorded in
     batches; a row stays claimed until its result is stored, so it is never
     sent twice at once. :meth:`wake` (called by the event pump after each
     commit) runs the scheduler at once; when idle it sleeps until the earliest
@@ -90,7 +91,7 @@ class Dispatcher:
         http: Poster,
         clock: Callable[[], float] = time.time,
         rand: Callable[[], float] = random.random,
-        per_url_limit: int | None = None,
+        origin_limit: int | None = None,
         prune_interval_s: float = 600.0,
         keys: SigningKeys | None = None,
     ) -> None:
@@ -100,8 +101,7 @@ class Dispatcher:
         self.rand = rand
         self.http = http  # owned by the composition root: not closed here
         self.limit = settings.webhook_concurrency
-        # A slow receiver may take an eighth of the slots: seven more would have to stall to starve the rest.
-        self.per_url_limit = per_url_limit or max(1, min(self.limit, max(8, self.limit // 8)))
+        self.queue = FairQueue(self.limit, origin_limit or settings.webhook_origin_concurrency)
         self.retention = Retention(settings, store, clock=clock, interval_s=prune_interval_s)
         # Each delivery is signed with its target's secret (gateway.webhooks.keys).
         self.keys = keys or SigningKeys(settings.webhook_secret, clock=clock)
@@ -109,12 +109,10 @@ class Dispatcher:
         self.stats: Counter[str] = Counter()  # attempts, delivered, retried, failed
         self._wake = asyncio.Event()
         self._pass_lock = asyncio.Lock()
-        # Pending rows not claimed, per URL, as heaps of (next_attempt_at, id): one process owns the
-        # outbox, so the store is read once at start and then only for rows newer than _last_id.
-        self._due: dict[str, list[tuple[float, int]]] = {}
+        # Pending rows not claimed wait in self.queue: one process owns the outbox, so the store is
+        # read once at start and then only for rows newer than _last_id.
         self._last_id = 0
-        self._claimed: dict[int, str] = {}  # id → url: sending, or finished but not yet recorded
-        self._busy: Counter[str] = Counter()  # attempts in flight per URL
+        self._claimed: dict[int, Lane] = {}  # id → lane: sending, or finished but not yet recorded
         self._attempts: set[asyncio.Task[None]] = set()
         self._results: list[AttemptResult] = []
         self._scheduler: asyncio.Task[None] | None = None
@@ -195,64 +193,38 @@ class Dispatcher:
             loaded = {row.id: row for row in new}
             for row in new:
                 self._last_id = max(self._last_id, row.id)
-                self._queue(row.url, row.next_attempt_at, row.id)
+                self.queue.push(self.lane_of(row), row.next_attempt_at, row.id)
             now = self.clock()
-            chosen = self._choose(now)
+            chosen = [] if self._stopping else self.queue.choose(now)
+            for row_id, lane in chosen:
+                self._claimed[row_id] = lane
             missing = [row_id for row_id, _ in chosen if row_id not in loaded]
             if missing:  # queued in an earlier pass; bodies are not kept in memory
                 loaded.update((row.id, row) for row in await self.store.deliveries_by_id(missing))
-            for row_id, url in chosen:
+            for row_id, lane in chosen:
                 claimed = loaded.get(row_id)
                 if claimed is None:  # gone from the store meanwhile
                     self._claimed.pop(row_id, None)
-                    self._busy[url] -= 1
+                    self.queue.done(lane)
                     continue
-                self._start_attempt(claimed)
+                self._start_attempt(claimed, lane)
             if len(new) == LOAD_BATCH:
                 return 0
-            return self._next_due(now)
+            return self.queue.next_due(now)
 
-    def _queue(self, url: str, due: float, row_id: int) -> None:
-        heapq.heappush(self._due.setdefault(url, []), (due, row_id))
+    def lane_of(self, row: OutboxRow) -> Lane:
+        """The row's lane: its owner (the account of a tenant's target, else the operator) and origin."""
+        owner = row.owner_id if row.target in (TARGET_DEVICE, TARGET_ACCOUNT) else None
+        return self.queue.lane(owner, row.url)
 
-    def requeue(self, row_id: int, url: str, due: float) -> None:
+    def requeue(self, row: OutboxRow, due: float) -> None:
         """A delivery put back in the queue by hand (``POST …/retry``)."""
-        if row_id not in self._claimed:
-            self._queue(url, due, row_id)
+        if row.id not in self._claimed:
+            self.queue.push(self.lane_of(row), due, row.id)
         self.wake()
 
-    def _choose(self, now: float) -> list[tuple[int, str]]:
-        """Claim due rows, oldest-due URL first, within the global and per-URL limits."""
-        free = 0 if self._stopping else self.limit - len(self._attempts)
-        if free <= 0:
-            return []
-        ready = sorted(
-            (heap[0][0], url)
-            for url, heap in self._due.items()
-            if heap[0][0] <= now and self._busy[url] < self.per_url_limit
-        )
-        chosen: list[tuple[int, str]] = []
-        for _, url in ready:
-            heap = self._due[url]
-            while free > 0 and heap and heap[0][0] <= now and self._busy[url] < self.per_url_limit:
-                _, row_id = heapq.heappop(heap)
-                self._claimed[row_id] = url
-                self._busy[url] += 1
-                chosen.append((row_id, url))
-                free -= 1
-            if not heap:
-                del self._due[url]
-            if free <= 0:
-                break
-        return chosen
-
-    def _next_due(self, now: float) -> float | None:
-        """Seconds until the earliest queued row of a URL with a free slot (full URLs wait for a wake)."""
-        heads = [heap[0][0] for url, heap in self._due.items() if self._busy[url] < self.per_url_limit]
-        return max(0.0, min(heads) - now) if heads else None
-
-    def _start_attempt(self, row: OutboxRow) -> None:
-        task = asyncio.create_task(self._attempt(row), name=f"webhook-{row.id}")
+    def _start_attempt(self, row: OutboxRow, lane: Lane) -> None:
+        task = asyncio.create_task(self._attempt(row, lane), name=f"webhook-{row.id}")
         self._attempts.add(task)
         task.add_done_callback(self._attempts.discard)
 
@@ -270,11 +242,11 @@ class Dispatcher:
             self._release(results)
 
     def _release(self, results: list[AttemptResult]) -> None:
-        """Stored results give up their claims; a row still pending goes back in its URL's queue."""
+        """Stored results give up their claims; a row still pending goes back in its lane."""
         for r in results:
-            url = self._claimed.pop(r.id)
+            lane = self._claimed.pop(r.id)
             if r.status == "pending":
-                self._queue(url, r.next_attempt_at, r.id)
+                self.queue.push(lane, r.next_attempt_at, r.id)
 
     async def settle(self) -> None:
         """Wait for every attempt in flight and record the results (tests, shutdown)."""
@@ -284,7 +256,7 @@ class Dispatcher:
 
     # --- one attempt -------------------------------------------------------------------
 
-    async def _attempt(self, row: OutboxRow) -> None:
+    async def _attempt(self, row: OutboxRow, lane: Lane) -> None:
         recorded = False
         try:
             try:
@@ -296,12 +268,10 @@ class Dispatcher:
             self._results.append(result)
             recorded = True
         finally:
-            self._busy[row.url] -= 1
-            if self._busy[row.url] <= 0:
-                del self._busy[row.url]
+            self.queue.done(lane)
             if not recorded:  # cancelled: stays pending, unsent as far as we know
                 self._claimed.pop(row.id, None)
-                self._queue(row.url, row.next_attempt_at, row.id)
+                self.queue.push(lane, row.next_attempt_at, row.id)
             self.wake()
 
     async def send(self, row: OutboxRow) -> Outcome:

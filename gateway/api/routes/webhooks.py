@@ -71,7 +71,7 @@ async def retry_delivery(request: Request) -> Response:
     now = time.time()
     if row.status != "failed" or not await rt.store.requeue_failed(delivery_id, now):
         raise invalid(f"only a failed delivery can be retried; delivery {delivery_id} is {row.status}")
-    rt.dispatcher.requeue(delivery_id, row.url, now)
+    rt.dispatcher.requeue(row, now)
     queued = replace(row, status="pending", attempts=0, next_attempt_at=now)
     return ok(of(Delivery, delivery_view(queued, redact=principal(request).is_admin)), "Delivery queued for retry")
 
