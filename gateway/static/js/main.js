@@ -5,6 +5,7 @@
  * events (store.js); this one signs in, boots the modules and keeps the selection and the address in step.
  */
 
+import { forgetAccountSecret, wireAccountSecret } from './account-secret.js';
 import { wireAddDevice } from './add-device.js';
 import { api, credentials, describe, loadCredentials, rememberSession } from './api.js';
 import { showAuth, wireAuth } from './auth.js';
@@ -117,6 +118,7 @@ function followHash() {
 
 function leaveApp() {
   entered = false;
+  forgetAccountSecret();
   state.devices.clear();
   state.selected = null;
   history.replaceState(null, '', location.pathname);
@@ -139,6 +141,7 @@ async function boot() {
   wireDeliveries();
   wireInbox();
   wireCampaigns();
+  wireAccountSecret();
 
   // A selected device that disappeared (deleted here or elsewhere) is no longer selected.
   on('devices', () => { if (state.selected && !state.devices.has(state.selected)) selectDevice(null); });
