@@ -43,9 +43,9 @@ lint: $(TEST_STAMP)
 
 # The whole suite: unit and in-process HTTP tests, live-server tests (WebSocket, raw sockets), the real
 # process (e2e), the browser pages and the benchmark smoke tests. Spread over TEST_WORKERS processes
-# (pytest-xdist): most of the suite's time is spent waiting on sockets, processes and the browser, not on
+# (pytest-xdist, one per core): most of the suite waits on sockets, processes and the browser rather than
 # the CPU, so 4 workers finish far sooner than 1 even on 2 cores. TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 2
 test: lint test-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 
