@@ -147,7 +147,8 @@ async def test_not_connected_device_answers_device_not_connected(gw: Gateway) ->
 
 
 async def test_rate_limit_answers_429_with_retry_after(gateway_factory: Any) -> None:
-    """Over RATE_LIMIT_PER_MINUTE → 429 RATE_LIMITED with Retry-After; /health is never limited."""
+    """Over RATE_LIMIT_PER_MINUTE → 429 RATE_LIMITED with Retry-After; /health and the pages' static files
+    are never limited (a page load fetches dozens of ES modules); the pages themselves are."""
     gw = await gateway_factory(rate_limit_per_minute=3)
     codes = [(await gw.http.get("/devices")).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
@@ -156,6 +157,9 @@ async def test_rate_limit_answers_429_with_retry_after(gateway_factory: Any) -> 
     assert int(r.headers["retry-after"]) >= 1
     for _ in range(10):
         assert (await gw.anon.get("/health")).status_code == 200
+        assert (await gw.anon.get("/static/js/main.js")).status_code == 200
+    codes = [(await gw.anon.get("/")).status_code for _ in range(4)]
+    assert codes[-1] == 429
 
 
 async def test_cors_headers_only_when_configured(gateway_factory: Any) -> None:
