@@ -27,6 +27,7 @@ from gateway.store.outbox import OutboxRow
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.schedule import backoff_s, retry_after_s
 from tests.support.fake_http import Handler, HttpxPoster
+from tests.support.poll import until
 
 URL = "http://receiver.test/hook"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -452,9 +453,7 @@ async def test_rows_left_pending_by_a_previous_run_go_out_on_start(store: Store,
     d = Dispatcher(make_settings(), store, http=HttpxPoster(router.async_handler))
     await d.start()
     try:
-        async with asyncio.timeout(5):
-            while route.call_count < 3:
-                await asyncio.sleep(0.01)
+        await until(lambda: route.call_count >= 3, 5, "three deliveries")
     finally:
         await d.stop()
     assert [r.status for r in await rows(store)] == ["delivered"] * 3

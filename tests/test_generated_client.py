@@ -7,12 +7,10 @@ every answer parsed into generated models. Generation runs offline, once per ses
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import io
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,6 +23,7 @@ from PIL import Image
 from gateway.api.openapi import document
 from tests.support.constants import API_KEY, OTHER, TOKEN
 from tests.support.gateway import Gateway
+from tests.support.poll import until
 
 PACKAGE = "wa_gateway_client"
 # openapi-python-client reads only JSON, text/* and octet-stream bodies; images are files to it.
@@ -134,13 +133,12 @@ async def test_sandbox_flow_through_the_generated_client(
     assert incoming.data.from_ == OTHER
 
     # The sandbox answers once the message is handed to the device; its pump stores the contact just after.
-    async with asyncio.timeout(10):
-        while True:
-            page = await api("contacts.list_contacts").asyncio(TOKEN, client=client, limit=100)
-            assert isinstance(page, m.ContactPageEnvelope), page
-            if page.data.total:
-                break
-            await asyncio.sleep(0.02)
+    async def stored() -> Any:
+        page = await api("contacts.list_contacts").asyncio(TOKEN, client=client, limit=100)
+        assert isinstance(page, m.ContactPageEnvelope), page
+        return page if page.data.total else None
+
+    page = await until(stored, 10, "the contact stored")
     assert page.data.limit == 100 and page.data.total == 1
     assert [(c.phone, c.name) for c in page.data.contacts] == [(OTHER, "Ola")]
 
@@ -154,18 +152,12 @@ async def test_sandbox_flow_through_the_generated_client(
 
 
 async def _wait_for_qr(client: Any, m: Any) -> str:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    async def qr() -> str | None:
         got = await api("devices.get_device_qr").asyncio(TOKEN, client=client)
         assert isinstance(got, m.QrCodeEnvelope), got
-        if got.data.has_qr:
-            return str(got.data.qr)
-        await _tick()
-    raise AssertionError("no QR code within 10 s")
+        return str(got.data.qr) if got.data.has_qr else None
 
-
-async def _tick() -> None:
-    await asyncio.sleep(0.02)  # a poll interval with a deadline, not a wait for something to happen
+    return str(await until(qr, 10, "a QR code"))
 
 
 def _snake(name: str) -> str:

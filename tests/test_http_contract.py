@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -209,10 +207,11 @@ async def test_file_downloads_have_their_own_routes(gw: Gateway) -> None:
     assert_error(await gw.http.get("/contacts/abc/export"), 400, "INVALID_PHONE")
     assert_error(await gw.http.get(f"/contacts/{TOKEN}/export?limit=0"), 400, "INVALID_REQUEST")
     await gw.post("/devices", {"token": TOKEN})
-    deadline = time.monotonic() + 10
-    while not (await gw.http.get(f"/devices/{TOKEN}/qr")).json()["data"]["hasQR"]:
-        assert time.monotonic() < deadline, "no QR code"
-        await asyncio.sleep(0.02)
+
+    async def has_qr() -> bool:
+        return bool((await gw.http.get(f"/devices/{TOKEN}/qr")).json()["data"]["hasQR"])
+
+    await gw.until(has_qr, 10)
     for suffix, media in (("png", "image/png"), ("svg", "image/svg+xml")):
         own = await gw.http.get(f"/devices/{TOKEN}/qr.{suffix}")
         assert own.status_code == 200 and own.headers["content-type"] == media
@@ -220,10 +219,12 @@ async def test_file_downloads_have_their_own_routes(gw: Gateway) -> None:
     await gw.post(f"/sandbox/devices/{TOKEN}/scan")
     assert_error(await gw.http.get(f"/devices/{TOKEN}/qr.png"), 404, "NOT_FOUND")  # connected: no QR
     await gw.post(f"/sandbox/devices/{TOKEN}/incoming", {"from": OTHER, "text": "hi"})
+
     # The pump stores the contact just after the sandbox answers: wait for it (with a deadline).
-    while not (await gw.http.get(f"/contacts/{TOKEN}")).json()["data"]["total"]:
-        assert time.monotonic() < deadline, "the contact was never stored"
-        await asyncio.sleep(0.02)
+    async def stored() -> int:
+        return int((await gw.http.get(f"/contacts/{TOKEN}")).json()["data"]["total"])
+
+    await gw.until(stored, 10)
     export = await gw.http.get(f"/contacts/{TOKEN}/export?limit=all")
     assert export.headers["content-type"].startswith("text/csv")
     assert export.headers["content-disposition"] == f'attachment; filename="contacts-{TOKEN}.csv"'

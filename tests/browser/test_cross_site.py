@@ -6,7 +6,6 @@ the user's frames. None of it may work; the gateway's own page, with the same co
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import http.server
 import threading
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.browser.conftest import GatewayProcess
+from tests.support.poll import until
 
 pytestmark = pytest.mark.browser
 
@@ -82,12 +82,7 @@ def attacker_site(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 
 async def wait_for(page: Any, expression: str, timeout: float = 15.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while True:
-            value = await page.evaluate(expression)
-            if value:
-                return value
-            await asyncio.sleep(0.05)
+    return await until(lambda: page.evaluate(expression), timeout, expression)
 
 
 async def test_another_origin_cannot_use_the_session_cookie(

@@ -6,7 +6,6 @@ the message store on load (issue 18). Photographed at desktop and phone widths, 
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 import sqlite3
@@ -21,6 +20,7 @@ from playwright.async_api import expect
 from gateway.store import Store
 from gateway.store.messages import NewMessage, mark_read_sync, record_sync
 from tests.media import samples
+from tests.support.poll import until as poll_until
 
 from .conftest import DESKTOP, PHONE, GatewayProcess
 from .test_operator_console import connected_device, open_device, snap_variants
@@ -82,18 +82,16 @@ async def seeded_gateway(spawn: Callable[..., GatewayProcess]) -> GatewayProcess
         await store.close()
     gw.start()
     async with httpx.AsyncClient(base_url=gw.base_url, headers=gw.headers, timeout=10) as api:
-        deadline = asyncio.get_running_loop().time() + 15
-        while (await api.get(f"/devices/{TOKEN}")).json()["data"]["status"] != "connected":
-            assert asyncio.get_running_loop().time() < deadline, "the device did not reconnect after the restart"
-            await asyncio.sleep(0.05)
+
+        async def connected() -> bool:
+            return bool((await api.get(f"/devices/{TOKEN}")).json()["data"]["status"] == "connected")
+
+        await poll_until(connected, 15, "the device reconnected after the restart")
     return gw
 
 
 async def until(fn: Callable[[], Any], timeout: float = 10.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while not (value := await fn()):
-            await asyncio.sleep(0.05)
-    return value
+    return await poll_until(fn, timeout)
 
 
 def bubble(page: Any, text: str) -> Any:

@@ -15,6 +15,8 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
+from tests.support.poll import until
+
 from .conftest import DESKTOP, PHONE, GatewayProcess, snap
 from .test_pairing_page import assert_no_horizontal_scroll, sign_in
 
@@ -229,14 +231,12 @@ async def test_webhook_deliveries_log_filters_and_retries(
                 f"/sandbox/devices/{token}/incoming", json={"from": f"6017300002{i + 1}", "name": "Ali", "text": "hi"}
             )
             assert r.status_code == 200, r.text
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while True:
+
+        async def two_failed() -> bool:
             failed = (await api.get("/webhooks/deliveries", params={"status": "failed"})).json()["data"]["deliveries"]
-            if sum(d["event"] == "message.received" for d in failed) >= 2:
-                break
-            assert loop.time() < deadline, f"deliveries did not fail: {failed}"
-            await asyncio.sleep(0.1)
+            return sum(d["event"] == "message.received" for d in failed) >= 2
+
+        await until(two_failed, 20, "two message.received deliveries failed")
 
     page = await new_page(DESKTOP)
     await sign_in(page, gw)

@@ -26,6 +26,7 @@ import pytest
 
 from gateway.drivers.base import ConnectError, Driver, DriverOptions, NotConnectedError
 from gateway.drivers.neonize import NeonizeDriver
+from tests.support.poll import until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,10 +90,7 @@ async def drivers() -> AsyncIterator[list[NeonizeDriver]]:
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
-    assert predicate(), what
+    await until(predicate, timeout, what)
 
 
 def connection_threads(prefix: str = "neonize-conn-") -> list[threading.Thread]:
@@ -327,6 +325,7 @@ def test_process_exits_quickly_while_a_dial_hangs(tmp_path: Path, close: bool) -
         from pathlib import Path
         from gateway.drivers.base import DriverOptions
         from gateway.drivers.neonize import NeonizeDriver
+        from tests.support.poll import until
 
         async def main():
             silent = socket.socket()
@@ -342,9 +341,7 @@ def test_process_exits_quickly_while_a_dial_hangs(tmp_path: Path, close: bool) -
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
             connecting = asyncio.create_task(driver.connect())
             # "dialing" once the connection thread is up (bounded wait, polled).
-            async with asyncio.timeout(10):
-                while not any(t.name.startswith("neonize-conn-") for t in threading.enumerate()):
-                    await asyncio.sleep(0.01)
+            await until(lambda: any(t.name.startswith("neonize-conn-") for t in threading.enumerate()), 10)
             print("dialing", flush=True)
             await stop.wait()
             if {close!r}:

@@ -4,7 +4,6 @@ every recipient exactly once."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.constants import API_KEY, TOKEN
+from tests.support.poll import until_sync
 from tests.support.proc import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -32,13 +32,7 @@ def servers(tmp_path: Path) -> Iterator[list[ServerProcess]]:
 
 
 def poll(http: httpx.Client, fn: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fn(http)
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
+    return until_sync(lambda: fn(http), timeout)
 
 
 def campaign(http: httpx.Client, cid: str) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import pytest
 import websockets
 
 from tests.support.constants import API_KEY
+from tests.support.poll import until_sync
 from tests.support.proc import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -155,13 +156,12 @@ def test_max_connections_bounds_open_connections(tmp_path: Path, servers: list[S
                 await ws.close()
 
     assert asyncio.run(run()) == (503, "TOO_MANY_CONNECTIONS")
-    deadline = time.monotonic() + 10
-    while True:  # the server notices the closes as they arrive
+
+    def healthy() -> bool:  # the server notices the closes as they arrive
         with server.client() as c:
-            if c.get("/health").status_code == 200:
-                break
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+            return c.get("/health").status_code == 200
+
+    until_sync(healthy, 10, "/health answers again")
 
 
 def test_websocket_upgrades_with_big_headers_are_answered(tmp_path: Path, servers: list[ServerProcess]) -> None:
@@ -222,10 +222,7 @@ def test_sigterm_with_slow_connections_logs_no_traceback(tmp_path: Path, servers
         )
         slow.append(s)
     with server.client() as c:  # until the three requests are running in the app (waiting on their bodies)
-        deadline = time.monotonic() + 10
-        while c.get("/health/detailed").json()["data"]["tasks"] < baseline + 3:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        until_sync(lambda: c.get("/health/detailed").json()["data"]["tasks"] >= baseline + 3, 10, "3 slow requests")
     server.signal(signal.SIGTERM)
     assert server.wait(20) == 0
     answers: list[Any] = []

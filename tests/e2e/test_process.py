@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from tests.support.constants import API_KEY, OTHER, TOKEN
+from tests.support.poll import until
 from tests.support.proc import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -99,13 +100,13 @@ def test_restart_restores_paired_devices_without_a_scan(tmp_path: Path, servers:
 
     async def watch() -> None:
         async with websockets.connect(f"ws://127.0.0.1:{second.port}/ws?apiKey={API_KEY}") as ws:
-            deadline = time.monotonic() + 10
             with second.client() as c:
-                while time.monotonic() < deadline:
+
+                def connected() -> object:
                     state = c.get(f"/devices/{TOKEN}").json()["data"]
-                    if state["status"] == "connected":
-                        break
-                    await asyncio.sleep(0.05)
+                    return state if state["status"] == "connected" else None
+
+                state = await until(connected, 10, f"{TOKEN} connected")
                 assert state["status"] == "connected" and state["name"] == "Sales"
                 other = c.get(f"/devices/{OTHER}").json()["data"]
                 assert other["status"] == "disconnected" and other["reconnecting"] is False

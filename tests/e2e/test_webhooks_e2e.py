@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 
 from tests.support.constants import API_KEY, OTHER, TOKEN
 from tests.support.net import free_port
+from tests.support.poll import until as poll_until
 from tests.support.proc import ServerProcess
 from tests.support.webhook_receiver import Receiver
 
@@ -25,10 +26,7 @@ SENDERS = ["60171222333", "60127654321", "60198765432"]
 
 
 async def until(fn: Any, timeout: float = 15.0) -> Any:
-    async with asyncio.timeout(timeout):
-        while not (value := await fn()):
-            await asyncio.sleep(0.05)
-        return value
+    return await poll_until(fn, timeout)
 
 
 async def deliveries(client: httpx.AsyncClient) -> list[dict[str, Any]]:

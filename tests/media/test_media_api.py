@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -16,6 +15,7 @@ from tests.media import samples
 from tests.support.accounts import Tenants
 from tests.support.errors import assert_error
 from tests.support.gateway import Gateway
+from tests.support.poll import until
 
 
 async def upload(gw: Gateway, data: bytes, name: str = "a.png", ctype: str = "image/png") -> dict[str, object]:
@@ -196,13 +196,8 @@ async def test_a_client_that_disconnects_mid_upload_leaves_no_temp_file(gw: Gate
     )
     writer.write(head.encode() + b"\1" * (1024 * 1024))
     await writer.drain()
-    deadline = time.monotonic() + 10
-    while not list(tmp.iterdir()):  # the upload is being spooled
-        assert time.monotonic() < deadline, "the upload never started"
-        await asyncio.sleep(0.01)
+    await until(lambda: list(tmp.iterdir()), 10, "the upload is being spooled")
     writer.close()  # gone, 9 MB short
-    while list(tmp.iterdir()):
-        assert time.monotonic() < deadline, f"temp files left: {list(tmp.iterdir())}"
-        await asyncio.sleep(0.01)
+    await until(lambda: not list(tmp.iterdir()), 10, "no temp file left")
     assert await gw.rt.store.media_total_bytes() == 0
     del reader

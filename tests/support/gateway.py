@@ -29,6 +29,7 @@ from tests.support import asgi
 from tests.support.constants import API_KEY, TOKEN
 from tests.support.frames import Frames
 from tests.support.net import HOST
+from tests.support.poll import until
 
 
 class NeedsLiveServer(AssertionError):
@@ -100,15 +101,8 @@ class Gateway:
         return state
 
     async def until(self, fn: Callable[[], Any], timeout: float = 5.0) -> Any:
-        """Poll ``fn`` (sync or async) until it returns something truthy."""
-        async with asyncio.timeout(timeout):
-            while True:
-                value = fn()
-                if asyncio.iscoroutine(value):
-                    value = await value
-                if value:
-                    return value
-                await asyncio.sleep(0.01)
+        """Poll ``fn`` (sync or async) until it returns something truthy (:func:`tests.support.poll.until`)."""
+        return await until(fn, timeout)
 
 
 class InProcessGateway(Gateway):
@@ -179,11 +173,14 @@ class LiveGateway(Gateway):
         )
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[self._listener]))
-        async with asyncio.timeout(10):
-            while not self._server.started:
-                if self._task.done():
-                    self._task.result()
-                await asyncio.sleep(0.01)
+        task, server = self._task, self._server
+
+        def started() -> bool:
+            if task.done():
+                task.result()  # it failed to start: say why
+            return server.started
+
+        await until(started, 10, "uvicorn started")
 
     async def stop(self) -> None:
         await super().stop()

@@ -22,6 +22,7 @@ import httpx
 
 from tests.support.constants import API_KEY
 from tests.support.net import HOST, free_port
+from tests.support.poll import until_sync
 
 
 def raise_nofile(limit: int = 65536) -> int:
@@ -111,16 +112,20 @@ class ChildServer:
     def wait_ready(self, path: str = "/health", timeout: float = 30.0) -> float:
         """Poll ``path`` until it answers 200; return seconds since start. ``NotReady`` if it
         exits first or stays silent for ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
         with httpx.Client(base_url=self.base, timeout=2.0) as client:
-            while time.monotonic() < deadline:
+
+            def ready() -> bool:
                 if self.proc is not None and self.proc.poll() is not None:
                     raise NotReady(f"server exited with {self.proc.returncode}; log:\n{self.tail()}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if client.get(path).status_code == 200:
-                        return time.perf_counter() - self.started_at
-                time.sleep(0.05)
-        raise NotReady(f"{self.base}{path} not ready after {timeout}s; log:\n{self.tail()}")
+                    return client.get(path).status_code == 200
+                return False
+
+            try:
+                until_sync(ready, timeout, f"{self.base}{path}")
+            except AssertionError:
+                raise NotReady(f"{self.base}{path} not ready after {timeout}s; log:\n{self.tail()}") from None
+        return time.perf_counter() - self.started_at
 
     def signal(self, sig: int = signal.SIGTERM) -> None:
         assert self.proc is not None

@@ -17,11 +17,11 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from tests.support.net import HOST, free_port
+from tests.support.poll import until_sync
 
 SYSTEM_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 SYSTEM_NATS = "nats://127.0.0.1:4222"
@@ -42,11 +42,7 @@ def answers(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 def wait_until_answers(host: str, port: int, timeout: float = START_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not answers(host, port, timeout=0.2):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"nothing answered on {host}:{port} within {timeout:.0f} s")
-        time.sleep(0.05)  # a poll step under a deadline, not a wait for an event we could await
+    until_sync(lambda: answers(host, port, timeout=0.2), timeout, f"a server on {host}:{port}")
 
 
 def postgres_bin() -> Path:
