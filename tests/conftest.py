@@ -24,7 +24,9 @@ from gateway.settings import Settings
 from tests.support import services
 from tests.support.accounts import Tenants
 from tests.support.gateway import Gateway, gateway_class
+from tests.support.net import free_port
 from tests.support.settings import make_settings
+from tests.support.webhook_receiver import Receiver
 
 # neonize's import opens `uname -a` with os.popen and never closes it; take
 # that one known leak here, silently, so it cannot surface inside a random test.
@@ -118,3 +120,11 @@ async def pg_database(postgres_url: str) -> AsyncIterator[str]:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 that records every hit (``tests.support.webhook_receiver``)."""
+    r = await Receiver(free_port()).start()
+    yield r
+    await r.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
@@ -19,7 +18,6 @@ from gateway.app import create_app
 from gateway.settings import WEBHOOK_EVENT_NAMES, Settings
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway
-from tests.support.net import free_port
 from tests.support.webhook_receiver import Receiver
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
@@ -198,13 +196,6 @@ def test_webhooks_section_describes_every_event() -> None:
         assert body["properties"]["event"]["const"] == name
         headers = {p["name"] for p in op["parameters"] if p["in"] == "header"}
         assert {"webhook-id", "webhook-timestamp", "webhook-signature", "X-Webhook-Signature", "User-Agent"} <= headers
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(free_port()).start()
-    yield r
-    await r.stop()
 
 
 async def test_real_webhook_bodies_match_the_documented_schemas(gateway_factory: Any, receiver: Receiver) -> None:

@@ -18,7 +18,6 @@ from gateway.webhooks.keys import ROTATION_GRACE_S, AccountSecret, SigningKeys, 
 from tests.support.accounts import Tenant, Tenants
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway
-from tests.support.net import free_port
 from tests.support.webhook_receiver import Hit, Receiver
 
 OPERATOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -39,13 +38,6 @@ def hex_ok(secret: str, hit: Hit) -> bool:
     """The seed's check: hex HMAC-SHA256 of the body keyed with the secret's UTF-8 bytes."""
     expected = hmac.new(secret.encode(), hit.body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(hit.headers.get("x-webhook-signature", ""), expected)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(free_port()).start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture

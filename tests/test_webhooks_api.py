@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -24,13 +23,6 @@ from tests.support.webhook_receiver import Hit, Receiver
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SENDER = "60171222333"
 ISO_Z = "%Y-%m-%dT%H:%M:%S"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(free_port()).start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture

@@ -8,18 +8,15 @@ import asyncio
 import base64
 import hashlib
 import hmac
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
-import pytest_asyncio
 from standardwebhooks import Webhook
 
 from tests.media import samples
 from tests.support.constants import API_KEY, OTHER, TOKEN
-from tests.support.net import free_port
 from tests.support.proc import ServerProcess
 from tests.support.webhook_receiver import Hit, Receiver
 
@@ -73,13 +70,6 @@ class FileServer:
             pass
         finally:
             writer.close()
-
-
-@pytest_asyncio.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(free_port()).start()
-    yield r
-    await r.stop()
 
 
 async def last_sent(c: httpx.AsyncClient, message_id: str) -> dict[str, Any]:

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
-import pytest
 
 from gateway.api.models.events import EVENTS
 from gateway.drivers.base import MediaRef
 from tests.media import samples
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway
-from tests.support.net import free_port
 from tests.support.webhook_receiver import Receiver
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(free_port()).start()
-    yield r
-    await r.stop()
 
 
 async def received(receiver: Receiver, event: str = "message.received") -> dict[str, Any]:

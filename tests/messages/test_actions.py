@@ -21,18 +21,10 @@ from gateway.store.messages import NewMessage, record_sync
 from tests.media import samples
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway
-from tests.support.net import free_port
 from tests.support.webhook_receiver import Receiver
 
 SENDER = "60171222333"
 MSGS = f"/devices/{TOKEN}/messages"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(free_port()).start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture

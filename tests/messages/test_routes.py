@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -11,20 +10,12 @@ import pytest
 from gateway.store.messages import NewMessage
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway
-from tests.support.net import free_port
 from tests.support.webhook_receiver import Receiver
 
 SENDER = "60171222333"
 SENDER_JID = f"{SENDER}@s.whatsapp.net"
 OTHER_JID = f"{OTHER}@s.whatsapp.net"
 MSGS = f"/devices/{TOKEN}/messages"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(free_port()).start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture

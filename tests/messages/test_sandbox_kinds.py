@@ -4,25 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway
-from tests.support.net import free_port
 from tests.support.webhook_receiver import Receiver
 
 SENDER = "60171222333"
 GROUP = "120363000000000001@g.us"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    r = await Receiver(free_port()).start()
-    yield r
-    await r.stop()
 
 
 @pytest.fixture
