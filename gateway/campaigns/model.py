@@ -104,6 +104,13 @@ def _iso(ts: float | None) -> str | None:
     return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
 
 
+COUNTS = ("total", "pending", "sent", "delivered", "read", "failed", "skipped")
+
+
+def _counts(row: CampaignRow) -> dict[str, int]:
+    return {name: getattr(row, name) for name in COUNTS}
+
+
 def view(row: CampaignRow, eta_at: float | None) -> dict[str, Any]:
     """``GET /campaigns/{id}``'s data."""
     return {
@@ -112,13 +119,7 @@ def view(row: CampaignRow, eta_at: float | None) -> dict[str, Any]:
         "name": row.name,
         "status": row.status,
         "error": row.error,
-        "total": row.total,
-        "pending": row.pending,
-        "sent": row.sent,
-        "delivered": row.delivered,
-        "read": row.read,
-        "failed": row.failed,
-        "skipped": row.skipped,
+        **_counts(row),
         "createdAt": _iso(row.created_at),
         "startAt": _iso(row.start_at),
         "startedAt": _iso(row.started_at),
@@ -136,12 +137,6 @@ def event_data(row: CampaignRow) -> dict[str, Any]:
         "id": row.id,
         "name": row.name,
         "status": row.status,
-        "total": row.total,
-        "pending": row.pending,
-        "sent": row.sent,
-        "delivered": row.delivered,
-        "read": row.read,
-        "failed": row.failed,
-        "skipped": row.skipped,
+        **_counts(row),
         "error": row.error,
     }
