@@ -1,5 +1,5 @@
 """The whole gateway on PostgreSQL (DATABASE_URL): pair, send, receipts, an incoming message, its
-webhook, the message store and contacts — then a restart on the same database finds it all again.
+webhook, the message store and contacts, a whole campaign — then a restart on the same database finds it all again.
 And the command line: ``migrate``, and a DATABASE_URL that is not a postgresql:// URL refused."""
 
 from __future__ import annotations
@@ -56,6 +56,40 @@ async def test_pair_send_receive_and_webhook_on_postgres(
         assert [c["phone"] for c in await _contacts(again)] == [OTHER]
     finally:
         await receiver.stop()
+
+
+async def test_a_campaign_runs_to_the_end_on_postgres(
+    pg_database: str, gateway_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Create (validated, with a duplicate and an invalid number) → paced sends → receipts → completed,
+    its recipients streamed as CSV; a restart on the same database finds it, its counters intact."""
+    gw = await gateway_factory(database_url=pg_database, campaign_clock_scale=1000)
+    await gw.pair()
+    people = ["60198765432", "60171222333", "60123400001"]
+    recipients = [{"phone": p, "name": f"N{i}"} for i, p in enumerate(people)]
+    recipients += [{"phone": people[0]}, {"phone": "12345"}, {"phone": "60123400010"}]  # 0: not on WhatsApp
+    body = {"token": TOKEN, "name": "pg", "message": {"text": "Hi {{name}}"}, "recipients": recipients}
+    r = await gw.post("/campaigns", {**body, "pace": {"perMinute": 60}})
+    assert r.status_code == 201, r.text
+    cid = r.json()["data"]["id"]
+
+    async def done() -> Any:
+        c = (await gw.http.get(f"/campaigns/{cid}")).json()["data"]
+        return c if c["status"] == "completed" and c["read"] == 3 else None
+
+    c = await gw.until(done, timeout=15)
+    assert (c["total"], c["sent"], c["delivered"], c["read"], c["failed"], c["skipped"]) == (6, 3, 3, 3, 0, 3)
+    out = (await gw.http.get(f"/sandbox/devices/{TOKEN}/sent")).json()["data"]["messages"]
+    assert sorted(m["text"] for m in out) == ["Hi N0", "Hi N1", "Hi N2"]
+    r = await gw.http.get(f"/campaigns/{cid}/recipients", params={"format": "csv"})
+    lines = r.text.strip().splitlines()
+    assert len(lines) == 7 and lines[1].startswith(people[0]) and ",read," in lines[1]
+    await gw.stop()
+
+    again = await gateway_factory(database_url=pg_database, data_dir=tmp_path / "other")
+    c2 = (await again.http.get(f"/campaigns/{cid}")).json()["data"]
+    assert (c2["status"], c2["sent"], c2["read"], c2["skipped"]) == ("completed", 3, 3, 3)
+    assert [x["id"] for x in (await again.http.get("/campaigns")).json()["data"]["campaigns"]] == [cid]
 
 
 async def _contacts(gw: Any) -> list[dict[str, Any]]:
