@@ -6,6 +6,12 @@ made it), the campaign's own previous send is a gap behind, and neither the
 device nor the campaign has sent ``perMinute`` messages in the last minute:
 so two campaigns of 20 per minute on one device send 20 per minute between
 them, never 40. Devices do not share anything: each has its own lane.
+
+On-WhatsApp checks (``validate``) have a lane of their own per device
+(``CHECKS``), paced by the same rules as the sends (gap, jitter, warm-up,
+rolling minute) and shared in the same way: a device asks WhatsApp about at
+most ``perMinute`` numbers a minute, never a burst, and its sends keep their
+full pace. A cached answer takes no turn.
 """
 
 from __future__ import annotations
@@ -31,6 +37,10 @@ class CampaignPace:
     window: Window = field(default_factory=Window)
 
 
+SENDS = "sends"
+CHECKS = "checks"
+
+
 @dataclass(slots=True)
 class _Lane:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -47,32 +57,34 @@ class Turn:
 class DevicePacer:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes: dict[tuple[str, str], _Lane] = {}
 
-    def _lane(self, token: str) -> _Lane:
-        lane = self._lanes.get(token)
+    def _lane(self, token: str, kind: str) -> _Lane:
+        lane = self._lanes.get((token, kind))
         if lane is None:
-            lane = self._lanes[token] = _Lane()
+            lane = self._lanes[(token, kind)] = _Lane()
         return lane
 
-    def due(self, token: str, cp: CampaignPace) -> float:
-        """When this campaign's next turn on ``token`` may start, as things stand."""
-        lane = self._lane(token)
+    def due(self, token: str, cp: CampaignPace, kind: str = SENDS) -> float:
+        """When this campaign's next turn on ``token``'s ``kind`` lane may start, as things stand
+        (``cp``: the campaign's pace state for that kind)."""
+        lane = self._lane(token, kind)
         now = self.clock.now()
         limit = cp.pace.per_minute
         return max(lane.next_at, cp.next_at, lane.window.earliest(limit, now), cp.window.earliest(limit, now))
 
     @asynccontextmanager
-    async def turn(self, token: str, cp: CampaignPace, wake: asyncio.Event) -> AsyncIterator[Turn]:
-        """Wait for this campaign's turn on the device (or for ``wake``); the block sends at most once."""
-        lane = self._lane(token)
+    async def turn(self, token: str, cp: CampaignPace, wake: asyncio.Event, kind: str = SENDS) -> AsyncIterator[Turn]:
+        """Wait for this campaign's turn on the device's ``kind`` lane (or for ``wake``); the block sends
+        (or checks) at most once."""
+        lane = self._lane(token, kind)
         async with lane.lock:
             ready = True
             while True:
                 if wake.is_set():
                     ready = False
                     break
-                at = self.due(token, cp)
+                at = self.due(token, cp, kind)
                 now = self.clock.now()
                 if at <= now:
                     break
@@ -89,6 +101,7 @@ class DevicePacer:
                 lane.window.record(now)
 
     def forget(self, token: str) -> None:
-        lane = self._lanes.get(token)
-        if lane is not None and not lane.lock.locked():
-            del self._lanes[token]
+        for kind in (SENDS, CHECKS):
+            lane = self._lanes.get((token, kind))
+            if lane is not None and not lane.lock.locked():
+                del self._lanes[(token, kind)]

@@ -1,10 +1,16 @@
 """One campaign's sending loop: durable, paced, and safe to kill at any line.
 
-The loop takes the next recipients in the order given and, for each one in
-its turn on the device (:class:`~gateway.campaigns.pacer.DevicePacer`):
+The loop takes the next recipients in the order given and, for each one:
 
 1. (``validate``) asks whether the number is on WhatsApp, through the phone
-   cache; a number that is not is ``skipped``;
+   cache; an answer the cache does not have waits for a turn on the device's
+   checks lane (:data:`~gateway.campaigns.pacer.CHECKS`: paced like the sends,
+   so a list of fresh numbers is never a burst of checks); a number that is
+   not on WhatsApp is ``skipped``;
+
+then, in its turn on the device's sends lane
+(:class:`~gateway.campaigns.pacer.DevicePacer`):
+
 2. records the recipient ``sending`` with a fresh message id, and commits;
 3. sends the message under that id;
 4. records it ``sent`` (or ``failed`` with the error), and commits.
@@ -31,7 +37,7 @@ import structlog
 
 from gateway.api.errors import ApiError
 from gateway.campaigns.content import Builder, Content, FailedContent
-from gateway.campaigns.pacer import CampaignPace
+from gateway.campaigns.pacer import CHECKS, CampaignPace
 from gateway.campaigns.pacing import day_bounds, quiet_until
 from gateway.devices import Device
 from gateway.ids import message_id as new_message_id
@@ -70,6 +76,8 @@ class Worker:
         self.start_at = row.start_at
         self.validate = row.validate
         self.pace = CampaignPace(svc.pace_of(row))
+        self.check_pace = CampaignPace(self.pace.pace)  # its own warm-up, gaps and rolling minute
+        self._checked: int | None = None  # the recipient (seq) found on WhatsApp, still to send
         self.content = Content.from_json(row.message)
         self.builder = Builder(self.content, svc.media, row.owner_id)
         self.wake = asyncio.Event()
@@ -134,12 +142,44 @@ class Worker:
                 if not self._queue:
                     await svc.transition(self.id, "completed", only_from=("running",))
                     return
+            r = self._queue[0]
+            if self.validate and r.status == "pending" and self._checked != r.seq:
+                await self._check(device, r)
+                continue  # look again (status, device, window) before the send's turn
             async with svc.pacer.turn(self.token, self.pace, self.wake) as turn:
                 if not turn.ready or self.status != "running" or svc.stopping:
                     continue
                 if device.status != "connected":
                     continue
-                turn.used = await self._one(device, self._queue[0])
+                turn.used = await self._one(device, r)
+
+    async def _check(self, device: Device, r: RecipientRow) -> None:
+        """Is ``r`` on WhatsApp: from the phone cache, else in a turn of the device's checks lane.
+        Found: remembered for the send; not found: ``skipped``; an error: ``failed``; not asked (woken,
+        the device went down): nothing changes, the loop looks again."""
+        svc = self.svc
+        if svc.phone_cache.get(r.phone) is None:
+            async with svc.pacer.turn(self.token, self.check_pace, self.wake, CHECKS) as turn:
+                if not turn.ready or self.status != "running" or svc.stopping or device.status != "connected":
+                    return
+                turn.used = True
+                on_whatsapp = await self._ask(device, r)
+        else:
+            on_whatsapp = await self._ask(device, r)
+        if on_whatsapp:
+            self._checked = r.seq
+        elif on_whatsapp is False:
+            await self._finish(r.seq, "skipped", "not_on_whatsapp")
+
+    async def _ask(self, device: Device, r: RecipientRow) -> bool | None:
+        try:
+            answer, _ = await validate(self.svc.phone_cache, device, r.phone)
+        except ApiError as exc:
+            if exc.code == "DEVICE_NOT_CONNECTED":
+                return None  # the loop waits for the device; the recipient stays next
+            await self._finish(r.seq, "failed", exc.message)
+            return None
+        return answer.is_on_whatsapp
 
     async def _device_back(self, device: Device) -> None:
         """Wait (bounded) for the device to be connected or logged out, or for a poke."""
@@ -171,28 +211,16 @@ class Worker:
         return False
 
     async def _one(self, device: Device, r: RecipientRow) -> bool:
-        """Send to one recipient. Returns whether WhatsApp was asked anything (the turn was used)."""
+        """Send to one recipient (checked already, if the campaign validates). Returns whether WhatsApp
+        was asked anything (the turn was used)."""
         svc, db = self.svc, self.svc.store.db
         cid, seq = self.id, r.seq
         if r.status == "sending" and not device.driver.keeps_message_ids:
             await self._finish(seq, "failed", INTERRUPTED)
             return False
-        asked = False
         if r.status == "sending":
             msg_id = r.message_id or new_message_id()
         else:
-            if self.validate:
-                try:
-                    answer, cached = await validate(svc.phone_cache, device, r.phone)
-                except ApiError as exc:
-                    if exc.code == "DEVICE_NOT_CONNECTED":
-                        return False  # the loop waits for the device; the recipient stays next
-                    await self._finish(seq, "failed", exc.message)
-                    return True
-                asked = not cached
-                if not answer.is_on_whatsapp:
-                    await self._finish(seq, "skipped", "not_on_whatsapp")
-                    return asked
             msg_id = new_message_id()
             at = svc.clock.now()
             await db.run(lambda conn: mark_sending_sync(conn, cid, seq, msg_id, at))
@@ -203,7 +231,7 @@ class Worker:
             if r.status == "pending":
                 await db.run(lambda conn: unmark_sending_sync(conn, cid, seq))
             await svc.transition(self.id, "failed", str(exc))
-            return asked
+            return False
         try:
             sent = await device.send(f"{r.phone}@s.whatsapp.net", message)
         except ApiError as exc:
@@ -211,7 +239,7 @@ class Worker:
                 # Refused before it reached WhatsApp: still to send. (A resend keeps its id and its row.)
                 if r.status == "pending":
                     await db.run(lambda conn: unmark_sending_sync(conn, cid, seq))
-                return asked
+                return False
             await self._finish(seq, "failed", exc.message)
             return True
         at = svc.clock.now()
