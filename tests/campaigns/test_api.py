@@ -13,8 +13,10 @@ from gateway.drivers.base import OutgoingMessage
 from gateway.drivers.sandbox import SandboxDriver
 from gateway.ids import message_id as new_message_id
 from gateway.store.campaigns import mark_sending_sync
+from tests.media.samples import png
 from tests.support.accounts import Tenants
 from tests.support.constants import OTHER, TOKEN
+from tests.support.errors import assert_error
 from tests.support.gateway import Gateway
 
 FAST = 1000  # the campaigns' clock runs 1000x: 60/min is a send per millisecond
@@ -33,7 +35,10 @@ async def create(gw: Gateway, code: int = 201, http: Any = None, **body: Any) ->
     payload.update(body)
     r = await (http or gw.http).post("/campaigns", json=payload)
     assert r.status_code == code, r.text
-    return r.json()["data"] if code == 201 else r.json()["error"]["code"]
+    if code == 201:
+        return r.json()["data"]
+    assert_error(r, code, r.json()["error"]["code"])  # the contract's envelope, whatever the code
+    return r.json()["error"]["code"]
 
 
 async def campaign(gw: Gateway, cid: str) -> dict[str, Any]:
@@ -161,6 +166,72 @@ async def test_a_csv_without_a_phone_column_and_an_expired_upload_are_refused(
         "/campaigns", json={"token": TOKEN, "name": "x", "message": {"text": "hi"}, "recipientsCsv": upload}
     )
     assert r.status_code == 400 and r.json()["error"]["code"] == "INVALID_MEDIA"
+    assert await sent(gw) == []
+
+
+async def upload(gw: Gateway, content: bytes, filename: str, mime: str) -> str:
+    r = await gw.http.post(f"/media?filename={filename}", content=content, headers={"Content-Type": mime})
+    assert r.status_code == 200, r.text
+    return str(r.json()["data"]["id"])
+
+
+async def test_the_bad_input_list_of_the_issue_each_with_its_code(gateway_factory: Callable[..., Any]) -> None:
+    """A CSV without a phone column, an unknown template variable (inline and CSV), a perMinute of 0 or
+    1,000, an empty list, a startAt in the past, an expired media upload (message and CSV): each refused
+    with its code in the contract's envelope, nothing stored, nothing sent."""
+    gw = await start(gateway_factory)
+    no_phone = await upload(gw, b"mobile,name\n60198765432,A\n", "x.csv", "text/csv")
+    people = await upload(gw, b"phone,name,city\n60198765432,A,Ipoh\n", "p.csv", "text/csv")
+    image = await upload(gw, png(), "a.png", "image/png")
+    base = {"token": TOKEN, "name": "x", "message": {"text": "hi"}, "recipients": [{"phone": OTHER}]}
+    csv_body = {k: v for k, v in base.items() if k != "recipients"}
+    cases: list[tuple[dict[str, Any], int, str]] = [
+        ({**csv_body, "recipientsCsv": no_phone}, 400, "INVALID_REQUEST"),
+        ({**base, "message": {"text": "Hi {{nmae}}"}}, 400, "INVALID_MESSAGE"),
+        ({**csv_body, "recipientsCsv": people, "message": {"text": "{{name}} of {{town}}"}}, 400, "INVALID_MESSAGE"),
+        ({**base, "message": {"media": {"id": image, "caption": "for {{nobody}}"}}}, 400, "INVALID_MESSAGE"),
+        ({**base, "pace": {"perMinute": 0}}, 400, "INVALID_REQUEST"),
+        ({**base, "pace": {"perMinute": 1000}}, 400, "INVALID_REQUEST"),
+        ({**base, "recipients": []}, 400, "INVALID_REQUEST"),
+        ({**base, "startAt": "2020-01-01T00:00:00Z"}, 400, "INVALID_REQUEST"),
+    ]
+    for body, status, code in cases:
+        r = await gw.http.post("/campaigns", json=body)
+        assert_error(r, status, code)
+    gw.rt.media.clock = lambda: 4_000_000_000.0  # every upload's retention is long over
+    for body in ({**base, "message": {"media": {"id": image}}}, {**csv_body, "recipientsCsv": people}):
+        r = await gw.http.post("/campaigns", json=body)
+        assert_error(r, 400, "INVALID_MEDIA")
+        assert "expired" in r.json()["error"]["message"]
+    assert (await gw.http.get("/campaigns")).json()["data"]["campaigns"] == []
+    assert await sent(gw) == []
+
+
+async def test_a_media_campaign_personalises_each_caption(gateway_factory: Callable[..., Any]) -> None:
+    gw = await start(gateway_factory)
+    image = await upload(gw, png(), "offer.png", "image/png")
+    people = [{"phone": p, "name": f"N{i}"} for i, p in enumerate(PEOPLE[:3])]
+    c = await create(gw, recipients=people, message={"media": {"id": image, "caption": "For {{name}} ({{phone}})"}})
+    await until_status(gw, c["id"], "completed", sent=3)
+    out = await sent(gw)
+    assert sorted(m["text"] for m in out) == sorted(f"For N{i} ({p})" for i, p in enumerate(PEOPLE[:3]))
+    assert {m["media"]["type"] for m in out} == {"image"} and len({m["media"]["sha256"] for m in out}) == 1
+
+
+async def test_a_media_upload_that_expires_before_its_sends_fails_the_campaign_with_the_reason(
+    gateway_factory: Callable[..., Any],
+) -> None:
+    """Accepted while the upload was there; it expired while the device was away: nothing is sent, the
+    campaign is failed saying why, and its recipients stay pending (not silently skipped)."""
+    gw = await start(gateway_factory)
+    image = await upload(gw, png(), "offer.png", "image/png")
+    await gw.post(f"/devices/{TOKEN}/disconnect")
+    c = await create(gw, recipients=[{"phone": p} for p in PEOPLE[:2]], message={"media": {"id": image}})
+    gw.rt.media.clock = lambda: 4_000_000_000.0
+    await gw.post("/devices", {"token": TOKEN})
+    failed = await until_status(gw, c["id"], "failed")
+    assert image in failed["error"] and "cannot be sent any more" in failed["error"]
+    assert (failed["sent"], failed["pending"]) == (0, 2)
     assert await sent(gw) == []
 
 
