@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import socket
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -36,6 +37,9 @@ class Settings:
     api_key_file: Path | None = None  # where a generated key lives (never logged)
     data_dir: Path = Path("sessions")
     database_url: str | None = None  # postgresql://…: the store on PostgreSQL (None: SQLite under data_dir)
+    bus_url: str | None = None  # nats://…: with database_url, this process is one node of a cluster (CONTRACT §14)
+    node_id: str = ""  # this node's name in the cluster (default: host name + random suffix)
+    lease_ttl_s: int = 15  # a node silent this long loses its devices to the others
     wa_driver: str = "neonize"
     webhook_url: str | None = None
     webhook_secret: str | None = None
@@ -103,6 +107,9 @@ class Settings:
             api_key=r.text("API_KEY", ""),
             data_dir=Path(r.text("DATA_DIR", "./sessions")),
             database_url=r.database_url("DATABASE_URL"),
+            bus_url=r.bus_url("BUS_URL"),
+            node_id=r.node_id("NODE_ID"),
+            lease_ttl_s=r.integer("LEASE_TTL_S", 15, lo=2, hi=3600),
             wa_driver=r.choice("WA_DRIVER", "neonize", DRIVERS),
             webhook_url=r.url("WEBHOOK_URL"),
             webhook_secret=r.text("WEBHOOK_SECRET", "") or None,
@@ -150,6 +157,9 @@ class Settings:
             media_convert_timeout_s=r.integer("MEDIA_CONVERT_TIMEOUT_S", 120, lo=1, hi=3600),
             campaign_clock_scale=float(r.integer("CAMPAIGN_CLOCK_SCALE", 1, lo=1, hi=10_000)),
         )
+        if settings.cluster and not settings.api_key:
+            # Every node must accept the same key: a key generated per node would lock clients out of the others.
+            raise SettingsError("API_KEY must be set in cluster mode (DATABASE_URL and BUS_URL both set)")
         if settings.connect_timeout_ms < settings.neonize_connect_timeout_s * 1000:
             raise SettingsError("CONNECT_TIMEOUT_MS must be >= NEONIZE_CONNECT_TIMEOUT_S (in ms)")
         if settings.webhook_retry_max_ms < settings.webhook_retry_base_ms:
@@ -162,6 +172,11 @@ class Settings:
             if not key:
                 raise SettingsError("WEBHOOK_SECRET: a whsec_ secret must be base64 after the prefix")
         return settings
+
+    @property
+    def cluster(self) -> bool:
+        """One node of a cluster (CONTRACT §14): the store on PostgreSQL and a bus to the other nodes."""
+        return self.database_url is not None and self.bus_url is not None
 
     @property
     def base_url(self) -> str:
@@ -301,6 +316,25 @@ class _Reader:
                 "(keyword strings such as 'host=… dbname=…' and other schemes are not accepted)"
             )
         return raw
+
+    def bus_url(self, name: str) -> str | None:
+        def conv(raw: str) -> str:
+            parts = urlsplit(raw)
+            if parts.scheme not in ("nats", "tls") or not parts.hostname:
+                raise ValueError("must be a URL like nats://host:4222")
+            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+            return raw
+
+        return self._parse(name, None, conv)
+
+    def node_id(self, name: str) -> str:
+        def conv(raw: str) -> str:
+            if len(raw) > 64 or not all(c.isalnum() or c in "-_." for c in raw):
+                raise ValueError(f"{raw!r} must be 1-64 letters, digits, '-', '_' or '.'")
+            return raw
+
+        default = f"{socket.gethostname()[:40]}-{secrets.token_hex(3)}"
+        return self._parse(name, default, conv)
 
     def items(self, name: str) -> tuple[Any, ...]:
         raw = self._get(name)

@@ -27,6 +27,24 @@ def test_database_url_takes_postgresql_urls() -> None:
         assert Settings.from_env({"DATABASE_URL": url}, dotenv=False).database_url == url
 
 
+def test_cluster_mode_needs_both_urls_and_an_api_key() -> None:
+    """CONTRACT §14: cluster mode is DATABASE_URL + BUS_URL; alone, each leaves the single-node default."""
+    single = Settings.from_env({}, dotenv=False)
+    assert not single.cluster and single.bus_url is None and single.lease_ttl_s == 15
+    assert single.node_id and single.node_id != Settings.from_env({}, dotenv=False).node_id  # random suffix
+    assert not Settings.from_env({"DATABASE_URL": "postgresql://db/gw"}, dotenv=False).cluster
+    assert not Settings.from_env({"BUS_URL": "nats://bus:4222"}, dotenv=False).cluster
+    env = {
+        "DATABASE_URL": "postgresql://db/gw",
+        "BUS_URL": "nats://bus:4222",
+        "API_KEY": "k",
+        "NODE_ID": "node-1",
+        "LEASE_TTL_S": "6",
+    }
+    s = Settings.from_env(env, dotenv=False)
+    assert s.cluster and (s.node_id, s.lease_ttl_s, s.bus_url) == ("node-1", 6, "nats://bus:4222")
+
+
 @pytest.mark.parametrize(
     ("env", "name"),
     [
@@ -43,6 +61,12 @@ def test_database_url_takes_postgresql_urls() -> None:
         ({"DATABASE_URL": "mysql://db/gw"}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgresql://"}, "DATABASE_URL"),
         ({"DATABASE_URL": "postgresql://db:port/gw"}, "DATABASE_URL"),
+        ({"BUS_URL": "http://nats:4222"}, "BUS_URL"),
+        ({"BUS_URL": "nats://"}, "BUS_URL"),
+        ({"NODE_ID": "a b"}, "NODE_ID"),
+        ({"NODE_ID": "x" * 65}, "NODE_ID"),
+        ({"LEASE_TTL_S": "1"}, "LEASE_TTL_S"),
+        ({"DATABASE_URL": "postgresql://db/gw", "BUS_URL": "nats://bus:4222"}, "API_KEY"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], name: str) -> None:

@@ -33,6 +33,8 @@ def launch(servers: list[ServerProcess], data_dir: Path, **env: str) -> ServerPr
         ({"PORT": "99999"}, "PORT"),
         ({"WA_DRIVER": "nope"}, "WA_DRIVER"),
         ({"PHONE_CACHE_TTL_S": "-5"}, "PHONE_CACHE_TTL_S"),
+        # Cluster mode (CONTRACT §14) without a key shared by every node.
+        ({"DATABASE_URL": "postgresql://127.0.0.1/none", "BUS_URL": "nats://127.0.0.1:1", "API_KEY": ""}, "API_KEY"),
     ],
 )
 def test_bad_config_exits_2_with_one_line(tmp_path: Path, env: dict[str, str], name: str) -> None:
