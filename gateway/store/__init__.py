@@ -22,6 +22,7 @@ from gateway.store.db import Db, SqliteDb
 from gateway.store.devices import DeviceQueries, DeviceRow
 from gateway.store.events import EventQueries
 from gateway.store.idempotency import IdempotencyQueries
+from gateway.store.leases import Fences, LeaseQueries
 from gateway.store.media import MediaQueries, MediaRow, PendingMedia, PendingMediaQueries
 from gateway.store.messages import MessageQueries
 from gateway.store.outbox import NewDelivery, OutboxQueries
@@ -40,9 +41,11 @@ class Store(
     PendingMediaQueries,
     MessageQueries,
     CampaignQueries,
+    LeaseQueries,
 ):
     def __init__(self, db: Db) -> None:
         self.db = db
+        self.fences: Fences | None = None  # cluster mode: the leases this node holds (set by gateway.cluster)
 
     @classmethod
     async def open(cls, data_dir: Path, database_url: str | None = None) -> Store:

@@ -73,6 +73,12 @@ class Db:
         """Yield rows in batches, holding only one batch in memory (a connection of its own)."""
         raise NotImplementedError
 
+    async def direct(self, sql: str, *args: Any, timeout: float | None = None) -> list[Any]:
+        """One PostgreSQL statement (``$n`` placeholders) in a transaction of its own, beside the group
+        commit, never queued behind it: the cluster's leases and heartbeats (which must not wait for a
+        busy writer). Cluster mode only."""
+        raise NotImplementedError("the cluster's tables exist on PostgreSQL only")
+
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """Run the block's writes as one transaction (re-entrant within a task)."""

@@ -12,13 +12,17 @@ the job: it must only compute (it runs on the writer's thread), never await.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
+
+import structlog
 
 from gateway.store.conn import Conn
 from gateway.store.contacts import ContactRow, upsert_contacts_sync
 from gateway.store.db import Db
 from gateway.store.devices import DeviceRow, device_values, save_device_sync, save_stats_sync, stats_values
+from gateway.store.leases import Fences, check_fence_sync
 from gateway.store.messages import (
     PRUNE_BATCH,
     NewMessage,
@@ -36,6 +40,8 @@ from gateway.store.messages import (
 )
 from gateway.store.outbox import NewDelivery, enqueue_sync
 
+log = structlog.get_logger("gateway.store")
+Guard = Callable[[Conn], bool] | None  # None: single node, nothing to check
 ContactDeliveries = Callable[[list[ContactRow]], list[NewDelivery]]
 D = TypeVar("D")
 
@@ -45,8 +51,31 @@ def _enqueue(conn: Conn, rows: Sequence[NewDelivery]) -> None:
         enqueue_sync(conn, rows)
 
 
+def _allowed(guard: Guard, conn: Conn) -> bool:
+    return guard is None or guard(conn)
+
+
+def _fence_holds(conn: Conn, node: str, token: str, fence: int | None) -> bool:
+    if check_fence_sync(conn, node, token, fence):
+        return True
+    # A node that lost the device (frozen past its lease, cut off from the database) writes nothing more
+    # for it: its event is dropped here, inside the transaction, and the new owner's state stands.
+    log.warning("store.stale_write_refused", token=token, node=node, fence=fence)
+    return False
+
+
 class EventQueries:
+    """In cluster mode (``fences`` set) every job for a device first checks, in its own transaction, that
+    this node still holds the device's lease under the fencing token it had when the job was made."""
+
     db: Db
+    fences: Fences | None
+
+    def _guard(self, token: str) -> Guard:
+        fences = self.fences
+        if fences is None:
+            return None
+        return functools.partial(_fence_holds, node=fences.node, token=token, fence=fences.held.get(token))
 
     # -- a device's own row -------------------------------------------------------------------
 
@@ -54,8 +83,11 @@ class EventQueries:
         """Insert or replace the whole row (the in-memory Device is the source of truth), with the
         outbox rows of the transition it records."""
         values, rows = device_values(d), list(deliveries)  # taken now: the row may change before the job runs
+        guard = self._guard(d.token)
 
         def job(conn: Conn) -> None:
+            if not _allowed(guard, conn):
+                return
             save_device_sync(conn, values)
             _enqueue(conn, rows)
 
@@ -63,11 +95,12 @@ class EventQueries:
 
     async def save_stats(self, devices: Iterable[DeviceRow]) -> None:
         """The message counters (and ``last_update``) of several devices, in one transaction."""
-        values = [stats_values(d) for d in devices]
+        values = [(stats_values(d), self._guard(d.token)) for d in devices]
 
         def job(conn: Conn) -> None:
-            for v in values:
-                save_stats_sync(conn, v)
+            for v, guard in values:
+                if _allowed(guard, conn):
+                    save_stats_sync(conn, v)
 
         if values:
             await self.db.run(job)
@@ -85,8 +118,11 @@ class EventQueries:
         """A received message: the device's counters, its sender as a contact, the message itself
         (None: not stored) and ``deliveries(new contacts)``; returns the contacts that were new."""
         stats, token, owner = stats_values(device), device.token, device.owner_id
+        guard = self._guard(token)
 
         def job(conn: Conn) -> list[ContactRow]:
+            if not _allowed(guard, conn):
+                return []
             save_stats_sync(conn, stats)
             new = upsert_contacts_sync(conn, token, owner, senders, "message", seen)
             if message is not None:
@@ -105,8 +141,11 @@ class EventQueries:
         deliveries: ContactDeliveries,
     ) -> list[ContactRow]:
         """Contacts from a history sync; returns the new ones (``deliveries(new)`` stored with them)."""
+        guard = self._guard(token)
 
         def job(conn: Conn) -> list[ContactRow]:
+            if not _allowed(guard, conn):
+                return []
             new = upsert_contacts_sync(conn, token, owner_id, contacts, "history", seen)
             if new:
                 _enqueue(conn, deliveries(new))
@@ -132,8 +171,11 @@ class EventQueries:
         ``also``: more work of the same transaction (a campaign's recipients), whose results are put
         in ``heard``; ``recording`` false: the message store keeps nothing (MESSAGE_RETENTION_DAYS=0)."""
         rows = list(deliveries)
+        guard = self._guard(token)
 
         def job(conn: Conn) -> list[D]:
+            if not _allowed(guard, conn):
+                return []
             told: list[D] = []
             out = list(rows)
             for change in apply_receipt_sync(conn, token, ids, status, at) if recording else ():
@@ -151,8 +193,11 @@ class EventQueries:
     async def record_message(self, message: NewMessage, deliveries: Sequence[NewDelivery] = ()) -> int | None:
         """Store a message (its ``seq``; None when it was stored already) with outbox rows."""
         rows = list(deliveries)
+        guard = self._guard(message.token)
 
         def job(conn: Conn) -> int | None:
+            if not _allowed(guard, conn):
+                return None
             seq = record_sync(conn, message)
             _enqueue(conn, rows)
             return seq
@@ -169,9 +214,10 @@ class EventQueries:
         whether it was new — its outbox rows are stored only then. ``react`` (message id, emoji, at):
         the message is this device's reaction, also shown on the message it reacts to."""
         rows = list(deliveries)
+        guard = self._guard(message.token)
 
         def job(conn: Conn) -> bool:
-            if record_sync(conn, message) is None:
+            if not _allowed(guard, conn) or record_sync(conn, message) is None:
                 return False
             if react is not None:
                 react_sync(conn, message.token, react[0], message.sender, react[1], True, react[2])
@@ -184,8 +230,11 @@ class EventQueries:
         self, token: str, msg_id: str, text: str | None, at: float, deliveries: Sequence[NewDelivery] = ()
     ) -> bool:
         rows = list(deliveries)
+        guard = self._guard(token)
 
         def job(conn: Conn) -> bool:
+            if not _allowed(guard, conn):
+                return False
             found = edit_sync(conn, token, msg_id, text, at)
             _enqueue(conn, rows)
             return found
@@ -194,8 +243,11 @@ class EventQueries:
 
     async def revoke_message(self, token: str, msg_id: str, at: float, deliveries: Sequence[NewDelivery] = ()) -> bool:
         rows = list(deliveries)
+        guard = self._guard(token)
 
         def job(conn: Conn) -> bool:
+            if not _allowed(guard, conn):
+                return False
             found = revoke_sync(conn, token, msg_id, at)
             _enqueue(conn, rows)
             return found
@@ -214,8 +266,11 @@ class EventQueries:
     ) -> bool:
         """A reaction on the stored message it reacts to (one per person; ``""`` removes theirs)."""
         rows = list(deliveries)
+        guard = self._guard(token)
 
         def job(conn: Conn) -> bool:
+            if not _allowed(guard, conn):
+                return False
             found = react_sync(conn, token, msg_id, sender, emoji, from_me, at)
             _enqueue(conn, rows)
             return found
@@ -224,11 +279,15 @@ class EventQueries:
 
     async def set_message_media(self, token: str, msg_id: str, media: dict[str, Any]) -> bool:
         """A stored message's media after a new download."""
-        return await self.db.run(lambda conn: media_sync(conn, token, msg_id, media))
+        guard = self._guard(token)
+        return await self.db.run(lambda conn: _allowed(guard, conn) and media_sync(conn, token, msg_id, media))
 
     async def mark_chat_read(self, token: str, chat: str, upto_seq: int, at: float) -> list[str]:
         """Incoming messages of ``chat`` up to ``upto_seq`` become read; the ids that did."""
-        return await self.db.run(lambda conn: mark_read_sync(conn, token, chat, upto_seq, at))
+        guard = self._guard(token)
+        return await self.db.run(
+            lambda conn: mark_read_sync(conn, token, chat, upto_seq, at) if _allowed(guard, conn) else []
+        )
 
     # -- bulk ---------------------------------------------------------------------------------
 

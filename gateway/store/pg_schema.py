@@ -258,7 +258,47 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX campaign_recipients_next ON campaign_recipients(campaign_id, status, seq);
     CREATE INDEX campaign_recipients_message ON campaign_recipients(token, message_id);
     """,
+    # 9 (cluster, CONTRACT §14): the live nodes, one lease per device with its fencing token, and the sandbox
+    # driver's simulated WhatsApp (pairing, and every connection it saw: a device connected twice is visible).
+    # Times are the database's (now()): every node judges a lease on the same clock.
+    """
+    CREATE TABLE nodes (
+        id         TEXT PRIMARY KEY,
+        started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        heartbeat  TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+
+    CREATE SEQUENCE lease_fence;
+    CREATE TABLE device_leases (
+        token       TEXT PRIMARY KEY,
+        node        TEXT NOT NULL,
+        fence       BIGINT NOT NULL,
+        acquired_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        expires_at  TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX device_leases_node ON device_leases(node);
+
+    CREATE TABLE sandbox_sessions (
+        token     TEXT PRIMARY KEY,
+        paired_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE sandbox_connections (
+        id          BIGSERIAL PRIMARY KEY,
+        token       TEXT NOT NULL,
+        node        TEXT NOT NULL,
+        backend_pid INTEGER NOT NULL,
+        opened_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+        closed_at   TIMESTAMPTZ,
+        closed_why  TEXT,
+        overlapped  BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sandbox_connections_open ON sandbox_connections(token) WHERE closed_at IS NULL;
+    """,
 ]
+
+
+# Tables only PostgreSQL has (migration 9): what nodes of a cluster share. SQLite's twin of that migration is empty.
+PG_ONLY_TABLES = frozenset({"nodes", "device_leases", "sandbox_sessions", "sandbox_connections"})
 
 
 class SchemaError(Exception):

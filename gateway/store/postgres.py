@@ -248,6 +248,9 @@ class PostgresDb(Db):
         except LOST:  # a pooled connection the server dropped: the pool replaces it; read once more
             return list(await self._pool.fetch(query, *args))
 
+    async def direct(self, sql: str, *args: Any, timeout: float | None = None) -> list[Any]:
+        return list(await self._pool.fetch(sql, *args, timeout=timeout))
+
     async def iterate(self, sql: str, args: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[Any]]:
         """A server-side cursor, in a read-only transaction of its own connection."""
         async with self._pool.acquire() as conn, conn.transaction(readonly=True):

@@ -255,4 +255,9 @@ MIGRATIONS: list[str] = [
     CREATE INDEX campaign_recipients_next ON campaign_recipients(campaign_id, status, seq);
     CREATE INDEX campaign_recipients_message ON campaign_recipients(token, message_id);
     """,
+    # 9 (cluster, CONTRACT §14): nodes, device leases and the sandbox's shared WhatsApp exist on PostgreSQL only
+    # (pg_schema.PG_ONLY_TABLES); SQLite is one process, it has nothing to share. Kept so both lists stay twins.
+    """
+    SELECT 1;
+    """,
 ]

@@ -1,0 +1,6 @@
+"""One gateway of N nodes on PostgreSQL and NATS (CONTRACT §14; README "Running a cluster").
+
+leases.py (the leases this node holds, self-fenced on its monotonic clock), membership.py (the live
+nodes), ownership.py (which node runs which device: spread, rebalance, start/stop through listeners),
+bus.py (the connection to NATS). Built by the composition root only when ``Settings.cluster``.
+"""
