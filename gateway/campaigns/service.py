@@ -85,11 +85,13 @@ class Campaigns:
         self.workers: dict[str, Worker] = {}
         self.stopping = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._tokens: set[str] = set()  # devices with campaigns (receipts of the others are not looked up)
 
     # --- lifecycle of the service ------------------------------------------------------------
 
     async def start(self) -> None:
         """Pick up every campaign that was active when the gateway stopped (or was killed)."""
+        self._tokens = await self.store.campaign_tokens()
         self.devices.receipt_listeners.append(self)
         for row in await self.store.active_campaigns():
             self._spawn(row)
@@ -174,6 +176,7 @@ class Campaigns:
             row.status, row.finished_at = "completed", now
         rows = recipients.rows
         async with self.store.transaction():
+            self._tokens.add(token)  # before the first send, so its receipts are followed
             await self.store.db.run(lambda conn: insert_campaign_sync(conn, row))
             for i in range(0, len(rows), INSERT_CHUNK):
                 chunk = rows[i : i + INSERT_CHUNK]
@@ -313,6 +316,9 @@ class Campaigns:
             log.exception("campaign.progress_failed", id=campaign_id)
 
     # --- receipts (a ReceiptListener of the device manager) ---------------------------------------
+
+    def listens_to(self, token: str) -> bool:
+        return token in self._tokens
 
     def in_transaction(self, conn: Conn, token: str, ids: tuple[str, ...], status: str, at: float) -> object:
         return apply_receipts_sync(conn, token, ids, status, at)

@@ -32,7 +32,10 @@ DriverFactory = Callable[[str], Driver]
 
 
 class ReceiptListener(Protocol):
-    """Told of every receipt: first inside the transaction that records it, then once it committed."""
+    """Told of every receipt of the devices it listens to: first inside the transaction that records it,
+    then once it committed."""
+
+    def listens_to(self, token: str) -> bool: ...
 
     def in_transaction(self, conn: Conn, token: str, ids: tuple[str, ...], status: str, at: float) -> object: ...
 

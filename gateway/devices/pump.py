@@ -58,6 +58,7 @@ class Pump:
     def __init__(self, device: Device) -> None:
         self.device = device
         self._task: asyncio.Task[None] | None = None
+        self._pending: asyncio.Future[Any] | None = None  # the last receipt queued, not yet committed
 
     def start(self) -> None:
         if self._task is None:
@@ -89,7 +90,9 @@ class Pump:
         # The frequent events first: two receipts per send.
         if isinstance(ev, Receipt):
             await self._on_receipt(ev)
-        elif isinstance(ev, IncomingMessage):
+            return
+        await self._settle()
+        if isinstance(ev, IncomingMessage):
             await self._on_message(ev)
         elif isinstance(ev, Qr):
             device.on_qr(ev.code)
@@ -135,8 +138,10 @@ class Pump:
             "timestamp": iso(ev.timestamp),
         }
         rows = m.router.deliveries("message.receipt", device.row, data)
-        listeners = m.receipt_listeners
+        # as they are now: one may stop listening before the commit
+        listeners = tuple(li for li in m.receipt_listeners if li.listens_to(device.token))
         if not m.recorder.enabled and not listeners:
+            await self._settle()  # a campaign's receipts may still be committing
             if rows:  # an event that changes no device state: its outbox rows alone, stored first
                 await m.store.enqueue(rows)
                 m.wake_dispatcher()
@@ -150,21 +155,38 @@ class Pump:
             return told, router.deliveries("message.status", row, told)
 
         # The status moves in the same transaction as the events that tell of it, and so do the
-        # listeners' records (a campaign's recipients).
-        heard: list[object] = []
+        # listeners' records (a campaign's recipients). Queued, not awaited: the next receipts join
+        # the same commit; every other event waits for them first (:meth:`_settle`), so frames keep
+        # the device's order.
         also = [
             partial(listener.in_transaction, token=token, ids=ids, status=status, at=stamp) for listener in listeners
         ]
-        changes = await m.store.record_receipt(
-            token, ids, status, stamp, rows, describe, m.recorder.enabled, also, heard
-        )
-        if rows or changes:
-            m.wake_dispatcher()
-        device.publish("message.receipt", data=data)
-        for change in changes:
-            device.publish("message.status", data=change)
-        for listener, result in zip(listeners, heard, strict=True):
-            listener.committed(result)
+        future = m.store.submit_receipt(token, ids, status, stamp, rows, describe, m.recorder.enabled, also)
+        self._pending = future
+
+        def committed(done: asyncio.Future[tuple[list[dict[str, Any]], list[object]]]) -> None:
+            if done.cancelled():
+                return
+            exc = done.exception()
+            if exc is not None:
+                log.error("device.receipt_failed", token=token, error=str(exc))
+                return
+            changes, heard = done.result()
+            if rows or changes:
+                m.wake_dispatcher()
+            device.publish("message.receipt", data=data)
+            for change in changes:
+                device.publish("message.status", data=change)
+            for listener, result in zip(listeners, heard, strict=True):
+                listener.committed(result)
+
+        future.add_done_callback(committed)
+
+    async def _settle(self) -> None:
+        """Wait until the receipts queued so far are committed and told (commits settle in order)."""
+        pending, self._pending = self._pending, None
+        if pending is not None and not pending.done():
+            await asyncio.wait((pending,))
 
     async def _on_message(self, ev: IncomingMessage) -> None:
         device = self.device

@@ -62,6 +62,7 @@ from gateway.drivers.base import (
     Qr,
     ReactionReceived,
     Receipt,
+    ReceiptType,
     RefusedError,
     Replaced,
     ReplyTo,
@@ -72,6 +73,7 @@ from gateway.drivers.sandbox_log import MAX_KEPT, SentLog
 from gateway.ids import message_id as new_message_id
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
+RECEIPT_TICK_S = 0.01  # receipts due within one tick of each other arrive together
 
 
 class SandboxStateError(Exception):
@@ -578,25 +580,36 @@ class SandboxDriver:
             self._qr_task = None
 
     def _emit_due_receipts(self) -> None:
-        """Emit every receipt that is due, in due order (a message's delivered before its read),
-        one event per message; then wait for the next one. One timer per device, not two per send."""
+        """Emit every receipt that is due, in due order (a message's delivered before its read); a run
+        of due receipts of one kind for one chat is one event with all their ids, as WhatsApp batches
+        them. Then wait for the next one, at most :data:`RECEIPT_TICK_S` a tick: one timer per device,
+        not two per send, and a busy device's receipts come in batches rather than one by one."""
         self._receipt_timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()
         delivered, read = self._delivered, self._read
         stamp = datetime.now(UTC)
+        run: tuple[ReceiptType, str] | None = None  # (kind, chat) of the batch being built
+        ids: list[str] = []
         while True:
+            kind: ReceiptType
             if delivered and delivered[0][0] <= now and (not read or delivered[0][0] <= read[0][0]):
-                _, msg_id, to = delivered.popleft()
-                self._stream.emit(Receipt("delivered", (msg_id,), to, stamp))
+                kind, (_, msg_id, to) = "delivered", delivered.popleft()
             elif read and read[0][0] <= now:
-                _, msg_id, to = read.popleft()
-                self._stream.emit(Receipt("read", (msg_id,), to, stamp))
+                kind, (_, msg_id, to) = "read", read.popleft()
             else:
                 break
+            if run != (kind, to) and ids:
+                assert run is not None
+                self._stream.emit(Receipt(run[0], tuple(ids), run[1], stamp))
+                ids = []
+            run = (kind, to)
+            ids.append(msg_id)
+        if ids and run is not None:
+            self._stream.emit(Receipt(run[0], tuple(ids), run[1], stamp))
         pending = [q[0][0] for q in (delivered, read) if q]
         if pending:
-            self._receipt_timer = loop.call_at(min(pending), self._emit_due_receipts)
+            self._receipt_timer = loop.call_at(max(min(pending), now + RECEIPT_TICK_S), self._emit_due_receipts)
 
     def _later(self, delay: float, fn: object, *args: object) -> None:
         loop = asyncio.get_running_loop()

@@ -7,8 +7,10 @@ device's session file (``<token>.db-sent.jsonl``) and reading the newest
 :data:`MAX_KEPT` back when the driver is made, so a ``kill -9`` test can
 compare what was sent before and after the restart.
 
-One ``write`` of one line per send (no fsync: a killed process loses nothing
-the kernel has; only a power cut could). An edit or revoke appends the
+The lines of one turn of the event loop are written together, at its end, in
+one ``write`` (no fsync: a killed process loses nothing the kernel has; only a
+power cut could) — before anything that follows a send (the campaign's record
+of it) can reach the store. An edit or revoke appends the
 record again under the same id; the last line for an id wins, in the place
 of its first. The file is rewritten with the kept records whenever it has
 grown past twice that many lines.
@@ -16,6 +18,7 @@ grown past twice that many lines.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections import deque
@@ -39,6 +42,7 @@ class SentLog:
         self.entries: deque[Entry] = deque(maxlen=MAX_KEPT)
         self._fd: int | None = None
         self._lines = 0
+        self._buffer: list[bytes] = []  # lines of this turn of the loop, written at its end
         self._load()
 
     def append(self, entry: Entry) -> None:
@@ -57,6 +61,7 @@ class SentLog:
         return None
 
     def close(self) -> None:
+        self._flush()
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
@@ -64,6 +69,7 @@ class SentLog:
 
     def delete(self) -> None:
         """The session is gone (logout, unlink): so is what it sent."""
+        self._buffer.clear()
         self.close()
         self.entries.clear()
         self._lines = 0
@@ -74,15 +80,26 @@ class SentLog:
 
     def _write(self, entry: Entry) -> None:
         msg_id, to, text, at, record = entry
-        line = orjson.dumps([msg_id, to, text, at.timestamp(), record]) + b"\n"
+        self._buffer.append(orjson.dumps([msg_id, to, text, at.timestamp(), record]) + b"\n")
+        if len(self._buffer) > 1:
+            return  # the flush is already scheduled
+        try:
+            asyncio.get_running_loop().call_soon(self._flush)
+        except RuntimeError:  # no loop (a synchronous caller): now
+            self._flush()
+
+    def _flush(self) -> None:
+        lines, self._buffer = self._buffer, []
+        if not lines:
+            return
         try:
             if self._fd is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            os.write(self._fd, line)
+            os.write(self._fd, b"".join(lines))
         except OSError:
             return  # the simulation goes on in memory
-        self._lines += 1
+        self._lines += len(lines)
         if self._lines > 2 * MAX_KEPT:
             self._compact()
 

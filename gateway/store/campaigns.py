@@ -243,6 +243,10 @@ class CampaignQueries:
             )
         return [_campaign(r) for r in rows]
 
+    async def campaign_tokens(self) -> set[str]:
+        """The devices that ever ran a campaign: only their receipts can move a recipient."""
+        return {r[0] for r in await self.db.fetchall("SELECT DISTINCT token FROM campaigns")}
+
     async def active_campaigns(self) -> list[CampaignRow]:
         marks = ",".join("?" * len(ACTIVE))
         rows = await self.db.fetchall(

@@ -153,7 +153,7 @@ class EventQueries:
 
         return await self.db.run(job)
 
-    async def record_receipt(
+    def submit_receipt(
         self,
         token: str,
         ids: Sequence[str],
@@ -163,19 +163,20 @@ class EventQueries:
         describe: Callable[[StatusChange], tuple[D, list[NewDelivery]]],
         recording: bool = True,
         also: Sequence[Callable[[Conn], object]] = (),
-        heard: list[object] | None = None,
-    ) -> list[D]:
-        """A receipt: the statuses it moves forward and the receipt's own outbox rows. ``describe``
-        turns each change into what the caller tells of it and the outbox rows stored with it (on the
-        writer's thread, off the event loop); returns what it made of each change, in order.
-        ``also``: more work of the same transaction (a campaign's recipients), whose results are put
-        in ``heard``; ``recording`` false: the message store keeps nothing (MESSAGE_RETENTION_DAYS=0)."""
+    ) -> asyncio.Future[tuple[list[D], list[object]]]:
+        """A receipt, queued for the next group commit without waiting: the statuses it moves forward
+        and the receipt's own outbox rows. ``describe`` turns each change into what the caller tells of
+        it and the outbox rows stored with it (on the writer's thread, off the event loop). The future
+        settles on commit with what it made of each change, in order, and the results of ``also`` (more
+        work of the same transaction: a campaign's recipients). ``recording`` false: the message store
+        keeps nothing (MESSAGE_RETENTION_DAYS=0). Receipts come two per send: queued unawaited, a
+        device's receipts share commits instead of taking one each."""
         rows = list(deliveries)
         guard = self._guard(token)
 
-        def job(conn: Conn) -> list[D]:
+        def job(conn: Conn) -> tuple[list[D], list[object]]:
             if not _allowed(guard, conn):
-                return []
+                return [], []
             told: list[D] = []
             out = list(rows)
             for change in apply_receipt_sync(conn, token, ids, status, at) if recording else ():
@@ -184,11 +185,9 @@ class EventQueries:
                 out += more
             results = [fn(conn) for fn in also]
             _enqueue(conn, out)
-            if heard is not None:
-                heard.extend(results)
-            return told
+            return told, results
 
-        return await self.db.run(job)
+        return self.db.submit(job)
 
     async def record_message(self, message: NewMessage, deliveries: Sequence[NewDelivery] = ()) -> int | None:
         """Store a message (its ``seq``; None when it was stored already) with outbox rows."""

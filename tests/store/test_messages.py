@@ -31,7 +31,7 @@ async def test_status_ends_the_same_in_any_receipt_order(store: Store, order: tu
     await store.record_message(out("A"))
     told = []
     for i, status in enumerate(order):
-        changes = await store.record_receipt(TOKEN, ["A"], status, 1001.0 + i, [], lambda c: (c.status, []))
+        changes, _ = await store.submit_receipt(TOKEN, ["A"], status, 1001.0 + i, [], lambda c: (c.status, []))
         told += changes
     row = await store.get_message(TOKEN, "A", history=True)
     assert row is not None and row.status == "read"
@@ -42,7 +42,7 @@ async def test_status_ends_the_same_in_any_receipt_order(store: Store, order: tu
 async def test_recording_twice_changes_nothing_and_receipts_for_unknown_ids_are_ignored(store: Store) -> None:
     assert await store.record_message(incoming("X")) is not None
     assert await store.record_message(incoming("X")) is None
-    assert await store.record_receipt(TOKEN, ["nope", "X"], "read", 1.0, [], lambda c: (c, [])) == []
+    assert await store.submit_receipt(TOKEN, ["nope", "X"], "read", 1.0, [], lambda c: (c, [])) == ([], [])
     chats = await store.list_chats(TOKEN, limit=10)
     assert [(c.jid, c.unread, c.name) for c in chats] == [(CHAT, 1, "Bob")]
 

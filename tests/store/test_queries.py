@@ -203,7 +203,7 @@ async def test_receipts_history_actions_and_submitted_messages(store: Store) -> 
     def describe(c: StatusChange) -> tuple[tuple[str, str], list[NewDelivery]]:
         return (c.id, c.status), [delivery(10)]
 
-    changes = await store.record_receipt(TOKEN, ["S1", "nope"], "delivered", 11.0, [delivery(3)], describe)
+    changes, _ = await store.submit_receipt(TOKEN, ["S1", "nope"], "delivered", 11.0, [delivery(3)], describe)
     assert changes == [("S1", "delivered")]
     assert await store.edit_message(TOKEN, "S1", "hi!", 12.0, [delivery(4)])
     assert await store.revoke_message(TOKEN, "S1", 13.0) and not await store.revoke_message(TOKEN, "S1", 14.0)
