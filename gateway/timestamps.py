@@ -6,6 +6,7 @@ current second is formatted once and reused until the second changes.
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import UTC, datetime
 
@@ -41,3 +42,23 @@ def iso(dt: datetime) -> str:
     if cached[0] != second:
         cached = _iso_second = (second, dt.isoformat(timespec="seconds")[:-6])
     return f"{cached[1]}.{dt.microsecond // 1000:03d}Z"
+
+
+_ts_second: tuple[int, str] = (-1, "")
+
+
+def iso_ts(ts: float) -> str:
+    """A POSIX timestamp as ``iso(datetime.fromtimestamp(ts, UTC))`` writes it (rounded to the
+    microsecond first, as datetime does), without making a datetime: stored times on hot paths."""
+    global _ts_second
+    frac, whole = math.modf(ts)  # as datetime.fromtimestamp rounds: the fraction alone
+    us = round(frac * 1e6)
+    second = int(whole)
+    if us >= 1_000_000:
+        second, us = second + 1, us - 1_000_000
+    elif us < 0:
+        second, us = second - 1, us + 1_000_000
+    cached = _ts_second
+    if cached[0] != second:
+        cached = _ts_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    return f"{cached[1]}.{us // 1000:03d}Z"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
-from gateway.timestamps import iso, now_iso
+from gateway.timestamps import iso, iso_ts, now_iso
 from tests.test_http_contract import RFC3339
 
 
@@ -24,3 +24,14 @@ def test_iso_matches_the_standard_library_across_seconds_and_zones() -> None:
 
 def test_now_iso_is_rfc3339_utc_milliseconds() -> None:
     assert RFC3339.match(now_iso())
+
+
+def test_iso_ts_writes_what_iso_of_a_datetime_writes() -> None:
+    """Stored times are formatted without a datetime; the text must be the same, rounding included."""
+    import random
+
+    rng = random.Random(7)
+    cases = [0.0, 946037535.6639994, 1_700_000_000.9995, 1_700_000_000.9999996, 2_000_000_000.0005]
+    cases += [rng.uniform(0, 4e9) for _ in range(20_000)]
+    for ts in cases:
+        assert iso_ts(ts) == iso(datetime.fromtimestamp(ts, UTC)), ts

@@ -35,7 +35,7 @@ from gateway.messages import record
 from gateway.messages.shape import edited_json, revoked_json
 from gateway.store import Store
 from gateway.store.messages import ChatRow, MessageRow
-from gateway.timestamps import iso
+from gateway.timestamps import iso, iso_ts
 
 T = TypeVar("T")
 
@@ -48,10 +48,6 @@ _CURSOR = re.compile(r"^([mc]):([0-9]{1,19})(?::([0-9]{1,19}))?$")
 
 def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
-
-
-def _iso(ts: float) -> str:
-    return iso(_dt(ts))
 
 
 Sign = Callable[[str], str]  # a media id → a signed link to GET /media/{id}, valid from now
@@ -78,20 +74,20 @@ def message_json(row: MessageRow, history: bool = False, sign: Sign | None = Non
         fromMe=row.from_me,
         type=row.type,
         text=row.text,
-        timestamp=_iso(row.ts),
+        timestamp=iso_ts(row.ts),
     )
     data.update(row.payload)
     if "media" in row.payload:
         data["media"] = fresh_media(row.payload["media"], sign)
-    data.update(direction=row.direction, status=row.status, statusAt=_iso(row.status_at))
+    data.update(direction=row.direction, status=row.status, statusAt=iso_ts(row.status_at))
     if row.error:
         data["error"] = row.error
     if row.edited_at is not None:
-        data["editedAt"] = _iso(row.edited_at)
+        data["editedAt"] = iso_ts(row.edited_at)
     if row.revoked_at is not None:
-        data["revokedAt"] = _iso(row.revoked_at)
+        data["revokedAt"] = iso_ts(row.revoked_at)
     if history:
-        data["statusHistory"] = [{"status": s, "at": _iso(at)} for s, at in row.history]
+        data["statusHistory"] = [{"status": s, "at": iso_ts(at)} for s, at in row.history]
     return data
 
 
@@ -101,7 +97,7 @@ def chat_json(chat: ChatRow, sign: Sign | None = None) -> dict[str, Any]:
         "name": chat.name,
         "isGroup": chat.is_group,
         "lastMessage": message_json(chat.last, sign=sign) if chat.last is not None else None,
-        "lastMessageAt": _iso(chat.last_at),
+        "lastMessageAt": iso_ts(chat.last_at),
         "unread": chat.unread,
     }
 

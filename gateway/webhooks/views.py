@@ -7,19 +7,18 @@ delivery, with each URL's credentials and query values replaced by ``***``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.store.outbox import OutboxRow
-from gateway.timestamps import iso
+from gateway.timestamps import iso_ts
 from gateway.webhooks.keys import TARGET_ACCOUNT, TARGET_DEVICE
 
 REDACTED = "***"
 
 
 def _iso_ts(ts: float | None) -> str | None:
-    return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
+    return None if ts is None else iso_ts(ts)
 
 
 def visible_to(row: OutboxRow, account_id: int | None, is_admin: bool) -> bool:
