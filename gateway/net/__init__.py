@@ -11,6 +11,6 @@
 from __future__ import annotations
 
 from gateway.net.client import GuardedClient, Reply, Response
-from gateway.net.errors import BadResponse, Blocked, ConnectFailed, NetError
+from gateway.net.errors import BadResponse, Blocked, ConnectFailed, InvalidUrl, NetError
 
-__all__ = ["BadResponse", "Blocked", "ConnectFailed", "GuardedClient", "NetError", "Reply", "Response"]
+__all__ = ["BadResponse", "Blocked", "ConnectFailed", "GuardedClient", "InvalidUrl", "NetError", "Reply", "Response"]

@@ -35,7 +35,7 @@ from yarl import URL
 
 import gateway
 from gateway.net.addresses import host_refused
-from gateway.net.errors import BadResponse, Blocked, BlockedAddress, ConnectFailed, NetError
+from gateway.net.errors import BadResponse, Blocked, BlockedAddress, ConnectFailed, InvalidUrl, NetError
 from gateway.net.resolver import GuardedResolver
 
 USER_AGENT = f"wa-gateway/{gateway.__version__}"
@@ -158,9 +158,9 @@ class GuardedClient:
             try:
                 target = URL(url)
             except (ValueError, TypeError) as exc:
-                raise NetError("not a valid URL") from exc
+                raise InvalidUrl("not a valid URL") from exc
             if target.scheme not in ("http", "https") or not target.host:
-                raise NetError("not an http(s) URL")
+                raise InvalidUrl("not an http(s) URL")
             if len(self._urls) >= _URL_CACHE:
                 self._urls.clear()
             self._urls[url] = target
@@ -196,6 +196,6 @@ def _translated() -> Iterator[None]:
     except aiohttp.ClientOSError as exc:
         raise BadResponse(f"connection error: {exc.strerror or exc}") from exc
     except aiohttp.InvalidURL as exc:
-        raise NetError("not a valid URL") from exc
+        raise InvalidUrl("not a valid URL") from exc
     except aiohttp.ClientError as exc:
         raise NetError(f"{type(exc).__name__}: {exc}") from exc

@@ -15,6 +15,10 @@ class Blocked(NetError):
     """The URL's host is, or resolves only to, addresses a guarded request may not reach."""
 
 
+class InvalidUrl(NetError):
+    """The URL cannot be requested at all (unparseable, not http(s), no host): no retry can help."""
+
+
 class ConnectFailed(NetError):
     """No connection: refused, unreachable, the name does not resolve, or TLS refused the peer."""
 

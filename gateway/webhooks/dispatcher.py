@@ -21,7 +21,7 @@ from typing import Protocol
 
 import structlog
 
-from gateway.net import Blocked, ConnectFailed, NetError, Reply
+from gateway.net import Blocked, ConnectFailed, InvalidUrl, NetError, Reply
 from gateway.net.client import USER_AGENT
 from gateway.settings import Settings
 from gateway.store import Store
@@ -293,6 +293,8 @@ class Dispatcher:
             return Outcome(False, f"timed out after {self.settings.webhook_timeout_ms} ms")
         except Blocked as exc:
             return Outcome(False, f"blocked: {exc}", final=True)
+        except InvalidUrl as exc:  # stored before today's set-time checks, or edited in the database
+            return Outcome(False, f"invalid URL: {exc}", final=True)
         except ConnectFailed as exc:
             return Outcome(False, f"connection failed: {exc}")
         except NetError as exc:

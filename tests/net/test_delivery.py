@@ -154,3 +154,12 @@ async def test_the_operator_url_is_not_guarded(store: Store, internet: FakeInter
     finally:
         await client.close()
     assert row.status == "delivered"
+
+
+@pytest.mark.parametrize("url", ["http://exa mple.com:99999/hook", "ftp://example.com/hook", "http:///no-host"])
+async def test_a_url_that_cannot_be_requested_fails_at_once(store: Store, client: GuardedClient, url: str) -> None:
+    """A stored URL no request can be made to (set before today's checks, or edited in the database) is
+    failed on its first attempt with the reason, not retried WEBHOOK_MAX_ATTEMPTS times."""
+    row = await deliver(store, client, url, tenant=True, attempts=1)
+    assert row.status == "failed" and row.attempts == 1
+    assert row.last_error is not None and row.last_error.startswith("invalid URL"), row.last_error
