@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from gateway.api import message_content as rules
 from gateway.api.errors import ApiError, invalid
 from gateway.api.models.campaigns import CampaignCreate, CampaignMessageIn
 from gateway.api.routes.common import principal, token_from, visible_device
@@ -25,7 +26,6 @@ from gateway.campaigns.model import MAX_NAME, parse_pace, parse_start
 from gateway.campaigns.pacing import Pace
 from gateway.campaigns.recipients import Recipients
 from gateway.media.errors import MediaError
-from gateway.messages import content as rules
 from gateway.runtime import runtime
 
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.api import message_content as content
 from gateway.api.envelope import ok
 from gateway.api.errors import invalid
 from gateway.api.models.decode import read
@@ -26,7 +27,6 @@ from gateway.api.models.responses import of
 from gateway.api.routes.common import path_token, query_int, visible_device
 from gateway.devices.device import Device
 from gateway.drivers.base import PresenceState
-from gateway.messages import content
 from gateway.messages.service import MessageService, call, decode_chats_cursor, decode_cursor, parse_time
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime

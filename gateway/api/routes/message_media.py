@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
+from gateway.api.message_content import message_id
 from gateway.api.models.base import MAX_TEXT
 from gateway.api.models.media import MediaIn
 from gateway.api.models.responses import MessageSent
@@ -29,7 +30,6 @@ from gateway.idempotency import check_key, fingerprint
 from gateway.media import outgoing
 from gateway.media.errors import MediaError
 from gateway.media.outgoing import MediaSpec, seam_media
-from gateway.messages.content import message_id
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
 from gateway.store import MediaRow

@@ -12,6 +12,8 @@ from starlette.routing import Route
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError
 from gateway.api.gate import MAX_BODY
+from gateway.api.message_content import one_content
+from gateway.api.message_draft import Draft, plain
 from gateway.api.models.base import MAX_TEXT
 from gateway.api.models.decode import read
 from gateway.api.models.requests import SendMessage
@@ -21,8 +23,6 @@ from gateway.api.routes.common import principal, raw_header, token_from, visible
 from gateway.api.routes.history import service
 from gateway.api.uploads import is_multipart
 from gateway.idempotency import check_key, fingerprint
-from gateway.messages.content import one_content
-from gateway.messages.draft import Draft, plain
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
 from gateway.timestamps import iso

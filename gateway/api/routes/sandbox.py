@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.api import message_content as content
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
 from gateway.api.models.base import MAX_TEXT
@@ -36,7 +37,6 @@ from gateway.drivers.base import MediaType, NotConnectedError
 from gateway.drivers.sandbox import SandboxDriver, SandboxMedia, SandboxStateError
 from gateway.media.errors import MediaError
 from gateway.media.mime import detect_bytes
-from gateway.messages import content
 
 _MEDIA_TYPES: tuple[MediaType, ...] = ("image", "video", "audio", "document", "sticker")
 

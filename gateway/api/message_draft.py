@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gateway.api import message_content as content
 from gateway.api.models.requests import SendMessage
 from gateway.drivers.base import ContactCard, Location, OutgoingMessage, Poll, QuotedRef
-from gateway.messages import content
 from gateway.messages.service import MessageService
 
 
