@@ -209,6 +209,25 @@ async def test_incoming_media_shows_in_the_live_activity(
     await snap_variants(page, "overview-incoming-media")
 
 
+async def test_media_typed_on_the_phone_shows_in_the_live_activity(
+    gateway: GatewayProcess, new_page: Any, api: httpx.AsyncClient
+) -> None:
+    """A photo sent from the linked phone itself (a ``message.sent`` frame, fromMe) is an entry of its
+    own with the picture, addressed to the chat partner — not lost because it is not a received message."""
+    token = "60123456815"
+    await connected_device(api, token, "Phone-typed media")
+    page = await new_page(DESKTOP)
+    await sign_in(page, gateway)
+    await open_device(page, token)
+    feed = page.locator("#feed")
+    png = samples.png((64, 48), (20, 120, 230))
+    await incoming(api, token, {"data": b64(png), "caption": "Sent from my phone"}, fromMe=True)
+    await expect(feed).to_contain_text("Sent from the phone to +60171222555: “Sent from my phone”")
+    await page.wait_for_function(
+        "() => { const i = document.querySelector('#feed .media-image img'); return i && i.complete && i.naturalWidth === 64; }"
+    )
+
+
 async def test_a_failed_download_shows_a_retry_that_fetches_it(
     spawn_gateway: Callable[..., GatewayProcess], new_page: Any
 ) -> None:

@@ -2,7 +2,7 @@
 
 import { $, show, toast } from './dom.js';
 import { mergeDevice } from './devices.js';
-import { plural } from './format.js';
+import { plural, truncate } from './format.js';
 import { pushFeed } from './feed.js';
 import { mediaLabel } from './media-view.js';
 import { onPairingCode, onQr } from './pairing.js';
@@ -63,6 +63,12 @@ function handleFrame(f) {
       const what = m.text || (m.media ? mediaLabel(m.media) : `[${m.type || 'media'}]`);
       pushFeed(token, `Message from ${who(token, m.from)}${m.isGroup ? ' in a group' : ''}: ${what}`, m);
       bumpStat(token, 'messagesReceived');
+      break;
+    }
+    case 'message.sent': {   // typed on the linked phone (fromMe): the other side of the conversation
+      const m = f.data || {};
+      const what = m.text || (m.media ? mediaLabel(m.media) : `[${m.type || 'media'}]`);
+      pushFeed(token, `Sent from the phone to ${who(token, m.chat)}: “${truncate(what, 60)}”`, m);
       break;
     }
     case 'message.receipt': {
