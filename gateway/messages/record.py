@@ -18,18 +18,16 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
 from gateway.drivers.base import IncomingMessage, OutgoingMessage, ReactionReceived, SentMessage
+from gateway.messages.ports import MessagingDevice
 from gateway.messages.shape import incoming_json, outgoing_json
 from gateway.store import NewDelivery
 from gateway.store.messages import NewMessage, StatusChange
 from gateway.timestamps import iso, iso_ts
-
-if TYPE_CHECKING:
-    from gateway.devices.device import Device
 
 log = structlog.get_logger("gateway.messages")
 
@@ -90,7 +88,7 @@ class Recorder:
 
     def sent(
         self,
-        device: Device,
+        device: MessagingDevice,
         to: str,
         text: str | None,
         message: OutgoingMessage | None,
@@ -121,7 +119,13 @@ class Recorder:
         )
 
     def failed(
-        self, device: Device, to: str, text: str | None, message: OutgoingMessage | None, error: str, started: float
+        self,
+        device: MessagingDevice,
+        to: str,
+        text: str | None,
+        message: OutgoingMessage | None,
+        error: str,
+        started: float,
     ) -> str | None:
         """A send failed: store it as ``failed`` with the error, under an id of the gateway's own."""
         if not self.enabled:
@@ -149,7 +153,7 @@ class Recorder:
         )
         return msg_id
 
-    def _submit(self, device: Device, row: NewMessage, change: StatusChange) -> None:
+    def _submit(self, device: MessagingDevice, row: NewMessage, change: StatusChange) -> None:
         m = device.m
         data = status_json(change)
         deliveries = m.router.deliveries("message.status", device.row, data)  # built now: no copy needed
@@ -176,7 +180,7 @@ class Recorder:
 Change = Callable[[Sequence[NewDelivery]], Awaitable[object]]
 
 
-async def action(device: Device, event: str, data: dict[str, Any], change: Change | None = None) -> None:
+async def action(device: MessagingDevice, event: str, data: dict[str, Any], change: Change | None = None) -> None:
     """An edit, a revoke, a reaction or a message typed on the phone (from the driver), or an edit or
     revoke made through the API: what it changes in the message store (``change``: a unit of work of
     the store, given the webhook outbox rows to store with it, in one transaction), then its
@@ -192,13 +196,15 @@ async def action(device: Device, event: str, data: dict[str, Any], change: Chang
     device.publish(event, data=data)
 
 
-def reacted(device: Device, ev: ReactionReceived) -> Change:
+def reacted(device: MessagingDevice, ev: ReactionReceived) -> Change:
     """Store a reaction on the message it reacts to (when that message is stored)."""
     at, store, token = iso(ev.timestamp), device.m.store, device.token
     return lambda rows: store.react_message(token, ev.message_id, ev.sender, ev.emoji, ev.from_me, at, rows)
 
 
-def status_deliveries(device: Device, changes: list[StatusChange]) -> tuple[list[NewDelivery], list[dict[str, Any]]]:
+def status_deliveries(
+    device: MessagingDevice, changes: list[StatusChange]
+) -> tuple[list[NewDelivery], list[dict[str, Any]]]:
     """The outbox rows and frame data of status changes (computed on the loop, stored in the job)."""
     row = device.row
     datas = [status_json(c) for c in changes]

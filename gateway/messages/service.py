@@ -19,7 +19,6 @@ from functools import partial
 from typing import Any, TypeVar
 
 from gateway.api.errors import ApiError, invalid
-from gateway.devices.device import Device
 from gateway.drivers.base import (
     DriverError,
     GroupInfo,
@@ -32,6 +31,7 @@ from gateway.drivers.base import (
     RefusedError,
 )
 from gateway.messages import record
+from gateway.messages.ports import MessagingDevice
 from gateway.messages.shape import edited_json, revoked_json
 from gateway.store import Store
 from gateway.store.messages import ChatRow, MessageRow
@@ -171,7 +171,7 @@ def parse_time(raw: str | None, name: str) -> float | None:
 # --- driver calls ---------------------------------------------------------------------------------------
 
 
-async def call(device: Device, fn: Callable[[], Awaitable[T]], failed: str = "SEND_FAILED") -> T:
+async def call(device: MessagingDevice, fn: Callable[[], Awaitable[T]], failed: str = "SEND_FAILED") -> T:
     """A driver call on behalf of a route, its failures as the contract's codes."""
     device._require_connected()
     try:
@@ -243,7 +243,7 @@ class MessageService:
         sender = f"{row.sender}@s.whatsapp.net" if row.sender and "@" not in row.sender else row.sender
         return row.chat, Reaction(row.id, emoji, sender, row.from_me)
 
-    async def edit(self, device: Device, msg_id: str, text: str) -> dict[str, Any]:
+    async def edit(self, device: MessagingDevice, msg_id: str, text: str) -> dict[str, Any]:
         row = await self.stored(device.token, msg_id)
         if row.direction != "out" or row.type != "text":
             raise invalid("only a text message this device sent can be edited")
@@ -259,7 +259,7 @@ class MessageService:
         )
         return self.message_json(await self.stored(device.token, msg_id))
 
-    async def revoke(self, device: Device, msg_id: str) -> dict[str, Any]:
+    async def revoke(self, device: MessagingDevice, msg_id: str) -> dict[str, Any]:
         row = await self.stored(device.token, msg_id)
         if row.direction != "out":
             raise invalid("only a message this device sent can be deleted for everyone")
@@ -274,7 +274,7 @@ class MessageService:
             )
         return self.message_json(await self.stored(device.token, msg_id))
 
-    async def mark_read(self, device: Device, msg_id: str) -> dict[str, Any]:
+    async def mark_read(self, device: MessagingDevice, msg_id: str) -> dict[str, Any]:
         """Read receipts for the incoming message and every unread one before it in its chat."""
         row = await self.stored(device.token, msg_id)
         if row.direction != "in":
