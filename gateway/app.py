@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -53,6 +54,7 @@ from gateway.campaigns import Campaigns
 from gateway.campaigns.clock import ScaledClock
 from gateway.contacts import Contacts
 from gateway.devices import DeviceManager
+from gateway.devices.sessions import StoreSessions, upgrade_shared_sessions
 from gateway.drivers import make_driver
 from gateway.drivers.base import DriverOptions
 from gateway.events import Hub
@@ -125,12 +127,19 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         # loop, rather than inside the first POST /devices.
         await asyncio.to_thread(importlib.import_module, "gateway.drivers.neonize")
     options = _driver_options(settings)
+    if settings.wa_driver == "neonize" and settings.database_url:
+        # Every device's whatsmeow session in the shared database, its schema upgraded once, now.
+        from gateway.drivers.neonize.sessions import session_dsn, upgrade_schema
+
+        dsn = session_dsn(settings.database_url, await store.server_version())
+        await upgrade_shared_sessions(store, functools.partial(upgrade_schema, dsn))
+        options.session_db, options.sessions = dsn, StoreSessions(store)
     devices = DeviceManager(
         settings,
         store,
         hub,
         router,
-        lambda token: make_driver(settings.wa_driver, token, options),
+        lambda token, jid: make_driver(settings.wa_driver, token, options, jid),
         wake_dispatcher=dispatcher.wake,
         media=media,
     )

@@ -161,6 +161,7 @@ class Device:
             self._connected_evt.clear()
             self.row.status = "logged_out"
             self.row.reconnecting = False
+            self.row.jid = None  # the session is gone: the next pairing is a new WhatsApp device
             await self._transition("device.logged_out", "connection-error", message="Logged out")
 
     async def close(self) -> None:
@@ -283,6 +284,7 @@ class Device:
         self.row.pushname = ev.pushname or self.row.pushname
         self.row.platform = ev.platform or self.row.platform
         self.row.phone = ev.phone or self.row.phone or self.token
+        self.row.jid = ev.jid or self.row.jid
         self.row.connected_at = now
         self.connected_mono = time.monotonic()
         self._connected_evt.set()
@@ -334,6 +336,7 @@ class Device:
         self.last_error = ev.reason
         self.row.status = "logged_out"
         self.row.reconnecting = False
+        self.row.jid = None
         await self._transition("device.logged_out", "connection-error", message=ev.reason)
 
     # --- plumbing ----------------------------------------------------------------

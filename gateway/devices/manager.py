@@ -28,7 +28,8 @@ from gateway.webhooks.routing import WebhookRouter
 
 log = structlog.get_logger("gateway.devices")
 
-DriverFactory = Callable[[str], Driver]
+DriverFactory = Callable[[str, str | None], Driver]
+"""Builds a device's driver from its token and the WhatsApp JID the registry recorded for it (or None)."""
 
 
 class ReceiptListener(Protocol):
@@ -91,7 +92,7 @@ class DeviceManager:
         self.counters.changed(device)
 
     def _make(self, row: DeviceRow) -> Device:
-        device = Device(self, row, self.driver_factory(row.token))
+        device = Device(self, row, self.driver_factory(row.token, row.jid))
         self.devices[row.token] = device
         device.start_pump()
         return device

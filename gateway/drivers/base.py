@@ -234,6 +234,7 @@ class Connected:
     pushname: str | None = None
     platform: str | None = None
     phone: str | None = None  # the linked number's digits, when known
+    jid: str | None = None  # the linked device's full JID (user:device@server): recorded in the registry
 
 
 @dataclass(frozen=True, slots=True)
@@ -541,6 +542,27 @@ class EventStream:
             await waiter
 
 
+class SessionDirectory(Protocol):
+    """Where a driver whose sessions share one database (neonize on PostgreSQL) learns about them.
+
+    Given to the driver by the composition root, backed by the store: a driver
+    never imports the store. ``jid`` is the device's full WhatsApp JID
+    (``user:device@server``).
+    """
+
+    async def stored_jid(self, token: str) -> str | None:
+        """The JID the registry recorded for ``token`` (None: never connected, or logged out)."""
+        ...
+
+    async def session_exists(self, jid: str) -> bool:
+        """Whether the shared store holds a session for ``jid``."""
+        ...
+
+    async def forget_session(self, jid: str) -> None:
+        """Delete ``jid``'s session (after a logout)."""
+        ...
+
+
 @dataclass(slots=True)
 class DriverOptions:
     """What a driver factory gets besides the token (from Settings)."""
@@ -550,3 +572,7 @@ class DriverOptions:
     sandbox_receipt_delay_ms: int = 200
     sandbox_reconnect_ms: int = 500
     extra: dict[str, object] = field(default_factory=dict)
+    # neonize on PostgreSQL: whatsmeow's database string (see gateway.drivers.neonize.sessions.session_dsn)
+    # and the registry's answers about it. Both None: one session file per device under data_dir.
+    session_db: str | None = None
+    sessions: SessionDirectory | None = None

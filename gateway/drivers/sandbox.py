@@ -566,7 +566,14 @@ class SandboxDriver:
     def _go_online(self) -> None:
         self._pairing = False
         self._connected = True
-        self._stream.emit(Connected(pushname=f"Sandbox {self.token[-4:]}", platform="android", phone=self.token))
+        self._stream.emit(
+            Connected(
+                pushname=f"Sandbox {self.token[-4:]}",
+                platform="android",
+                phone=self.token,
+                jid=f"{self.token}:1@s.whatsapp.net",  # as a linked companion device's JID looks
+            )
+        )
 
     async def _rotate_qr(self) -> None:
         interval = self._opts.sandbox_qr_interval_ms / 1000

@@ -2,8 +2,8 @@
 
 :class:`Store` is the protocol the services use: the queries of each concept
 (devices, contacts, the webhook outbox, idempotency, accounts, media,
-messages) and the hot path's units of work (:mod:`gateway.store.events`), all
-over one :class:`~gateway.store.db.Db`. The engine is the Db's:
+messages, whatsmeow's sessions on PostgreSQL) and the hot path's units of
+work (:mod:`gateway.store.events`), all over one :class:`~gateway.store.db.Db`. The engine is the Db's:
 :class:`~gateway.store.db.SqliteDb` (one file under ``DATA_DIR``, the default)
 or :class:`~gateway.store.postgres.PostgresDb` (``DATABASE_URL``); the queries
 are the same SQL on both, and the same test suite runs on both
@@ -26,8 +26,18 @@ from gateway.store.leases import Fences, LeaseQueries
 from gateway.store.media import MediaQueries, MediaRow, PendingMedia, PendingMediaQueries
 from gateway.store.messages import MessageQueries
 from gateway.store.outbox import NewDelivery, OutboxQueries
+from gateway.store.whatsmeow import WHATSMEOW_LOCK_KEY, WhatsmeowQueries
 
-__all__ = ["ContactRow", "Db", "DeviceRow", "MediaRow", "NewDelivery", "PendingMedia", "Store"]
+__all__ = [
+    "WHATSMEOW_LOCK_KEY",
+    "ContactRow",
+    "Db",
+    "DeviceRow",
+    "MediaRow",
+    "NewDelivery",
+    "PendingMedia",
+    "Store",
+]
 
 
 class Store(
@@ -42,6 +52,7 @@ class Store(
     MessageQueries,
     CampaignQueries,
     LeaseQueries,
+    WhatsmeowQueries,
 ):
     def __init__(self, db: Db) -> None:
         self.db = db

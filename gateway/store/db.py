@@ -65,6 +65,12 @@ class Db:
     async def _close_readers(self) -> None:
         raise NotImplementedError
 
+    @contextlib.asynccontextmanager
+    async def advisory_lock(self, key: int) -> AsyncIterator[None]:
+        """Work no other process of this database may do at the same time. One process owns a SQLite
+        file (``DATA_DIR`` is not shared), so there it holds nothing; PostgreSQL takes a real lock."""
+        yield
+
     async def _read(self, sql: str, args: tuple[Any, ...]) -> list[Any]:
         """Rows of a query, outside any transaction (on a reader, never the writer)."""
         raise NotImplementedError

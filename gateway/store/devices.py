@@ -29,12 +29,13 @@ class DeviceRow:
     messages_received: int = 0
     connected_at: str | None = None
     webhook_secret: str | None = None  # signs deliveries to this device's own URL; never shown by the API
+    jid: str | None = None  # the linked WhatsApp device (user:device@server): selects its session on PostgreSQL
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 _COLUMNS = (
     "token, owner_id, name, method, status, reconnecting, webhook_url, webhook_events, pushname, "
-    "platform, phone, messages_sent, messages_received, created_at, connected_at, last_update, webhook_secret"
+    "platform, phone, messages_sent, messages_received, created_at, connected_at, last_update, webhook_secret, jid"
 )
 
 _INSERT = f"INSERT OR REPLACE INTO devices ({_COLUMNS}) VALUES ({','.join('?' * (_COLUMNS.count(',') + 1))})"
@@ -60,6 +61,7 @@ def _row(r: Any) -> DeviceRow:
         connected_at=r["connected_at"],
         last_update=r["last_update"],
         webhook_secret=r["webhook_secret"],
+        jid=r["jid"],
     )
 
 
@@ -98,6 +100,7 @@ def device_values(d: DeviceRow) -> tuple[Any, ...]:
         d.connected_at,
         d.last_update,
         d.webhook_secret,
+        d.jid,
     )
 
 

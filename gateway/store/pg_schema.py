@@ -294,6 +294,10 @@ PG_MIGRATIONS: list[str] = [
     );
     CREATE INDEX sandbox_connections_open ON sandbox_connections(token) WHERE closed_at IS NULL;
     """,
+    # 10 (neonize on PostgreSQL): the device's full WhatsApp JID, which selects its whatsmeow session
+    """
+    ALTER TABLE devices ADD COLUMN jid TEXT;
+    """,
 ]
 
 

@@ -20,6 +20,7 @@ listed there), once per distinct statement.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import re
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator, Sequence
@@ -250,6 +251,16 @@ class PostgresDb(Db):
 
     async def direct(self, sql: str, *args: Any, timeout: float | None = None) -> list[Any]:
         return list(await self._pool.fetch(sql, *args, timeout=timeout))
+
+    @contextlib.asynccontextmanager
+    async def advisory_lock(self, key: int) -> AsyncIterator[None]:
+        """``pg_advisory_lock(key)`` on a pooled connection, held until the block ends (waits its turn)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", key)
+            try:
+                yield
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", key)
 
     async def iterate(self, sql: str, args: Iterable[Any] = (), batch: int = 1000) -> AsyncIterator[list[Any]]:
         """A server-side cursor, in a read-only transaction of its own connection."""

@@ -260,4 +260,10 @@ MIGRATIONS: list[str] = [
     """
     SELECT 1;
     """,
+    # 10 (neonize on PostgreSQL): the device's full WhatsApp JID (user:device@server, from get_me() once
+    # connected). With DATABASE_URL every device's whatsmeow session shares one database, and the JID is
+    # what selects it: never "the first row". Recorded on SQLite too, so import-sqlite can cross-check.
+    """
+    ALTER TABLE devices ADD COLUMN jid TEXT;
+    """,
 ]

@@ -21,8 +21,10 @@ from gateway.drivers.base import (
     SendError,
 )
 from gateway.drivers.neonize.translate import (
+    device_jid_string,
     map_error,
     message_content,
+    parse_device_jid,
     parse_jid,
     phone_checks,
     translate_connected,
@@ -323,8 +325,28 @@ def test_history_sync_skips_own_number_and_unknown_lids() -> None:
 
 def test_connected_from_the_device_store() -> None:
     me = nz.Device(JID=jid(ALICE, device=7), PushName="Shop", Platform="android", Initialized=True)
-    assert translate_connected(me) == Connected(pushname="Shop", platform="android", phone=ALICE)
-    assert translate_connected(nz.Device()) == Connected(None, None, None)
+    assert translate_connected(me) == Connected(
+        pushname="Shop", platform="android", phone=ALICE, jid=f"{ALICE}:7@s.whatsapp.net"
+    )
+    assert translate_connected(nz.Device()) == Connected(None, None, None, None)
+
+
+def test_a_device_jid_is_whatsmeows_key_and_parses_back() -> None:
+    """The full JID (device part, agent) is the key of whatsmeow_device: written and read back exactly."""
+    for text in (f"{ALICE}:7@s.whatsapp.net", f"{ALICE}.1:12@s.whatsapp.net", f"{ALICE}@s.whatsapp.net", "12345:3@lid"):
+        assert device_jid_string(parse_device_jid(text)) == text
+    assert device_jid_string(nz.JID()) is None
+    for junk in (
+        "",
+        "601@",
+        "@s.whatsapp.net",
+        "a b:1@s.whatsapp.net",
+        "601:x@s.whatsapp.net",
+        "601:1@S.WHATSAPP",
+        "x" * 70 + "@lid",
+    ):
+        with pytest.raises(ValueError):
+            parse_device_jid(junk)
 
 
 def group_info(participants: list[nz.GroupParticipant]) -> nz.GroupInfo:

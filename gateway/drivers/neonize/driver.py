@@ -125,10 +125,12 @@ from gateway.drivers.neonize.patches import (
     nz,
     wa,
 )
+from gateway.drivers.neonize.sessions import is_postgres
 from gateway.drivers.neonize.threads import GO_MAP_LOCK, SETUP_GRACE_S, STOP_WAIT_S, DaemonPool, SetupLease
 from gateway.drivers.neonize.translate import (
     PN_SERVERS,
     map_error,
+    parse_device_jid,
     parse_jid,
     participant_results,
     phone_checks,
@@ -165,6 +167,7 @@ class _Attempt:
     started: asyncio.Future[None]  # set once the thread holds the set-up lease and calls Go
     ready: asyncio.Future[str | None]  # None once under way, else the error
     ended: asyncio.Future[None]  # set when Neonize() has returned
+    jid: str | None = None  # the session resumed (None: SQLite's one device per file, or a new one to pair)
     lease: SetupLease = field(default_factory=SetupLease)
     refs: tuple[Any, ...] = ()  # ctypes callbacks: must outlive every call Go makes into them
     under_way: bool = False
@@ -240,9 +243,20 @@ class NeonizeDriver:
     # neonize 0.5.2's SendMessage takes no SendRequestExtra: whatsmeow picks every id itself.
     keeps_message_ids = False
 
-    def __init__(self, token: str, options: DriverOptions) -> None:
+    def __init__(self, token: str, options: DriverOptions, jid: str | None = None) -> None:
         self.token = token
         self.session_path: Path = options.data_dir / f"{token}.db"
+        # Where whatsmeow keeps the session: this device's own SQLite file (the default), or the shared
+        # PostgreSQL database, where the device is selected by its JID (never "the first row").
+        self._shared = options.session_db is not None
+        if options.session_db is not None:
+            if not is_postgres(options.session_db):
+                raise ValueError("session_db must be a postgresql:// URL (see neonize.sessions.session_dsn)")
+            if options.sessions is None:
+                raise ValueError("a shared session database needs the registry's answers (options.sessions)")
+        self._db = options.session_db if options.session_db is not None else str(self.session_path)
+        self._sessions = options.sessions
+        self._jid = jid if self._shared else None  # the session to resume; None: pair a new device
         extra = options.extra  # values may be typed, or strings straight from the environment
         self._connect_timeout = float(str(extra.get("neonize_connect_timeout_s", 8.0)))
         proxy = extra.get("neonize_proxy")
@@ -253,7 +267,7 @@ class NeonizeDriver:
         # neonize's sync client, used for its short calls only (connecting is
         # done here). Its finalizer would call Stop() outside GO_MAP_LOCK; this
         # driver stops its Go clients itself.
-        self._client = NewClient(str(self.session_path), uuid=token)
+        self._client = NewClient(self._db, uuid=token)
         self._client._stop_finalizer.detach()
         self._lock = threading.Lock()  # guards the state below; never held across Stop()
         self._generation = 0
@@ -276,6 +290,8 @@ class NeonizeDriver:
     # -- the Driver protocol -------------------------------------------------
 
     def is_paired(self) -> bool:
+        if self._shared:
+            return self._jid is not None
         return _read_is_paired(self.session_path)
 
     def events(self) -> AsyncIterator[DriverEvent]:
@@ -309,6 +325,8 @@ class NeonizeDriver:
                     raise ConnectError(str(exc)) from exc
                 if error is not None:
                     raise ConnectError(error)
+            if self._shared and not await self._select_session():
+                return  # the session is gone: LoggedOut was reported
             attempt = self._start_attempt("code" if method == "code" and not self.is_paired() else "qr")
             try:
                 error = await self._wait_under_way(attempt)
@@ -317,6 +335,39 @@ class NeonizeDriver:
                 raise
             if error is not None:
                 raise ConnectError(error)
+
+    async def _select_session(self) -> bool:
+        """Shared store: which session to resume, checked before Go sees it. False when it is gone.
+
+        The registry's JID wins (another node may have paired the device); one
+        learnt here from ``get_me()`` stands in until the registry has it. A
+        JID whatsmeow does not hold would reach whatsmeow as a nil device and
+        panic — the whole process — so a missing row is reported as
+        :class:`LoggedOut` instead, and the next connect pairs a new device.
+        """
+        assert self._sessions is not None
+        try:
+            self._jid = await self._sessions.stored_jid(self.token) or self._jid
+            jid = self._jid
+            if jid is None:
+                return True
+            parse_device_jid(jid)  # a malformed JID never reaches Go either
+            exists = await self._sessions.session_exists(jid)
+        except ValueError:
+            exists = False
+        except Exception as exc:  # the database is unreachable: a dial that failed, tried again later
+            raise ConnectError(f"cannot read the WhatsApp session from the database: {exc}") from exc
+        if exists:
+            return True
+        self._jid = None
+        self._emit(
+            LoggedOut(
+                f"Logged out (WhatsApp session {jid} is not in the database: unlinked elsewhere or never "
+                "imported; pair the device again)"
+            )
+        )
+        log.warning("neonize: %s: session %s is not in the database", self.token, jid)
+        return False
 
     async def _wait_under_way(self, attempt: _Attempt) -> str | None:
         # The timeout starts once this attempt holds the set-up lease: other
@@ -363,7 +414,7 @@ class NeonizeDriver:
                 log.warning("neonize: logout of %s failed: %s", self.token, exc)
         self._retire(self._attempt)
         await self._wait_stopped()
-        self._remove_session_files()
+        await self._forget_session()
 
     async def send_text(self, to: str, text: str) -> SentMessage:
         self._require_connected()
@@ -600,13 +651,15 @@ class NeonizeDriver:
 
     def _start_attempt(self, method: Method) -> _Attempt:
         assert self._loop is not None
-        self.session_path.parent.mkdir(parents=True, exist_ok=True)
+        if not self._shared:
+            self.session_path.parent.mkdir(parents=True, exist_ok=True)
         loop = self._loop
         with self._lock:
             self._generation += 1
             attempt = _Attempt(
                 uuid=f"{self.token}.{self._generation}".encode(),
                 method=method,
+                jid=self._jid if self._shared else None,
                 started=loop.create_future(),
                 ready=loop.create_future(),
                 ended=loop.create_future(),
@@ -634,16 +687,20 @@ class NeonizeDriver:
         """Body of the connection thread: ``Neonize()`` returns only when the connection is over."""
         qr_cb, status_cb, event_cb, log_cb, subscribed, proxy = attempt.refs
         props = DeviceProps(os="wa-gateway", platformType=DeviceProps.CHROME).SerializeToString()
+        # Shared store: resume the device by its JID (checked to exist), or ask for a blank one to pair.
+        # Neither (0 and no JID) means whatsmeow's "first device": right only for a file of one's own.
+        jid = parse_device_jid(attempt.jid).SerializeToString() if attempt.jid else b""
+        new_device = int(self._shared and not attempt.jid)
         error = ""
         try:
             attempt.lease.acquire()
             self._post(lambda: self._lease_started(attempt))
             result = gocode.Neonize(
-                str(self.session_path).encode(),
+                self._db.encode(),
                 attempt.uuid,
-                b"",
-                0,
-                0,
+                jid,
+                len(jid),
+                new_device,
                 _whatsmeow_log_level(),
                 qr_cb,
                 status_cb,
@@ -745,6 +802,18 @@ class NeonizeDriver:
             raise NotConnectedError("driver is closed") from exc
         return await asyncio.wrap_future(future)
 
+    async def _forget_session(self) -> None:
+        """Delete this device's session: its file, or its rows in the shared store."""
+        if not self._shared:
+            self._remove_session_files()
+            return
+        jid, self._jid = self._jid, None
+        if jid is not None and self._sessions is not None:
+            try:
+                await self._sessions.forget_session(jid)
+            except Exception as exc:  # whatsmeow deletes it itself on a logout it hears of
+                log.warning("neonize: could not delete the session of %s: %s", self.token, exc)
+
     def _remove_session_files(self) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
@@ -837,14 +906,20 @@ class NeonizeDriver:
             self._connected = True
             me = self._client.get_me()  # safe now: the client exists and is logged in
             self._own_users = tuple(user for user in (me.JID.User, me.LID.User) if user)
-        self._emit(translate_connected(me))
+            connected = translate_connected(me)
+            if self._shared and connected.jid:
+                self._jid = connected.jid  # resumed by it from now on (the registry records it too)
+        self._emit(connected)
         self._mark_under_way(attempt)
 
     def _on_logged_out(self, attempt: _Attempt, event: nz.LoggedOut) -> None:
         reason = _enum_name(nz.ConnectFailureReason, event.Reason, "")
         self._settle(attempt, None)  # WhatsApp was reached: connect() succeeds, the event tells the rest
         self._retire(attempt)
-        self._remove_session_files()
+        if self._shared:
+            self._post(lambda: asyncio.ensure_future(self._forget_session()))
+        else:
+            self._remove_session_files()
         self._emit(LoggedOut("Logged out" + (f" ({reason})" if reason else "")))
 
     def _on_replaced(self, attempt: _Attempt) -> None:

@@ -8,6 +8,7 @@ built protobufs (tests/drivers/test_neonize_translate.py).
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -36,9 +37,11 @@ __all__ = [
     "PN_SERVERS",
     "MessageEvent",
     "ResolveLid",
+    "device_jid_string",
     "jid_string",
     "map_error",
     "message_content",
+    "parse_device_jid",
     "parse_jid",
     "participant_results",
     "phone_checks",
@@ -78,6 +81,40 @@ def parse_jid(value: str) -> nz.JID:
     if not user or not server:
         raise ValueError(f"not a JID: {value!r}")
     return nz.JID(User=user, Server=server, RawAgent=0, Device=0, Integrator=0, IsEmpty=False)
+
+
+def device_jid_string(jid: nz.JID) -> str | None:
+    """The full JID of a linked device as whatsmeow writes it (``user:device@server``, ``user.agent:device@…``):
+    the key of its row in ``whatsmeow_device``. None for an empty JID."""
+    if not jid.User:
+        return None
+    if jid.RawAgent > 0:
+        return f"{jid.User}.{jid.RawAgent}:{jid.Device}@{jid.Server}"
+    if jid.Device > 0:
+        return f"{jid.User}:{jid.Device}@{jid.Server}"
+    return f"{jid.User}@{jid.Server}"
+
+
+_DEVICE_JID = re.compile(r"([0-9A-Za-z_-]{1,64})(?:\.([0-9]{1,3}))?(?::([0-9]{1,5}))?@([a-z.]{1,32})")
+
+
+def parse_device_jid(value: str) -> nz.JID:
+    """A full device JID (``user:device@server``) as neonize's JID message: the one ``Neonize()`` resumes.
+
+    Raises ValueError for anything else: a malformed JID must never reach Go.
+    """
+    match = _DEVICE_JID.fullmatch(value)
+    if match is None:
+        raise ValueError(f"not a device JID: {value[:80]!r}")
+    user, agent, device, server = match.groups()
+    return nz.JID(
+        User=user,
+        RawAgent=int(agent or 0),
+        Device=int(device or 0),
+        Integrator=0,
+        Server=server,
+        IsEmpty=False,
+    )
 
 
 def _phone_of(jid: nz.JID, resolve_lid: ResolveLid) -> str | None:
@@ -355,6 +392,7 @@ def translate_connected(me: nz.Device) -> Connected:
         pushname=me.PushName or None,
         platform=me.Platform or None,
         phone=me.JID.User or None,
+        jid=device_jid_string(me.JID),
     )
 
 

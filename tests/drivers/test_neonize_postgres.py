@@ -1,0 +1,270 @@
+"""neonize with its sessions in the shared PostgreSQL database, against the real neonize and PostgreSQL.
+
+WhatsApp cannot be reached from here, so a device never pairs: the paired
+devices below are whatsmeow rows written with whatsmeow's own schema and
+random keys (``tests/support/whatsmeow.py``) — to goneonize, sessions it
+resumes. Which session a ``Neonize()`` call loaded is read from Go itself
+(``GetMe``) while its dial is held open by a silent proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from gateway.devices.sessions import StoreSessions, upgrade_shared_sessions
+from gateway.drivers.base import ConnectError, DriverOptions, LoggedOut
+from gateway.drivers.neonize import NeonizeDriver
+from gateway.drivers.neonize.sessions import session_dsn, upgrade_schema
+from gateway.drivers.neonize.threads import GO_MAP_LOCK
+from gateway.store import DeviceRow, Store
+from tests.drivers.test_neonize_offline import SilentProxy
+from tests.support.poll import until
+from tests.support.whatsmeow import insert_into_postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+NOW = "2026-12-01T00:00:00.000Z"
+ALICE = "60111111111:5@s.whatsapp.net"
+BOB = "60122222222:9@s.whatsapp.net"
+
+
+# --- the database string ------------------------------------------------------------------------
+
+
+def test_the_database_string_must_be_a_url() -> None:
+    """A keyword string would become a SQLite file named after it: refused, without echoing it."""
+    for bad in ("host=db dbname=wa password=hunter2", "sqlite:///x.db", "postgresql://", "mysql://h/db", "x"):
+        with pytest.raises(ValueError, match="postgresql://") as failure:
+            session_dsn(bad)
+        assert "hunter2" not in str(failure.value)
+
+
+def test_sslmode_and_idle_timeout_are_added_unless_the_url_says_otherwise() -> None:
+    dsn = session_dsn("postgresql://u:p@db:5432/wa")
+    assert dsn == "postgresql://u:p@db:5432/wa?sslmode=prefer&idle_session_timeout=300000"
+    kept = session_dsn("postgres://db/wa?sslmode=verify-full&idle_session_timeout=60000&application_name=n1")
+    assert kept == "postgres://db/wa?sslmode=verify-full&idle_session_timeout=60000&application_name=n1"
+    assert session_dsn("postgresql://db/wa", 130011) == "postgresql://db/wa?sslmode=prefer"  # PG 13 refuses it
+    assert session_dsn("postgresql://db/wa", 150004).endswith("idle_session_timeout=300000")
+
+
+# --- devices on the shared store ------------------------------------------------------------------
+
+
+@pytest.fixture
+async def store(pg_database: str, tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "unused", pg_database)
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[SilentProxy]:
+    silent = SilentProxy()
+    await silent.start()
+    yield silent
+    await silent.stop()
+
+
+@pytest.fixture
+async def shared(pg_database: str, store: Store, tmp_path: Path) -> AsyncIterator[Callable[..., NeonizeDriver]]:
+    """Makes drivers on the shared store (schema upgraded as at start), closes them after."""
+    dsn = session_dsn(pg_database)
+    await upgrade_shared_sessions(store, functools.partial(upgrade_schema, dsn))
+    made: list[NeonizeDriver] = []
+
+    def make(token: str, jid: str | None = None, **extra: object) -> NeonizeDriver:
+        options = DriverOptions(data_dir=tmp_path / "data", extra={"neonize_preflight": False, **extra}, session_db=dsn)
+        options.sessions = StoreSessions(store)
+        driver = NeonizeDriver(token, options, jid)
+        made.append(driver)
+        return driver
+
+    yield make
+    await asyncio.gather(*(d.close() for d in made))
+
+
+async def _register(store: Store, token: str, jid: str | None) -> None:
+    await store.save_device(DeviceRow(token, "disconnected", NOW, NOW, jid=jid))
+
+
+async def test_a_device_keeps_its_session_in_postgres_not_in_a_file(
+    pg_database: str, store: Store, tmp_path: Path
+) -> None:
+    """Neonize() opens PostgreSQL (it creates whatsmeow's tables there) and no session file appears.
+
+    This driver runs whatsmeow's upgrade itself (no start-up step before it): the tables it
+    finds afterwards can only have come from this connect.
+    """
+    dsn = session_dsn(pg_database)
+    options = DriverOptions(data_dir=tmp_path / "data", extra={"neonize_preflight": False}, session_db=dsn)
+    options.sessions = StoreSessions(store)
+    driver = NeonizeDriver("60123456789", options)
+    try:
+        assert not driver.is_paired()
+        with pytest.raises(ConnectError, match="dial"):
+            await driver.connect("qr")
+    finally:
+        await driver.close()
+    conn = await asyncpg.connect(pg_database)
+    try:
+        tables = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE tablename LIKE 'whatsmeow%'")}
+        assert {"whatsmeow_device", "whatsmeow_sessions", "whatsmeow_version"} <= tables
+    finally:
+        await conn.close()
+    assert not (tmp_path / "data").exists() or not list((tmp_path / "data").iterdir())
+    assert not list(Path.cwd().glob("postgres*"))  # not a SQLite file named after the URL either
+
+
+async def _loaded_session(driver: NeonizeDriver, proxy: SilentProxy, dials: int) -> tuple[str, str]:
+    """(JID, push name) of the session Go loaded for ``driver``'s attempt, read while its dial hangs."""
+    task = asyncio.create_task(driver.connect("qr"))
+    await until(lambda: proxy.dials >= dials, 20, "the attempt dialing")
+
+    def get_me() -> Any:
+        with GO_MAP_LOCK:  # GetMe reads goneonize's client map: no set-up or stop may write it meanwhile
+            return driver._client.get_me()
+
+    me = await asyncio.to_thread(get_me)  # off the loop: the set-up lease is handed back from there
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return (f"{me.JID.User}:{me.JID.Device}@{me.JID.Server}" if me.JID.User else "", me.PushName)
+
+
+async def test_each_device_resumes_its_own_session_and_a_new_one_is_blank(
+    pg_database: str, store: Store, shared: Callable[..., NeonizeDriver], proxy: SilentProxy
+) -> None:
+    """Two paired devices in one database each get their own row; an unpaired one gets a blank
+    device to pair — never "the first row", which would have been Alice's."""
+    await insert_into_postgres(pg_database, ALICE, "Alice")
+    await insert_into_postgres(pg_database, BOB, "Bob")
+    await _register(store, "60111111111", ALICE)
+    await _register(store, "60122222222", BOB)
+    await _register(store, "60133333333", None)
+
+    alice = shared("60111111111", ALICE, neonize_proxy=proxy.url, neonize_connect_timeout_s=30)
+    # Bob's driver was built before the registry knew his JID (another node paired him): connect() asks it.
+    bob = shared("60122222222", None, neonize_proxy=proxy.url, neonize_connect_timeout_s=30)
+    carol = shared("60133333333", None, neonize_proxy=proxy.url, neonize_connect_timeout_s=30)
+    assert alice.is_paired() and not bob.is_paired() and not carol.is_paired()
+
+    assert await _loaded_session(alice, proxy, 1) == (ALICE, "Alice")
+    assert await _loaded_session(bob, proxy, 2) == (BOB, "Bob")
+    assert bob.is_paired()
+    assert await _loaded_session(carol, proxy, 3) == ("", "")  # new_device: blank, not Alice's row
+
+    conn = await asyncpg.connect(pg_database)
+    try:  # nothing was written for the blank device (whatsmeow stores it once paired)
+        assert sorted(r[0] for r in await conn.fetch("SELECT jid FROM whatsmeow_device")) == [ALICE, BOB]
+    finally:
+        await conn.close()
+
+
+async def test_logout_deletes_the_session_rows_of_that_device_only(
+    pg_database: str, store: Store, shared: Callable[..., NeonizeDriver]
+) -> None:
+    """A logout that cannot reach WhatsApp still deletes the session (and what cascades from it)."""
+    await insert_into_postgres(pg_database, ALICE, "Alice")
+    await insert_into_postgres(pg_database, BOB, "Bob")
+    await _register(store, "60111111111", ALICE)
+    alice = shared("60111111111", ALICE)
+    await alice.logout()
+    assert not alice.is_paired()
+    assert not await store.whatsmeow_session_exists(ALICE)
+    assert await store.whatsmeow_session_exists(BOB)
+
+
+_MISSING_JID_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from gateway.devices.sessions import StoreSessions
+    from gateway.drivers.base import DriverOptions, LoggedOut
+    from gateway.drivers.neonize import NeonizeDriver
+    from gateway.drivers.neonize.sessions import session_dsn
+    from gateway.store import DeviceRow, Store
+
+    class Unchecked(StoreSessions):
+        async def session_exists(self, jid):  # the check skipped: the JID goes straight to Go
+            return True
+
+    async def main(url, data, mode):
+        store = await Store.open(Path(data), url)
+        try:
+            await store.save_device(DeviceRow("60144444444", "disconnected", "t", "t", jid=sys.argv[4]))
+            options = DriverOptions(data_dir=Path(data), extra={"neonize_preflight": False},
+                                    session_db=session_dsn(url))
+            options.sessions = (StoreSessions if mode == "checked" else Unchecked)(store)
+            driver = NeonizeDriver("60144444444", options, sys.argv[4])
+            events = driver.events()
+            await driver.connect("qr")
+            event = await asyncio.wait_for(anext(events), 10)
+            print(type(event).__name__, event.reason, driver.is_paired(), sep="|")
+            await driver.close()
+        finally:
+            await store.close()
+
+    asyncio.run(main(*sys.argv[1:4]))
+    """
+)
+
+
+def _run_missing_jid(url: str, data: Path, mode: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _MISSING_JID_SCRIPT, url, str(data), mode, "60144444444:3@s.whatsapp.net"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+async def test_a_stored_jid_missing_from_postgres_is_logged_out_without_a_crash(
+    pg_database: str, shared: Callable[..., NeonizeDriver], tmp_path: Path
+) -> None:
+    """The registry names a JID whatsmeow does not hold (unlinked elsewhere, a botched import).
+
+    Run in a child process, so that a Go panic could not take pytest down. Checked, the device is
+    reported logged out with the reason and the process lives on; the same JID handed to Go
+    unchecked kills the process — the trap the check is there for.
+    """
+    checked = await asyncio.to_thread(_run_missing_jid, pg_database, tmp_path / "a", "checked")
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    kind, reason, paired = checked.stdout.strip().splitlines()[-1].split("|")
+    assert kind == LoggedOut.__name__ and paired == "False"
+    assert "60144444444:3@s.whatsapp.net is not in the database" in reason
+
+    unchecked = await asyncio.to_thread(_run_missing_jid, pg_database, tmp_path / "b", "unchecked")
+    assert unchecked.returncode != 0
+    assert "panic" in unchecked.stderr or "SIGSEGV" in unchecked.stderr, unchecked.stderr[-2000:]
+
+
+async def test_concurrent_first_starts_upgrade_whatsmeows_schema_once(pg_database: str, tmp_path: Path) -> None:
+    """Eight nodes starting on a fresh database at once: whatsmeow's upgrade (which takes no lock of its
+    own) runs under the advisory lock, one node after another, and every node starts."""
+    stores = [await Store.open(tmp_path / str(n), pg_database) for n in range(8)]
+    try:
+        dsn = session_dsn(pg_database)
+        results = await asyncio.gather(
+            *(upgrade_shared_sessions(s, functools.partial(upgrade_schema, dsn)) for s in stores),
+            return_exceptions=True,
+        )
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+    assert results == [0] * 8
+    conn = await asyncpg.connect(pg_database)
+    try:
+        assert len(await conn.fetch("SELECT version FROM whatsmeow_version")) == 1
+    finally:
+        await conn.close()
