@@ -124,3 +124,30 @@ def test_a_database_url_that_is_not_postgresql_is_refused_in_one_line(tmp_path: 
         assert r.returncode == 2, r.stderr
         assert r.stderr.count("\n") == 1 and "DATABASE_URL must be a URL like postgresql://" in r.stderr
         assert "s3cret" not in r.stderr
+
+
+async def test_the_registry_records_each_devices_jid_and_forgets_it_when_unlinked(
+    pg_database: str, gateway_factory: Callable[..., Any]
+) -> None:
+    """The JID seen at connect (``user:device@server``) is stored with the device — on PostgreSQL it is
+    what selects the device's WhatsApp session — and cleared once the phone unlinks it."""
+    gw = await gateway_factory(database_url=pg_database)
+    await gw.pair()
+    row = await gw.until(lambda: _row_with_jid(gw))
+    assert row.jid == f"{TOKEN}:1@s.whatsapp.net"
+    assert await gw.rt.store.device_jid(TOKEN) == row.jid
+    r = await gw.post(f"/sandbox/devices/{TOKEN}/unlink", {})
+    assert r.status_code == 200, r.text
+    await gw.until(lambda: _status(gw, "logged_out"))
+    assert (await gw.rt.store.get_device(TOKEN)).jid is None  # type: ignore[union-attr]
+    assert await gw.rt.store.device_jid(TOKEN) is None
+
+
+async def _row_with_jid(gw: Any) -> Any:
+    row = await gw.rt.store.get_device(TOKEN)
+    return row if row is not None and row.jid else None
+
+
+async def _status(gw: Any, status: str) -> bool:
+    row = await gw.rt.store.get_device(TOKEN)
+    return row is not None and row.status == status
