@@ -5,6 +5,7 @@
 ``translate``  neonize's protobuf events and answers → the seam's types (pure)
 ``threads``    the daemon call pool and the lock that guards goneonize's Go maps
 ``driver``     :class:`NeonizeDriver`: connection attempts, Go callbacks, calls
+``sessions``   whatsmeow on PostgreSQL: the database string, the schema upgrade
 =============  ====================================================================
 
 Importing this package loads neonize's Go library (a second or more).

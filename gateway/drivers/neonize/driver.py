@@ -41,8 +41,21 @@ driver reports :class:`Disconnected` and stops the Go client (``Stop`` sets
 whatsmeow's "expected disconnect", which cancels its auto-reconnect); the next
 :meth:`NeonizeDriver.connect` starts a fresh one.
 
-Each ``Neonize()`` call opens the session's sqlite store and goneonize never
-closes it (one file descriptor and ~0.25 MiB per call). So before handing a
+Sessions
+--------
+By default each device has its own SQLite session file (``DATA_DIR/<token>.db``)
+holding one whatsmeow device, which ``Neonize()`` resumes as "the first
+device". With ``DriverOptions.session_db`` (a PostgreSQL URL, see
+:mod:`~gateway.drivers.neonize.sessions`) every device shares one database,
+and "the first device" would be anyone's: the driver passes the device's JID
+(from the registry through ``DriverOptions.sessions``, or learnt from
+``get_me()`` at connect) or, with none, asks for a new blank device to pair.
+A JID whatsmeow does not hold panics in Go, so its row is checked first and a
+missing one is reported as :class:`LoggedOut`.
+
+Each ``Neonize()`` call opens the session's store and goneonize never
+closes it (one file descriptor and ~0.25 MiB per call; on PostgreSQL one
+connection, closed by the server after ``idle_session_timeout``). So before handing a
 connect to Go, the driver dials WhatsApp (or the proxy) from Python: while
 the network is down, retries fail there and leak nothing.
 
