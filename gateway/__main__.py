@@ -20,8 +20,10 @@ import resource
 import signal
 import socket
 import sys
+import tempfile
 from importlib import resources
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import structlog
@@ -31,6 +33,9 @@ from gateway import datadir
 from gateway.logs import configure
 from gateway.server import MAX_HEADER_BYTES, WS_MAX_FRAME, ConnectionLimits, guarded_protocol
 from gateway.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from gateway.store.importer import ImportSummary
 
 log = structlog.get_logger("gateway.main")
 
@@ -52,11 +57,14 @@ def main(argv: list[str] | None = None) -> None:
     cli.add_argument(
         "command",
         nargs="?",
-        choices=("serve", "migrate"),
+        choices=("serve", "migrate", "import-sqlite"),
         default="serve",
         help="serve (the default): run the gateway; migrate: apply the store's schema (DATABASE_URL's "
-        "PostgreSQL, else DATA_DIR's SQLite file) and exit",
+        "PostgreSQL, else DATA_DIR's SQLite file) and exit; import-sqlite DATA_DIR: move a single-node "
+        "installation (gateway.db and its paired WhatsApp sessions) into DATABASE_URL's PostgreSQL, once "
+        "(exit 0 done, 1 failed and nothing written, 2 bad arguments, 3 refused: the database holds data)",
     )
+    cli.add_argument("source", nargs="?", type=Path, help="import-sqlite: the DATA_DIR to move")
     cli.add_argument(
         "--force",
         action="store_true",
@@ -70,6 +78,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     if args.command == "migrate":
         sys.exit(asyncio.run(migrate(settings)))
+    if args.command == "import-sqlite":
+        sys.exit(asyncio.run(import_sqlite(settings, args.source)))
     try:
         datadir.prepare(settings.data_dir, settings.wa_driver, force=args.force)
     except datadir.DataDirError as exc:
@@ -121,6 +131,72 @@ async def migrate(settings: Settings) -> int:
         done = f"from version {before} " if before >= 0 else ""
         print(f"wa-gateway: {where}: schema migrated {done}to version {after}")
     return 0
+
+
+async def import_sqlite(settings: Settings, source: Path | None) -> int:
+    """``wa-gateway import-sqlite DATA_DIR``: see :mod:`gateway.store.importer`. One line on stdout when
+    done; a refusal or failure is one line on stderr (exit 3 / 1; 2 for what is missing to start)."""
+    from gateway.store.importer import ImportRefused
+
+    if source is None:
+        print("wa-gateway: import-sqlite needs the DATA_DIR to move: import-sqlite DATA_DIR", file=sys.stderr)
+        return 2
+    if not settings.database_url:
+        print(
+            "wa-gateway: import-sqlite needs DATABASE_URL (postgresql://…): the database to move into", file=sys.stderr
+        )
+        return 2
+    db_path = source / "gateway.db"
+    if not db_path.is_file():
+        print(f"wa-gateway: {db_path} does not exist: not a gateway's DATA_DIR", file=sys.stderr)
+        return 2
+    configure(settings.log_level, settings.log_format)  # log lines on stderr: stdout is the summary
+    where = f"PostgreSQL {_without_secrets(settings.database_url)}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="wa-gateway-import-") as scratch:
+            summary = await _import(settings.database_url, db_path, Path(scratch))
+    except ImportRefused as exc:
+        print(f"wa-gateway: import-sqlite refused: {exc}", file=sys.stderr)
+        return 3
+    except Exception as exc:  # unreachable server, a broken file: one transaction, so nothing was written
+        print(f"wa-gateway: import-sqlite failed, nothing imported: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(f"wa-gateway: imported {source} into {where}: {summary.line()}")
+    return 0
+
+
+async def _import(url: str, db_path: Path, scratch: Path) -> ImportSummary:
+    """Migrate ``gateway.db`` in place, copy each session file (consistently, WAL included) to ``scratch``
+    and bring the copies and PostgreSQL to this neonize's whatsmeow schema, then import."""
+    import functools
+    import sqlite3
+
+    from gateway.store import Store
+    from gateway.store.importer import import_sqlite as run_import
+    from gateway.store.importer import registry_tokens, session_files
+
+    lite = await Store.open(db_path.parent)  # brings gateway.db to this gateway's schema
+    await lite.close()
+    copies: dict[str, Path] = {}
+    for token, path in session_files(db_path.parent, registry_tokens(db_path)).items():
+        copy = scratch / path.name
+        source = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        with contextlib.closing(source), contextlib.closing(sqlite3.connect(copy)) as target:
+            source.backup(target)
+        copies[token] = copy
+    if copies:
+        from gateway.devices.sessions import upgrade_shared_sessions
+        from gateway.drivers.neonize.sessions import session_dsn, upgrade_schema
+
+        for copy in copies.values():
+            await asyncio.to_thread(upgrade_schema, str(copy))
+        store = await Store.open(scratch, url)
+        try:
+            dsn = session_dsn(url, await store.server_version())
+            await upgrade_shared_sessions(store, functools.partial(upgrade_schema, dsn))
+        finally:
+            await store.close()
+    return await run_import(db_path, url, copies)
 
 
 def bind(host: str, port: int) -> socket.socket:

@@ -67,10 +67,9 @@ def session_dsn(url: str, server_version_num: int | None = None) -> str:
 
 
 def upgrade_schema(dsn: str) -> int:
-    """Create or upgrade whatsmeow's tables in ``dsn`` (blocking; hold a lock around it). Returns the
-    number of devices stored. Raises RuntimeError with whatsmeow's error."""
-    if not is_postgres(dsn):
-        raise ValueError("upgrade_schema is for the shared PostgreSQL store")
+    """Create or upgrade whatsmeow's tables in ``dsn`` (blocking; hold a lock around it): the shared
+    PostgreSQL store, or a session file's path (import-sqlite brings a copy of each to the same version).
+    Returns the number of devices stored. Raises RuntimeError with whatsmeow's error."""
     log_cb = func_callback_bytes2(log_whatsmeow)
     answer = bytes(gocode.GetAllDevices(dsn.encode(), log_cb)).decode(errors="replace")
     if answer.startswith("error: "):
