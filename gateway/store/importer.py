@@ -100,7 +100,8 @@ async def import_sqlite(db_path: Path, url: str, sessions: dict[str, Path]) -> I
         try:
             async with conn.transaction():
                 types = await _pg_types(conn)
-                await _refuse_unless_empty(conn, tables, types, list(jids.values()))
+                filled = [t for t in tables if lite.execute(f"SELECT EXISTS (SELECT 1 FROM {t})").fetchone()[0]]
+                await _refuse_unless_empty(conn, tables, filled, types, list(jids.values()))
                 # On PostgreSQL the JID selects the session: a device's is its session's, or none at all
                 # (a JID without a session would be refused as logged out at its first connect).
                 registry = {token: jids.get(token) for token in registry_tokens(db_path)}
@@ -154,12 +155,18 @@ async def _pg_types(conn: asyncpg.Connection) -> dict[str, dict[str, str]]:
 
 
 async def _refuse_unless_empty(
-    conn: asyncpg.Connection, tables: list[str], types: dict[str, dict[str, str]], jids: list[str]
+    conn: asyncpg.Connection,
+    tables: list[str],
+    filled: list[str],
+    types: dict[str, dict[str, str]],
+    jids: list[str],
 ) -> None:
+    """Nothing imported may meet rows already there: each table the file fills must be empty in PostgreSQL
+    (a table the file leaves empty may hold what a node already wrote, such as its own heartbeat)."""
     missing = [t for t in tables if t not in types]
     if missing:
         raise ImportRefused(f"PostgreSQL lacks the tables {', '.join(missing)}: is gateway.db from a newer gateway?")
-    full = [t for t in tables if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {t})")]
+    full = [t for t in filled if await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {t})")]
     if full:
         raise ImportRefused(
             f"the PostgreSQL database already holds gateway data (tables {', '.join(full)} are not empty): "
