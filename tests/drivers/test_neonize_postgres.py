@@ -268,3 +268,30 @@ async def test_concurrent_first_starts_upgrade_whatsmeows_schema_once(pg_databas
         assert len(await conn.fetch("SELECT version FROM whatsmeow_version")) == 1
     finally:
         await conn.close()
+
+
+async def test_a_gateway_on_postgres_upgrades_whatsmeow_at_start_and_resumes_devices_by_their_jid(
+    pg_database: str, gateway_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """The wiring: WA_DRIVER=neonize with DATABASE_URL upgrades whatsmeow's schema before any device
+    connects, and each restored device's driver resumes the session of the JID its registry row holds
+    (paired) or none (pairs a new device). Offline, their reconnects fail at the pre-flight dial."""
+    first = await gateway_factory(database_url=pg_database, wa_driver="neonize", data_dir=tmp_path / "one")
+    conn = await asyncpg.connect(pg_database)
+    try:  # no device existed, yet whatsmeow's tables are there: the start-up upgrade made them
+        assert await conn.fetchval("SELECT COUNT(*) FROM whatsmeow_version") == 1
+    finally:
+        await conn.close()
+    await _register(first.rt.store, "60123456789", ALICE)
+    await _register(first.rt.store, "60177777777", None)
+    await insert_into_postgres(pg_database, ALICE, "Alice")
+    await first.stop()
+
+    again = await gateway_factory(database_url=pg_database, wa_driver="neonize", data_dir=tmp_path / "two")
+    alice, carol = again.rt.devices.get("60123456789"), again.rt.devices.get("60177777777")
+    assert isinstance(alice.driver, NeonizeDriver) and alice.driver.is_paired()
+    assert alice.driver._db.startswith("postgresql://") and "sslmode=" in alice.driver._db
+    assert not carol.driver.is_paired()
+    r = await again.http.get("/devices/60123456789")
+    assert r.status_code == 200 and r.json()["data"]["authenticated"] is True
+    assert not list((tmp_path / "two").glob("*.db"))  # no session file (nor gateway.db) in DATA_DIR
