@@ -52,6 +52,8 @@ from gateway.api.routes import webhooks as webhook_routes
 from gateway.auth import Authenticator, Revocations
 from gateway.campaigns import Campaigns
 from gateway.campaigns.clock import ScaledClock
+from gateway.cluster.bus import Bus
+from gateway.cluster.ownership import Ownership
 from gateway.contacts import Contacts
 from gateway.devices import DeviceManager
 from gateway.devices.sessions import StoreSessions, upgrade_shared_sessions
@@ -69,6 +71,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import Store
+from gateway.store.sandbox_world import SandboxWorldStore
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.keys import SigningKeys
 from gateway.webhooks.routing import AccountTarget, WebhookRouter
@@ -116,17 +119,35 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     # The one outbound HTTP client (webhooks, media URLs): closed after everything that uses it has stopped.
     http = GuardedClient(limit=settings.webhook_concurrency + 64)
     stack.push_async_callback(_logged, "http client", http.close)
+    bus: Bus | None = None
+    ownership: Ownership | None = None
+    if settings.cluster:  # one node of many (CONTRACT §14): the bus first, then the leases' fence on the store
+        assert settings.bus_url is not None
+        bus = Bus(settings.bus_url, settings.node_id)
+        await bus.start()
+        stack.push_async_callback(_logged, "bus", bus.stop)
+        ownership = Ownership(store, settings.node_id, settings.lease_ttl_s)
+        store.fences = ownership.leases.fences
     hub = Hub()
     account_targets: dict[int, AccountTarget] = {}
     router = WebhookRouter(settings, account_target=account_targets.get)
     keys = SigningKeys(settings.webhook_secret)  # who signs what: the accounts service keeps it current
-    dispatcher = Dispatcher(settings, store, http=http, keys=keys)
+    # In a cluster every node delivers the shared outbox, each row claimed by one node at a time.
+    dispatcher = Dispatcher(
+        settings, store, http=http, keys=keys, claim_as=settings.node_id if ownership is not None else None
+    )
     media = MediaService(settings, store, http=http)
     if settings.wa_driver == "neonize":
         # Loading neonize's Go runtime takes a second or more: do it now, off the
         # loop, rather than inside the first POST /devices.
         await asyncio.to_thread(importlib.import_module, "gateway.drivers.neonize")
-    options = _driver_options(settings)
+    world: SandboxWorldStore | None = None
+    if ownership is not None and settings.wa_driver == "sandbox" and settings.database_url:
+        # The simulated WhatsApp every node shares: pairing moves with the device, double connections show.
+        world = SandboxWorldStore(settings.database_url, settings.node_id)
+        await world.start()
+        stack.push_async_callback(_logged, "sandbox world", world.stop)
+    options = _driver_options(settings, world)
     if settings.wa_driver == "neonize" and settings.database_url:
         # Every device's whatsmeow session in the shared database, its schema upgraded once, now.
         from gateway.drivers.neonize.sessions import session_dsn, upgrade_schema
@@ -142,7 +163,11 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         lambda token, jid: make_driver(settings.wa_driver, token, options, jid),
         wake_dispatcher=dispatcher.wake,
         media=media,
+        placement=ownership,
+        before_adopt=world.refresh if world is not None else None,
     )
+    if ownership is not None:
+        ownership.listen(devices)
     keys.bind_devices(lambda token: d.row.webhook_secret if (d := devices.get(token)) is not None else None)
     revocations = Revocations()  # shared: accounts revoke, the authenticator and WebSockets watch
     accounts = Accounts(
@@ -178,6 +203,8 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         metrics=Metrics(devices, store, hub, dispatcher),
         campaigns=bulk,
         started_at=time.monotonic(),
+        ownership=ownership,
+        bus=bus,
     )
     # Started in dependency order; each stop is pushed once its start has succeeded.
     await accounts.load()
@@ -192,15 +219,19 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         stack.push_async_callback(_logged, "message retention", retention.stop)
     await devices.start()
     stack.push_async_callback(_logged, "devices", devices.stop)
+    if ownership is not None:  # joins: takes its share of the devices; at stop hands them over, before devices stop
+        await ownership.start()
+        stack.push_async_callback(_logged, "ownership", ownership.stop)
     # After the devices (its workers send through them), stopped before them: in-flight sends finish first.
     await bulk.start()
     stack.push_async_callback(_logged, "campaigns", bulk.stop)
     return rt
 
 
-def _driver_options(settings: Settings) -> DriverOptions:
+def _driver_options(settings: Settings, world: SandboxWorldStore | None = None) -> DriverOptions:
     return DriverOptions(
         data_dir=settings.data_dir,
+        sandbox_world=world,
         sandbox_qr_interval_ms=settings.sandbox_qr_interval_ms,
         sandbox_receipt_delay_ms=settings.sandbox_receipt_delay_ms,
         sandbox_reconnect_ms=settings.sandbox_reconnect_ms,

@@ -15,6 +15,8 @@ from starlette.requests import HTTPConnection
 from gateway.accounts import Accounts
 from gateway.auth import Authenticator
 from gateway.campaigns import Campaigns
+from gateway.cluster.bus import Bus
+from gateway.cluster.ownership import Ownership
 from gateway.contacts import Contacts
 from gateway.devices import DeviceManager
 from gateway.events import Hub
@@ -50,6 +52,8 @@ class Runtime:
     metrics: Metrics
     campaigns: Campaigns  # paced bulk sends
     started_at: float  # time.monotonic() at start-up
+    ownership: Ownership | None = None  # cluster mode: which node runs which device
+    bus: Bus | None = None  # cluster mode: the connection to the other nodes
 
 
 SCOPE_KEY = "wa.runtime"  # the gate puts the runtime in the ASGI scope: one lookup per request, not one per use

@@ -155,3 +155,28 @@ def test_make_test_installs_postgres_and_nats_when_absent() -> None:
     assert "bin/initdb" in checked and "nats-server" in checked
     installed = recipe.split("apt-get install", 1)[1]
     assert " postgresql" in installed and " nats-server" in installed
+
+
+def test_cluster_compose_runs_three_nodes_on_postgres_and_nats_behind_a_load_balancer() -> None:
+    """docker-compose.cluster.yml (README "Running a cluster"): PostgreSQL, NATS with JetStream, three nodes
+    started the same way (distinct NODE_IDs, one required API_KEY), nginx spreading HTTP and WebSockets."""
+    doc: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.cluster.yml").read_text())
+    services = doc["services"]
+    nodes = {name: s for name, s in services.items() if name.startswith("gateway-")}
+    assert len(nodes) == 3 and {"postgres", "nats", "lb"} <= set(services)
+    assert "-js" in services["nats"]["command"]
+    env = [n["environment"] for n in nodes.values()]
+    assert len({e["NODE_ID"] for e in env}) == 3
+    for e, n in zip(env, nodes.values(), strict=True):
+        assert e["DATABASE_URL"].startswith("postgresql://") and "@postgres:5432/" in e["DATABASE_URL"]
+        assert "sslmode=disable" in e["DATABASE_URL"]  # neonize's lib/pq wants SSL otherwise (SCALE-OUT.md)
+        assert e["BUS_URL"] == "nats://nats:4222"
+        assert e["API_KEY"].startswith("${API_KEY:?")  # required, never a default
+        assert n["build"] == "." and "/health/ready" in " ".join(n["healthcheck"]["test"])
+        assert n["depends_on"]["postgres"]["condition"] == "service_healthy"
+    lb = services["lb"]
+    assert any(str(p).endswith(":4010") for p in lb["ports"]) and set(lb["depends_on"]) == set(nodes)
+    conf = doc["configs"][lb["configs"][0]["source"]]["content"]
+    for name in nodes:
+        assert f"server {name}:4010" in conf
+    assert "proxy_set_header Upgrade" in conf  # WebSockets pass through

@@ -31,6 +31,8 @@ async def test_live_ready_and_detailed(gw: Gateway) -> None:
     assert data["deviceCount"] == 1 and data["devices"] == [{"token": TOKEN, "status": "connected"}]
     assert data["memoryRss"] > 1_000_000 and data["threads"] >= 1 and data["tasks"] >= 1
     assert data["uptime"] >= 0
+    # one node: itself, running every device (a cluster lists every live node, CONTRACT §14)
+    assert data["node"] == gw.app.state.settings.node_id and data["nodes"] == [{"id": data["node"], "devices": [TOKEN]}]
 
 
 async def test_request_id_is_kept_when_well_formed(gw: Gateway) -> None:

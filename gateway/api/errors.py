@@ -38,6 +38,8 @@ STATUS: dict[str, int] = {
     "HEADERS_TOO_LARGE": 431,
     "TOO_MANY_CONNECTIONS": 503,
     "SHUTTING_DOWN": 503,
+    # Cluster mode (CONTRACT §14): the device has no live owner right now, or runs on another node.
+    "DEVICE_MOVING": 503,
 }
 
 

@@ -53,6 +53,7 @@ WHEN: dict[str, str] = {
     "VALIDATION_FAILED": "the on-WhatsApp check failed",
     "INTERNAL_ERROR": "anything unexpected (never a stack trace)",
     "NOT_READY": "not ready yet",
+    "DEVICE_MOVING": "cluster mode: the device is changing nodes (or runs on another node); `Retry-After` in seconds",
     "QUOTA_EXCEEDED": "the account already holds `ACCOUNT_MAX_DEVICES` devices",
     "UNSUPPORTED_MEDIA_TYPE": "a `Content-Type` that is not JSON",
     "REQUEST_TIMEOUT": "the request line and headers did not arrive within `HEADER_TIMEOUT_MS`",
@@ -340,7 +341,10 @@ def _document() -> dict[str, Any]:
                 "Error": {
                     "description": "The error envelope; `error.code` says which (see the operation's description).",
                     "headers": {
-                        "Retry-After": {"schema": {"type": "integer"}, "description": "429 only: seconds to wait"},
+                        "Retry-After": {
+                            "schema": {"type": "integer"},
+                            "description": "429 and 503 `DEVICE_MOVING`: seconds to wait",
+                        },
                         "Allow": {"schema": {"type": "string"}, "description": "405 only: the methods the path serves"},
                     },
                     "content": {"application/json": {"schema": _ref("Error")}},

@@ -24,7 +24,7 @@ from gateway.api.models.base import Body
 Schema = dict[str, Any]
 
 PHONE: Schema = {"type": "string", "description": "phone number; normalized to digits", "examples": ["60123456789"]}
-TOKEN = ("MISSING_TOKEN", "INVALID_PHONE", "DEVICE_NOT_FOUND")  # a {token} in the path
+TOKEN = ("MISSING_TOKEN", "INVALID_PHONE", "DEVICE_NOT_FOUND", "DEVICE_MOVING")  # a {token} in the path
 SANDBOX = ("FORBIDDEN", *TOKEN, "NOT_FOUND")
 # What the server itself may answer on any route, around the app (gateway/server.py, the gate at shutdown).
 CONNECTION = ("REQUEST_TIMEOUT", "HEADERS_TOO_LARGE", "TOO_MANY_CONNECTIONS", "SHUTTING_DOWN")

@@ -199,7 +199,8 @@ class Ownership:
         for token in mine:  # a lease whose device was deleted (by another node, or before its row was written)
             if token not in self.devices and began - self._acquired_at.get(token, began) > self.ttl_s:
                 await self._let_go(token)
-        quota = share(len(self.devices), live, self.node)
+        # Devices just created here are leased before their row is written: counted, so never given away as excess.
+        quota = share(len(set(self.devices) | set(self.leases.held)), live, self.node)
         held = len(self.leases.held)
         if held > quota:
             excess = sorted(self.leases.held, key=lambda t: _affinity(self.node, t))[: held - quota]

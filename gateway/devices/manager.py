@@ -8,7 +8,8 @@ quietly at shutdown, then writes the send counters still unsaved.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import structlog
@@ -43,8 +44,30 @@ class ReceiptListener(Protocol):
     def committed(self, result: object) -> None: ...
 
 
+class Placement(Protocol):
+    """Where devices run in a cluster (:class:`gateway.cluster.ownership.Ownership`); None on a single node."""
+
+    node: str
+
+    @property
+    def retry_after_s(self) -> int: ...
+
+    def owner_of(self, token: str) -> str | None: ...
+
+    def account_of(self, token: str) -> tuple[bool, int | None]: ...
+
+    async def claim(self, token: str) -> bool: ...
+
+    async def forget(self, token: str) -> None: ...
+
+
 class DeviceManager:
-    """Owns every Device: create, find, restore at start, close at shutdown."""
+    """Owns every Device: create, find, restore at start, close at shutdown.
+
+    In a cluster (``placement`` given) it owns only the devices whose lease this node holds: it is the
+    placement's listener, restoring a device when the lease is acquired and stopping its connection
+    (never logging it out) when the lease is released or lost.
+    """
 
     def __init__(
         self,
@@ -55,6 +78,8 @@ class DeviceManager:
         driver_factory: DriverFactory,
         wake_dispatcher: Callable[[], None] = lambda: None,
         media: MediaService | None = None,
+        placement: Placement | None = None,
+        before_adopt: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -72,10 +97,14 @@ class DeviceManager:
         # Services that follow receipts in the same transaction (campaigns), registered at start-up.
         self.receipt_listeners: list[ReceiptListener] = []
         self._creating: dict[str, asyncio.Lock] = {}
+        self.placement = placement
+        # Run before a device moved here is built (the sandbox reloads its pairing from the store).
+        self.before_adopt = before_adopt
 
     async def start(self) -> None:
-        """Load the store and reconnect every paired device in the background."""
-        for row in await self.store.all_devices():
+        """Load the store and reconnect every paired device in the background (in a cluster, only the
+        devices this node acquires, as it acquires them)."""
+        for row in [] if self.placement is not None else await self.store.all_devices():
             device = self._make(row)
             device.restore()
         self.started = True
@@ -100,6 +129,47 @@ class DeviceManager:
     def get(self, token: str) -> Device | None:
         return self.devices.get(token)
 
+    def check_elsewhere(self, token: str, can_see: Callable[[int | None], bool]) -> None:
+        """A device that is not here but is the cluster's (and the caller's to see): 503 DEVICE_MOVING
+        — another node runs it, or none does while it changes hands — with ``Retry-After``."""
+        if self.placement is None or token in self.devices:
+            return
+        known, account = self.placement.account_of(token)
+        if not known or not can_see(account):
+            return
+        where = "is being moved to another node" if self.placement.owner_of(token) is None else "runs on another node"
+        raise ApiError(
+            "DEVICE_MOVING",
+            f"device {token} {where}; try again shortly",
+            {"Retry-After": str(self.placement.retry_after_s)},
+        )
+
+    # --- the placement's listener (cluster mode) -------------------------------------------------
+
+    async def on_acquired(self, token: str) -> None:
+        """This node now holds ``token``'s lease: build the device from the store and bring it up as at a
+        restart (a paired one reconnects and emits ``device.connected`` again)."""
+        if token in self.devices:
+            return
+        if self.before_adopt is not None:
+            await self.before_adopt(token)
+        row = await self.store.get_device(token)
+        if row is None or token in self.devices:  # not written yet (created here) or deleted meanwhile
+            return
+        self._make(row).restore()
+
+    async def on_released(self, token: str) -> None:
+        """This node no longer holds ``token``'s lease: stop its connection at once (never a logout: the
+        session is the next owner's), then its pump; its unsaved counters go first."""
+        device = self.devices.get(token)
+        if device is None:
+            return
+        await device.close()
+        with contextlib.suppress(Exception, TimeoutError):  # its counters while the lease still covers them
+            await asyncio.wait_for(self.counters.flush(), 1.0)
+        self.devices.pop(token, None)
+        self._creating.pop(token, None)
+
     def visible(self, owner_id: int | None, is_admin: bool) -> list[Device]:
         return [d for d in self.devices.values() if is_admin or d.row.owner_id == owner_id]
 
@@ -114,6 +184,13 @@ class DeviceManager:
         """``POST /devices``: create the device if new, then pair or reconnect it."""
         lock = self._creating.setdefault(token, asyncio.Lock())
         async with lock:
+            if self.placement is not None and token not in self.devices and not await self.placement.claim(token):
+                self.check_elsewhere(token, lambda account: is_admin or account == owner_id)
+                raise ApiError(
+                    "DEVICE_MOVING",
+                    f"device {token} runs on another node; try again shortly",
+                    {"Retry-After": str(self.placement.retry_after_s)},
+                )
             device = self.devices.get(token)
             if device is not None and not is_admin and device.row.owner_id != owner_id:
                 raise ApiError("DEVICE_TAKEN", "this token is a device of another account")
@@ -143,6 +220,8 @@ class DeviceManager:
         await self.store.delete_device_messages(token)
         if purge:
             await self.store.delete_contacts(token)
+        if self.placement is not None:
+            await self.placement.forget(token)
 
     def status_counts(self) -> dict[str, int]:
         counts = {"pairing": 0, "connected": 0, "disconnected": 0, "logged_out": 0}

@@ -563,6 +563,22 @@ class SessionDirectory(Protocol):
         ...
 
 
+class SandboxWorld(Protocol):
+    """The simulated WhatsApp's state that outlives one node (cluster mode): pairing, and every connection
+    it sees, so a device connected on two nodes at once is recorded. Writes are made in order, in the
+    background; ``is_paired`` answers from what was read last (``refresh`` reads one device again)."""
+
+    def is_paired(self, token: str) -> bool: ...
+
+    async def refresh(self, token: str) -> None: ...
+
+    def set_paired(self, token: str, paired: bool) -> None: ...
+
+    def opened(self, token: str) -> None: ...
+
+    def closed(self, token: str, why: str) -> None: ...
+
+
 @dataclass(slots=True)
 class DriverOptions:
     """What a driver factory gets besides the token (from Settings)."""
@@ -571,6 +587,7 @@ class DriverOptions:
     sandbox_qr_interval_ms: int = 20000
     sandbox_receipt_delay_ms: int = 200
     sandbox_reconnect_ms: int = 500
+    sandbox_world: SandboxWorld | None = None  # cluster mode: the sandbox's pairing and connections, shared
     extra: dict[str, object] = field(default_factory=dict)
     # neonize on PostgreSQL: whatsmeow's database string (see gateway.drivers.neonize.sessions.session_dsn)
     # and the registry's answers about it. Both None: one session file per device under data_dir.

@@ -2,7 +2,10 @@
 
 Used for development, demos, CRM integration tests and the gateway's own
 tests (CONTRACT §9). Pairing is kept in the device's session file, a small
-SQLite database, so a restart reconnects without a scan. The control methods
+SQLite database, so a restart reconnects without a scan; in a cluster it is kept
+in the shared :class:`~gateway.drivers.base.SandboxWorld` instead (the device
+moves between nodes), which also records every connection, so a device
+connected on two nodes at once shows. The control methods
 (``scan``, ``incoming``, ``edit_incoming``, ``revoke_incoming``, ``history``,
 ``drop``, ``unlink``, ``sent``) stand in for the phone and the network.
 
@@ -109,6 +112,7 @@ class SandboxDriver:
         self.token = token
         self.session_path = options.data_dir / f"{token}.db"
         self._opts = options
+        self._world = options.sandbox_world
         self._stream = EventStream()
         self._connected = False
         self._pairing = False
@@ -135,6 +139,8 @@ class SandboxDriver:
     # --- session file -------------------------------------------------------
 
     def is_paired(self) -> bool:
+        if self._world is not None:
+            return self._world.is_paired(self.token)
         if not self.session_path.is_file():
             return False
         try:
@@ -145,6 +151,9 @@ class SandboxDriver:
         return bool(row and row[0])
 
     def _write_pairing(self) -> None:
+        if self._world is not None:
+            self._world.set_paired(self.token, True)
+            return
         self.session_path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.closing(sqlite3.connect(self.session_path)) as conn, conn:
             conn.execute("CREATE TABLE IF NOT EXISTS pairing (paired INTEGER NOT NULL, paired_at TEXT)")
@@ -153,6 +162,9 @@ class SandboxDriver:
 
     def _delete_session(self) -> None:
         self._log.delete()
+        if self._world is not None:
+            self._world.set_paired(self.token, False)
+            return
         for suffix in ("", "-wal", "-shm", "-journal"):
             with contextlib.suppress(FileNotFoundError):
                 Path(str(self.session_path) + suffix).unlink()
@@ -178,14 +190,17 @@ class SandboxDriver:
             self._qr_task = asyncio.create_task(self._rotate_qr(), name=f"sandbox-qr-{self.token}")
 
     async def disconnect(self) -> None:
-        self._connected = False
+        self._offline("disconnect")
         self._pairing = False
         self._stop_qr()
         self._cancel_timers()
 
     async def logout(self) -> None:
         await self.disconnect()
-        await asyncio.to_thread(self._delete_session)
+        if self._world is not None:
+            self._delete_session()
+        else:
+            await asyncio.to_thread(self._delete_session)
 
     async def close(self) -> None:
         await self.disconnect()
@@ -535,7 +550,7 @@ class SandboxDriver:
 
     def drop(self) -> None:
         self._require_connected()
-        self._connected = False
+        self._offline("drop")
         self._cancel_timers()
         # The network stays away for a while; the gateway's reconnect backoff
         # brings the device back within SANDBOX_RECONNECT_MS.
@@ -545,14 +560,14 @@ class SandboxDriver:
     def replace(self) -> None:
         """Another client opens this session (WhatsApp's StreamReplaced): this connection is closed."""
         self._require_connected()
-        self._connected = False
+        self._offline("replaced")
         self._cancel_timers()
         self._stream.emit(Replaced())
 
     def unlink(self) -> None:
         if not self._connected:
             raise SandboxStateError("the device is not connected")
-        self._connected = False
+        self._offline("unlinked")
         self._cancel_timers()
         self._delete_session()
         self._stream.emit(LoggedOut("Logged out"))
@@ -563,8 +578,15 @@ class SandboxDriver:
         if not self._connected:
             raise NotConnectedError("the device is not connected")
 
+    def _offline(self, why: str) -> None:
+        if self._connected and self._world is not None:
+            self._world.closed(self.token, why)
+        self._connected = False
+
     def _go_online(self) -> None:
         self._pairing = False
+        if not self._connected and self._world is not None:
+            self._world.opened(self.token)
         self._connected = True
         self._stream.emit(
             Connected(

@@ -63,6 +63,16 @@ class OutboxQueries:
         rows = await self.db.run(lambda conn: conn.execute(sql, (holder, until, now, now, limit)).fetchall())
         return sorted((_row(r) for r in rows), key=lambda r: r.id)
 
+    async def release_claimed(self, holder: str, ids: list[int]) -> int:
+        """Give back deliveries ``holder`` claimed but will not attempt now (their lane was full)."""
+        if not ids:
+            return 0
+        return await self.db.execute(
+            f"UPDATE outbox SET claimed_by = NULL, claim_until = NULL WHERE claimed_by = ? AND id IN"
+            f" ({','.join('?' * len(ids))}) AND status = 'pending'",
+            (holder, *ids),
+        )
+
     async def release_claims(self, holder: str) -> int:
         """Give back every delivery ``holder`` still holds (it stopped, or lost its lease)."""
         return await self.db.execute(

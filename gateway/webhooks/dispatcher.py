@@ -94,6 +94,8 @@ class Dispatcher:
         origin_limit: int | None = None,
         prune_interval_s: float = 600.0,
         keys: SigningKeys | None = None,
+        claim_as: str | None = None,
+        poll_s: float = 0.5,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -118,6 +120,12 @@ class Dispatcher:
         self._scheduler: asyncio.Task[None] | None = None
         self._stopping = False
         self.stopped = False
+        # Cluster mode: the outbox is shared, so rows are claimed in the store (FOR UPDATE SKIP LOCKED) under
+        # this node's id, for longer than an attempt can take; a dead node's claims run out (or are
+        # released when it leaves the live list). Rows other nodes wrote are found by polling.
+        self.claim_as = claim_as
+        self.poll_s = poll_s
+        self.claim_s = self.timeout_s + 30.0
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -149,6 +157,9 @@ class Dispatcher:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self.flush()
+        if self.claim_as is not None:  # rows claimed but never attempted go back to the other nodes now
+            with contextlib.suppress(Exception):
+                await self.store.release_claims(self.claim_as)
         self.stopped = True
 
     @property
@@ -182,6 +193,8 @@ class Dispatcher:
         Returns seconds until the scheduler should look again without being
         woken: 0 = at once (more rows to load), None = only when woken.
         """
+        if self.claim_as is not None:
+            return await self._deliver_claimed(self.claim_as)
         async with self._pass_lock:  # two passes at once could claim the same row
             results, self._results = self._results, []
             try:
@@ -212,6 +225,30 @@ class Dispatcher:
                 return 0
             return self.queue.next_due(now)
 
+    async def _deliver_claimed(self, holder: str) -> float | None:
+        """A pass in cluster mode: record finished attempts (which ends their claims), claim due rows up to
+        the free slots, start what the fair queue allows and hand the rest back at once."""
+        async with self._pass_lock:
+            results, self._results = self._results, []
+            try:
+                await self.store.record_attempts(results)
+            except BaseException:
+                self._results = results + self._results
+                raise
+            self._release(results)
+            free = self.limit - len(self._claimed)
+            if self._stopping or free <= 0:
+                return self.poll_s
+            now = self.clock()
+            rows = {row.id: row for row in await self.store.claim_deliveries(holder, now, now + self.claim_s, free)}
+            for row in rows.values():
+                self.queue.push(self.lane_of(row), row.next_attempt_at, row.id)
+            for row_id, lane in self.queue.choose(now):
+                self._claimed[row_id] = lane
+                self._start_attempt(rows[row_id], lane)
+            await self.store.release_claimed(holder, self.queue.drain())
+            return 0 if len(rows) == free else self.poll_s
+
     def lane_of(self, row: OutboxRow) -> Lane:
         """The row's lane: its owner (the account of a tenant's target, else the operator) and origin."""
         owner = row.owner_id if row.target in (TARGET_DEVICE, TARGET_ACCOUNT) else None
@@ -219,7 +256,7 @@ class Dispatcher:
 
     def requeue(self, row: OutboxRow, due: float) -> None:
         """A delivery put back in the queue by hand (``POST …/retry``)."""
-        if row.id not in self._claimed:
+        if row.id not in self._claimed and self.claim_as is None:
             self.queue.push(self.lane_of(row), due, row.id)
         self.wake()
 
@@ -245,7 +282,7 @@ class Dispatcher:
         """Stored results give up their claims; a row still pending goes back in its lane."""
         for r in results:
             lane = self._claimed.pop(r.id)
-            if r.status == "pending":
+            if r.status == "pending" and self.claim_as is None:  # (claimed: any node takes it when due)
                 self.queue.push(lane, r.next_attempt_at, r.id)
 
     async def settle(self) -> None:
@@ -271,7 +308,8 @@ class Dispatcher:
             self.queue.done(lane)
             if not recorded:  # cancelled: stays pending, unsent as far as we know
                 self._claimed.pop(row.id, None)
-                self.queue.push(lane, row.next_attempt_at, row.id)
+                if self.claim_as is None:  # (a claimed row's claim runs out; stop() gives it back sooner)
+                    self.queue.push(lane, row.next_attempt_at, row.id)
             self.wake()
 
     async def send(self, row: OutboxRow) -> Outcome:

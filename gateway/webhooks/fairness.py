@@ -135,6 +135,12 @@ class FairQueue:
                 owners.append(owner)
         return chosen
 
+    def drain(self) -> list[int]:
+        """Empty the queue of rows not started (attempts in flight stay counted); their ids."""
+        ids = [row_id for heap in self._due.values() for _, row_id in heap]
+        self._due.clear()
+        return ids
+
     def next_due(self, now: float) -> float | None:
         """Seconds until the earliest queued row that could start (None: only a finished attempt or new
         rows can change that, and both wake the dispatcher)."""

@@ -206,6 +206,11 @@ class DeviceBrief(Model):
     status: DeviceStatus
 
 
+class NodeBrief(Model):
+    id: str
+    devices: Annotated[list[str], described("the tokens this node runs")]
+
+
 class HealthDetail(Model):
     uptime: Annotated[float, described("seconds since start")]
     tasks: int
@@ -214,6 +219,8 @@ class HealthDetail(Model):
     driver: Annotated[str, rules(enum=["neonize", "sandbox"])]
     device_count: int
     devices: list[DeviceBrief]
+    node: Annotated[str, described("this node's id (`NODE_ID`)")]
+    nodes: Annotated[list[NodeBrief], described("the live nodes and the devices each runs (one on a single node)")]
 
 
 # --- sandbox --------------------------------------------------------------------------------------

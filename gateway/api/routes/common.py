@@ -64,8 +64,12 @@ def path_token(conn: HTTPConnection) -> str:
 
 def visible_device(conn: HTTPConnection, token: str) -> Device:
     """The device if it exists and the caller may see it; else DEVICE_NOT_FOUND (never FORBIDDEN)."""
-    device = runtime(conn).devices.get(token)
-    if device is None or not principal(conn).can_see(device.row.owner_id):
+    devices = runtime(conn).devices
+    device = devices.get(token)
+    if device is None:
+        devices.check_elsewhere(token, principal(conn).can_see)  # a cluster's device on no node / another node
+        raise device_not_found(token)
+    if not principal(conn).can_see(device.row.owner_id):
         raise device_not_found(token)
     return device
 

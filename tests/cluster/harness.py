@@ -1,0 +1,147 @@
+"""A cluster of real gateway processes on one machine (CONTRACT §14): N ``python -m gateway`` nodes on the
+sandbox driver, one fresh PostgreSQL database and the NATS server, each on its own port, data dir and
+``NODE_ID``, with a short lease so faults play out in seconds. The database is read directly (asyncpg)
+for what the simulated WhatsApp saw and who holds which lease."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from tests.support.constants import API_KEY
+from tests.support.poll import until
+from tests.support.proc import ServerProcess
+
+LEASE_TTL_S = 3
+
+
+class Cluster:
+    def __init__(self, root: Path, database_url: str, bus_url: str, n: int = 3, **env: str) -> None:
+        self.database_url = database_url
+        self.nodes = [
+            ServerProcess(
+                root / f"n{i}",
+                DATABASE_URL=database_url,
+                BUS_URL=bus_url,
+                NODE_ID=f"n{i}",
+                LEASE_TTL_S=str(LEASE_TTL_S),
+                RECONNECT_BASE_MS="50",
+                RECONNECT_MAX_MS="500",
+                **env,
+            )
+            for i in range(n)
+        ]
+        self.ids = [f"n{i}" for i in range(n)]
+
+    def start(self) -> Cluster:
+        for node in self.nodes:  # started together: they join at once and split the devices between them
+            node.start(wait=False)
+        for node in self.nodes:
+            node.wait_ready("/health/ready", 60)
+        return self
+
+    def kill(self) -> None:
+        for node in self.nodes:
+            if node.proc is not None and node.proc.poll() is None:
+                node.signal(signal.SIGCONT)  # a stopped process would not die of SIGTERM
+            node.kill()
+
+    def client(self, i: int) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.nodes[i].base, headers={"X-API-Key": API_KEY}, timeout=10)
+
+    def alive(self, i: int) -> bool:
+        proc = self.nodes[i].proc
+        return proc is not None and proc.poll() is None
+
+    # --- through the API -----------------------------------------------------------------------
+
+    async def call(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """The first live node that runs the device answers (others say DEVICE_MOVING until forwarding; a
+        node learns of a device created elsewhere at its next round, DEVICE_NOT_FOUND until then)."""
+
+        async def attempt() -> httpx.Response | None:
+            for i in range(len(self.nodes)):
+                if not self.alive(i):
+                    continue
+                async with self.client(i) as c:
+                    try:
+                        r = await c.request(method, path, **kw)
+                    except httpx.HTTPError:
+                        continue
+                if r.status_code not in (404, 503):
+                    return r
+            return None
+
+        r: httpx.Response = await until(attempt, 30, f"{method} {path} answered by the device's node")
+        return r
+
+    async def add_devices(self, tokens: list[str]) -> None:
+        """Create and pair each device, round-robin over the nodes (each creates on the node it asks)."""
+        for n, token in enumerate(tokens):
+            async with self.client(n % len(self.nodes)) as c:
+                r = await c.post("/devices", json={"token": token})
+                assert r.status_code == 200, r.text
+        for token in tokens:
+            r = await self.call("POST", f"/sandbox/devices/{token}/scan")
+            assert r.status_code == 200 and r.json()["data"]["status"] == "connected", r.text
+
+    async def detailed(self, i: int) -> dict[str, Any]:
+        async with self.client(i) as c:
+            r = await c.get("/health/detailed")
+        assert r.status_code == 200
+        data: dict[str, Any] = r.json()["data"]
+        return data
+
+    # --- in the database ----------------------------------------------------------------------
+
+    async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return list(await conn.fetch(sql, *args))
+        finally:
+            await conn.close()
+
+    async def holders(self) -> dict[str, str]:
+        """token → node, for every unexpired lease."""
+        return {r[0]: r[1] for r in await self.fetch("SELECT token, node FROM device_leases WHERE expires_at > now()")}
+
+    async def open_connections(self) -> dict[str, list[str]]:
+        """What the simulated WhatsApp has open: token → the nodes connected (more than one: a double)."""
+        out: dict[str, list[str]] = {}
+        for r in await self.fetch("SELECT token, node FROM sandbox_connections WHERE closed_at IS NULL ORDER BY id"):
+            out.setdefault(r[0], []).append(r[1])
+        return out
+
+    async def doubles(self) -> list[asyncpg.Record]:
+        """Every connection opened while another live process had the same device connected."""
+        return await self.fetch("SELECT token, node, opened_at FROM sandbox_connections WHERE overlapped > 0")
+
+    async def connected_on(self, tokens: list[str], nodes: set[str]) -> bool:
+        """Each of ``tokens`` has exactly one open connection, on one of ``nodes``, and its lease there."""
+        conns, holders = await self.open_connections(), await self.holders()
+        return all(
+            len(conns.get(t, [])) == 1 and conns[t][0] in nodes and holders.get(t) == conns[t][0] for t in tokens
+        )
+
+    async def settle(self, tokens: list[str]) -> dict[str, str]:
+        """Wait until every device is connected on a live node and the spread is even; token → node."""
+        live = {self.ids[i] for i in range(len(self.nodes)) if self.alive(i)}
+
+        async def even() -> dict[str, str] | None:
+            if not await self.connected_on(tokens, live):
+                return None
+            holders = await self.holders()
+            counts = [sum(1 for t in tokens if holders[t] == n) for n in live]
+            return {t: holders[t] for t in tokens} if max(counts) - min(counts) <= 1 else None
+
+        spread: dict[str, str] = await until(even, 40, "every device connected once, spread evenly")
+        return spread
+
+
+async def in_thread(fn: Any, *args: Any) -> Any:
+    return await asyncio.to_thread(fn, *args)

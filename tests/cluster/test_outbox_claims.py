@@ -1,0 +1,84 @@
+"""The shared outbox in cluster mode (CONTRACT §14): dispatchers of several nodes claim rows from one
+PostgreSQL outbox (``FOR UPDATE SKIP LOCKED``); each row goes out once, and a dead node's claims come back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from gateway.net import Reply
+from gateway.settings import Settings
+from gateway.store import NewDelivery, Store
+from gateway.webhooks.dispatcher import Dispatcher
+from tests.support.poll import until
+
+
+class Poster:
+    """Counts every attempt by URL (one per row), shared by all nodes' dispatchers; answers 200 after a yield."""
+
+    def __init__(self) -> None:
+        self.posts: Counter[str] = Counter()
+
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, guarded: bool, timeout_s: float
+    ) -> Reply:
+        self.posts[url] += 1
+        await asyncio.sleep(0)
+        return Reply(200, {})
+
+
+@pytest.fixture
+async def stores(pg_database: str, tmp_path: Path) -> AsyncIterator[list[Store]]:
+    opened = [await Store.open(tmp_path / str(i), pg_database) for i in range(3)]
+    yield opened
+    for s in opened:
+        await s.close()
+
+
+async def _enqueue(store: Store, n: int) -> None:
+    now = time.time()
+    await store.enqueue(
+        NewDelivery(f"msg_{i}", "message.received", "t", None, f"http://r.test/hook/{i}", b"{}", False, now)
+        for i in range(n)
+    )
+
+
+async def test_three_nodes_deliver_every_row_once(stores: list[Store]) -> None:
+    await _enqueue(stores[0], 300)
+    poster = Poster()
+    settings = Settings(webhook_concurrency=16, webhook_origin_concurrency=4)
+    nodes = [Dispatcher(settings, s, http=poster, claim_as=f"n{i}", poll_s=0.05) for i, s in enumerate(stores)]
+    for d in nodes:
+        await d.start()
+    try:
+        await until(lambda: len(poster.posts) == 300, 30, "every delivery attempted")
+        for d in nodes:
+            await d.settle()
+    finally:
+        for d in nodes:
+            await d.stop(grace_s=0.5)
+    assert set(poster.posts.values()) == {1}
+    assert sum(d.stats["delivered"] for d in nodes) == 300
+    assert sum(1 for d in nodes if d.stats["delivered"]) >= 2  # shared, not one node doing it all
+    counts, _ = await stores[0].outbox_stats()
+    assert counts == {"delivered": 300}
+    rows = await stores[0].db.fetchall("SELECT COUNT(*) FROM outbox WHERE claimed_by IS NOT NULL")
+    assert rows[0][0] == 0  # every attempt's result ended its claim
+
+
+async def test_a_dead_nodes_claims_go_back_to_the_live_nodes(stores: list[Store]) -> None:
+    await _enqueue(stores[0], 5)
+    now = time.time()
+    claimed = await stores[0].claim_deliveries("dead", now, now + 3600, 5)  # claimed, then the node died
+    assert len(claimed) == 5
+    assert await stores[1].claim_deliveries("live", now, now + 60, 5) == []  # nobody takes a held row
+    assert await stores[1].release_claims_of_dead(["live"], 5) == 5
+    assert len(await stores[1].claim_deliveries("live", now, now + 60, 5)) == 5
+    # a claim also simply runs out
+    later = now + 120
+    assert len(await stores[2].claim_deliveries("other", later, later + 60, 5)) == 5
