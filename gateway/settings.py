@@ -36,6 +36,9 @@ class Settings:
     api_key: str = ""
     api_key_file: Path | None = None  # where a generated key lives (never logged)
     data_dir: Path = Path("sessions")
+    media_dir: Path | None = (
+        None  # MEDIA_DIR: the media files (default $DATA_DIR/media); one shared volume in a cluster
+    )
     database_url: str | None = None  # postgresql://…: the store on PostgreSQL (None: SQLite under data_dir)
     bus_url: str | None = None  # nats://…: with database_url, this process is one node of a cluster (CONTRACT §14)
     node_id: str = ""  # this node's name in the cluster (default: host name + random suffix)
@@ -106,6 +109,7 @@ class Settings:
             port=r.integer("PORT", 4010, lo=1, hi=65535),
             api_key=r.text("API_KEY", ""),
             data_dir=Path(r.text("DATA_DIR", "./sessions")),
+            media_dir=Path(r.text("MEDIA_DIR", "")) if r.text("MEDIA_DIR", "") else None,
             database_url=r.database_url("DATABASE_URL"),
             bus_url=r.bus_url("BUS_URL"),
             node_id=r.node_id("NODE_ID"),
@@ -172,6 +176,11 @@ class Settings:
             if not key:
                 raise SettingsError("WEBHOOK_SECRET: a whsec_ secret must be base64 after the prefix")
         return settings
+
+    @property
+    def media_root(self) -> Path:
+        """Where media files live: MEDIA_DIR, else ``$DATA_DIR/media``."""
+        return self.media_dir if self.media_dir is not None else self.data_dir / "media"
 
     @property
     def cluster(self) -> bool:

@@ -33,6 +33,7 @@ from gateway.store import MediaRow, Store
 log = structlog.get_logger("gateway.media")
 
 PRUNE_EVERY_S = 600.0
+SHARED_GRACE_S = 60.0  # on a shared MEDIA_DIR, a file stored this recently is not removed with a row (see _drop)
 MAX_FILENAME = 255
 
 
@@ -63,7 +64,9 @@ class MediaService:
         self.http = http  # URL fetches (owned by the composition root: not closed here)
         self.clock = clock
         self.max_bytes = settings.media_max_bytes
-        self.files = MediaFiles(settings.data_dir / "media")
+        # Several nodes share one MEDIA_DIR in a cluster: temporary files per node, removals by age.
+        self.shared = settings.cluster
+        self.files = MediaFiles(settings.media_root, settings.node_id if self.shared else None)
         self.converter = Converter(settings.media_convert_concurrency, settings.media_convert_timeout_s)
         self.preparer = Preparer(self.files, self.converter, self.max_bytes)
         self.signer = UrlSigner(b"", settings.base_url, settings.media_url_ttl_s)
@@ -75,7 +78,7 @@ class MediaService:
     async def start(self, prune_every_s: float | None = PRUNE_EVERY_S) -> None:
         await asyncio.to_thread(self.files.prepare)
         self.signer = UrlSigner(
-            await asyncio.to_thread(load_secret, self.settings.data_dir),
+            await asyncio.to_thread(load_secret, self.settings.media_root if self.shared else self.settings.data_dir),
             self.settings.base_url,
             self.settings.media_url_ttl_s,
         )
@@ -200,7 +203,10 @@ class MediaService:
         async with self._files_lock:
             row = await self.store.delete_media(media_id)
             if row is not None and not await self.store.media_sha_in_use(row.sha256):
-                await asyncio.to_thread(self.files.remove, row.sha256)
+                # The lock covers this process only: on a shared volume, a file stored again in the last
+                # minute (by another node) stays, and the orphan sweep takes it if no row came of it.
+                since = self.clock() - SHARED_GRACE_S if self.shared else None
+                await asyncio.to_thread(self.files.remove, row.sha256, since)
 
     # --- sending -----------------------------------------------------------------
 
@@ -264,7 +270,7 @@ class MediaService:
         for sha in candidates:
             async with self._files_lock:
                 if not await self.store.media_sha_in_use(sha):
-                    await asyncio.to_thread(self.files.remove, sha)
+                    await asyncio.to_thread(self.files.remove, sha, horizon)  # unless stored again meanwhile
 
     async def _prune_and_log(self) -> None:
         dropped = await self.prune()

@@ -2,32 +2,48 @@
 
 ``sig`` is HMAC-SHA256 over ``"{id}.{exp}"`` with a server secret, base64url without
 padding. The secret is generated once into ``$DATA_DIR/media_url_secret`` (0600) so
-links survive a restart; deleting that file revokes every link handed out. A
-tampered id, expiry or signature, or an expiry in the past, does not verify.
+links survive a restart; deleting that file revokes every link handed out. In a
+cluster it lives beside the shared media files instead (MEDIA_DIR), so a link made
+by one node opens on every other; the first node to start creates it, atomically
+(a second one starting at the same moment reads the first one's). A tampered id,
+expiry or signature, or an expiry in the past, does not verify.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
 
-def load_secret(data_dir: Path) -> bytes:
-    path = data_dir / "media_url_secret"
-    if path.is_file():
-        raw = path.read_bytes().strip()
-        if len(raw) >= 32:
-            return raw
-    key = secrets.token_urlsafe(48).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key + b"\n")
-    return key
+def load_secret(directory: Path) -> bytes:
+    path = directory / "media_url_secret"
+    for _ in range(3):
+        with contextlib.suppress(FileNotFoundError):
+            raw = path.read_bytes().strip()
+            if len(raw) >= 32:
+                return raw
+            path.unlink()  # too short to be ours: made again
+        key = secrets.token_urlsafe(48).encode()
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".media_url_secret-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key + b"\n")
+            try:
+                os.link(tmp, path)  # create-if-absent: a node starting at the same moment wins or loses whole
+            except FileExistsError:
+                continue  # another node's: read it
+            return key
+        finally:
+            os.unlink(tmp)
+    raise OSError(f"could not create or read {path}")
 
 
 class UrlSigner:

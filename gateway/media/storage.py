@@ -67,9 +67,13 @@ class Spool:
 
 
 class MediaFiles:
-    def __init__(self, root: Path) -> None:
+    """Files by content address under ``root``. ``node``: this process's name when ``root`` is a volume
+    several nodes share (a cluster's MEDIA_DIR): its temporary files then live in a directory of its
+    own, so a node starting up never sweeps away another's uploads in progress."""
+
+    def __init__(self, root: Path, node: str | None = None) -> None:
         self.root = root
-        self.tmp = root / "tmp"
+        self.tmp = root / "tmp" if node is None else root / "tmp" / _safe_name(node)
 
     def prepare(self) -> None:
         """Create the directories (0700) and sweep temporary files a crash left behind."""
@@ -96,11 +100,10 @@ class MediaFiles:
         sha = spool.sha256
         final = self.path(sha)
         final.parent.mkdir(exist_ok=True, mode=0o700)
-        if final.exists():
+        try:
+            os.utime(final)  # stored already: fresh again (the orphan sweep and removals go by age)
             spool.discard()
-            with contextlib.suppress(OSError):
-                os.utime(final)  # fresh again: the orphan sweep goes by age
-        else:
+        except FileNotFoundError:  # new — or removed by another node between its check and now
             os.chmod(spool.path, 0o600)
             os.replace(spool.path, final)
         return StoredFile(sha, spool.size, final)
@@ -118,12 +121,24 @@ class MediaFiles:
                 spool.write(chunk)
             return self.commit(spool)
 
-    def remove(self, sha256: str) -> None:
+    def remove(self, sha256: str, untouched_since: float | None = None) -> None:
+        """Remove the file; with ``untouched_since``, only if it was not stored again after that time
+        (another node sharing the volume may have just stored the same bytes: :meth:`commit` touches
+        the file before its row is written, so a fresh time means a row is on its way)."""
+        path = self.path(sha256)
         with contextlib.suppress(FileNotFoundError):
-            self.path(sha256).unlink()
+            if untouched_since is not None and path.stat().st_mtime >= untouched_since:
+                return
+            path.unlink()
 
     def scratch(self, suffix: str) -> Path:
         """A fresh temporary path for a conversion's output (the caller removes it)."""
         fd, name = tempfile.mkstemp(dir=self.tmp, prefix="conv-", suffix=suffix)
         os.close(fd)
         return Path(name)
+
+
+def _safe_name(node: str) -> str:
+    """A node id as one path component (ids are free text: no separators, no dot-names)."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "_" for c in node)[:64]
+    return cleaned or "node"
