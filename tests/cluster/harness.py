@@ -32,6 +32,7 @@ class Cluster:
                 LEASE_TTL_S=str(LEASE_TTL_S),
                 RECONNECT_BASE_MS="50",
                 RECONNECT_MAX_MS="500",
+                MEDIA_DIR=str(root / "media"),  # one volume every node mounts
                 **env,
             )
             for i in range(n)
