@@ -174,6 +174,8 @@ def test_cluster_compose_runs_three_nodes_on_postgres_and_nats_behind_a_load_bal
         assert e["API_KEY"].startswith("${API_KEY:?")  # required, never a default
         assert n["build"] == "." and "/health/ready" in " ".join(n["healthcheck"]["test"])
         assert n["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert e["MEDIA_DIR"] == "/media" and "media:/media" in n["volumes"]  # one media volume for all
+    assert "media" in doc["volumes"]
     lb = services["lb"]
     assert any(str(p).endswith(":4010") for p in lb["ports"]) and set(lb["depends_on"]) == set(nodes)
     conf = doc["configs"][lb["configs"][0]["source"]]["content"]
