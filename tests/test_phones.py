@@ -118,3 +118,56 @@ def test_mask_hides_the_middle() -> None:
     """Only the first four and last three digits stay visible."""
     assert mask("60123456789") == "6012****789"
     assert mask(None) is None
+
+
+def _verdict(fn: object, digits: str) -> str | None:
+    try:
+        return fn(digits)  # type: ignore[operator,no-any-return]
+    except InvalidPhone:
+        return None
+
+
+def test_the_bulk_path_gives_phonenumbers_answer_for_every_country_code() -> None:
+    """normalize_bulk (a campaign's 100,000 numbers, on precompiled patterns) says exactly what normalize
+    (phonenumbers.parse + is_valid_number) says: for each country code, its example numbers of every type,
+    each with its last digit changed, one digit more and one less, and random digits of every length."""
+    import random
+
+    import phonenumbers
+
+    from gateway.phones.rules import _region_rules, _valid_digits, normalize_bulk
+
+    rng = random.Random(16)
+    candidates: list[str] = []
+    for code, regions in phonenumbers.COUNTRY_CODE_TO_REGION_CODE.items():
+        for region in regions:
+            for kind in range(12):
+                example = phonenumbers.example_number_for_type(region, kind)
+                if example is None:
+                    continue
+                nsn = phonenumbers.national_significant_number(example)
+                candidates += [f"{code}{nsn}", f"{code}{nsn[:-1]}{(int(nsn[-1]) + 3) % 10}"]
+                candidates += [f"{code}{nsn}7", f"{code}{nsn[:-1]}"]
+        for length in range(4, 14):
+            candidates += [f"{code}{rng.randint(1, 9)}{rng.randbytes(length).hex()[: length - 1]}".replace("a", "1")
+                           for _ in range(3)]  # fmt: skip
+    digits = [c for c in (c.translate(str.maketrans("abcdef", "234567")) for c in candidates) if len(c) <= 15]
+    assert len(digits) > 10_000
+    _valid_digits.cache_clear()
+    differ = [d for d in digits if _verdict(normalize_bulk, d) != _verdict(normalize, d)]
+    assert differ == []
+    # The precompiled test itself (not only with the slow way behind its "no"): phonenumbers'
+    # is_valid_number on the same country code and national number, wherever it is used.
+    fast = slow = 0
+    for d in digits:
+        k = next((k for k in (1, 2, 3) if int(d[:k]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE), None)
+        rules = _region_rules(int(d[:k])) if k is not None else None
+        if rules is None or d[k:].startswith("0"):
+            slow += 1
+            continue
+        fast += 1
+        number = phonenumbers.PhoneNumber(country_code=int(d[:k]), national_number=int(d[k:]))
+        assert rules.valid(d[k:]) == phonenumbers.is_valid_number(number), d
+    assert fast > 3 * slow  # most country codes have one region
+    valid = sum(_valid_digits.__wrapped__(d) for d in digits)
+    assert 0.2 < valid / len(digits) < 0.8  # the sample holds both answers in number

@@ -52,6 +52,7 @@ class _Lane:
 class Turn:
     ready: bool  # False: woken (paused, cancelled, stopping) before the turn came
     used: bool = False  # set by the caller when it sent (or asked WhatsApp) in this turn
+    at: float | None = None  # when WhatsApp took it (the caller's clock reading right after the call)
 
 
 class DevicePacer:
@@ -92,7 +93,10 @@ class DevicePacer:
             turn = Turn(ready)
             yield turn
             if turn.used:
-                now = self.clock.now()
+                # The gap counts from the moment WhatsApp took the message, not from when its record was
+                # committed after it: what WhatsApp sees is then the gap itself, plus only the next send's
+                # own way out.
+                now = turn.at if turn.at is not None else self.clock.now()
                 gap = next_gap(cp.pace, cp.sent, cp.rng)
                 cp.sent += 1
                 cp.next_at = now + gap

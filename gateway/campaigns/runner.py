@@ -151,7 +151,8 @@ class Worker:
                     continue
                 if device.status != "connected":
                     continue
-                turn.used = await self._one(device, r)
+                turn.at = await self._one(device, r)
+                turn.used = turn.at is not None
 
     async def _check(self, device: Device, r: RecipientRow) -> None:
         """Is ``r`` on WhatsApp: from the phone cache, else in a turn of the device's checks lane.
@@ -210,14 +211,14 @@ class Worker:
                 return True
         return False
 
-    async def _one(self, device: Device, r: RecipientRow) -> bool:
-        """Send to one recipient (checked already, if the campaign validates). Returns whether WhatsApp
-        was asked anything (the turn was used)."""
+    async def _one(self, device: Device, r: RecipientRow) -> float | None:
+        """Send to one recipient (checked already, if the campaign validates). Returns when WhatsApp took
+        the message (or refused it: the turn was used), None when it was not asked."""
         svc, db = self.svc, self.svc.store.db
         cid, seq = self.id, r.seq
         if r.status == "sending" and not device.driver.keeps_message_ids:
             await self._finish(seq, "failed", INTERRUPTED)
-            return False
+            return None
         if r.status == "sending":
             msg_id = r.message_id or new_message_id()
         else:
@@ -231,7 +232,7 @@ class Worker:
             if r.status == "pending":
                 await db.run(lambda conn: unmark_sending_sync(conn, cid, seq))
             await svc.transition(self.id, "failed", str(exc))
-            return False
+            return None
         try:
             sent = await device.send(f"{r.phone}@s.whatsapp.net", message)
         except ApiError as exc:
@@ -239,15 +240,16 @@ class Worker:
                 # Refused before it reached WhatsApp: still to send. (A resend keeps its id and its row.)
                 if r.status == "pending":
                     await db.run(lambda conn: unmark_sending_sync(conn, cid, seq))
-                return False
+                return None
+            refused = svc.clock.now()
             await self._finish(seq, "failed", exc.message)
-            return True
+            return refused
         at = svc.clock.now()
         await db.run(lambda conn: mark_sent_sync(conn, cid, seq, sent.id, at))
         self._queue.pop(0)
         self._sent_today += 1
         svc.progress.changed(cid)
-        return True
+        return at
 
     async def _finish(self, seq: int, status: str, reason: str) -> None:
         cid, at = self.id, self.svc.clock.now()

@@ -38,8 +38,11 @@ from gateway.phones import PhoneCache
 from gateway.store import DeviceRow, Store
 from gateway.store.campaigns import (
     ACTIVE,
+    CREATING,
     CampaignRow,
     apply_receipts_sync,
+    created_sync,
+    drop_campaign_sync,
     fetch_campaign_sync,
     insert_campaign_sync,
     insert_recipients_sync,
@@ -52,7 +55,6 @@ from gateway.webhooks.routing import WebhookRouter
 log = structlog.get_logger("gateway.campaigns")
 
 STOP_GRACE_S = 5.0
-INSERT_CHUNK = 20_000
 
 
 def new_campaign_id() -> str:
@@ -93,6 +95,9 @@ class Campaigns:
         """Pick up every campaign that was active when the gateway stopped (or was killed)."""
         self._tokens = await self.store.campaign_tokens()
         self.devices.receipt_listeners.append(self)
+        dropped = await self.store.drop_unfinished_creates()
+        if dropped:
+            log.warning("campaigns.unfinished_creates_dropped", count=dropped)
         for row in await self.store.active_campaigns():
             self._spawn(row)
         log.info("campaigns.resumed", count=len(self.workers))
@@ -144,10 +149,19 @@ class Campaigns:
         validate: bool,
         start_at: float | None,
     ) -> dict[str, Any]:
-        """Store the campaign and its recipients (one transaction), then start it."""
-        if recipients.total == 0:
-            raise invalid("the campaign has no recipients")
-        check_known(content.templates(), recipients.columns)
+        """Store the campaign and its recipients, then start it.
+
+        The recipients go in chunks as they are read (each chunk its own write, so a 100,000-row CSV
+        neither sits in memory nor holds the writer for the other devices' events), under a campaign
+        row that says ``creating``: invisible to every reader, and removed at the next start if the
+        gateway dies meanwhile. The last write gives the row its counts and its status, with its
+        ``campaign`` webhooks, in one job. A source that fails half-way (a bad CSV line) or turns out
+        empty leaves nothing behind."""
+        try:
+            check_known(content.templates(), recipients.columns)
+        except BaseException:
+            await recipients.aclose()
+            raise
         now = self.clock.now()
         scheduled = start_at is not None and start_at > now
         row = CampaignRow(
@@ -158,30 +172,46 @@ class Campaigns:
             message=content.to_json(),
             pace=orjson.dumps(pace.to_json()).decode(),
             validate=validate,
-            status="scheduled" if scheduled else "running",
+            status=CREATING,
             error=None,
-            total=recipients.total,
-            pending=recipients.pending,
+            total=0,
+            pending=0,
             sent=0,
             delivered=0,
             read=0,
             failed=0,
-            skipped=recipients.skipped,
+            skipped=0,
             created_at=now,
             start_at=start_at,
-            started_at=None if scheduled else now,
+            started_at=None,
             finished_at=None,
         )
-        if recipients.pending == 0:
+        db, cid = self.store.db, row.id
+        self._tokens.add(token)  # before the first send, so its receipts are followed
+        await db.run(lambda conn: insert_campaign_sync(conn, row))
+        try:
+            async for chunk in recipients.chunks():
+                await db.run(lambda conn, c=chunk: insert_recipients_sync(conn, cid, token, c))  # type: ignore[misc]
+            if recipients.total == 0:
+                raise invalid("the campaign has no recipients")
+        except BaseException:
+            await asyncio.shield(db.run(lambda conn: drop_campaign_sync(conn, cid)))
+            raise
+        finally:
+            await recipients.aclose()
+        row.total, row.pending, row.skipped = recipients.total, recipients.pending, recipients.skipped
+        if row.pending == 0:
             row.status, row.finished_at = "completed", now
-        rows = recipients.rows
-        async with self.store.transaction():
-            self._tokens.add(token)  # before the first send, so its receipts are followed
-            await self.store.db.run(lambda conn: insert_campaign_sync(conn, row))
-            for i in range(0, len(rows), INSERT_CHUNK):
-                chunk = rows[i : i + INSERT_CHUNK]
-                await self.store.db.run(lambda conn, c=chunk: insert_recipients_sync(conn, row.id, token, c))  # type: ignore[misc]
-            await self.store.db.run(lambda conn: self._enqueue_event(conn, row))
+        elif scheduled:
+            row.status = "scheduled"
+        else:
+            row.status, row.started_at = "running", now
+
+        def created(conn: Conn) -> None:
+            created_sync(conn, row)
+            self._enqueue_event(conn, row)
+
+        await db.run(created)
         self.wake_dispatcher()
         self._publish(row)
         self.progress.told(row.id)
@@ -193,7 +223,7 @@ class Campaigns:
 
     async def get(self, campaign_id: str, owner_id: int | None, is_admin: bool) -> CampaignRow:
         row = await self.store.get_campaign(campaign_id) if len(campaign_id) <= 64 else None
-        if row is None or not (is_admin or row.owner_id == owner_id):
+        if row is None or row.status == CREATING or not (is_admin or row.owner_id == owner_id):
             raise ApiError("NOT_FOUND", f"no campaign {campaign_id}")
         return row
 

@@ -92,9 +92,65 @@ def _valid_direct(digits: str) -> bool:
             rest = digits[k:]
             if not rest or rest.startswith("0"):
                 return False
+            rules = _region_rules(code)
+            if rules is not None:
+                return rules.valid(rest)
             number = phonenumbers.PhoneNumber(country_code=code, national_number=int(rest))
             return bool(phonenumbers.is_valid_number(number))
     return False
+
+
+_Desc = tuple[frozenset[int], re.Pattern[str]]
+
+
+class _RegionRules:
+    """phonenumbers' validity test for a country code of one region, with its patterns compiled once.
+
+    ``is_valid_number`` asks: does the national number match the region's general pattern, and then
+    any of its type patterns (premium rate, toll free, …, fixed line, mobile), each gated by its
+    possible lengths? It walks ~10 descriptions through layers of calls and a regex cache (~60 µs a
+    number; a 100,000-row campaign spent 6 s there). The answer does not depend on which type matches,
+    so the same test runs here on precompiled patterns, the commonest types (mobile, fixed line) first.
+    ``tests/test_phones.py`` holds it to phonenumbers' answer across every such country code.
+    """
+
+    __slots__ = ("general", "types")
+
+    def __init__(self, general: _Desc, types: list[_Desc]) -> None:
+        self.general = general
+        self.types = types
+
+    def valid(self, national: str) -> bool:
+        n = len(national)
+        lengths, pattern = self.general
+        if (lengths and n not in lengths) or pattern.fullmatch(national) is None:
+            return False
+        return any((not lengths or n in lengths) and pattern.fullmatch(national) is not None
+                   for lengths, pattern in self.types)  # fmt: skip
+
+
+def _desc(desc: object) -> _Desc | None:
+    pattern = getattr(desc, "national_number_pattern", None)
+    if not pattern:
+        return None  # phonenumbers: an empty description matches nothing
+    return frozenset(getattr(desc, "possible_length", None) or ()), re.compile(pattern)
+
+
+@functools.cache
+def _region_rules(code: int) -> _RegionRules | None:
+    """The fast test for ``code``, or None where phonenumbers must choose among regions (+1, +7, +44…)
+    or the code is not geographic: those go the slow way."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(code) or ()
+    if len(regions) != 1 or regions[0] == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(regions[0], None)
+    general = _desc(metadata.general_desc) if metadata is not None else None
+    if metadata is None or general is None:
+        return None
+    kinds = ("mobile", "fixed_line", "premium_rate", "toll_free", "shared_cost", "voip", "personal_number",
+             "pager", "uan", "voicemail")  # fmt: skip
+    types = [d for d in (_desc(getattr(metadata, kind, None)) for kind in kinds) if d is not None]
+    return _RegionRules(general, types)
 
 
 def to_jid(raw: str, default_country_code: str = "60") -> str:

@@ -25,6 +25,7 @@ from gateway.store.db import Db
 _RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}
 _RECEIPT = {"delivered": "delivered", "read": "read", "played": "read"}
 ACTIVE = ("scheduled", "running", "paused")
+CREATING = "creating"  # recipients still being stored: seen by no reader (see Campaigns.create)
 
 _COLUMNS = (
     "id, owner_id, token, name, message, pace, validate, status, error, total, pending, sent, delivered, read, "
@@ -107,10 +108,19 @@ def insert_recipients_sync(conn: Conn, campaign_id: str, token: str, rows: list[
     )
 
 
-def set_counts_sync(conn: Conn, campaign_id: str, total: int, pending: int, skipped: int) -> None:
+def created_sync(conn: Conn, c: CampaignRow) -> None:
+    """The recipients are all stored: the campaign gets its counts and its first status."""
     conn.execute(
-        "UPDATE campaigns SET total = ?, pending = ?, skipped = ? WHERE id = ?", (total, pending, skipped, campaign_id)
+        "UPDATE campaigns SET status = ?, total = ?, pending = ?, skipped = ?, started_at = ?, finished_at = ? "
+        "WHERE id = ? AND status = ?",
+        (c.status, c.total, c.pending, c.skipped, c.started_at, c.finished_at, c.id, CREATING),
     )
+
+
+def drop_campaign_sync(conn: Conn, campaign_id: str) -> None:
+    """A create that did not finish: its recipients, then its row."""
+    conn.execute("DELETE FROM campaign_recipients WHERE campaign_id = ?", (campaign_id,))
+    conn.execute("DELETE FROM campaigns WHERE id = ?", (campaign_id,))
 
 
 def set_status_sync(
@@ -231,21 +241,30 @@ class CampaignQueries:
         return _campaign(r) if r is not None else None
 
     async def list_campaigns(self, owner_id: int | None, every: bool, limit: int) -> list[CampaignRow]:
-        """Newest first: the caller's own (``every``: all of them, for the admin)."""
+        """Newest first: the caller's own (``every``: all of them, for the admin); none still being created."""
         if every:
             rows = await self.db.fetchall(
-                f"SELECT {_COLUMNS} FROM campaigns ORDER BY created_at DESC, id LIMIT ?", (limit,)
+                f"SELECT {_COLUMNS} FROM campaigns WHERE status != ? ORDER BY created_at DESC, id LIMIT ?",
+                (CREATING, limit),
             )
         else:
             rows = await self.db.fetchall(
-                f"SELECT {_COLUMNS} FROM campaigns WHERE owner_id = ? ORDER BY created_at DESC, id LIMIT ?",
-                (owner_id, limit),
+                f"SELECT {_COLUMNS} FROM campaigns WHERE owner_id = ? AND status != ? "
+                "ORDER BY created_at DESC, id LIMIT ?",
+                (owner_id, CREATING, limit),
             )
         return [_campaign(r) for r in rows]
 
     async def campaign_tokens(self) -> set[str]:
         """The devices that ever ran a campaign: only their receipts can move a recipient."""
         return {r[0] for r in await self.db.fetchall("SELECT DISTINCT token FROM campaigns")}
+
+    async def drop_unfinished_creates(self) -> int:
+        """At start: campaigns whose create was cut short (the gateway died while storing recipients)."""
+        rows = await self.db.fetchall("SELECT id FROM campaigns WHERE status = ?", (CREATING,))
+        for (campaign_id,) in rows:
+            await self.db.run(lambda conn, c=campaign_id: drop_campaign_sync(conn, c))  # type: ignore[misc]
+        return len(rows)
 
     async def active_campaigns(self) -> list[CampaignRow]:
         marks = ",".join("?" * len(ACTIVE))

@@ -342,3 +342,60 @@ async def test_another_accounts_campaign_is_not_found(gateway_factory: Callable[
     bob = await tenants.signup("bob")
     assert (await bob.http.get(f"/campaigns/{mine}")).json()["error"]["code"] == "NOT_FOUND"
     await tenants.aclose()
+
+
+async def test_a_big_csv_is_stored_in_chunks_and_a_bad_line_late_in_it_leaves_nothing(
+    gateway_factory: Callable[..., Any],
+) -> None:
+    """25,000 rows (three chunks) with repeats and bad numbers are counted right; the same file with a
+    bad cell on its last line is refused — after two chunks were stored — and leaves no row behind."""
+    gw = await start(gateway_factory)
+    lines = ["phone,name"] + [f"6012{i + 1:07d},P{i}" for i in range(25_000)]
+    lines[100] = "not-a-phone,X"
+    lines[200] = lines[201]  # a repeat
+    good = await upload(gw, "\n".join(lines).encode(), "big.csv", "text/csv")
+    c = await create(gw, recipientsCsv=good, startAt="2099-01-01T00:00:00Z")
+    assert (c["total"], c["pending"], c["skipped"]) == (25_000, 24_998, 2)
+    r = await gw.http.get(f"/campaigns/{c['id']}/recipients", params={"status": "skipped"})
+    assert [(x["seq"], x["reason"]) for x in r.json()["data"]["recipients"]] == [
+        (100, "invalid_phone"),
+        (201, "duplicate"),
+    ]
+
+    bad = await upload(gw, ("\n".join(lines) + "\n60129999999," + "x" * 5000).encode(), "bad.csv", "text/csv")
+    r = await gw.http.post(
+        "/campaigns", json={"token": TOKEN, "name": "x", "message": {"text": "hi"}, "recipientsCsv": bad}
+    )
+    assert_error(r, 400, "INVALID_REQUEST")
+    assert "line 25002" in r.json()["error"]["message"]
+    assert [x["id"] for x in (await gw.http.get("/campaigns")).json()["data"]["campaigns"]] == [c["id"]]
+    row = await gw.rt.store.db.fetchone("SELECT COUNT(*) FROM campaign_recipients")
+    assert row is not None and row[0] == 25_000  # only the first campaign's
+    assert await sent(gw) == []
+
+
+async def test_a_create_cut_short_is_invisible_and_gone_after_a_restart(
+    gateway_factory: Callable[..., Any], tmp_path: Any
+) -> None:
+    """The gateway died while storing a campaign's recipients: the half-made campaign is never listed or
+    found, never sends, and the next start removes it with its rows."""
+    from gateway.store.campaigns import CampaignRow, insert_campaign_sync, insert_recipients_sync
+
+    gw = await start(gateway_factory, data_dir=tmp_path)
+    half = CampaignRow(
+        id="cmp_half", owner_id=None, token=TOKEN, name="half", message='{"text":"hi"}', pace='{"perMinute":60}',
+        validate=False, status="creating", error=None, total=0, pending=0, sent=0, delivered=0, read=0, failed=0,
+        skipped=0, created_at=1.0, start_at=None, started_at=None, finished_at=None,
+    )  # fmt: skip
+    await gw.rt.store.db.run(lambda conn: insert_campaign_sync(conn, half))
+    rows = [(1, OTHER, None, None, "pending", None)]
+    await gw.rt.store.db.run(lambda conn: insert_recipients_sync(conn, "cmp_half", TOKEN, rows))
+    assert (await gw.http.get("/campaigns")).json()["data"]["campaigns"] == []
+    assert_error(await gw.http.get("/campaigns/cmp_half"), 404, "NOT_FOUND")
+    await gw.stop()
+    gw2: Gateway = await gateway_factory(campaign_clock_scale=FAST, data_dir=tmp_path)
+    left = await gw2.rt.store.db.fetchone(
+        "SELECT (SELECT COUNT(*) FROM campaigns), (SELECT COUNT(*) FROM campaign_recipients)"
+    )
+    assert left is not None and tuple(left) == (0, 0)
+    assert await sent(gw2) == []

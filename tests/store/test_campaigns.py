@@ -9,6 +9,7 @@ from gateway.store.campaigns import (
     CampaignRow,
     NewRecipient,
     apply_receipts_sync,
+    created_sync,
     fetch_campaign_sync,
     insert_campaign_sync,
     insert_recipients_sync,
@@ -169,3 +170,17 @@ async def test_a_hundred_thousand_recipients_insert_in_chunks_in_one_transaction
             await store.db.run(lambda conn, chunk=chunk: insert_recipients_sync(conn, c.id, TOKEN, chunk))  # type: ignore[misc]
     r = await store.db.fetchone("SELECT COUNT(*), MAX(seq) FROM campaign_recipients WHERE campaign_id = ?", (c.id,))
     assert r is not None and (int(r[0]), int(r[1])) == (100_000, 100_000)
+
+
+async def test_a_campaign_being_created_is_listed_nowhere_until_created_and_dropped_if_never(store: Store) -> None:
+    await make(store, campaign("cmp_new", status="creating"))
+    await make(store, campaign("cmp_dead", status="creating"))
+    assert await store.list_campaigns(None, True, 10) == [] and await store.active_campaigns() == []
+    done = campaign("cmp_new", status="running")
+    await store.db.run(lambda conn: created_sync(conn, done))
+    assert [c.id for c in await store.list_campaigns(None, True, 10)] == ["cmp_new"]
+    assert await counts(store, "cmp_new") == (5, 3, 0, 0, 0, 0, 2)
+    assert await store.drop_unfinished_creates() == 1
+    assert await store.get_campaign("cmp_dead") is None
+    assert await store.next_recipients("cmp_dead", 10) == []
+    assert [r.seq for r in await store.next_recipients("cmp_new", 10)] == [1, 3, 5]
