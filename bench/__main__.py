@@ -22,6 +22,9 @@ from typing import Any
 from bench import report, servers
 from bench.wrk import ensure_wrk
 
+CAMPAIGNS_QUICK = ["--recipients", "5000", "--minutes", "1", "--scale", "30", "--devices", "3", "--rate", "100",
+                   "--seconds", "2", "--rounds", "1"]  # fmt: skip
+
 # (module, time budget in seconds, extra args for --quick)
 BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("http", 400, ["--seconds", "2", "--rounds", "2", "--latency-seconds", "3"]),
@@ -33,6 +36,7 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("neonize_memory", 600, []),
     ("media", 600, ["--mb", "20", "--recipients", "50"]),
     ("store", 300, ["--devices", "50", "--events", "10"]),
+    ("campaigns", 600, CAMPAIGNS_QUICK),
 ]
 
 

@@ -107,3 +107,38 @@ def test_store_benchmark_runs_on_both_engines() -> None:
     assert set(result["results"]) == {f"{e} {m}" for e in ("sqlite", "postgres") for m in ("grouped", "one device")}
     assert result["results"]["postgres grouped"]["events"] == 12
     assert result["targets"]["postgres_group_commit_gain"]["value"] > 0
+
+
+@pytest.mark.bench
+def test_campaigns_benchmark_creates_paces_and_measures_its_neighbours() -> None:
+    """Small sizes: the CSV create is counted right, the paced sends are judged, both p99s are measured."""
+    from bench import campaigns
+
+    result = campaigns.run(recipients=2000, minutes=1, scale=30, devices=2, rate=50, seconds=1, rounds=1)
+    assert result["create"]["campaign"] == {"total": 2000, "pending": 1960, "skipped": 40, "status": "scheduled"}
+    pace = result["pace"]
+    assert pace["sends"] >= 30 and pace["max_sends_in_a_rolling_minute"] <= 60
+    assert [r["campaigns_running"] for r in result["neighbours"]["rounds"]] == [False, True]
+    assert all(r["ok"] == 50 for r in result["neighbours"]["rounds"])
+    assert set(result["targets"]) == {
+        "create_seconds",
+        "create_rss_growth_mb",
+        "pace_gaps_within_jitter_bounds",
+        "pace_max_per_rolling_minute",
+        "messages_p99_added_by_campaigns_ms",
+    }
+
+
+def test_the_pace_judge_tells_held_late_and_bunched_gaps_apart() -> None:
+    """judge_pace: a gap under 0.7 s is counted, one over 1.3 s is excused only by the rolling minute or
+    the tolerance, and the busiest minute is counted."""
+    from bench.campaigns import judge_pace, max_per_minute
+
+    steady = [float(i) for i in range(80)]  # one a second
+    verdict = judge_pace(steady, scale=1, slack_ms=10)
+    assert (verdict["below_lower_bound"], verdict["above_upper_beyond_tolerance"]) == (0, 0)
+    assert verdict["max_sends_in_a_rolling_minute"] == 60 == max_per_minute(steady)
+    bunched = [*steady[:40], 39.5, *[t + 0.5 for t in steady[40:]]]
+    assert judge_pace(bunched, scale=1, slack_ms=10)["below_lower_bound"] == 1
+    late = [*steady[:30], *[t + 2.0 for t in steady[30:]]]  # a 3 s gap not explained by the minute
+    assert judge_pace(late, scale=1, slack_ms=10)["above_upper_beyond_tolerance"] == 1
