@@ -120,16 +120,24 @@ def day_bounds(pace: Pace, now: float) -> tuple[float, float]:
     return start.timestamp(), datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone).timestamp()
 
 
-def eta(pace: Pace, remaining: int, now: float, sent_today: int, share: int = 1) -> float:
+def warmup_extra(sent_before: int, gaps: int) -> float:
+    """How many mean gaps the warm-up adds to the next ``gaps`` gaps of a campaign that has made
+    ``sent_before`` sends since it (re)started."""
+    return sum(WARMUP_FACTOR - (WARMUP_FACTOR - 1.0) * i / WARMUP_SENDS - 1.0
+               for i in range(sent_before, min(WARMUP_SENDS, sent_before + gaps)))  # fmt: skip
+
+
+def eta(pace: Pace, remaining: int, now: float, sent_today: int, share: int = 1, sent_before: int = 0) -> float:
     """When ``remaining`` sends will be done, walking day by day through quiet hours and the daily cap.
 
-    ``share``: campaigns taking turns on the same device (each gets about 1/share of its pace). Warm-up
-    and jitter average out over a campaign; the estimate uses the mean gap.
+    ``share``: campaigns taking turns on the same device (each gets about 1/share of its pace).
+    ``sent_before``: sends since the campaign (re)started — the warm-up's wider gaps still ahead are
+    counted (they are a minute or more of a small campaign). Jitter averages out: the mean gap is used.
     """
     if remaining <= 0:
         return now
     gap = pace.gap * max(1, share)
-    t = now
+    t = _advance_active(pace.quiet, now, warmup_extra(sent_before, remaining - 1) * gap)
     cap_left = None if pace.daily_cap is None else max(0, pace.daily_cap - sent_today)
     for _ in range(3660):  # ten years of days, at most
         _, day_end = day_bounds(pace, t)

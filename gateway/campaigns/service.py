@@ -245,7 +245,8 @@ class Campaigns:
             start = max(start, self.pacer.due(row.token, worker.pace))
         share = sum(1 for w in self.workers.values() if w.token == row.token and w.status == "running")
         sent_today = worker.sent_today(now) if worker is not None else 0
-        return eta(pace, row.pending, start, sent_today, max(1, share))
+        sent_before = worker.pace.sent if worker is not None else 0
+        return eta(pace, row.pending, start, sent_today, max(1, share), sent_before)
 
     async def recipients_csv(self, row: CampaignRow, status: str | None) -> AsyncIterator[list[Any]]:
         return self.store.iter_recipient_tuples(row.id, status)

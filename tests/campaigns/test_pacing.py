@@ -131,12 +131,26 @@ def test_quiet_hours_across_midnight_in_a_time_zone() -> None:
 
 def test_eta_counts_the_pace_the_daily_cap_and_quiet_hours() -> None:
     now = datetime(2026, 3, 2, 12, 0, tzinfo=ZoneInfo("UTC")).timestamp()
-    assert eta(Pace(per_minute=60), 61, now, 0) == pytest.approx(now + 60)
-    assert eta(Pace(per_minute=60), 61, now, 0, share=2) == pytest.approx(now + 120)
+    warm = WARMUP_SENDS  # past the warm-up
+    assert eta(Pace(per_minute=60), 61, now, 0, sent_before=warm) == pytest.approx(now + 60)
+    assert eta(Pace(per_minute=60), 61, now, 0, share=2, sent_before=warm) == pytest.approx(now + 120)
     capped = eta(Pace(per_minute=60, daily_cap=10), 25, now, 0)
     assert capped >= now + 2 * 86400 - 12 * 3600  # 10 today, 10 tomorrow, 5 the day after
     quiet = Pace(per_minute=60, quiet=QuietHours(13 * 60, 14 * 60, "UTC"))
-    assert eta(quiet, 3601, now, 0) == pytest.approx(now + 3600 + 3600)  # an hour of sending, an hour quiet
+    assert eta(quiet, 3601, now, 0, sent_before=warm) == pytest.approx(now + 3600 + 3600)  # an hour quiet
+
+
+def test_eta_counts_the_warm_up_still_ahead() -> None:
+    """A fresh campaign's first 10 gaps are 3x easing to 1.2x the gap: 21 gaps' time, not 10; halfway
+    through the warm-up only its rest is counted; the mean of real paced runs agrees."""
+    now = 1_800_000_000.0
+    pace = Pace(per_minute=60, jitter_pct=30)
+    assert eta(pace, 11, now, 0) == pytest.approx(now + 21)
+    assert eta(pace, 6, now, 0, sent_before=5) == pytest.approx(now + sum(3 - 0.2 * i for i in range(5, 10)))
+    assert eta(pace, 3, now, 0, sent_before=2) == pytest.approx(now + (3 - 0.4) + (3 - 0.6))
+    rng = random.Random(5)
+    runs = [sum(next_gap(pace, i, rng) for i in range(30)) for _ in range(2000)]
+    assert sum(runs) / len(runs) == pytest.approx(eta(pace, 31, now, 0) - now, rel=0.01)
 
 
 @pytest.mark.parametrize(
