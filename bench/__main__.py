@@ -37,6 +37,7 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("media", 600, ["--mb", "20", "--recipients", "50"]),
     ("store", 300, ["--devices", "50", "--events", "10"]),
     ("campaigns", 600, CAMPAIGNS_QUICK),
+    ("outbox_cluster", 600, ["--backlog", "2000", "--nodes", "2"]),
 ]
 
 

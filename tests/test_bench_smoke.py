@@ -10,6 +10,7 @@ import pytest
 from bench import __main__ as bench_main
 from bench import devices, fanout, gateway_api, report, soak, stats
 from bench import http as bench_http
+from bench import outbox_cluster as bench_outbox_cluster
 from bench import store as bench_store
 
 
@@ -98,6 +99,16 @@ def test_media_benchmark_streams_and_sends() -> None:
         "incoming_all_delivered_and_stored",
         "incoming_event_to_webhook_p99_ms",
     }
+
+
+@pytest.mark.bench
+def test_cluster_outbox_benchmark_delivers_every_row_once() -> None:
+    """Nodes on one PostgreSQL outbox: every row of the backlog arrives once, signed, with one node and with two."""
+    result = bench_outbox_cluster.run(backlog=200, nodes=2)
+    assert [r["nodes"] for r in result["runs"]] == [1, 2]
+    for r in result["runs"]:
+        assert r["received"] == 200 and r["left_pending"] == 0 and r["bad_signatures"] == 0
+    assert result["targets"]["webhooks_lost"]["value"] == 0
 
 
 @pytest.mark.bench

@@ -115,6 +115,7 @@ class Dispatcher:
         # read once at start and then only for rows newer than _last_id.
         self._last_id = 0
         self._claimed: dict[int, Lane] = {}  # id → lane: sending, or finished but not yet recorded
+        self._held: dict[int, tuple[OutboxRow, float]] = {}  # cluster: claimed, waiting for a slot (row, claim end)
         self._attempts: set[asyncio.Task[None]] = set()
         self._results: list[AttemptResult] = []
         self._scheduler: asyncio.Task[None] | None = None
@@ -158,6 +159,7 @@ class Dispatcher:
             await asyncio.gather(*late, return_exceptions=True)
         await self.flush()
         if self.claim_as is not None:  # rows claimed but never attempted go back to the other nodes now
+            self._held.clear()
             with contextlib.suppress(Exception):
                 await self.store.release_claims(self.claim_as)
         self.stopped = True
@@ -227,7 +229,13 @@ class Dispatcher:
 
     async def _deliver_claimed(self, holder: str) -> float | None:
         """A pass in cluster mode: record finished attempts (which ends their claims), claim due rows up to
-        the free slots, start what the fair queue allows and hand the rest back at once."""
+        the concurrency (in flight + waiting here), start what the fair queue allows.
+
+        Rows claimed but not startable yet (their lane is full) wait here, still claimed, for the next
+        slot: handing them back at once made every pass claim a full batch and return most of it — two
+        round trips to PostgreSQL for a few starts. A waiting row whose claim would run out before an
+        attempt could finish is handed back first, so no other node ever takes a row this one still
+        means to send."""
         async with self._pass_lock:
             results, self._results = self._results, []
             try:
@@ -236,18 +244,36 @@ class Dispatcher:
                 self._results = results + self._results
                 raise
             self._release(results)
-            free = self.limit - len(self._claimed)
-            if self._stopping or free <= 0:
+            if self._stopping:
                 return self.poll_s
             now = self.clock()
-            rows = {row.id: row for row in await self.store.claim_deliveries(holder, now, now + self.claim_s, free)}
-            for row in rows.values():
-                self.queue.push(self.lane_of(row), row.next_attempt_at, row.id)
+            await self._release_expiring(holder, now)
+            want = self.limit - len(self._claimed) - len(self._held)
+            if want >= max(1, self.limit // 4) or (want > 0 and not self._held):  # a batch, not a trickle
+                until = now + self.claim_s
+                for row in await self.store.claim_deliveries(holder, now, until, want):
+                    self._held[row.id] = (row, until)
+                    self.queue.push(self.lane_of(row), row.next_attempt_at, row.id)
             for row_id, lane in self.queue.choose(now):
+                row, _ = self._held.pop(row_id)
                 self._claimed[row_id] = lane
-                self._start_attempt(rows[row_id], lane)
-            await self.store.release_claimed(holder, self.queue.drain())
-            return 0 if len(rows) == free else self.poll_s
+                self._start_attempt(row, lane)
+            return self.poll_s  # finished attempts wake the next pass; the poll finds other nodes' rows
+
+    async def _release_expiring(self, holder: str, now: float) -> None:
+        """Hand back waiting rows whose claim ends before an attempt started now could finish."""
+        margin = self.timeout_s + 5.0
+        if not any(until - now < margin for _, until in self._held.values()):
+            return
+        back: list[int] = []
+        for row_id in self.queue.drain():
+            row, until = self._held[row_id]
+            if until - now < margin:
+                back.append(row_id)
+                del self._held[row_id]
+            else:
+                self.queue.push(self.lane_of(row), row.next_attempt_at, row_id)
+        await self.store.release_claimed(holder, back)
 
     def lane_of(self, row: OutboxRow) -> Lane:
         """The row's lane: its owner (the account of a tenant's target, else the operator) and origin."""

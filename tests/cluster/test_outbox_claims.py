@@ -82,3 +82,79 @@ async def test_a_dead_nodes_claims_go_back_to_the_live_nodes(stores: list[Store]
     # a claim also simply runs out
     later = now + 120
     assert len(await stores[2].claim_deliveries("other", later, later + 60, 5)) == 5
+
+
+class CountingStore:
+    """Wraps a store; counts claims and releases (the PostgreSQL round trips a pass costs)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.claims = 0
+        self.released: list[int] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+    async def claim_deliveries(self, holder: str, now: float, until_: float, limit: int) -> list[object]:
+        self.claims += 1
+        return list(await self._store.claim_deliveries(holder, now, until_, limit))
+
+    async def release_claimed(self, holder: str, ids: list[int]) -> int:
+        self.released += ids
+        return await self._store.release_claimed(holder, ids)
+
+
+async def test_rows_waiting_for_a_full_lane_stay_claimed_instead_of_churning(stores: list[Store]) -> None:
+    """One receiver origin (4 at a time) and a concurrency of 16: the 12 rows that cannot start yet wait,
+    still claimed, for the next free slot — a few claims for 200 rows, none handed back."""
+    now = time.time()
+    await stores[0].enqueue(
+        NewDelivery(f"msg_{i}", "message.received", "t", None, "http://r.test/hook", b"{}", False, now)
+        for i in range(200)
+    )
+    poster = Poster()
+    counting = CountingStore(stores[0])
+    settings = Settings(webhook_concurrency=16, webhook_origin_concurrency=4)
+    d = Dispatcher(settings, counting, http=poster, claim_as="n0", poll_s=0.05)  # type: ignore[arg-type]
+    await d.start()
+    try:
+        await until(lambda: poster.posts["http://r.test/hook"] == 200, 30, "every delivery attempted")
+        await d.settle()
+    finally:
+        await d.stop(grace_s=0.5)
+    assert poster.posts["http://r.test/hook"] == 200
+    assert counting.released == []
+    assert counting.claims <= 200 // (16 // 4) + 5, counting.claims  # a batch per quarter of the slots
+
+
+async def test_a_waiting_row_is_handed_back_before_its_claim_could_run_out(stores: list[Store]) -> None:
+    """A row that has waited here so long that an attempt started now could outlive its claim goes back
+    to the other nodes rather than risk two nodes sending it (and may be claimed afresh, by any node)."""
+    now = time.time()
+    await stores[0].enqueue(
+        NewDelivery(f"msg_{i}", "message.received", "t", None, "http://slow.test/hook", b"{}", False, now)
+        for i in range(6)
+    )
+    clock = [now]
+    release = asyncio.Event()
+
+    class Hanging(Poster):
+        async def post(
+            self, url: str, body: bytes, headers: Mapping[str, str], *, guarded: bool, timeout_s: float
+        ) -> Reply:
+            self.posts[url] += 1
+            await release.wait()
+            return Reply(200, {})
+
+    settings = Settings(webhook_concurrency=8, webhook_origin_concurrency=2, webhook_timeout_ms=10_000)
+    counting = CountingStore(stores[0])
+    d = Dispatcher(settings, counting, http=Hanging(), claim_as="n0", clock=lambda: clock[0], poll_s=3600)  # type: ignore[arg-type]
+    await d.deliver_due()  # claims the 6, starts 2; 4 wait
+    held = await stores[0].db.fetchall("SELECT COUNT(*) FROM outbox WHERE claimed_by = 'n0'")
+    assert held[0][0] == 6
+    clock[0] += d.claim_s - d.timeout_s - 1  # an attempt started now could end after the claim
+    assert counting.released == []
+    await d.deliver_due()
+    assert len(counting.released) == 4  # the waiting ones handed back; the 2 in flight stay claimed
+    release.set()
+    await d.stop(grace_s=1)
