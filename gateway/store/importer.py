@@ -141,6 +141,11 @@ def _session_jids(sessions: dict[str, Path]) -> dict[str, str]:
             raise ImportRefused(f"{path.name} holds {len(rows)} WhatsApp devices; a session file holds one")
         if rows:
             jids[token] = rows[0]
+    seen: dict[str, str] = {}
+    for token, jid in jids.items():
+        if jid in seen:  # a copied session file: two devices would share one WhatsApp session
+            raise ImportRefused(f"the session files of {seen[jid]} and {token} hold the same WhatsApp device {jid}")
+        seen[jid] = token
     return jids
 
 

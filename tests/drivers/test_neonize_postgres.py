@@ -29,6 +29,7 @@ from gateway.drivers.neonize.sessions import session_dsn, upgrade_schema
 from gateway.drivers.neonize.threads import GO_MAP_LOCK
 from gateway.store import DeviceRow, Store
 from tests.drivers.test_neonize_offline import SilentProxy
+from tests.support.net import free_port
 from tests.support.poll import until
 from tests.support.whatsmeow import insert_into_postgres
 
@@ -295,3 +296,52 @@ async def test_a_gateway_on_postgres_upgrades_whatsmeow_at_start_and_resumes_dev
     r = await again.http.get("/devices/60123456789")
     assert r.status_code == 200 and r.json()["data"]["authenticated"] is True
     assert not list((tmp_path / "two").glob("*.db"))  # no session file (nor gateway.db) in DATA_DIR
+
+
+async def _whatsmeow_connections(admin: asyncpg.Connection, database: str) -> int:
+    """whatsmeow's sessions on ``database`` (the test's URL names them ``whatsmeow-leak``)."""
+    return int(
+        await admin.fetchval(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'whatsmeow-leak'",
+            database,
+        )
+    )
+
+
+async def test_the_connections_whatsmeow_leaks_are_closed_by_the_server(
+    pg_database: str, store: Store, tmp_path: Path
+) -> None:
+    """Every Neonize() call opens a Go sql.DB that goneonize never closes: three offline connects (each
+    dial refused at once by a closed local port) leave three PostgreSQL sessions behind, and
+    idle_session_timeout from the URL makes the server close them (here 3 s instead of 5 min)."""
+    database = pg_database.rsplit("/", 1)[1]
+    dsn = session_dsn(f"{pg_database}?idle_session_timeout=3000&application_name=whatsmeow-leak")
+    await asyncio.to_thread(upgrade_schema, dsn)
+    admin = await asyncpg.connect(pg_database)
+    try:
+        await until(lambda: _closed(admin, database), 15, "the upgrade's own connection closed by the server")
+        options = DriverOptions(
+            data_dir=tmp_path / "data",
+            extra={"neonize_preflight": False, "neonize_proxy": f"http://127.0.0.1:{free_port()}"},
+            session_db=dsn,
+        )
+        options.sessions = StoreSessions(store)
+        seen = []
+        for n in range(3):
+            driver = NeonizeDriver(f"6012345678{n}", options)
+            try:
+                with pytest.raises(ConnectError, match="dial"):
+                    await driver.connect("qr")
+            finally:
+                await driver.close()
+            seen.append(await _whatsmeow_connections(admin, database))
+        # The leak, as measured: one more idle session per attempt (3 after 3 here; fewer only if the server
+        # closed the oldest already, which is the point).
+        assert seen[0] >= 1 and max(seen) >= 2, seen
+        await until(lambda: _closed(admin, database), 15, "the leaked connections closed by the server")
+    finally:
+        await admin.close()
+
+
+async def _closed(admin: asyncpg.Connection, database: str) -> bool:
+    return await _whatsmeow_connections(admin, database) == 0

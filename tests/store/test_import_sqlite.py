@@ -193,3 +193,25 @@ async def test_import_refuses_what_it_cannot_do(pg_database: str, tmp_path: Path
     no_db = await asyncio.to_thread(_run, empty, pg_database)
     assert no_db.returncode == 2 and "gateway.db does not exist" in no_db.stderr
     assert not list(empty.iterdir())
+
+
+async def test_import_refuses_two_devices_sharing_one_session(
+    pg_database: str, gateway_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """A session file copied to another token would make two devices one WhatsApp session: refused (exit 3)
+    before anything is written."""
+    data = tmp_path / "single"
+    gw = await gateway_factory(data_dir=data)
+    for token in (TOKEN, SECOND):
+        await gw.pair(token)
+    await gw.stop()
+    insert_into_session_file(await _neonize_session_file(data, TOKEN), JID, "Shop phone")
+    insert_into_session_file(await _neonize_session_file(data, SECOND), JID, "Shop phone")
+    done = await asyncio.to_thread(_run, data, pg_database)
+    assert done.returncode == 3, done.stderr
+    assert f"hold the same WhatsApp device {JID}" in done.stderr
+    conn = await asyncpg.connect(pg_database)
+    try:
+        assert await conn.fetchval("SELECT COUNT(*) FROM devices") == 0
+    finally:
+        await conn.close()
