@@ -46,7 +46,6 @@ class Db:
     """The engine-neutral part: the writer, group commit, transactions (see the module's text)."""
 
     engine = "sqlite"  # or "postgres": for the few queries that differ
-    optimistic = False  # group commit without savepoints first (see _run_batch): where they cost a round trip
 
     def __init__(self, writer: Writer) -> None:
         self._writer = writer
@@ -132,7 +131,7 @@ class Db:
             batch, self._jobs = self._jobs, []
             try:
                 async with self._lock:
-                    outcomes = await self._writer.call(_run_batch, [j for j, _ in batch], self.optimistic)
+                    outcomes = await self._writer.call(_run_batch, [j for j, _ in batch])
             except Exception as exc:  # the commit itself failed: every job of the batch failed
                 outcomes = [(False, exc)] * len(batch)
             for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
@@ -213,17 +212,18 @@ class SqliteDb(Db):
             await conn.close()
 
 
-def _run_batch(conn: Conn, jobs: list[Job], optimistic: bool = False) -> list[tuple[bool, Any]]:
-    """One transaction, one savepoint per job: a failing job rolls back alone.
+def _run_batch(conn: Conn, jobs: list[Job]) -> list[tuple[bool, Any]]:
+    """One transaction for the batch, in which a failing job rolls back alone.
 
-    ``optimistic`` (where a savepoint costs a round trip, PostgreSQL): first every job without
-    savepoints; only if one fails is that rolled back and the batch run again with them (jobs only
-    touch the database, so running one twice is harmless).
+    First every job without savepoints; only if one fails is all of it rolled back and the batch run
+    again with a savepoint per job (jobs only touch the database and return what they found, so
+    running one twice is harmless). A savepoint per job costs a round trip on PostgreSQL and, on
+    SQLite, doubled the cost of storing a sent message (48 → 24 µs of CPU, ``SAVEPOINT`` and
+    ``RELEASE`` around three small statements); failures are rare.
     """
-    if optimistic and len(jobs) > 1:
-        done = _run_all(conn, jobs)
-        if done is not None:
-            return done
+    done = _run_all(conn, jobs)
+    if done is not None:
+        return done
     outcomes: list[tuple[bool, Any]] = []
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -221,7 +221,6 @@ class PostgresDb(Db):
     """PostgreSQL: the writer (a :class:`PgConn`) plus an asyncpg pool for reads."""
 
     engine = "postgres"
-    optimistic = True
 
     def __init__(self, url: str, writer: Writer, pool: asyncpg.Pool) -> None:
         super().__init__(writer)
