@@ -17,39 +17,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
-import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from bench import report, servers
+from bench.store import fresh_database
 from bench.webhooks import SECRET, ReceiverProcess, _rows
 from tests.support import services
 from tests.support.constants import API_KEY
 from tests.support.proc import ServerProcess
-
-
-@contextlib.contextmanager
-def fresh_database(server: str) -> Iterator[str]:
-    name = f"bench_{secrets.token_hex(4)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(server)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield server.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _pending(url: str) -> int:

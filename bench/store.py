@@ -41,21 +41,27 @@ def database(engine: str) -> Iterator[str | None]:
     if engine == "sqlite":
         yield None
         return
-    with services.postgres() as server:
-        name = f"bench_{secrets.token_hex(4)}"
+    with services.postgres() as server, fresh_database(server) as url:
+        yield url
 
-        async def admin(sql: str) -> None:
-            conn = await asyncpg.connect(server)
-            try:
-                await conn.execute(sql)
-            finally:
-                await conn.close()
 
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+@contextlib.contextmanager
+def fresh_database(server: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of ``server`` (a URL): its URL; dropped afterwards."""
+    name = f"bench_{secrets.token_hex(4)}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server)
         try:
-            yield server.rsplit("/", 1)[0] + f"/{name}"
+            await conn.execute(sql)
         finally:
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def load(data_dir: Path, url: str | None, n_devices: int, per_device: int) -> dict[str, Any]:
