@@ -38,6 +38,7 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("store", 300, ["--devices", "50", "--events", "10"]),
     ("campaigns", 600, CAMPAIGNS_QUICK),
     ("outbox_cluster", 600, ["--backlog", "2000", "--nodes", "2"]),
+    ("send_cost", 300, ["--requests", "3000", "--rounds", "1"]),
 ]
 
 
