@@ -147,12 +147,15 @@ class Pump:
                 m.wake_dispatcher()
             device.publish("message.receipt", data=data)
             return
-        row, router, token, ids = replace(device.row), m.router, device.token, ev.message_ids
+        router, token, ids = m.router, device.token, ev.message_ids
         status, stamp = ev.type, ev.timestamp.timestamp()
+        # The row as it is now, for the status webhooks built on the writer's thread: copied only when
+        # something subscribes to them (the usual receipt has no one to tell).
+        row = replace(device.row) if router.targets("message.status", device.row) else None
 
         def describe(change: StatusChange) -> tuple[dict[str, Any], list[NewDelivery]]:
             told = status_json(change)
-            return told, router.deliveries("message.status", row, told)
+            return told, (router.deliveries("message.status", row, told) if row is not None else [])
 
         # The status moves in the same transaction as the events that tell of it, and so do the
         # listeners' records (a campaign's recipients). Queued, not awaited: the next receipts join
