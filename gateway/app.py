@@ -200,7 +200,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         media=media,
         messages=MessageService(store, sign=media.signed_url),
         phone_cache=phone_cache,
-        metrics=Metrics(devices, store, hub, dispatcher),
+        metrics=Metrics(devices, store, hub, dispatcher, node=settings.node_id if settings.cluster else None),
         campaigns=bulk,
         started_at=time.monotonic(),
         ownership=ownership,

@@ -76,8 +76,10 @@ class Metrics:
         hub: Hub,
         dispatcher: Dispatcher,
         clock: Callable[[], float] = time.time,
+        node: str | None = None,
     ) -> None:
         self.devices = devices
+        self.node = node  # a cluster node's id: on wa_build, so each node's series say whose they are
         self.store = store
         self.hub = hub
         self.dispatcher = dispatcher
@@ -147,24 +149,25 @@ class Metrics:
     async def render(self) -> bytes:
         """The Prometheus text exposition of everything, scrape-time values included."""
         snap = await self.snapshot()
-        return generate_latest(_WithSnapshot(self.registry, snap))
+        return generate_latest(_WithSnapshot(self.registry, snap, self.node))
 
 
 class _WithSnapshot(Collector):
     """The Prometheus registry plus one scrape's snapshot, as something ``generate_latest`` can walk."""
 
-    def __init__(self, registry: CollectorRegistry, snap: Snapshot) -> None:
+    def __init__(self, registry: CollectorRegistry, snap: Snapshot, node: str | None) -> None:
         self.registry = registry
         self.snap = snap
+        self.node = node
 
     def collect(self) -> Iterator[Metric]:
         yield from self.registry.collect()
-        yield from _snapshot_metrics(self.snap)
+        yield from _snapshot_metrics(self.snap, self.node)
 
 
-def _snapshot_metrics(s: Snapshot) -> Iterable[Metric]:
-    info = InfoMetricFamily("wa_build", "Gateway version.")
-    info.add_metric([], {"version": __version__})
+def _snapshot_metrics(s: Snapshot, node: str | None = None) -> Iterable[Metric]:
+    info = InfoMetricFamily("wa_build", "Gateway version (and, in a cluster, this node's id).")
+    info.add_metric([], {"version": __version__, **({"node": node} if node is not None else {})})
     yield info
     devices = GaugeMetricFamily("wa_devices", "Devices by status.", labels=["status"])
     for status, n in sorted(s.devices.items()):

@@ -160,3 +160,16 @@ async def test_a_client_gone_mid_body_is_counted_499_not_an_error(gw: Gateway) -
 
     await gw.until(counted)
     assert value(await scrape(gw), "wa_http_requests_total", method="POST", route="/messages", status="500") == 0
+
+
+def test_a_cluster_nodes_series_name_the_node() -> None:
+    """In a cluster each node's /metrics says whose they are (wa_build's ``node``); one process alone does not."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from gateway.metrics import Snapshot, _WithSnapshot
+
+    snap = Snapshot({}, 0, 0, {}, 0.0, 0, 0, 0, {})
+    clustered = generate_latest(_WithSnapshot(CollectorRegistry(), snap, "gateway-2")).decode()
+    alone = generate_latest(_WithSnapshot(CollectorRegistry(), snap, None)).decode()
+    assert 'node="gateway-2"' in clustered and "wa_build_info{" in clustered
+    assert "node=" not in alone
