@@ -168,6 +168,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     )
     if ownership is not None:
         ownership.listen(devices)
+        ownership.pinned = lambda token: (d := devices.get(token)) is not None and d.status == "pairing"
     keys.bind_devices(lambda token: d.row.webhook_secret if (d := devices.get(token)) is not None else None)
     revocations = Revocations()  # shared: accounts revoke, the authenticator and WebSockets watch
     accounts = Accounts(

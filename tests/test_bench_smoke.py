@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from bench import __main__ as bench_main
-from bench import devices, fanout, gateway_api, report, soak, stats
+from bench import devices, failover, fanout, gateway_api, report, soak, stats
 from bench import http as bench_http
 from bench import outbox_cluster as bench_outbox_cluster
 from bench import store as bench_store
@@ -153,3 +153,10 @@ def test_the_pace_judge_tells_held_late_and_bunched_gaps_apart() -> None:
     assert judge_pace(bunched, scale=1, slack_ms=10)["below_lower_bound"] == 1
     late = [*steady[:30], *[t + 2.0 for t in steady[30:]]]  # a 3 s gap not explained by the minute
     assert judge_pace(late, scale=1, slack_ms=10)["above_upper_beyond_tolerance"] == 1
+
+
+def test_failover_benchmark_moves_a_dead_nodes_devices() -> None:
+    """3 real nodes: kill -9 of one, its devices connected once on the others, no webhook lost."""
+    result = failover.run(devices=6, nodes=3, ttl=3)
+    assert result["moved"] >= 2 and result["double_connections"] == 0
+    assert result["webhooks"]["lost"] == 0 and result["webhooks"]["stored"] >= 6

@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import structlog
@@ -70,6 +70,7 @@ class Ownership:
         clock: Clock = time.monotonic,
         interval_s: float | None = None,
         release_step: int = RELEASE_STEP,
+        pinned: Callable[[str], bool] = lambda token: False,
     ) -> None:
         self.store = store
         self.node = node
@@ -77,6 +78,8 @@ class Ownership:
         self.clock = clock
         self.interval_s = interval_s if interval_s is not None else min(ttl_s / 3, 2.0)
         self.release_step = release_step
+        # Devices a rebalance must not move now (one being paired: its QR lives on this node).
+        self.pinned = pinned
         self.leases = Leases(store, node, ttl_s, clock)
         self.membership = Membership(store, node, ttl_s)
         self.listeners: list[OwnershipListener] = []
@@ -193,7 +196,7 @@ class Ownership:
         self.last_round = began
         gone = before - set(live) - {self.node}
         if gone:  # their webhook claims go back to the queue now rather than when the claims run out
-            released = await self.store.release_claims_of_dead(live, timeout)
+            released = await self.store.release_claims_of(sorted(gone), timeout)
             log.warning("cluster.nodes_gone", node=self.node, gone=sorted(gone), claims_released=released)
         mine = [t for t in self.leases.held]
         for token in mine:  # a lease whose device was deleted (by another node, or before its row was written)
@@ -203,7 +206,8 @@ class Ownership:
         quota = share(len(set(self.devices) | set(self.leases.held)), live, self.node)
         held = len(self.leases.held)
         if held > quota:
-            excess = sorted(self.leases.held, key=lambda t: _affinity(self.node, t))[: held - quota]
+            movable = [t for t in self.leases.held if not self.pinned(t)]
+            excess = sorted(movable, key=lambda t: _affinity(self.node, t))[: held - quota]
             for token in excess[: self.release_step]:
                 await self._let_go(token)
         elif held < quota:

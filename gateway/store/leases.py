@@ -136,13 +136,13 @@ class LeaseQueries:
             timeout=timeout,
         )
 
-    async def release_claims_of_dead(self, live: Sequence[str], timeout: float) -> int:
-        """Webhook deliveries claimed by nodes that are no longer live go back to the queue."""
+    async def release_claims_of(self, nodes: Sequence[str], timeout: float) -> int:
+        """Webhook deliveries claimed by ``nodes`` (gone from the live list) go back to the queue. Only theirs:
+        a node that is starting claims before its first heartbeat, and must keep its claims."""
         rows = await self.db.direct(
             "UPDATE outbox SET claimed_by = NULL, claim_until = NULL"
-            " WHERE claimed_by IS NOT NULL AND status = 'pending' AND NOT (claimed_by = ANY($1::text[]))"
-            " RETURNING id",
-            list(live),
+            " WHERE claimed_by = ANY($1::text[]) AND status = 'pending' RETURNING id",
+            list(nodes),
             timeout=timeout,
         )
         return len(rows)

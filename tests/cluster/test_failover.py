@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster.harness import LEASE_TTL_S, Cluster
+from tests.support.cluster import LEASE_TTL_S, Cluster
 from tests.support.constants import OTHER
 from tests.support.poll import until
 from tests.support.webhook_receiver import Receiver

@@ -212,3 +212,16 @@ async def test_the_watchdog_fences_on_the_nodes_own_clock(stores: list[Store]) -
     clock.now += 6 - margin_s(6)  # no renewal reached the database meanwhile
     assert sorted(await a.check_fences()) == sorted(rec.started) and running == {}
     assert a.owner_of(rec.started[0]) is None
+
+
+async def test_a_rebalance_never_moves_a_device_being_paired(stores: list[Store]) -> None:
+    tokens = await _devices(stores[0], 4)
+    a = Ownership(stores[0], "a", 6, pinned=lambda t: t != tokens[3])  # all but one are pairing
+    b = Ownership(stores[1], "b", 6)
+    await a.round()
+    assert len(a.leases.held) == 4
+    await b.membership.beat()
+    for _ in range(3):
+        await a.round()
+        await b.round()
+    assert sorted(a.leases.held) == tokens[:3] and list(b.leases.held) == [tokens[3]]

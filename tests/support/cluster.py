@@ -1,4 +1,5 @@
-"""A cluster of real gateway processes on one machine (CONTRACT §14): N ``python -m gateway`` nodes on the
+"""A cluster of real gateway processes on one machine (CONTRACT §14), shared by tests/cluster/ and
+``python -m bench.failover``: N ``python -m gateway`` nodes on the
 sandbox driver, one fresh PostgreSQL database and the NATS server, each on its own port, data dir and
 ``NODE_ID``, with a short lease so faults play out in seconds. The database is read directly (asyncpg)
 for what the simulated WhatsApp saw and who holds which lease."""
@@ -21,7 +22,9 @@ LEASE_TTL_S = 3
 
 
 class Cluster:
-    def __init__(self, root: Path, database_url: str, bus_url: str, n: int = 3, **env: str) -> None:
+    def __init__(
+        self, root: Path, database_url: str, bus_url: str, n: int = 3, ttl_s: int = LEASE_TTL_S, **env: str
+    ) -> None:
         self.database_url = database_url
         self.nodes = [
             ServerProcess(
@@ -29,7 +32,7 @@ class Cluster:
                 DATABASE_URL=database_url,
                 BUS_URL=bus_url,
                 NODE_ID=f"n{i}",
-                LEASE_TTL_S=str(LEASE_TTL_S),
+                LEASE_TTL_S=str(ttl_s),
                 RECONNECT_BASE_MS="50",
                 RECONNECT_MAX_MS="500",
                 MEDIA_DIR=str(root / "media"),  # one volume every node mounts
@@ -81,15 +84,22 @@ class Cluster:
         r: httpx.Response = await until(attempt, 30, f"{method} {path} answered by the device's node")
         return r
 
-    async def add_devices(self, tokens: list[str]) -> None:
+    async def add_devices(self, tokens: list[str], parallel: int = 8) -> None:
         """Create and pair each device, round-robin over the nodes (each creates on the node it asks)."""
-        for n, token in enumerate(tokens):
-            async with self.client(n % len(self.nodes)) as c:
+        slots = asyncio.Semaphore(parallel)
+
+        async def add(n: int, token: str) -> None:
+            async with slots, self.client(n % len(self.nodes)) as c:
                 r = await c.post("/devices", json={"token": token})
                 assert r.status_code == 200, r.text
-        for token in tokens:
-            r = await self.call("POST", f"/sandbox/devices/{token}/scan")
+
+        async def scan(token: str) -> None:
+            async with slots:
+                r = await self.call("POST", f"/sandbox/devices/{token}/scan")
             assert r.status_code == 200 and r.json()["data"]["status"] == "connected", r.text
+
+        await asyncio.gather(*(add(n, t) for n, t in enumerate(tokens)))
+        await asyncio.gather(*(scan(t) for t in tokens))
 
     async def detailed(self, i: int) -> dict[str, Any]:
         async with self.client(i) as c:
@@ -129,7 +139,7 @@ class Cluster:
             len(conns.get(t, [])) == 1 and conns[t][0] in nodes and holders.get(t) == conns[t][0] for t in tokens
         )
 
-    async def settle(self, tokens: list[str]) -> dict[str, str]:
+    async def settle(self, tokens: list[str], timeout: float = 40) -> dict[str, str]:
         """Wait until every device is connected on a live node and the spread is even; token → node."""
         live = {self.ids[i] for i in range(len(self.nodes)) if self.alive(i)}
 
@@ -140,9 +150,5 @@ class Cluster:
             counts = [sum(1 for t in tokens if holders[t] == n) for n in live]
             return {t: holders[t] for t in tokens} if max(counts) - min(counts) <= 1 else None
 
-        spread: dict[str, str] = await until(even, 40, "every device connected once, spread evenly")
+        spread: dict[str, str] = await until(even, timeout, "every device connected once, spread evenly")
         return spread
-
-
-async def in_thread(fn: Any, *args: Any) -> Any:
-    return await asyncio.to_thread(fn, *args)
