@@ -226,6 +226,8 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     # After the devices (its workers send through them), stopped before them: in-flight sends finish first.
     await bulk.start()
     stack.push_async_callback(_logged, "campaigns", bulk.stop)
+    if ownership is not None:  # told after the devices of an acquisition, before them of a release
+        ownership.listen(bulk)
     return rt
 
 

@@ -99,8 +99,34 @@ class Campaigns:
         if dropped:
             log.warning("campaigns.unfinished_creates_dropped", count=dropped)
         for row in await self.store.active_campaigns():
-            self._spawn(row)
+            if self._here(row.token):
+                self._spawn(row)
         log.info("campaigns.resumed", count=len(self.workers))
+
+    def _here(self, token: str) -> bool:
+        """A campaign's worker runs on the node that runs its device (every device is here on one node)."""
+        return self.devices.placement is None or self.devices.get(token) is not None
+
+    # --- a cluster's device ownership (an OwnershipListener, registered after the device manager) --------
+
+    async def on_acquired(self, token: str) -> None:
+        """The device came to this node (restored already): its active campaigns resume here."""
+        for row in await self.store.active_campaigns():
+            if row.token == token:
+                self._spawn(row)
+
+    async def on_released(self, token: str) -> None:
+        """The device leaves this node: stop its campaigns' workers now — nothing is marked, each recipient's
+        send is idempotent, so the next owner resumes where they stopped."""
+        workers = [w for w in self.workers.values() if w.token == token]
+        for w in workers:
+            if w.task is not None:
+                w.task.cancel()
+        for w in workers:
+            if w.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await w.task
+            self.worker_done(w)
 
     async def stop(self) -> None:
         """Let in-flight sends finish (bounded), then stop every worker; nothing is marked or lost."""

@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -124,3 +125,58 @@ async def test_a_node_frozen_past_its_lease_stands_down_without_a_stale_write(cl
     )
     assert reopened == []  # it stood down: no connection of its own came back
     assert await cluster.connected_on(held, others)  # and the new owners' connections stand
+
+
+async def test_a_campaign_runs_only_where_its_device_is_and_moves_with_it(
+    tmp_path: Path, pg_database: str, nats_url: str
+) -> None:
+    """Every node resumes active campaigns at start; only the device's node may run one (elsewhere it would
+    find no device). SIGTERM mid-campaign: it carries on at the new owner, each recipient sent once."""
+    from bench.gateway_api import valid_tokens
+
+    c = Cluster(tmp_path, pg_database, nats_url, 3, CAMPAIGN_CLOCK_SCALE="4", SANDBOX_RECEIPT_DELAY_MS="20")
+    try:
+        await asyncio.to_thread(c.start)
+        token = TOKENS[0]
+        await c.add_devices([token])
+        recipients = valid_tokens(20, start=60_123_000_001)
+        body = {
+            "token": token,
+            "name": "moving",
+            "message": {"text": "Hi {{name}}"},
+            "recipients": [{"phone": p, "name": f"P{i}"} for i, p in enumerate(recipients)],
+            "pace": {"perMinute": 60, "jitterPct": 0},
+            "validate": False,
+        }
+        r = await c.call("POST", "/campaigns", json=body)
+        assert r.status_code == 201, r.text
+        cid = r.json()["data"]["id"]
+
+        async def campaign() -> dict[str, Any]:
+            data: dict[str, Any] = (await c.call("GET", f"/campaigns/{cid}")).json()["data"]
+            return data
+
+        await until(lambda: _sent_at_least(campaign, 5), 30, "five sends")
+        owner = c.ids.index((await c.holders())[token])
+        c.nodes[owner].signal(signal.SIGTERM)
+        done = await until(lambda: _completed(campaign), 60, "the campaign completed at the new owner")
+        assert (done["total"], done["sent"], done["failed"]) == (20, 20, 0)
+        rows = await c.fetch(
+            "SELECT chat, COUNT(*) FROM messages WHERE token = $1 AND direction = 'out' GROUP BY chat", token
+        )
+        assert sorted(r[0] for r in rows) == sorted(f"{p}@s.whatsapp.net" for p in recipients)
+        assert {r[1] for r in rows} == {1}  # nobody twice, across the move
+    finally:
+        c.kill()
+
+
+async def _sent_at_least(campaign: Any, n: int) -> bool:
+    data = await campaign()
+    assert data["status"] in ("scheduled", "running"), data  # never failed by a node without the device
+    return bool(data["sent"] >= n)
+
+
+async def _completed(campaign: Any) -> Any:
+    data = await campaign()
+    assert data["status"] != "failed", data
+    return data if data["status"] == "completed" else None
