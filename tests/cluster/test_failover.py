@@ -24,13 +24,16 @@ TOKENS = [f"6012000{i:04d}" for i in range(24)]
 
 
 @pytest.fixture
-async def receiver_url(receiver: Receiver) -> str:
-    return receiver.url
+def cluster_env() -> dict[str, str]:
+    """More variables for every node (a test parametrizes it)."""
+    return {}
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path, pg_database: str, nats_url: str, receiver: Receiver) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path, pg_database, nats_url, 3, WEBHOOK_URL=receiver.url)
+async def cluster(
+    tmp_path: Path, pg_database: str, nats_url: str, receiver: Receiver, cluster_env: dict[str, str]
+) -> AsyncIterator[Cluster]:
+    c = Cluster(tmp_path, pg_database, nats_url, 3, WEBHOOK_URL=receiver.url, **cluster_env)
     try:
         await asyncio.to_thread(c.start)
         yield c
@@ -95,6 +98,9 @@ async def test_sigterm_hands_the_devices_over_within_5_s(cluster: Cluster) -> No
     assert gone == []  # it left the live list itself
 
 
+# Receipts 1 s after a send: due while the node is frozen, and before its fence deadline (≥ 1.4 s after its
+# last renewal), so on waking it tries to record them before it notices it lost the device.
+@pytest.mark.parametrize("cluster_env", [{"SANDBOX_RECEIPT_DELAY_MS": "1000"}])
 async def test_a_node_frozen_past_its_lease_stands_down_without_a_stale_write(cluster: Cluster) -> None:
     tokens = TOKENS[:12]
     await cluster.add_devices(tokens)
