@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.cluster.harness import Cluster
 from tests.media import samples
+from tests.support.cluster import Cluster
 from tests.support.poll import until
 from tests.support.webhook_receiver import Receiver
 
