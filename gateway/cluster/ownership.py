@@ -206,7 +206,12 @@ class Ownership:
         quota = share(len(set(self.devices) | set(self.leases.held)), live, self.node)
         held = len(self.leases.held)
         if held > quota:
-            movable = [t for t in self.leases.held if not self.pinned(t)]
+            # Never one being paired, nor one that arrived within a TTL (created here a moment ago, or just
+            # moved: no ping-pong while the spread settles).
+            settled = began - self.ttl_s
+            movable = [
+                t for t in self.leases.held if not self.pinned(t) and self._acquired_at.get(t, settled) <= settled
+            ]
             excess = sorted(movable, key=lambda t: _affinity(self.node, t))[: held - quota]
             for token in excess[: self.release_step]:
                 await self._let_go(token)

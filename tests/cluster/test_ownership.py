@@ -141,7 +141,8 @@ async def test_devices_spread_evenly_and_a_joining_node_gets_its_share_gently(
 ) -> None:
     await _devices(stores[0], 10)
     running: dict[str, str] = {}
-    nodes = [Ownership(stores[i], f"n{i}", 6, release_step=1) for i in range(4)]
+    clock = Clock()
+    nodes = [Ownership(stores[i], f"n{i}", 6, release_step=1, clock=clock) for i in range(4)]
     recorders = [Recorder(f"n{i}", running) for i in range(4)]
     for node, rec in zip(nodes, recorders, strict=True):
         node.listen(rec)
@@ -153,6 +154,9 @@ async def test_devices_spread_evenly_and_a_joining_node_gets_its_share_gently(
     assert sorted(len(n.leases.held) for n in first) == [3, 3, 4]
     assert len(running) == 10
     await nodes[3].round()  # joins: nobody gives up more than one device a round
+    await nodes[0].round()
+    assert len(nodes[0].leases.held) == 4  # devices acquired less than a TTL ago stay put
+    clock.now += 6
     for _ in range(4):
         for node in nodes:
             before = len(node.leases.held)
@@ -191,9 +195,8 @@ async def test_stop_hands_every_device_over(stores: list[Store]) -> None:
     b.listen(Recorder("b", running))
     await a.start()
     await b.round()
-    await a.round()  # gives b its share
-    await b.round()
-    assert len(a.leases.held) == 2 and len(b.leases.held) == 2 and a.joined
+    await a.round()  # b's share would move only once a has held them a TTL
+    assert len(a.leases.held) == 4 and len(b.leases.held) == 0 and a.joined
     await a.stop()
     assert a.leases.held == {} and not a.joined
     await b.round()  # at once: a left the live list and gave its leases back
@@ -216,11 +219,13 @@ async def test_the_watchdog_fences_on_the_nodes_own_clock(stores: list[Store]) -
 
 async def test_a_rebalance_never_moves_a_device_being_paired(stores: list[Store]) -> None:
     tokens = await _devices(stores[0], 4)
-    a = Ownership(stores[0], "a", 6, pinned=lambda t: t != tokens[3])  # all but one are pairing
-    b = Ownership(stores[1], "b", 6)
+    clock = Clock()
+    a = Ownership(stores[0], "a", 6, pinned=lambda t: t != tokens[3], clock=clock)  # all but one are pairing
+    b = Ownership(stores[1], "b", 6, clock=clock)
     await a.round()
     assert len(a.leases.held) == 4
     await b.membership.beat()
+    clock.now += 6
     for _ in range(3):
         await a.round()
         await b.round()
