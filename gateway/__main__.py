@@ -173,12 +173,13 @@ async def _import(url: str, db_path: Path, scratch: Path) -> ImportSummary:
 
     from gateway.store import Store
     from gateway.store.importer import import_sqlite as run_import
-    from gateway.store.importer import registry_tokens, session_files
+    from gateway.store.importer import registry_tokens, sandbox_paired, session_files, whatsmeow_files
 
     lite = await Store.open(db_path.parent)  # brings gateway.db to this gateway's schema
     await lite.close()
+    files = session_files(db_path.parent, registry_tokens(db_path))
     copies: dict[str, Path] = {}
-    for token, path in session_files(db_path.parent, registry_tokens(db_path)).items():
+    for token, path in whatsmeow_files(files).items():
         copy = scratch / path.name
         source = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
         with contextlib.closing(source), contextlib.closing(sqlite3.connect(copy)) as target:
@@ -196,7 +197,7 @@ async def _import(url: str, db_path: Path, scratch: Path) -> ImportSummary:
             await upgrade_shared_sessions(store, functools.partial(upgrade_schema, dsn))
         finally:
             await store.close()
-    return await run_import(db_path, url, copies)
+    return await run_import(db_path, url, copies, sandbox_paired(files))
 
 
 def bind(host: str, port: int) -> socket.socket:

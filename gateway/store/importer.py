@@ -37,7 +37,15 @@ import asyncpg
 
 from gateway.store.pg_schema import migrate
 
-__all__ = ["ImportRefused", "ImportSummary", "import_sqlite", "session_files"]
+__all__ = [
+    "ImportRefused",
+    "ImportSummary",
+    "import_sqlite",
+    "registry_tokens",
+    "sandbox_paired",
+    "session_files",
+    "whatsmeow_files",
+]
 
 _BATCH = 5000
 # Keys PostgreSQL generates (BIGSERIAL): their sequences continue after the imported rows.
@@ -58,6 +66,7 @@ class ImportSummary:
     sessions: dict[str, str] = field(default_factory=dict)  # token → JID of the whatsmeow session imported
     session_rows: int = 0
     unpaired: list[str] = field(default_factory=list)  # devices with no paired session file
+    sandbox_paired: int = 0  # sandbox devices whose pairing moved into sandbox_sessions (the cluster's sandbox)
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -65,7 +74,8 @@ class ImportSummary:
         return (
             f"{self.rows.get('devices', 0):,} devices ({len(self.sessions)} WhatsApp sessions imported with their "
             f"JIDs, {self.session_rows:,} whatsmeow rows; {len(self.unpaired)} without a paired session)"
-            f"; rows: {counts or 'none'}; {self.seconds:.1f} s"
+            + (f"; {self.sandbox_paired} sandbox pairings" if self.sandbox_paired else "")
+            + f"; rows: {counts or 'none'}; {self.seconds:.1f} s"
         )
 
 
@@ -74,13 +84,42 @@ def session_files(data_dir: Path, tokens: list[str]) -> dict[str, Path]:
     return {t: data_dir / f"{t}.db" for t in tokens if (data_dir / f"{t}.db").is_file()}
 
 
+def whatsmeow_files(files: dict[str, Path]) -> dict[str, Path]:
+    """The files among ``files`` that are neonize sessions (whatsmeow's schema is in them)."""
+    return {t: p for t, p in files.items() if _has_table(p, "whatsmeow_device")}
+
+
+def sandbox_paired(files: dict[str, Path]) -> list[str]:
+    """Tokens whose file is a paired sandbox session (the sandbox driver's ``pairing`` table)."""
+    paired = []
+    for token, path in files.items():
+        if _has_table(path, "pairing"):
+            with contextlib.closing(_open_ro(path)) as db:
+                row = db.execute("SELECT paired FROM pairing LIMIT 1").fetchone()
+            if row and row[0]:
+                paired.append(token)
+    return paired
+
+
+def _has_table(path: Path, table: str) -> bool:
+    try:
+        with contextlib.closing(_open_ro(path)) as db:
+            query = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+            return db.execute(query, (table,)).fetchone() is not None
+    except sqlite3.DatabaseError:  # not a SQLite file at all
+        return False
+
+
 def registry_tokens(db_path: Path) -> list[str]:
     with contextlib.closing(_open_ro(db_path)) as db:
         return [r[0] for r in db.execute("SELECT token FROM devices ORDER BY token")]
 
 
-async def import_sqlite(db_path: Path, url: str, sessions: dict[str, Path]) -> ImportSummary:
-    """Copy ``db_path`` (a migrated ``gateway.db``) and the whatsmeow rows of ``sessions`` into ``url``.
+async def import_sqlite(
+    db_path: Path, url: str, sessions: dict[str, Path], sandbox: list[str] | tuple[str, ...] = ()
+) -> ImportSummary:
+    """Copy ``db_path`` (a migrated ``gateway.db``) and the whatsmeow rows of ``sessions`` into ``url``;
+    ``sandbox``: tokens paired on the sandbox driver, recorded where a cluster's sandbox keeps pairings.
 
     whatsmeow's tables must exist in ``url`` already, at the version of the
     session files (the caller upgrades both with the same neonize).
@@ -117,6 +156,12 @@ async def import_sqlite(db_path: Path, url: str, sessions: dict[str, Path]) -> I
                     with contextlib.closing(_open_ro(sessions[token])) as session:
                         summary.session_rows += await _copy_session(conn, session, types)
                     summary.sessions[token] = jid
+                if sandbox and "sandbox_sessions" in types:
+                    await conn.executemany(
+                        "INSERT INTO sandbox_sessions (token) VALUES ($1) ON CONFLICT (token) DO NOTHING",
+                        [(token,) for token in sandbox],
+                    )
+                    summary.sandbox_paired = len(sandbox)
         finally:
             await conn.close()
         summary.unpaired = sorted(set(registry_tokens(db_path)) - set(summary.sessions))

@@ -215,3 +215,25 @@ async def test_import_refuses_two_devices_sharing_one_session(
         assert await conn.fetchval("SELECT COUNT(*) FROM devices") == 0
     finally:
         await conn.close()
+
+
+async def test_a_sandbox_installation_moves_its_pairings(
+    pg_database: str, gateway_factory: Callable[..., Any], tmp_path: Path
+) -> None:
+    """Sandbox session files are not WhatsApp sessions: their pairing moves to where a cluster's sandbox
+    keeps it (sandbox_sessions), so the devices stay paired on PostgreSQL."""
+    data = tmp_path / "sandbox"
+    gw = await gateway_factory(data_dir=data)
+    await gw.pair(TOKEN)
+    r = await gw.post("/devices", {"token": SECOND})  # created, never scanned: not paired
+    assert r.status_code == 200, r.text
+    await gw.stop()
+    done = await asyncio.to_thread(_run, data, pg_database)
+    assert done.returncode == 0, done.stderr
+    assert "2 devices (0 WhatsApp sessions" in done.stdout and "1 sandbox pairings" in done.stdout
+    conn = await asyncpg.connect(pg_database)
+    try:
+        assert [r[0] for r in await conn.fetch("SELECT token FROM sandbox_sessions")] == [TOKEN]
+        assert await conn.fetchval("SELECT to_regclass('whatsmeow_device')") is None  # neonize never ran
+    finally:
+        await conn.close()
