@@ -40,6 +40,7 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("outbox_cluster", 600, ["--backlog", "2000", "--nodes", "2"]),
     ("send_cost", 300, ["--requests", "3000", "--rounds", "1"]),
     ("failover", 600, ["--devices", "24", "--ttl", "3"]),
+    ("cluster", 300, ["--requests", "100", "--warmup", "20"]),
 ]
 
 

@@ -134,6 +134,13 @@ class Accounts:
         self._cache: TTLCache[str, _Cached] = TTLCache(10_000, 30, timer=clock)
         self._targets = targets
         self.signing = keys if keys is not None else SigningKeys(None, clock=clock)
+        # In a cluster, told of every change other nodes must apply (gateway.cluster.invalidate):
+        # ``(kind, fields)``, kinds ``credentials`` (hashes), ``account`` and ``account_deleted`` (id).
+        self.changed: Callable[[str, dict[str, Any]], None] | None = None
+
+    def _changed(self, kind: str, **fields: Any) -> None:
+        if self.changed is not None:
+            self.changed(kind, fields)
 
     async def load(self) -> None:
         """At start: account webhook targets and secrets into memory (an account created before
@@ -222,6 +229,8 @@ class Accounts:
             for h in revoked:
                 self._cache.pop(h, None)
             self.revocations.revoke(revoked)  # its WebSockets (and its session keys') close now
+            if revoked:
+                self._changed("credentials", hashes=list(revoked))
             count += bool(revoked)
         return count
 
@@ -248,9 +257,15 @@ class Accounts:
         key_hash = await self.store.revoke_api_key(account_id, key_id, now_iso())
         if key_hash is None:
             return False
-        self._cache.pop(key_hash, None)
-        self.revocations.revoke([key_hash])
+        self.forget_credentials([key_hash])
+        self._changed("credentials", hashes=[key_hash])
         return True
+
+    def forget_credentials(self, hashes: list[str]) -> None:
+        """These credentials are revoked: out of the cache, their WebSockets closed (4401)."""
+        for h in hashes:
+            self._cache.pop(h, None)
+        self.revocations.revoke(hashes)
 
     # -- the resolver ------------------------------------------------------------------------
 
@@ -304,7 +319,15 @@ class Accounts:
         if account is None:
             raise ApiError("NOT_FOUND", "no such account")
         self._remember_target(account)
+        self._changed("account", id=account_id)
         return account
+
+    async def refresh(self, account_id: int) -> None:
+        """Another node changed this account's webhook target or secret: read them again."""
+        account = await self.store.account(account_id)
+        if account is not None:
+            self._remember_target(account)
+            self._remember_secret(account)
 
     async def rotate_webhook_secret(self, account_id: int) -> RotatedSecret:
         """A new signing secret for the account's deliveries; the current one keeps signing (as a
@@ -320,6 +343,7 @@ class Accounts:
         self._remember_secret(
             replace(account, webhook_secret=secret, webhook_secret_prev=previous, webhook_secret_prev_until=until)
         )
+        self._changed("account", id=account_id)
         log.info("account.webhook_secret_rotated", user_id=account_id)
         return RotatedSecret(secret, until)
 
@@ -347,12 +371,18 @@ class Accounts:
         for token in tokens:
             await self.devices.remove(token, purge=True)
         await self.store.delete_account(account_id)
+        self.forget_account(account_id)
+        self._changed("account_deleted", id=account_id)
+        log.info("account.deleted", user_id=account_id, devices=len(tokens))
+        return tokens
+
+    def forget_account(self, account_id: int) -> None:
+        """The account is gone: its webhook target, secret and credentials out of memory, its WebSockets
+        closed (4401)."""
         self._targets.pop(account_id, None)
         self.signing.forget_account(account_id)
         self._forget_account(account_id)
         self.revocations.revoke_account(account_id)
-        log.info("account.deleted", user_id=account_id, devices=len(tokens))
-        return tokens
 
     def check_device_quota(self, caller: Principal, token: str) -> None:
         """``POST /devices`` of a new device by an account already holding ``ACCOUNT_MAX_DEVICES``:

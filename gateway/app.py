@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import importlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -30,6 +31,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from gateway.accounts import Accounts
 from gateway.api.envelope import error_response, fail
 from gateway.api.errors import ApiError
+from gateway.api.forwarding import run_forwarded
 from gateway.api.gate import GuardMiddleware, trusted_hosts
 from gateway.api.routes import auth as auth_routes
 from gateway.api.routes import (
@@ -53,7 +55,11 @@ from gateway.auth import Authenticator, Revocations
 from gateway.campaigns import Campaigns
 from gateway.campaigns.clock import ScaledClock
 from gateway.cluster.bus import Bus
+from gateway.cluster.events import EventRelay
+from gateway.cluster.forward import Forwarder
+from gateway.cluster.invalidate import Invalidations
 from gateway.cluster.ownership import Ownership
+from gateway.cluster.ratelimits import SharedLimits
 from gateway.contacts import Contacts
 from gateway.devices import DeviceManager
 from gateway.devices.sessions import StoreSessions, upgrade_shared_sessions
@@ -119,16 +125,15 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     # The one outbound HTTP client (webhooks, media URLs): closed after everything that uses it has stopped.
     http = GuardedClient(limit=settings.webhook_concurrency + 64)
     stack.push_async_callback(_logged, "http client", http.close)
+    hub = Hub()
     bus: Bus | None = None
     ownership: Ownership | None = None
+    forwarder: Forwarder | None = None
     if settings.cluster:  # one node of many (CONTRACT §14): the bus first, then the leases' fence on the store
-        assert settings.bus_url is not None
-        bus = Bus(settings.bus_url, settings.node_id)
-        await bus.start()
-        stack.push_async_callback(_logged, "bus", bus.stop)
+        bus = await _start_bus(settings, store, hub, stack)
+        forwarder = Forwarder(bus, forward_timeout_s(settings))
         ownership = Ownership(store, settings.node_id, settings.lease_ttl_s)
         store.fences = ownership.leases.fences
-    hub = Hub()
     account_targets: dict[int, AccountTarget] = {}
     router = WebhookRouter(settings, account_target=account_targets.get)
     keys = SigningKeys(settings.webhook_secret)  # who signs what: the accounts service keeps it current
@@ -169,12 +174,15 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     if ownership is not None:
         ownership.listen(devices)
         ownership.pinned = lambda token: (d := devices.get(token)) is not None and d.status == "pairing"
+        if forwarder is not None:  # after the devices: a device is up before its calls come, stops after them
+            ownership.listen(forwarder)
     keys.bind_devices(lambda token: d.row.webhook_secret if (d := devices.get(token)) is not None else None)
     revocations = Revocations()  # shared: accounts revoke, the authenticator and WebSockets watch
     accounts = Accounts(
         store, devices, account_targets, revocations, max_devices=settings.account_max_devices, keys=keys
     )
     phone_cache = PhoneCache(settings.phone_cache_ttl_s, settings.phone_cache_size)
+    invalidations = Invalidations(bus, store, accounts, devices, phone_cache, keys) if bus is not None else None
     bulk = Campaigns(
         store,
         devices,
@@ -196,7 +204,8 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         accounts=accounts,
         contacts=Contacts(store, devices),
         auth=Authenticator(settings.api_key, resolver=accounts.resolve, revocations=revocations),
-        limiter=RateLimiter(settings.rate_limit_per_minute),
+        # In a cluster the nodes' minutes must be the same minutes: wall-clock windows (NTP-synced hosts).
+        limiter=RateLimiter(settings.rate_limit_per_minute, clock=time.time if bus is not None else time.monotonic),
         idempotency=IdempotencyKeys(store),
         media=media,
         messages=MessageService(store, sign=media.signed_url),
@@ -206,9 +215,18 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         started_at=time.monotonic(),
         ownership=ownership,
         bus=bus,
+        invalidations=invalidations,
+        forwarder=forwarder,
     )
     # Started in dependency order; each stop is pushed once its start has succeeded.
     await accounts.load()
+    if invalidations is not None:
+        await invalidations.start()
+        stack.push_async_callback(_logged, "invalidations", invalidations.stop)
+    if bus is not None and settings.rate_limit_per_minute > 0:
+        shared = SharedLimits(bus, rt.limiter)
+        await shared.start()
+        stack.push_async_callback(_logged, "shared rate limits", shared.stop)
     await store.classify_deliveries(settings.webhook_url)  # rows from before targets were recorded
     await dispatcher.start()
     stack.push_async_callback(_logged, "dispatcher", dispatcher.stop)
@@ -229,6 +247,28 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     if ownership is not None:  # told after the devices of an acquisition, before them of a release
         ownership.listen(bulk)
     return rt
+
+
+async def _start_bus(settings: Settings, store: Store, hub: Hub, stack: contextlib.AsyncExitStack) -> Bus:
+    """The bus and the event relay, before the devices (their first events cross it) and stopped after
+    them. Start-up does not wait for NATS: ``/health/ready`` does. The nodes of one database are one
+    cluster: its identity names their subjects, so clusters sharing a NATS server never mix."""
+    assert settings.bus_url is not None
+    namespace = hashlib.sha256((await store.identity()).encode()).hexdigest()[:12]
+    bus = Bus(settings.bus_url, settings.node_id, namespace)
+    await bus.start()
+    stack.push_async_callback(_logged, "bus", bus.stop)
+    relay = EventRelay(bus, hub)
+    await relay.start()
+    stack.push_async_callback(_logged, "event relay", relay.stop)
+    return bus
+
+
+def forward_timeout_s(settings: Settings) -> float:
+    """How long a node waits for the device's node to answer a forwarded call: as long as the slowest
+    call may take there (a connection attempt, a media fetch and its conversion), and at least 30 s."""
+    media = settings.media_fetch_timeout_ms / 1000 + settings.media_convert_timeout_s
+    return max(30.0, settings.connect_timeout_ms / 1000, media) + 5.0
 
 
 def _driver_options(settings: Settings, world: SandboxWorldStore | None = None) -> DriverOptions:
@@ -263,6 +303,8 @@ def create_app(settings: Settings) -> Starlette:
             async with contextlib.AsyncExitStack() as stack:
                 rt = await build_runtime(settings, stack)
                 app.state.runtime = rt
+                if rt.forwarder is not None:  # calls from other nodes run through the whole app
+                    rt.forwarder.bind(functools.partial(run_forwarded, app, rt.forwarder.max_body))
                 holder["rt"] = rt
                 yield
         finally:

@@ -5,15 +5,16 @@ client. A client whose queue is full is a slow reader and is closed with 1013
 instead of slowing the others. Clients are indexed by the token they
 subscribe to, so an event costs work only for the clients that want it.
 
-The Hub is the one place events cross to listeners: a broker-backed Hub
-(Redis, NATS) would implement the same ``publish``/``attach``/``detach``.
+The Hub is the one place events cross to listeners. In a cluster its ``relay``
+hands every event to the bus and other nodes' events arrive through
+``deliver`` (gateway.cluster.events), filtered for each client exactly as local ones.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -101,6 +102,9 @@ class Hub:
         self._by_token: dict[str, set[Client]] = {}
         self._wildcard: set[Client] = set()
         self.published = 0
+        # In a cluster, every event published here is also handed to the bus (gateway.cluster.events);
+        # what other nodes publish comes back through :meth:`deliver`, which never relays.
+        self.relay: Callable[[Event], None] | None = None
 
     @property
     def client_count(self) -> int:
@@ -122,14 +126,33 @@ class Hub:
         self, event: str, token: str | None, data: Any = None, message: str | None = None, owner_id: int | None = None
     ) -> None:
         """Hand one event to every client that wants it (built and serialized once, and only
-        when some client listens to ``token`` or to every device)."""
+        when some client listens to ``token`` or to every device — or the bus relays it)."""
         self.published += 1
+        relay = self.relay
+        if relay is None:
+            targets = self._targets(token)
+            if targets:
+                self._offer(targets, Event(event, token, data, message, owner_id))
+            return
+        ev = Event(event, token, data, message, owner_id)
+        self.deliver(ev)
+        relay(ev)
+
+    def deliver(self, ev: Event) -> None:
+        """One event to this node's clients that want it, and to no other node (the bus brings
+        other nodes' events here through this)."""
+        targets = self._targets(ev.token)
+        if targets:
+            self._offer(targets, ev)
+
+    def _targets(self, token: str | None) -> set[Client]:
         targets = self._wildcard
         if token is not None and token in self._by_token:
             targets = targets | self._by_token[token]
-        if not targets:
-            return
-        ev = Event(event, token, data, message, owner_id)
+        return targets
+
+    @staticmethod
+    def _offer(targets: set[Client], ev: Event) -> None:
         payload: str | None = None
         for client in targets:
             if client.wants(ev):

@@ -2,13 +2,18 @@
 
 The first successful result is kept in the store (so a repeat after a
 restart is answered too) and replayed for 24 h. Repeats that arrive while the
-first is still running wait for it on an in-process lock per key. Failures
-are not stored: the caller may retry them with the same key.
+first is still running wait for it: on an in-process lock per key, and — for a
+repeat reaching another node of a cluster, or this node while the call runs on
+another — on the key's *claim row* in the shared store, taken before the first
+call runs and replaced by its result (looked at again every ``poll_s``). A claim
+whose holder died is taken over after :data:`CLAIM_S`. Failures are not stored:
+the claim is released and the caller may retry with the same key.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import time
@@ -26,6 +31,10 @@ log = structlog.get_logger("gateway.idempotency")
 
 TTL_S = 24 * 3600
 PRUNE_EVERY_S = 600.0
+# How long a claim holds without its result: longer than any one call (a send with a media fetch and its
+# conversion, a forwarded call's timeout). Past it the holder is taken for dead and a repeat runs.
+CLAIM_S = 300.0
+POLL_S = 0.05
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII, as in the IETF draft's examples
 
 
@@ -44,9 +53,13 @@ def fingerprint(*parts: Any) -> str:
 
 
 class IdempotencyKeys:
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, clock: Callable[[], float] = time.time, poll_s: float = POLL_S, claim_s: float = CLAIM_S
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.poll_s = poll_s
+        self.claim_s = claim_s
         self._locks: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
         self._next_prune = 0.0
 
@@ -56,18 +69,33 @@ class IdempotencyKeys:
         The same key with another ``body_hash`` within 24 h is INVALID_REQUEST.
         """
         async with self._locked(scope, key):
-            now = self.clock()
-            prior = await self.store.get_idempotent(scope, key)
-            if prior is not None and prior.created_at > now - TTL_S:
-                if prior.body_hash != body_hash:
-                    raise invalid("this Idempotency-Key was already used with a different request")
-                return prior.data, True
-            data = await action()
+            while True:
+                now = self.clock()
+                prior = await self.store.get_idempotent(scope, key)
+                if prior is not None and prior.created_at > now - TTL_S:
+                    if prior.body_hash != body_hash:
+                        raise invalid("this Idempotency-Key was already used with a different request")
+                    if not prior.pending:
+                        return prior.data, True
+                    if prior.created_at > now - self.claim_s:
+                        await asyncio.sleep(self.poll_s)  # the first call runs elsewhere: wait for its result
+                        continue
+                if await self.store.claim_idempotent(
+                    scope, key, body_hash, now, expired_before=now - TTL_S, stale_before=now - self.claim_s
+                ):
+                    break
+            try:
+                data = await action()
+            except BaseException:
+                await self.store.release_idempotent(scope, key)
+                raise
             try:
                 await self.store.save_idempotent(scope, key, body_hash, data, self.clock())
             except Exception:
                 # The message is out: answer with it rather than invite a duplicate retry.
                 log.exception("idempotency.save_failed", scope=scope)
+                with contextlib.suppress(Exception):  # repeats must not wait out a claim nobody will fill
+                    await self.store.release_idempotent(scope, key)
                 return data, False
         await self._maybe_prune()
         return data, False

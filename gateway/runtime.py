@@ -16,6 +16,8 @@ from gateway.accounts import Accounts
 from gateway.auth import Authenticator
 from gateway.campaigns import Campaigns
 from gateway.cluster.bus import Bus
+from gateway.cluster.forward import Forwarder
+from gateway.cluster.invalidate import Invalidations
 from gateway.cluster.ownership import Ownership
 from gateway.contacts import Contacts
 from gateway.devices import DeviceManager
@@ -54,6 +56,8 @@ class Runtime:
     started_at: float  # time.monotonic() at start-up
     ownership: Ownership | None = None  # cluster mode: which node runs which device
     bus: Bus | None = None  # cluster mode: the connection to the other nodes
+    invalidations: Invalidations | None = None  # changes other nodes must apply (cluster only)
+    forwarder: Forwarder | None = None  # calls for devices on other nodes (cluster only)
 
 
 SCOPE_KEY = "wa.runtime"  # the gate puts the runtime in the ASGI scope: one lookup per request, not one per use

@@ -328,10 +328,11 @@ class _Reader:
 
     def bus_url(self, name: str) -> str | None:
         def conv(raw: str) -> str:
-            parts = urlsplit(raw)
-            if parts.scheme not in ("nats", "tls") or not parts.hostname:
-                raise ValueError("must be a URL like nats://host:4222")
-            parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+            for part in raw.split(","):  # a comma list: a NATS cluster's seeds
+                parts = urlsplit(part.strip())
+                if parts.scheme not in ("nats", "tls") or not parts.hostname:
+                    raise ValueError("must be a URL like nats://host:4222")
+                parts.port  # noqa: B018 - raises ValueError on a port that is not a number
             return raw
 
         return self._parse(name, None, conv)

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from bench import __main__ as bench_main
-from bench import devices, failover, fanout, gateway_api, report, soak, stats
+from bench import cluster, devices, failover, fanout, gateway_api, report, soak, stats
 from bench import http as bench_http
 from bench import outbox_cluster as bench_outbox_cluster
 from bench import store as bench_store
@@ -160,3 +160,12 @@ def test_failover_benchmark_moves_a_dead_nodes_devices() -> None:
     result = failover.run(devices=6, nodes=3, ttl=3)
     assert result["moved"] >= 2 and result["double_connections"] == 0
     assert result["webhooks"]["lost"] == 0 and result["webhooks"]["stored"] >= 6
+
+
+@pytest.mark.bench
+def test_cluster_benchmark_times_local_and_forwarded_sends() -> None:
+    """Both kinds of POST /messages are answered 200 and timed; every forwarded one was served by the owner."""
+    result = cluster.run(requests=10, warmup=2)
+    assert result["local"]["count"] == result["forwarded"]["count"] == 10
+    assert result["served_by_owner"] == 12
+    assert result["targets"]["forwarded_p99_added_ms"]["verdict"] in ("PASS", "MISS")

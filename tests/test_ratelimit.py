@@ -55,3 +55,21 @@ def test_zero_disables() -> None:
     """RATE_LIMIT_PER_MINUTE=0 never limits."""
     rl = RateLimiter(0, clock=Clock())
     assert all(rl.hit("k") == 0.0 for _ in range(1000))
+
+
+def test_counts_heard_from_other_nodes_count_here_too() -> None:
+    """A cluster's nodes share their window counts (gateway.cluster.ratelimits): what another node
+    admitted counts here, its previous window weighted like this node's own."""
+    now = [600.0 + 30]  # half-way through a wall-clock minute
+    limiter = RateLimiter(10, clock=lambda: now[0])
+    limiter.heard("other", "k", 600.0, 8, 0)  # ignored: not sharing
+    assert all(limiter.hit("k") == 0 for _ in range(10))
+    shared = RateLimiter(10, clock=lambda: now[0])
+    shared.share()
+    shared.heard("other", "k", 600.0, 8, 0)
+    assert [shared.hit("k") == 0 for _ in range(3)] == [True, True, False]
+    assert shared.take_reports() == [("k", 600.0, 2.0, 0.0)] and shared.take_reports() == []
+    now[0] = 660.0 + 30  # the next minute: the other node's 8 weigh half (4), this node's own 2 weigh 1
+    assert [shared.hit("k") == 0 for _ in range(6)] == [True] * 5 + [False]
+    shared.heard("other", "k", 540.0, 50, 0)  # two minutes old: no longer counts
+    assert shared.hit("j") == 0

@@ -117,3 +117,12 @@ def test_env_example_lists_every_variable() -> None:
     listed = dict(line.split("=", 1) for line in example.splitlines() if line and not line.startswith("#"))
     assert set(listed) == read
     Settings.from_env(listed, dotenv=False)
+
+
+def test_bus_url_takes_a_list_of_nats_servers() -> None:
+    """BUS_URL may name several NATS servers (a NATS cluster's seeds); each must be a nats:// or tls:// URL."""
+    urls = "nats://n1:4222, nats://n2:4222,tls://n3:4443"
+    assert Settings.from_env({"BUS_URL": urls}, dotenv=False).bus_url == urls
+    for bad in ("nats://n1:4222,http://n2:4222", "nats://n1:4222,nats://:4222", "nats://n1:x"):
+        with pytest.raises(SettingsError, match=r"^BUS_URL"):
+            Settings.from_env({"BUS_URL": bad}, dotenv=False)

@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import logs
+from gateway.api import forwarding
 from gateway.api.csrf import (
     SAFE_METHODS,
     cross_site_refusal,
@@ -39,6 +40,7 @@ from gateway.api.csrf import (
 from gateway.api.envelope import fail, new_request_id, valid_request_id
 from gateway.api.errors import ApiError
 from gateway.api.media_bodies import any_content_type, body_limit, carries_media, is_signed_media_link
+from gateway.cluster.forward import FORWARDED
 from gateway.logs import request_id_var
 from gateway.runtime import SCOPE_KEY, Runtime
 
@@ -141,7 +143,12 @@ class GuardMiddleware:
             else:
                 # A declared Content-Length within the limit is all the server will read;
                 # only a body without one (chunked) is counted as it arrives.
-                await self.app(scope, receive if sized else self._limit_body(receive, scope), send_tracking)
+                inner = receive if sized else self._limit_body(receive, scope)
+                rt = scope.get(SCOPE_KEY)
+                if rt is not None and rt.forwarder is not None:  # a cluster: the device may live elsewhere
+                    await forwarding.dispatch(rt, scope, inner, send_tracking, self.app)
+                else:
+                    await self.app(scope, inner, send_tracking)
         except ClientDisconnect:
             status = CLIENT_CLOSED  # nobody left to answer; not an error of ours
         except asyncio.CancelledError as exc:
@@ -207,7 +214,8 @@ class GuardMiddleware:
                 return _rate_limited(wait), False
             return fail("UNAUTHORIZED", "missing or invalid API key", 401), False
         state["principal"] = principal
-        wait = rt.limiter.hit(principal.rate_key)
+        # A call forwarded by another node was counted there.
+        wait = rt.limiter.hit(principal.rate_key) if not scope.get(FORWARDED) else 0.0
         if wait:
             return _rate_limited(wait), False
         unsafe = scope["method"] not in SAFE_METHODS

@@ -27,6 +27,7 @@ PHONE: Schema = {"type": "string", "description": "phone number; normalized to d
 TOKEN = ("MISSING_TOKEN", "INVALID_PHONE", "DEVICE_NOT_FOUND", "DEVICE_MOVING")  # a {token} in the path
 SANDBOX = ("FORBIDDEN", *TOKEN, "NOT_FOUND")
 # What the server itself may answer on any route, around the app (gateway/server.py, the gate at shutdown).
+STORE_ONLY = ("/contacts/",)  # device routes that read only the shared store: any node answers them
 CONNECTION = ("REQUEST_TIMEOUT", "HEADERS_TOO_LARGE", "TOO_MANY_CONNECTIONS", "SHUTTING_DOWN")
 
 
@@ -66,6 +67,19 @@ class Op:
     optional_auth: bool = False  # open or keyed, by configuration (signup)
     headers: dict[str, Schema] = field(default_factory=dict)  # success response headers
 
+    @property
+    def names_device(self) -> str | None:
+        """Where the device this operation acts on is named: ``"path"`` (``{token}``), ``"body"`` (the
+        JSON body's ``token``), or None. In a cluster such a call is forwarded to the device's node
+        (gateway.api.forwarding) — but the contacts routes, which read only the shared store."""
+        if self.path.startswith(STORE_ONLY):
+            return None
+        if "{token}" in self.path:
+            return "path"
+        if self.body is not None and "token" in self.body.__struct_fields__:
+            return "body"
+        return None
+
     def codes(self) -> list[str]:
         """Every contract code this operation can answer, in the contract's order of checks."""
         base: list[str] = []
@@ -82,7 +96,8 @@ class Op:
             base += ["INVALID_REQUEST"]
         if unsafe and self.upload is None:
             base.append("UNSUPPORTED_MEDIA_TYPE")  # a Content-Type that is not JSON, body or not (uploads: any)
-        return list(dict.fromkeys([*base, *self.errors, "INTERNAL_ERROR", *CONNECTION]))
+        cluster = ["DEVICE_MOVING"] if self.names_device else []  # no live owner (CONTRACT §14)
+        return list(dict.fromkeys([*base, *self.errors, *cluster, "INTERNAL_ERROR", *CONNECTION]))
 
 
 def _token_param() -> Param:

@@ -2,5 +2,6 @@
 
 leases.py (the leases this node holds, self-fenced on its monotonic clock), membership.py (the live
 nodes), ownership.py (which node runs which device: spread, rebalance, start/stop through listeners),
-bus.py (the connection to NATS). Built by the composition root only when ``Settings.cluster``.
+bus.py (the connection to NATS), events.py (WebSocket events between nodes), invalidate.py
+(changes every node applies), forward.py (calls for a device on another node), ratelimits.py (shared counts). Built by the composition root only when ``Settings.cluster``.
 """

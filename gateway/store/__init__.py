@@ -73,6 +73,18 @@ class Store(
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self.db.transaction()
 
+    async def identity(self) -> str:
+        """What tells this database from any other, however a URL spells its address: on PostgreSQL the
+        server's system identifier and the database's oid (nodes sharing them are one cluster)."""
+        if self.db.engine != "postgres":
+            return "sqlite"
+        row = await self.db.fetchone(
+            "SELECT system_identifier::text || '/' || (SELECT oid FROM pg_database"
+            " WHERE datname = current_database())::text AS id FROM pg_control_system()"
+        )
+        assert row is not None
+        return str(row["id"])
+
     async def writable(self) -> bool:
         """Whether a write would succeed now (the health check)."""
         return await self.db.writable()

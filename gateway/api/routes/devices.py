@@ -65,6 +65,13 @@ def state(device: Device) -> DeviceState:
     return of(DeviceState, device.state())
 
 
+def _changed(request: Request, token: str) -> None:
+    """In a cluster, the other nodes read the device's webhook settings again (gateway.cluster.invalidate)."""
+    inv = runtime(request).invalidations
+    if inv is not None:
+        inv.device_changed(token)
+
+
 async def create(request: Request) -> Response:
     body = await read(request, DeviceCreate)
     require_token(body.token)
@@ -77,6 +84,7 @@ async def create(request: Request) -> Response:
     rt = runtime(request)
     rt.accounts.check_device_quota(p, token)
     device = await rt.devices.open(token, cast(Method, method), p.account_id, p.is_admin, fields)
+    _changed(request, token)
     message = {
         "connected": "device connected",
         "pairing": "QR code sent via WebSocket" if method == "qr" else "pairing code sent via WebSocket",
@@ -100,6 +108,7 @@ async def update(request: Request) -> Response:
     body = await read(request, DeviceUpdate)
     device = visible_device(request, token)
     await device.update(**(await _device_fields(request, body)))
+    _changed(request, device.token)
     return ok(state(device), "device updated")
 
 
@@ -173,6 +182,7 @@ async def delete(request: Request) -> Response:
         raise invalid("'purge' must be true or false")
     visible_device(request, token)
     await runtime(request).devices.remove(token, purge in ("true", "1"))
+    _changed(request, token)
     return ok(
         DeviceDeleted(token=token, status="logged_out", purged=purge in ("true", "1")), "device logged out and deleted"
     )

@@ -40,6 +40,9 @@ async def validate_phone(request: Request) -> Response:
 async def clear_cache(request: Request) -> Response:
     require_admin(request)  # the cache is shared by every account
     cleared = phone_cache(request).clear()
+    inv = runtime(request).invalidations
+    if inv is not None:
+        inv.phone_cache_cleared()  # every other node empties its own
     return ok(CacheCleared(cleared=cleared), "cache cleared")
 
 

@@ -1,0 +1,119 @@
+"""A call forwarded to another node vs the same call on the device's own node (CONTRACT §14).
+
+Two nodes on one PostgreSQL database and one NATS server (the machine's, or throwaway ones:
+``tests/support/services.py``), each a whole gateway app with its lifespan, in this process: node ``a``
+holds a connected sandbox device and serves it on the bus (as its ownership would), node ``b`` does not.
+``POST /messages`` for the device goes to ``a`` (local) and to ``b`` (forwarded to ``a`` over NATS and
+answered verbatim), one at a time, alternating, so both see the same load; each call is timed from the
+request to the whole answer, through httpx's ASGI transport (no socket: the difference is what forwarding
+adds — the bus round trip, packing, and the owner's second pass through the gate).
+
+    python -m bench.cluster [--requests 2000] [--warmup 200]
+
+Target: the forwarded p99 is less than 3 ms above the local p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from bench import report, stats
+from tests.support import services
+from tests.support.gateway import InProcessGateway
+from tests.support.settings import make_settings
+
+TOKEN = "60123456789"
+TO = "60198765432"
+TARGET_MS = 3.0
+
+
+async def _measure(a: InProcessGateway, b: InProcessGateway, requests: int, warmup: int) -> dict[str, Any]:
+    local: list[float] = []
+    forwarded: list[float] = []
+    for i in range(warmup + requests):
+        for gw, sink in ((a, local), (b, forwarded)) if i % 2 == 0 else ((b, forwarded), (a, local)):
+            began = time.perf_counter()
+            r = await gw.post("/messages", {"token": TOKEN, "to": TO, "text": f"m{i}"})
+            took = time.perf_counter() - began
+            if r.status_code != 200:
+                raise RuntimeError(f"POST /messages answered {r.status_code}: {r.text}")
+            if i >= warmup:
+                sink.append(took)
+    return {"local": stats.summarize_ms(local), "forwarded": stats.summarize_ms(forwarded)}
+
+
+async def _run(pg_url: str, nats_url: str, workdir: Path, requests: int, warmup: int) -> dict[str, Any]:
+    name = f"bench_cluster_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(pg_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    db_url = pg_url.rsplit("/", 1)[0] + f"/{name}"
+    nodes: list[InProcessGateway] = []
+    try:
+        for node in ("a", "b"):
+            data_dir = workdir / node
+            data_dir.mkdir()
+            settings = make_settings(data_dir, database_url=db_url, bus_url=nats_url, node_id=node, log_level="warning")
+            gw = InProcessGateway(settings)
+            await gw.start()
+            nodes.append(gw)
+            if not await gw.rt.bus.wait_connected(10):
+                raise RuntimeError(f"node {node} did not reach NATS at {nats_url}")
+        a, b = nodes
+        await a.pair(TOKEN)
+        await a.rt.forwarder.on_acquired(TOKEN)
+        await a.rt.bus._nc.flush()
+        figures = await _measure(a, b, requests, warmup)
+        figures["served_by_owner"] = a.rt.forwarder.served
+        return figures
+    finally:
+        for gw in reversed(nodes):
+            await gw.stop()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def run(requests: int = 2000, warmup: int = 200) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, services.postgres() as pg_url, services.nats(Path(tmp)) as nats_url:
+        figures = asyncio.run(_run(pg_url, nats_url, Path(tmp), requests, warmup))
+    added = round(figures["forwarded"]["p99"] - figures["local"]["p99"], 3)
+    added_p50 = round(figures["forwarded"]["p50"] - figures["local"]["p50"], 3)
+    return {
+        "requests_each": requests,
+        **figures,
+        "targets": {
+            "forwarded_p99_added_ms": {
+                "value": added,
+                "target": f"< {TARGET_MS}",
+                "verdict": report.verdict(added, TARGET_MS),
+            },
+            "forwarded_p50_added_ms": {"value": added_p50, "target": "reported", "verdict": "-"},
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=2000, help="timed calls of each kind")
+    parser.add_argument("--warmup", type=int, default=200, help="untimed calls of each kind first")
+    args = parser.parse_args()
+    result = run(args.requests, args.warmup)
+    rows = [
+        (kind, result[kind]["p50"], result[kind]["p90"], result[kind]["p99"], result[kind]["max"])
+        for kind in ("local", "forwarded")
+    ]
+    print(report.table(rows, ("POST /messages", "p50 ms", "p90 ms", "p99 ms", "max ms")))
+    t = result["targets"]["forwarded_p99_added_ms"]
+    print(f"forwarding adds {t['value']} ms at p99 (target {t['target']}): {t['verdict']}")
+    print(f"wrote {report.write_result('cluster', result)}")
+
+
+if __name__ == "__main__":
+    main()
