@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import secrets
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-
 from bench import report, stats
+from bench.store import fresh_database
 from tests.support import services
 from tests.support.gateway import InProcessGateway
 from tests.support.settings import make_settings
@@ -50,11 +48,7 @@ async def _measure(a: InProcessGateway, b: InProcessGateway, requests: int, warm
     return {"local": stats.summarize_ms(local), "forwarded": stats.summarize_ms(forwarded)}
 
 
-async def _run(pg_url: str, nats_url: str, workdir: Path, requests: int, warmup: int) -> dict[str, Any]:
-    name = f"bench_cluster_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(pg_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    db_url = pg_url.rsplit("/", 1)[0] + f"/{name}"
+async def _run(db_url: str, nats_url: str, workdir: Path, requests: int, warmup: int) -> dict[str, Any]:
     nodes: list[InProcessGateway] = []
     try:
         for node in ("a", "b"):
@@ -76,13 +70,16 @@ async def _run(pg_url: str, nats_url: str, workdir: Path, requests: int, warmup:
     finally:
         for gw in reversed(nodes):
             await gw.stop()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def run(requests: int = 2000, warmup: int = 200) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp, services.postgres() as pg_url, services.nats(Path(tmp)) as nats_url:
-        figures = asyncio.run(_run(pg_url, nats_url, Path(tmp), requests, warmup))
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        services.postgres() as server,
+        fresh_database(server) as db_url,
+        services.nats(Path(tmp)) as nats_url,
+    ):
+        figures = asyncio.run(_run(db_url, nats_url, Path(tmp), requests, warmup))
     added = round(figures["forwarded"]["p99"] - figures["local"]["p99"], 3)
     added_p50 = round(figures["forwarded"]["p50"] - figures["local"]["p50"], 3)
     return {
