@@ -113,9 +113,11 @@ async def test_a_keys_rate_limit_holds_across_nodes(
     """Each node reports its counts every half second; the others add them: 5 a minute is 5 a minute
     across both nodes once the reports are in (the overshoot bound is what a node admits in between)."""
     a, b = await start_nodes(gateway_factory, tmp_path, pg_database, nats_url, rate_limit_per_minute=5)
+    for node in (a, b):  # one wall-clock moment mid-minute on both: no window rolls over during the test
+        node.rt.limiter.clock = lambda: 1_800_000_030.0
     for _ in range(3):
         assert (await a.http.get("/devices")).status_code == 200
-    await until(lambda: (b.rt.limiter._heard or {}).get("admin"), 5, "node a's report of the admin key on node b")
+    await until(lambda: (b.rt.limiter._heard or {}).get("admin"), 10, "node a's report of the admin key on node b")
     assert [(await b.http.get("/devices")).status_code for _ in range(3)] == [200, 200, 429]
-    await until(lambda: len((a.rt.limiter._heard or {}).get("admin", {})) == 1, 5, "node b's report on node a")
+    await until(lambda: len((a.rt.limiter._heard or {}).get("admin", {})) == 1, 10, "node b's report on node a")
     assert_error(await a.http.get("/devices"), 429, "RATE_LIMITED")
