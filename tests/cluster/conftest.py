@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.nodes import start_nodes
 from tests.support.gateway import Gateway
+from tests.support.nodes import start_nodes
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import pytest
 
 from gateway.idempotency import IdempotencyKeys
 from gateway.store import Store
-from tests.support.nodes import start_nodes
 from tests.support.errors import assert_error
 from tests.support.gateway import Gateway
+from tests.support.nodes import start_nodes
 from tests.support.poll import until
 
 
