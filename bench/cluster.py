@@ -1,14 +1,16 @@
 """A call forwarded to another node vs the same call on the device's own node (CONTRACT §14).
 
 Two nodes on one PostgreSQL database and one NATS server (the machine's, or throwaway ones:
-``tests/support/services.py``), each a whole gateway app with its lifespan, in this process: node ``a``
-holds a connected sandbox device and serves it on the bus (as its ownership would), node ``b`` does not.
-``POST /messages`` for the device goes to ``a`` (local) and to ``b`` (forwarded to ``a`` over NATS and
-answered verbatim), one at a time, alternating, so both see the same load; each call is timed from the
-request to the whole answer, through httpx's ASGI transport (no socket: the difference is what forwarding
-adds — the bus round trip, packing, and the owner's second pass through the gate).
+``tests/support/services.py``). By default two real ``python -m gateway`` processes
+(``tests/support/cluster.py``): a sandbox device is created and paired, and its lease decides its owner.
+``POST /messages`` for the device goes to the owner (local) and to the other node (forwarded over NATS and
+answered verbatim), one at a time, alternating, each over its own keep-alive HTTP connection, so both see
+the same load; each call is timed from the request to the whole answer.
 
-    python -m bench.cluster [--requests 2000] [--warmup 200]
+``--in-process``: both nodes' apps in this process (httpx's ASGI transport, no socket), node ``a`` serving
+the device: what forwarding adds without HTTP, but with both nodes sharing one event loop.
+
+    python -m bench.cluster [--requests 2000] [--warmup 200] [--in-process]
 
 Target: the forwarded p99 is less than 3 ms above the local p99.
 """
@@ -25,6 +27,7 @@ from typing import Any
 from bench import report, stats
 from bench.store import fresh_database
 from tests.support import services
+from tests.support.cluster import Cluster
 from tests.support.gateway import InProcessGateway
 from tests.support.settings import make_settings
 
@@ -72,17 +75,46 @@ async def _run(db_url: str, nats_url: str, workdir: Path, requests: int, warmup:
             await gw.stop()
 
 
-def run(requests: int = 2000, warmup: int = 200) -> dict[str, Any]:
+async def _run_processes(db_url: str, nats_url: str, workdir: Path, requests: int, warmup: int) -> dict[str, Any]:
+    nodes = Cluster(workdir, db_url, nats_url, n=2, ttl_s=15, RATE_LIMIT_PER_MINUTE="0", LOG_LEVEL="warning")
+    try:
+        await asyncio.to_thread(nodes.start)
+        await nodes.add_devices([TOKEN])
+        owner = nodes.ids.index((await nodes.holders())[TOKEN])
+        local, forwarded = nodes.client(owner), nodes.client(1 - owner)
+        try:
+            timings = {"local": [], "forwarded": []}
+            for i in range(warmup + requests):
+                pair = (("local", local), ("forwarded", forwarded))
+                for kind, client in pair if i % 2 == 0 else pair[::-1]:
+                    began = time.perf_counter()
+                    r = await client.post("/messages", json={"token": TOKEN, "to": TO, "text": f"m{i}"})
+                    took = time.perf_counter() - began
+                    if r.status_code != 200:
+                        raise RuntimeError(f"{kind} POST /messages answered {r.status_code}: {r.text}")
+                    if i >= warmup:
+                        timings[kind].append(took)
+        finally:
+            await local.aclose()
+            await forwarded.aclose()
+        return {kind: stats.summarize_ms(values) for kind, values in timings.items()}
+    finally:
+        await asyncio.to_thread(nodes.kill)
+
+
+def run(requests: int = 2000, warmup: int = 200, in_process: bool = False) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         services.postgres() as server,
         fresh_database(server) as db_url,
         services.nats(Path(tmp)) as nats_url,
     ):
-        figures = asyncio.run(_run(db_url, nats_url, Path(tmp), requests, warmup))
+        how = _run if in_process else _run_processes
+        figures = asyncio.run(how(db_url, nats_url, Path(tmp), requests, warmup))
     added = round(figures["forwarded"]["p99"] - figures["local"]["p99"], 3)
     added_p50 = round(figures["forwarded"]["p50"] - figures["local"]["p50"], 3)
     return {
+        "nodes": "in-process" if in_process else "processes",
         "requests_each": requests,
         **figures,
         "targets": {
@@ -100,8 +132,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=2000, help="timed calls of each kind")
     parser.add_argument("--warmup", type=int, default=200, help="untimed calls of each kind first")
+    parser.add_argument("--in-process", action="store_true", help="both nodes' apps in this process")
     args = parser.parse_args()
-    result = run(args.requests, args.warmup)
+    result = run(args.requests, args.warmup, args.in_process)
     rows = [
         (kind, result[kind]["p50"], result[kind]["p90"], result[kind]["p99"], result[kind]["max"])
         for kind in ("local", "forwarded")
