@@ -1,0 +1,67 @@
+"""Any node answers any call, and streams every event (CONTRACT §14), on a 3-node cluster of real
+processes: each device runs on one node, yet every node sends through it, reads its state with the same
+answer, and gives its WebSocket listeners the device's events in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import websockets
+
+from tests.support.cluster import Cluster
+from tests.support.constants import API_KEY, OTHER
+from tests.support.frames import Frames
+
+pytestmark = pytest.mark.e2e
+
+TOKENS = [f"6012300{i:04d}" for i in range(3)]
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, pg_database: str, nats_url: str) -> AsyncIterator[Cluster]:
+    c = Cluster(tmp_path, pg_database, nats_url, 3)
+    try:
+        await asyncio.to_thread(c.start)
+        yield c
+    finally:
+        c.kill()
+
+
+async def test_every_node_sends_reads_and_streams_every_device(cluster: Cluster) -> None:
+    await cluster.add_devices(TOKENS)
+    holders = await cluster.holders()
+    assert set(holders) == set(TOKENS)
+    sockets = []
+    for node in cluster.nodes:
+        ws = await websockets.connect(f"ws://127.0.0.1:{node.port}/ws?apiKey={API_KEY}&events=message")
+        frames = Frames(ws)
+        await frames.event("connected")
+        sockets.append(frames)
+    try:
+        for i in range(len(cluster.nodes)):
+            async with cluster.client(i) as c:
+                for token in TOKENS:
+                    r = await c.post("/messages", json={"token": token, "to": OTHER, "text": f"from n{i}"})
+                    assert r.status_code == 200, (i, token, holders[token], r.text)
+                    r = await c.get(f"/devices/{token}")
+                    assert r.status_code == 200 and r.json()["data"]["status"] == "connected", r.text
+                    for k in range(3):  # incoming messages simulated through any node, in order
+                        r = await c.post(f"/sandbox/devices/{token}/incoming", json={"from": OTHER, "text": f"{i}-{k}"})
+                        assert r.status_code == 200, r.text
+        want = {t: [f"{i}-{k}" for i in range(3) for k in range(3)] for t in TOKENS}
+        for frames in sockets:  # every node's listener: every device's messages, each device's in order
+            await frames.wait(lambda _: sum(1 for f in frames.frames if f["event"] == "message") >= 27, timeout=20)
+            got: dict[str, list[str]] = {}
+            for f in frames.frames:
+                if f["event"] == "message":
+                    got.setdefault(f["token"], []).append(f["data"]["text"])
+            assert got == want
+        async with cluster.client(0) as c:
+            r = await c.get(f"/sandbox/devices/{TOKENS[0]}/sent")
+        assert sorted(m["text"] for m in r.json()["data"]["messages"]) == ["from n0", "from n1", "from n2"]
+    finally:
+        for frames in sockets:
+            await frames.close()
