@@ -53,7 +53,9 @@ async def test_every_node_sends_reads_and_streams_every_device(cluster: Cluster)
                         assert r.status_code == 200, r.text
         want = {t: [f"{i}-{k}" for i in range(3) for k in range(3)] for t in TOKENS}
         for frames in sockets:  # every node's listener: every device's messages, each device's in order
-            await frames.wait(lambda _: sum(1 for f in frames.frames if f["event"] == "message") >= 27, timeout=20)
+            await frames.wait(
+                lambda _, seen=frames: sum(f["event"] == "message" for f in seen.frames) >= 27, timeout=20
+            )
             got: dict[str, list[str]] = {}
             for f in frames.frames:
                 if f["event"] == "message":
