@@ -67,40 +67,88 @@ def _as_postgres_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
-@contextlib.contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """A fresh PostgreSQL cluster on a free port, with a database ``test``; yields its URL.
+class ThrowawayPostgres:
+    """A fresh PostgreSQL cluster on a free port, with a database ``test`` (:attr:`url`); it can be stopped
+    and started again on the same port and files (a database restart under a running gateway).
 
     Its files live in a directory of its own under the system temp dir (removed after): run as root,
     the server runs as ``postgres``, which cannot enter pytest's root-only temp directories.
     """
-    bindir = postgres_bin()
-    workdir = Path(tempfile.mkdtemp(prefix="wa-gateway-pg-"))
-    data = workdir / "data"
-    if os.geteuid() == 0:
-        shutil.chown(workdir, "postgres")
-    port = free_port()
 
-    def run(*argv: str) -> None:
+    def __init__(self) -> None:
+        self.bindir = postgres_bin()
+        self.workdir = Path(tempfile.mkdtemp(prefix="wa-gateway-pg-"))
+        self.data = self.workdir / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres")
+        self.port = free_port()
+        self.url = f"postgresql://postgres@{HOST}:{self.port}/test"
+
+    def _run(self, *argv: str) -> None:
         done = subprocess.run(_as_postgres_user(list(argv)), capture_output=True, timeout=START_TIMEOUT_S)
         if done.returncode:
             raise RuntimeError(f"{Path(argv[0]).name} failed: {done.stderr.decode(errors='replace')[-2000:]}")
 
+    def create(self) -> None:
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        self.start()
+        self._run(str(self.bindir / "createdb"), "-h", HOST, "-p", str(self.port), "-U", "postgres", "test")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.workdir} -c listen_addresses={HOST} -c fsync=off -c full_page_writes=off"
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-l",
+            str(self.workdir / "pg.log"),
+            "-w",
+            "start",
+        )
+
+    def stop(self, mode: str = "immediate") -> None:
+        subprocess.run(
+            _as_postgres_user([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"]),
+            capture_output=True,
+            timeout=START_TIMEOUT_S,
+        )
+
+    def remove(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_server() -> Iterator[ThrowawayPostgres]:
+    """A :class:`ThrowawayPostgres`, running; stopped and removed afterwards."""
+    pg = ThrowawayPostgres()
     try:
-        run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        options = f"-p {port} -k {workdir} -c listen_addresses={HOST} -c fsync=off -c full_page_writes=off"
-        run(str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(workdir / "pg.log"), "-w", "start")
+        pg.create()
         try:
-            run(str(bindir / "createdb"), "-h", HOST, "-p", str(port), "-U", "postgres", "test")
-            yield f"postgresql://postgres@{HOST}:{port}/test"
+            yield pg
         finally:
-            subprocess.run(
-                _as_postgres_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
-                capture_output=True,
-                timeout=START_TIMEOUT_S,
-            )
+            pg.stop()
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        pg.remove()
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[str]:
+    """A fresh PostgreSQL cluster on a free port (see :class:`ThrowawayPostgres`); yields its URL."""
+    with throwaway_server() as pg:
+        yield pg.url
 
 
 @contextlib.contextmanager
