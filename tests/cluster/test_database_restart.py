@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.cluster.harness import Cluster
 from tests.support import services
+from tests.support.cluster import Cluster
 from tests.support.poll import until
 
 pytestmark = pytest.mark.e2e
