@@ -4,14 +4,13 @@ answer, and gives its WebSocket listeners the device's events in order."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import websockets
 
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, running
 from tests.support.constants import API_KEY, OTHER
 from tests.support.frames import Frames
 
@@ -22,12 +21,8 @@ TOKENS = [f"6012300{i:04d}" for i in range(3)]
 
 @pytest.fixture
 async def cluster(tmp_path: Path, pg_database: str, nats_url: str) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path, pg_database, nats_url, 3)
-    try:
-        await asyncio.to_thread(c.start)
+    async with running(tmp_path, pg_database, nats_url, 3) as c:
         yield c
-    finally:
-        c.kill()
 
 
 async def test_every_node_sends_reads_and_streams_every_device(cluster: Cluster) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.support import services
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, running
 from tests.support.poll import until
 
 pytestmark = pytest.mark.e2e
@@ -32,9 +32,7 @@ async def _ready(cluster: Cluster) -> list[int]:
 
 async def test_a_database_restart_is_survived_without_restarting_the_nodes(tmp_path: Path, nats_url: str) -> None:
     with services.throwaway_server() as pg:
-        cluster = Cluster(tmp_path, pg.url, nats_url, 2)
-        try:
-            await asyncio.to_thread(cluster.start)
+        async with running(tmp_path, pg.url, nats_url, 2) as cluster:
             await cluster.add_devices(TOKENS)
             await cluster.settle(TOKENS)
             pids = [node.pid for node in cluster.nodes]
@@ -54,5 +52,3 @@ async def test_a_database_restart_is_survived_without_restarting_the_nodes(tmp_p
             await cluster.settle(TOKENS)
             assert [node.pid for node in cluster.nodes] == pids  # the same processes: nobody restarted them
             assert await cluster.doubles() == []
-        finally:
-            cluster.kill()

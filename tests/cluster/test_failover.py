@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.cluster import LEASE_TTL_S, Cluster
+from tests.support.cluster import LEASE_TTL_S, Cluster, running
 from tests.support.constants import OTHER
 from tests.support.poll import until
 from tests.support.webhook_receiver import Receiver
@@ -33,12 +33,8 @@ def cluster_env() -> dict[str, str]:
 async def cluster(
     tmp_path: Path, pg_database: str, nats_url: str, receiver: Receiver, cluster_env: dict[str, str]
 ) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path, pg_database, nats_url, 3, WEBHOOK_URL=receiver.url, **cluster_env)
-    try:
-        await asyncio.to_thread(c.start)
+    async with running(tmp_path, pg_database, nats_url, 3, WEBHOOK_URL=receiver.url, **cluster_env) as c:
         yield c
-    finally:
-        c.kill()
 
 
 def _connected_events(receiver: Receiver, token: str) -> int:

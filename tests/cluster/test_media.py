@@ -4,7 +4,6 @@ incoming-media webhook) opens on the other without a key."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from tests.media import samples
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, running
 from tests.support.poll import until
 from tests.support.webhook_receiver import Receiver
 
@@ -25,12 +24,8 @@ TOKEN = "60120009001"
 
 @pytest.fixture
 async def cluster(tmp_path: Path, pg_database: str, nats_url: str, receiver: Receiver) -> AsyncIterator[Cluster]:
-    c = Cluster(tmp_path, pg_database, nats_url, 2, WEBHOOK_URL=receiver.url)
-    try:
-        await asyncio.to_thread(c.start)
+    async with running(tmp_path, pg_database, nats_url, 2, WEBHOOK_URL=receiver.url) as c:
         yield c
-    finally:
-        c.kill()
 
 
 async def test_an_upload_through_one_node_is_read_through_the_other(cluster: Cluster) -> None:

@@ -7,7 +7,9 @@ for what the simulated WhatsApp saw and who holds which lease."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,14 @@ class Cluster:
 
         spread: dict[str, str] = await until(even, timeout, "every device connected once, spread evenly")
         return spread
+
+
+@contextlib.asynccontextmanager
+async def running(root: Path, database_url: str, bus_url: str, n: int = 3, **env: str) -> AsyncIterator[Cluster]:
+    """A started :class:`Cluster`, every node killed on leaving (whatever state the test left it in)."""
+    cluster = Cluster(root, database_url, bus_url, n, **env)
+    try:
+        await asyncio.to_thread(cluster.start)
+        yield cluster
+    finally:
+        cluster.kill()
