@@ -151,25 +151,52 @@ def throwaway_postgres() -> Iterator[str]:
         yield pg.url
 
 
-@contextlib.contextmanager
-def throwaway_nats(workdir: Path) -> Iterator[str]:
-    """A NATS server with JetStream (storage in ``workdir``) on a free port; yields its URL."""
-    binary = nats_server_bin()
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    argv = [binary, "-js", "-a", HOST, "-p", str(port), "-sd", str(workdir / "jetstream")]
-    with open(workdir / "nats.log", "wb") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_until_answers(HOST, port)
-        yield f"nats://{HOST}:{port}"
-    finally:
+class ThrowawayNats:
+    """A NATS server with JetStream (storage in ``workdir``) on a free port (:attr:`url`); it can be stopped
+    and started again on the same port (a bus restart under a running cluster)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.binary = nats_server_bin()
+        self.workdir = workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"nats://{HOST}:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = [self.binary, "-js", "-a", HOST, "-p", str(self.port), "-sd", str(self.workdir / "jetstream")]
+        with open(self.workdir / "nats.log", "ab") as log:
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        wait_until_answers(HOST, self.port)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
         proc.terminate()
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextlib.contextmanager
+def throwaway_nats_server(workdir: Path) -> Iterator[ThrowawayNats]:
+    """A running :class:`ThrowawayNats`, stopped afterwards."""
+    nats = ThrowawayNats(workdir)
+    nats.start()
+    try:
+        yield nats
+    finally:
+        nats.stop()
+
+
+@contextlib.contextmanager
+def throwaway_nats(workdir: Path) -> Iterator[str]:
+    """A NATS server with JetStream (storage in ``workdir``) on a free port; yields its URL."""
+    with throwaway_nats_server(workdir) as nats:
+        yield nats.url
 
 
 @contextlib.contextmanager
