@@ -157,7 +157,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         # Every device's whatsmeow session in the shared database, its schema upgraded once, now.
         from gateway.drivers.neonize.sessions import session_dsn, upgrade_schema
 
-        dsn = session_dsn(settings.database_url, await store.server_version())
+        dsn = session_dsn(settings.database_url, await store.server_version(), f"whatsmeow {settings.node_id}".strip())
         await upgrade_shared_sessions(store, functools.partial(upgrade_schema, dsn))
         options.session_db, options.sessions = dsn, StoreSessions(store)
     devices = DeviceManager(

@@ -57,6 +57,11 @@ def test_sslmode_and_idle_timeout_are_added_unless_the_url_says_otherwise() -> N
     assert kept == "postgres://db/wa?sslmode=verify-full&idle_session_timeout=60000&application_name=n1"
     assert session_dsn("postgresql://db/wa", 130011) == "postgresql://db/wa?sslmode=prefer"  # PG 13 refuses it
     assert session_dsn("postgresql://db/wa", 150004).endswith("idle_session_timeout=300000")
+    named = session_dsn("postgresql://db/wa", 150004, "whatsmeow node-1\n" + "x" * 80)
+    assert named.endswith("&application_name=whatsmeow+node-1%3F" + "x" * 46)  # printable, 63 characters
+    assert kept == session_dsn(
+        "postgres://db/wa?sslmode=verify-full&idle_session_timeout=60000&application_name=n1", 1, "a"
+    )
 
 
 # --- devices on the shared store ------------------------------------------------------------------
@@ -277,10 +282,20 @@ async def test_a_gateway_on_postgres_upgrades_whatsmeow_at_start_and_resumes_dev
     """The wiring: WA_DRIVER=neonize with DATABASE_URL upgrades whatsmeow's schema before any device
     connects, and each restored device's driver resumes the session of the JID its registry row holds
     (paired) or none (pairs a new device). Offline, their reconnects fail at the pre-flight dial."""
-    first = await gateway_factory(database_url=pg_database, wa_driver="neonize", data_dir=tmp_path / "one")
+    first = await gateway_factory(
+        database_url=pg_database, wa_driver="neonize", data_dir=tmp_path / "one", node_id="node-7"
+    )
     conn = await asyncpg.connect(pg_database)
     try:  # no device existed, yet whatsmeow's tables are there: the start-up upgrade made them
         assert await conn.fetchval("SELECT COUNT(*) FROM whatsmeow_version") == 1
+        # whatsmeow's connections carry the node's name (the upgrade's is still open, idle)
+        names = {
+            r[0]
+            for r in await conn.fetch(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        }
+        assert "whatsmeow node-7" in names
     finally:
         await conn.close()
     await _register(first.rt.store, "60123456789", ALICE)

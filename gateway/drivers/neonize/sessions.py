@@ -14,6 +14,9 @@ wheel), anything else is a SQLite file path — so a keyword-style string
 - ``idle_session_timeout=300000`` (PostgreSQL ≥ 14): every ``Neonize()`` call
   opens a Go ``sql.DB`` that goneonize never closes; the server closes the
   ones left idle for 5 minutes, and a live client's pool reconnects by itself.
+- ``application_name`` (when given, and the URL names none): whatsmeow's
+  connections named after the node, so ``pg_stat_activity`` shows which node
+  holds how many (``SELECT application_name, count(*) … GROUP BY 1``).
 
 :func:`upgrade_schema` runs whatsmeow's schema upgrade without connecting
 anything (goneonize's ``GetAllDevices`` opens the store, which upgrades it, and
@@ -39,7 +42,7 @@ def is_postgres(db: str) -> bool:
     return db.startswith("postgres")
 
 
-def session_dsn(url: str, server_version_num: int | None = None) -> str:
+def session_dsn(url: str, server_version_num: int | None = None, application_name: str | None = None) -> str:
     """The database string for goneonize: ``url`` checked, ``sslmode`` and ``idle_session_timeout`` added.
 
     ``server_version_num`` (``SHOW server_version_num``) leaves out the timeout
@@ -63,6 +66,10 @@ def session_dsn(url: str, server_version_num: int | None = None) -> str:
         query.append(("sslmode", "prefer"))
     if "idle_session_timeout" not in names and (server_version_num is None or server_version_num >= 140000):
         query.append(("idle_session_timeout", str(IDLE_SESSION_TIMEOUT_MS)))
+    if application_name and "application_name" not in names:
+        # PostgreSQL keeps 63 bytes of it, printable ASCII only
+        name = "".join(c if " " <= c <= "~" else "?" for c in application_name)[:63]
+        query.append(("application_name", name))
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
