@@ -35,6 +35,9 @@ log = structlog.get_logger("gateway.webhooks")
 
 SHUTDOWN_GRACE_S = 3.0
 LOAD_BATCH = 2000  # new outbox rows read per pass
+# Cluster mode: finished attempts' results are stored this many at a time, or after this long at most.
+RECORD_BATCH = 32
+RECORD_DELAY_S = 0.02
 BASE_HEADERS = {  # CONTRACT §6's headers on every attempt (the client would add the same UA, but the contract is here)
     "User-Agent": USER_AGENT,
     "Content-Type": "application/json",
@@ -115,6 +118,7 @@ class Dispatcher:
         # read once at start and then only for rows newer than _last_id.
         self._last_id = 0
         self._claimed: dict[int, Lane] = {}  # id → lane: sending, or finished but not yet recorded
+        self._results_since: float | None = None  # cluster: when the oldest unstored result was first seen
         self._held: dict[int, tuple[OutboxRow, float]] = {}  # cluster: claimed, waiting for a slot (row, claim end)
         self._attempts: set[asyncio.Task[None]] = set()
         self._results: list[AttemptResult] = []
@@ -237,16 +241,21 @@ class Dispatcher:
         attempt could finish is handed back first, so no other node ever takes a row this one still
         means to send."""
         async with self._pass_lock:
-            results, self._results = self._results, []
-            try:
-                await self.store.record_attempts(results)
-            except BaseException:
-                self._results = results + self._results
-                raise
-            self._release(results)
+            now = self.clock()
+            # Results are stored in batches (a round trip each): a finished attempt frees its lane at
+            # once, and the next waiting row starts without waiting for the database.
+            wait_s = self._record_due(now)
+            if wait_s is None:
+                results, self._results = self._results, []
+                try:
+                    await self.store.record_attempts(results)
+                except BaseException:
+                    self._results = results + self._results
+                    raise
+                self._release(results)
+                self._results_since = None
             if self._stopping:
                 return self.poll_s
-            now = self.clock()
             await self._release_expiring(holder, now)
             want = self.limit - len(self._claimed) - len(self._held)
             if want >= max(1, self.limit // 4) or (want > 0 and not self._held):  # a batch, not a trickle
@@ -258,7 +267,18 @@ class Dispatcher:
                 row, _ = self._held.pop(row_id)
                 self._claimed[row_id] = lane
                 self._start_attempt(row, lane)
-            return self.poll_s  # finished attempts wake the next pass; the poll finds other nodes' rows
+            # finished attempts wake the next pass; the poll finds other nodes' rows
+            return self.poll_s if wait_s is None else min(self.poll_s, wait_s)
+
+    def _record_due(self, now: float) -> float | None:
+        """None when the finished attempts' results should be stored now (a batch's worth, or the oldest
+        has waited :data:`RECORD_DELAY_S`, or stopping); else seconds until they should."""
+        if not self._results or self._stopping or len(self._results) >= RECORD_BATCH:
+            return None
+        if self._results_since is None:
+            self._results_since = now
+        left = self._results_since + RECORD_DELAY_S - now
+        return None if left <= 0 else left
 
     async def _release_expiring(self, holder: str, now: float) -> None:
         """Hand back waiting rows whose claim ends before an attempt started now could finish."""
@@ -303,6 +323,7 @@ class Dispatcher:
                 self._results = results + self._results
                 raise
             self._release(results)
+            self._results_since = None
 
     def _release(self, results: list[AttemptResult]) -> None:
         """Stored results give up their claims; a row still pending goes back in its lane."""

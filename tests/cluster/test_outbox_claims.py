@@ -91,6 +91,7 @@ class CountingStore:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.claims = 0
+        self.records = 0
         self.released: list[int] = []
 
     def __getattr__(self, name: str) -> object:
@@ -99,6 +100,11 @@ class CountingStore:
     async def claim_deliveries(self, holder: str, now: float, until_: float, limit: int) -> list[object]:
         self.claims += 1
         return list(await self._store.claim_deliveries(holder, now, until_, limit))
+
+    async def record_attempts(self, results: list[object]) -> None:
+        if results:
+            self.records += 1
+        await self._store.record_attempts(results)  # type: ignore[arg-type]
 
     async def release_claimed(self, holder: str, ids: list[int]) -> int:
         self.released += ids
@@ -126,6 +132,7 @@ async def test_rows_waiting_for_a_full_lane_stay_claimed_instead_of_churning(sto
     assert poster.posts["http://r.test/hook"] == 200
     assert counting.released == []
     assert counting.claims <= 200 // (16 // 4) + 5, counting.claims  # a batch per quarter of the slots
+    assert counting.records <= 200 // 8, counting.records  # results stored in batches, not one trip per pass
 
 
 async def test_a_waiting_row_is_handed_back_before_its_claim_could_run_out(stores: list[Store]) -> None:
