@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import structlog
 
 from gateway.api.errors import ApiError
+from gateway.devices import views
 from gateway.devices.counters import SendCounters
 from gateway.devices.device import Device
 from gateway.drivers.base import Driver, Method
@@ -172,6 +173,21 @@ class DeviceManager:
 
     def visible(self, owner_id: int | None, is_admin: bool) -> list[Device]:
         return [d for d in self.devices.values() if is_admin or d.row.owner_id == owner_id]
+
+    async def listed(self, owner_id: int | None, is_admin: bool) -> list[dict[str, Any]]:
+        """``GET /devices`` and the WebSocket ``devices`` frame: the caller's devices. In a cluster every
+        node's — those running here as they are now, the others as their node last stored them in the
+        shared registry — ordered by creation; alone, this process's in the order they were opened."""
+        here = [views.summary(d) for d in self.visible(owner_id, is_admin)]
+        if self.placement is None:
+            return here
+        seen = {s["token"] for s in here}
+        others = [
+            views.row_summary(r)
+            for r in await self.store.all_devices()
+            if r.token not in seen and (is_admin or r.owner_id == owner_id)
+        ]
+        return sorted(here + others, key=lambda s: (s["createdAt"] or "", s["token"]))
 
     async def open(
         self,

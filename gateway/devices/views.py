@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from gateway.phones import mask
+from gateway.store.devices import DeviceRow
 
 if TYPE_CHECKING:
     from gateway.devices.device import Device
@@ -42,7 +43,11 @@ def state(device: Device) -> dict[str, Any]:
 
 def summary(device: Device) -> dict[str, Any]:
     """One entry of ``GET /devices`` and of the WebSocket ``devices`` frame."""
-    r = device.row
+    return row_summary(device.row)
+
+
+def row_summary(r: DeviceRow) -> dict[str, Any]:
+    """The same for a registry row (a device another node of the cluster runs)."""
     return {
         "token": r.token,
         "name": r.name,

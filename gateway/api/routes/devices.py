@@ -94,8 +94,8 @@ async def create(request: Request) -> Response:
 
 async def list_devices(request: Request) -> Response:
     p = principal(request)
-    devices = runtime(request).devices.visible(p.account_id, p.is_admin)
-    return ok(DeviceList(devices=[of(DeviceSummary, d.summary()) for d in devices]), "devices")
+    listed = await runtime(request).devices.listed(p.account_id, p.is_admin)
+    return ok(DeviceList(devices=[of(DeviceSummary, s) for s in listed]), "devices")
 
 
 async def get_device(request: Request) -> Response:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -100,6 +100,7 @@ class Session:
         self.p = principal
         self.client = Client(principal.account_id, principal.is_admin, rt.settings.ws_queue_size)
         self.budget = self.budget_factory()
+        self.pending: Coroutine[Any, Any, None] | None = None  # an action that reads the store, for the reader to await
         self.close_code: int | None = None  # set by the reader when it ends the connection itself
 
     def send(self, event: str, data: Any = None, token: str | None = None, message: str | None = None) -> None:
@@ -178,8 +179,7 @@ class Session:
             if device is not None:
                 self.send("qrcode", device.qr, device.token)
         elif action == "list_devices":
-            devices = self.rt.devices.visible(self.p.account_id, self.p.is_admin)
-            self.send("devices", {"devices": [d.summary() for d in devices]})
+            self.pending = self._list_devices()  # reads the store in a cluster: awaited by the reader
         elif action == "subscribe":
             if self.subscribe(payload.get("events"), payload.get("tokens")):
                 c = self.client
@@ -192,6 +192,9 @@ class Session:
                 )
         else:
             self.error(f"unknown action {action!r}")
+
+    async def _list_devices(self) -> None:
+        self.send("devices", {"devices": await self.rt.devices.listed(self.p.account_id, self.p.is_admin)})
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -314,6 +317,9 @@ async def _read(ws: WebSocket, session: Session) -> None:
                     session.error("frame is not UTF-8 text")
                     continue
             session.handle(text)
+            if session.pending is not None:  # an action that reads the store (the cluster's device list)
+                pending, session.pending = session.pending, None
+                await pending
 
 
 routes = [WebSocketRoute("/ws", endpoint)]
