@@ -182,7 +182,6 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         store, devices, account_targets, revocations, max_devices=settings.account_max_devices, keys=keys
     )
     phone_cache = PhoneCache(settings.phone_cache_ttl_s, settings.phone_cache_size)
-    invalidations = Invalidations(bus, store, accounts, devices, phone_cache, keys) if bus is not None else None
     bulk = Campaigns(
         store,
         devices,
@@ -193,6 +192,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         ScaledClock(settings.campaign_clock_scale),
         wake_dispatcher=dispatcher.wake,
     )
+    invalidations = Invalidations(bus, store, accounts, devices, phone_cache, keys, bulk) if bus is not None else None
     rt = Runtime(
         settings=settings,
         store=store,

@@ -87,6 +87,9 @@ class Campaigns:
         self.workers: dict[str, Worker] = {}
         self.stopping = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        # A cluster's invalidations (gateway.cluster.invalidate): told of every status change made here,
+        # so a worker that runs on another node (its device's) follows a pause, resume or cancel.
+        self.changed: Callable[[str, dict[str, Any]], None] | None = None
         self._tokens: set[str] = set()  # devices with campaigns (receipts of the others are not looked up)
 
     # --- lifecycle of the service ------------------------------------------------------------
@@ -148,7 +151,7 @@ class Campaigns:
             self.devices.receipt_listeners.remove(self)
 
     def _spawn(self, row: CampaignRow) -> None:
-        if row.id in self.workers or self.stopping:
+        if row.id in self.workers or self.stopping or not self._here(row.token):
             return
         worker = Worker(self, row)
         self.workers[row.id] = worker
@@ -335,8 +338,27 @@ class Campaigns:
         if worker is not None:
             worker.status = status
             worker.poke()
+        if self.changed is not None:
+            self.changed("campaign", {"id": campaign_id, "status": status})
         log.info("campaign.status", id=campaign_id, status=status, error=error)
         return True
+
+    def status_changed_elsewhere(self, campaign_id: str, status: str) -> None:
+        """Paused, resumed or cancelled through another node of the cluster: the worker follows if it runs
+        here; a campaign resumed elsewhere whose device is here gets its worker here."""
+        worker = self.workers.get(campaign_id)
+        if worker is not None:
+            worker.status = status
+            worker.poke()
+        elif status in ("running", "scheduled"):
+            task = asyncio.create_task(self._resume_here(campaign_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _resume_here(self, campaign_id: str) -> None:
+        row = await self.store.get_campaign(campaign_id)
+        if row is not None and row.status in ("running", "scheduled"):
+            self._spawn(row)
 
     # --- events --------------------------------------------------------------------------------
 

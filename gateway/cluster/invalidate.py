@@ -72,6 +72,12 @@ class _Keys(Protocol):
     def bind_devices(self, device_secret: Callable[[str], str | None]) -> None: ...
 
 
+class _Campaigns(Protocol):
+    changed: Callable[[str, dict[str, Any]], None] | None
+
+    def status_changed_elsewhere(self, campaign_id: str, status: str) -> None: ...
+
+
 class Invalidations:
     def __init__(
         self,
@@ -81,8 +87,10 @@ class Invalidations:
         devices: _Devices,
         phone_cache: _PhoneCache,
         keys: _Keys,
+        campaigns: _Campaigns | None = None,
     ) -> None:
         self.bus = bus
+        self.campaigns = campaigns
         self.store = store
         self.accounts = accounts
         self.devices = devices
@@ -100,10 +108,14 @@ class Invalidations:
                 self._device_secrets[row.token] = row.webhook_secret
         self.keys.bind_devices(self._device_secret)
         self.accounts.changed = self.publish
+        if self.campaigns is not None:
+            self.campaigns.changed = self.publish
         self._handle = await self.bus.subscribe(self.bus.prefix + SUBJECT, self._incoming)
 
     async def stop(self) -> None:
         self.accounts.changed = None
+        if self.campaigns is not None:
+            self.campaigns.changed = None
         if self._handle is not None:
             await self.bus.unsubscribe(self._handle)
         if self._tasks:
@@ -155,6 +167,9 @@ class Invalidations:
             self.accounts.forget_account(account_id)
         elif kind == "phone_cache":
             self.phone_cache.clear()
+        elif kind == "campaign":  # paused, resumed or cancelled through another node: its worker may run here
+            if self.campaigns is not None:
+                self.campaigns.status_changed_elsewhere(str(msg["id"]), str(msg["status"]))
         elif kind == "device":
             token = str(msg["token"])
             row = await self.store.get_device(token)
