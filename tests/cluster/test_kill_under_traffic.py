@@ -26,8 +26,9 @@ from tests.support.webhook_receiver import Receiver
 pytestmark = pytest.mark.e2e
 
 TOKENS = [f"6012400{i:04d}" for i in range(9)]
-TRAFFIC_S = 12.0  # the traffic runs this long in all (bounded), the kill a third of the way in
-PER_LOOP_S = 0.05  # each traffic loop's pause: ~20 calls/s per loop
+BEFORE = 40  # calls each traffic loop makes before the kill
+AFTER = 40  # and after the moved devices are connected elsewhere
+MAX_CALLS = 3000  # each loop's bound, whatever happens (one call at a time, each awaiting its answer)
 
 
 async def test_kill_9_under_traffic_loses_nothing_acknowledged(
@@ -44,21 +45,22 @@ async def test_kill_9_under_traffic_loses_nothing_acknowledged(
         acknowledged: list[str] = []
         stop = asyncio.Event()
         rng = random.Random(17)
+        calls: Counter[str] = Counter()  # answered calls per loop
 
         async def sends() -> None:
             n = 0
-            while not stop.is_set():
+            while not stop.is_set() and n < MAX_CALLS:
                 code = await _through_a_live_node(
                     cluster, rng, "/messages", {"token": rng.choice(TOKENS), "to": OTHER, "text": f"s{n}"}
                 )
                 if code is not None:
                     statuses[code] += 1
                 n += 1
-                await asyncio.sleep(PER_LOOP_S)
+                calls["sends"] += 1
 
         async def incoming() -> None:
             n = 0
-            while not stop.is_set():
+            while not stop.is_set() and n < MAX_CALLS:
                 text = f"in-{n}"
                 token = rng.choice(TOKENS)
                 code = await _through_a_live_node(
@@ -67,17 +69,18 @@ async def test_kill_9_under_traffic_loses_nothing_acknowledged(
                 if code == 200:
                     acknowledged.append(text)
                 n += 1
-                await asyncio.sleep(PER_LOOP_S)
+                calls["incoming"] += 1
 
         traffic = [asyncio.create_task(sends()), asyncio.create_task(incoming())]
         try:
-            await asyncio.sleep(TRAFFIC_S / 3)
+            await until(lambda: min(calls["sends"], calls["incoming"]) >= BEFORE, 30, "traffic before the kill")
             began = time.monotonic()
             cluster.nodes[victim].signal(signal.SIGKILL)
             survivor_ids = {cluster.ids[i] for i in survivors}
             await until(lambda: cluster.connected_on(moved, survivor_ids), 30, "moved devices connected elsewhere")
             assert time.monotonic() - began < 30
-            await asyncio.sleep(max(0.0, TRAFFIC_S - (time.monotonic() - began) - TRAFFIC_S / 3))
+            base = dict(calls)
+            await until(lambda: all(calls[k] - base[k] >= AFTER for k in ("sends", "incoming")), 30, "traffic after it")
         finally:
             stop.set()
             await asyncio.gather(*traffic)
