@@ -62,3 +62,8 @@ def iso_ts(ts: float) -> str:
     if cached[0] != second:
         cached = _ts_second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
     return f"{cached[1]}.{us // 1000:03d}Z"
+
+
+def iso_ts_or_none(ts: float | None) -> str | None:
+    """:func:`iso_ts`, with None for a time that has not happened (yet)."""
+    return None if ts is None else iso_ts(ts)

@@ -8,7 +8,7 @@ device was logged out or deleted, or its media upload is gone.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +24,7 @@ from gateway.campaigns.pacing import (
     QuietHours,
 )
 from gateway.store.campaigns import CampaignRow
-from gateway.timestamps import iso
+from gateway.timestamps import iso_ts_or_none
 
 STATUSES = ("scheduled", "running", "paused", "completed", "cancelled", "failed")
 FINAL = ("completed", "cancelled", "failed")
@@ -100,10 +100,6 @@ def parse_start(raw: Any, now: float) -> float | None:
     return at
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
-
-
 COUNTS = ("total", "pending", "sent", "delivered", "read", "failed", "skipped")
 
 
@@ -120,11 +116,11 @@ def view(row: CampaignRow, eta_at: float | None) -> dict[str, Any]:
         "status": row.status,
         "error": row.error,
         **_counts(row),
-        "createdAt": _iso(row.created_at),
-        "startAt": _iso(row.start_at),
-        "startedAt": _iso(row.started_at),
-        "finishedAt": _iso(row.finished_at),
-        "etaAt": _iso(eta_at),
+        "createdAt": iso_ts_or_none(row.created_at),
+        "startAt": iso_ts_or_none(row.start_at),
+        "startedAt": iso_ts_or_none(row.started_at),
+        "finishedAt": iso_ts_or_none(row.finished_at),
+        "etaAt": iso_ts_or_none(eta_at),
         "pace": orjson.loads(row.pace),
         "validate": row.validate,
         "message": orjson.loads(row.message),

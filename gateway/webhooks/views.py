@@ -11,14 +11,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gateway.store.outbox import OutboxRow
-from gateway.timestamps import iso_ts
+from gateway.timestamps import iso_ts_or_none
 from gateway.webhooks.keys import TARGET_ACCOUNT, TARGET_DEVICE
 
 REDACTED = "***"
-
-
-def _iso_ts(ts: float | None) -> str | None:
-    return None if ts is None else iso_ts(ts)
 
 
 def visible_to(row: OutboxRow, account_id: int | None, is_admin: bool) -> bool:
@@ -60,7 +56,7 @@ def delivery_view(row: OutboxRow, redact: bool = False) -> dict[str, Any]:
         "status": row.status,
         "attempts": row.attempts,
         "lastError": row.last_error,
-        "nextAttemptAt": _iso_ts(row.next_attempt_at) if row.status == "pending" else None,
-        "createdAt": _iso_ts(row.created_at),
-        "deliveredAt": _iso_ts(row.delivered_at),
+        "nextAttemptAt": iso_ts_or_none(row.next_attempt_at) if row.status == "pending" else None,
+        "createdAt": iso_ts_or_none(row.created_at),
+        "deliveredAt": iso_ts_or_none(row.delivered_at),
     }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -19,7 +17,7 @@ from gateway.campaigns.csv import recipients_csv
 from gateway.campaigns.model import RECIPIENT_STATUSES
 from gateway.runtime import runtime
 from gateway.store.campaigns import CampaignRow
-from gateway.timestamps import iso
+from gateway.timestamps import iso_ts_or_none
 
 
 def service(request: Request) -> Campaigns:
@@ -70,10 +68,6 @@ async def cancel(request: Request) -> Response:
     return ok(await service(request).cancel(await _mine(request)), "campaign cancelled")
 
 
-def _iso(ts: float | None) -> str | None:
-    return None if ts is None else iso(datetime.fromtimestamp(ts, UTC))
-
-
 async def recipients(request: Request) -> Response:
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv"):
@@ -105,8 +99,8 @@ async def recipients(request: Request) -> Response:
             "status": "pending" if r[3] == "sending" else r[3],
             "reason": r[4],
             "messageId": r[5],
-            "sentAt": _iso(r[6]),
-            "statusAt": _iso(r[7]),
+            "sentAt": iso_ts_or_none(r[6]),
+            "statusAt": iso_ts_or_none(r[7]),
         }
         for r in rows
     ]
