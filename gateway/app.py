@@ -28,6 +28,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from gateway import collector
 from gateway.accounts import Accounts
 from gateway.api.envelope import error_response, fail
 from gateway.api.errors import ApiError
@@ -306,6 +307,7 @@ def create_app(settings: Settings) -> Starlette:
                 if rt.forwarder is not None:  # calls from other nodes run through the whole app
                     rt.forwarder.bind(functools.partial(run_forwarded, app, rt.forwarder.max_body))
                 holder["rt"] = rt
+                collector.tune_for_serving()
                 yield
         finally:
             if holder.pop("rt", None) is not None:
