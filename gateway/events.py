@@ -138,6 +138,14 @@ class Hub:
         self.deliver(ev)
         relay(ev)
 
+    def publish_lazy(self, event: str, token: str, build: Callable[[], Any], owner_id: int | None = None) -> None:
+        """:meth:`publish` for data built only when something will receive it: a message's status
+        changes two or three times per send, and most of the time no one listens."""
+        if self.relay is None and not self._wildcard and token not in self._by_token:
+            self.published += 1
+            return
+        self.publish(event, token, build(), None, owner_id)
+
     def deliver(self, ev: Event) -> None:
         """One event to this node's clients that want it, and to no other node (the bus brings
         other nodes' events here through this)."""

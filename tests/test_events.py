@@ -77,3 +77,33 @@ def test_detach_and_counts() -> None:
     hub.detach(c)
     hub.publish("message", "a")
     assert hub.client_count == 0 and c.queue.empty()
+
+
+def test_lazy_data_is_built_only_when_a_frame_will_be_sent() -> None:
+    """A message's status frames: built for a listener of the device, a wildcard listener or the
+    bus's relay, never when no one would receive them (still counted as published)."""
+    hub = Hub()
+    built: list[str] = []
+
+    def build(tag: str) -> object:
+        built.append(tag)
+        return {"status": tag}
+
+    hub.publish_lazy("message.status", "a", lambda: build("nobody"))
+    assert built == [] and hub.published == 1
+    other = Client(None, True)
+    hub.attach(other)
+    hub.resubscribe(other, None, ["b"])
+    hub.publish_lazy("message.status", "a", lambda: build("someone else's device"))
+    assert built == []
+    mine = Client(None, True)
+    hub.attach(mine)
+    hub.resubscribe(mine, None, ["a"])
+    hub.publish_lazy("message.status", "a", lambda: build("listened"))
+    assert built == ["listened"] and [f["data"] for f in drain(mine)] == [{"status": "listened"}]
+    hub.detach(mine)
+    relayed: list[str] = []
+    hub.relay = lambda ev: relayed.append(ev.event)
+    hub.publish_lazy("message.status", "a", lambda: build("relayed"))
+    assert built == ["listened", "relayed"] and relayed == ["message.status"]
+    assert hub.published == 4

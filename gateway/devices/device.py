@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -372,3 +373,7 @@ class Device:
     def publish(self, event: str, data: Any = None, message: str | None = None) -> None:
         """A WebSocket frame about this device, for its owner's listeners (and admins)."""
         self.m.hub.publish(event, self.token, data, message, self.row.owner_id)
+
+    def publish_lazy(self, event: str, build: Callable[[], Any]) -> None:
+        """:meth:`publish`, the data built (``build()``) only when someone will receive the frame."""
+        self.m.hub.publish_lazy(event, self.token, build, self.row.owner_id)

@@ -153,9 +153,9 @@ class Pump:
         # something subscribes to them (the usual receipt has no one to tell).
         row = replace(device.row) if router.targets("message.status", device.row) else None
 
-        def describe(change: StatusChange) -> tuple[dict[str, Any], list[NewDelivery]]:
-            told = status_json(change)
-            return told, (router.deliveries("message.status", row, told) if row is not None else [])
+        def describe(change: StatusChange) -> tuple[StatusChange, list[NewDelivery]]:
+            # The frame's data is built on the loop, and only when someone listens (publish_lazy).
+            return change, (router.deliveries("message.status", row, status_json(change)) if row is not None else [])
 
         # The status moves in the same transaction as the events that tell of it, and so do the
         # listeners' records (a campaign's recipients). Queued, not awaited: the next receipts join
@@ -167,7 +167,7 @@ class Pump:
         future = m.store.submit_receipt(token, ids, status, stamp, rows, describe, m.recorder.enabled, also)
         self._pending = future
 
-        def committed(done: asyncio.Future[tuple[list[dict[str, Any]], list[object]]]) -> None:
+        def committed(done: asyncio.Future[tuple[list[StatusChange], list[object]]]) -> None:
             if done.cancelled():
                 return
             exc = done.exception()
@@ -175,11 +175,11 @@ class Pump:
                 log.error("device.receipt_failed", token=token, error=str(exc))
                 return
             changes, heard = done.result()
-            if rows or changes:
+            if rows or (changes and row is not None):
                 m.wake_dispatcher()
             device.publish("message.receipt", data=data)
             for change in changes:
-                device.publish("message.status", data=change)
+                device.publish_lazy("message.status", partial(status_json, change))
             for listener, result in zip(listeners, heard, strict=True):
                 listener.committed(result)
 

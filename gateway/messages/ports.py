@@ -4,6 +4,7 @@ import layers in pyproject.toml). :class:`gateway.devices.Device` fits :class:`M
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from gateway.drivers.base import Driver
@@ -48,5 +49,7 @@ class MessagingDevice(Protocol):
     def m(self) -> DeviceServices: ...
 
     def publish(self, event: str, data: Any = None, message: str | None = None) -> None: ...
+
+    def publish_lazy(self, event: str, build: Callable[[], Any]) -> None: ...
 
     def _require_connected(self) -> None: ...

@@ -18,6 +18,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import structlog
@@ -155,8 +156,13 @@ class Recorder:
 
     def _submit(self, device: MessagingDevice, row: NewMessage, change: StatusChange) -> None:
         m = device.m
-        data = status_json(change)
-        deliveries = m.router.deliveries("message.status", device.row, data)  # built now: no copy needed
+        router = m.router
+        # Built now (no copy of the row needed), and only when some webhook subscribes.
+        deliveries = (
+            router.deliveries("message.status", device.row, status_json(change))
+            if router.targets("message.status", device.row)
+            else []
+        )
 
         reaction = (row.payload or {}).get("reaction") if row.status == "sent" else None
         # this device's reaction, shown on the message it reacts to
@@ -172,7 +178,7 @@ class Recorder:
             if future.result():
                 if deliveries:
                     m.wake_dispatcher()
-                device.publish("message.status", data=data)
+                device.publish_lazy("message.status", partial(status_json, change))
 
         m.store.submit_message(row, deliveries, react).add_done_callback(done)
 

@@ -184,7 +184,12 @@ def record_sync(conn: Conn, m: NewMessage) -> int | None:
     if cur.rowcount == 0:
         return None
     seq = int(cur.lastrowid or 0)
-    conn.executemany("INSERT OR IGNORE INTO message_status VALUES (?,?,?)", [(seq, s, at) for s, at in m.history])
+    if m.history:  # one statement for the whole history (usually two rows: pending, sent)
+        values = ",".join(["(?,?,?)"] * len(m.history))
+        conn.execute(
+            f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}",
+            [v for status, at in m.history for v in (seq, status, at)],
+        )
     incoming = m.direction == "in"
     is_group = m.chat.endswith("@g.us")
     name = m.sender_name if incoming and not is_group else None
@@ -197,22 +202,38 @@ def record_many_sync(conn: Conn, messages: Iterable[NewMessage]) -> int:
     return sum(record_sync(conn, m) is not None for m in messages)
 
 
+RECEIPT_CHUNK = 500  # message ids per statement: far below either engine's limit on parameters
+
+
 def apply_receipt_sync(conn: Conn, token: str, ids: Iterable[str], status: str, at: float) -> list[StatusChange]:
-    """A receipt for messages this device sent: the status moves forward only; history keeps it all."""
+    """A receipt for messages this device sent: the status moves forward only; history keeps it all.
+
+    Set-based: a receipt names many messages at once (WhatsApp sends one per chat for what arrived
+    together), so each chunk of ids costs two statements — the history rows, then the forward moves
+    with what they changed (``RETURNING``) — instead of three per id. Changes come back in the
+    order of ``ids`` (each id once)."""
+    wanted = list(dict.fromkeys(ids))
     rank = RANK.get(status, -1)
-    changes: list[StatusChange] = []
-    for msg_id in ids:
-        row = conn.execute(
-            "SELECT seq, chat, status FROM messages WHERE token = ? AND id = ? AND direction = 'out'", (token, msg_id)
-        ).fetchone()
-        if row is None:
+    # The statuses a receipt of this rank cannot move (it moves only forward); an unknown one moves none.
+    held = [s for s, r in RANK.items() if r >= rank]
+    changed: dict[str, str] = {}
+    for i in range(0, len(wanted), RECEIPT_CHUNK):
+        chunk = wanted[i : i + RECEIPT_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        conn.execute(
+            "INSERT OR IGNORE INTO message_status (seq, status, at) SELECT seq, ?, ? FROM messages "
+            f"WHERE token = ? AND id IN ({marks}) AND direction = 'out'",
+            (status, at, token, *chunk),
+        )
+        if rank < 0:
             continue
-        seq, chat, current = row[0], row[1], row[2]
-        conn.execute("INSERT OR IGNORE INTO message_status VALUES (?,?,?)", (seq, status, at))
-        if rank > RANK.get(current, -1):
-            conn.execute("UPDATE messages SET status = ?, status_at = ? WHERE seq = ?", (status, at, seq))
-            changes.append(StatusChange(msg_id, chat, status, at))
-    return changes
+        moved = conn.execute(
+            f"UPDATE messages SET status = ?, status_at = ? WHERE token = ? AND id IN ({marks}) "
+            f"AND direction = 'out' AND status NOT IN ({','.join('?' * len(held))}) RETURNING id, chat",
+            (status, at, token, *chunk, *held),
+        ).fetchall()
+        changed.update((row[0], row[1]) for row in moved)
+    return [StatusChange(msg_id, changed[msg_id], status, at) for msg_id in wanted if msg_id in changed]
 
 
 def edit_sync(conn: Conn, token: str, msg_id: str, text: str | None, at: float) -> bool:

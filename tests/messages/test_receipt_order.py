@@ -26,6 +26,7 @@ async def test_a_frame_after_queued_receipts_waits_for_them(gw: Gateway, monkeyp
             told.append(event)
 
     monkeypatch.setattr(device, "publish", publish)
+    monkeypatch.setattr(device, "publish_lazy", lambda event, build: publish(event, build()))
     now = datetime.now(UTC)
     for msg_id in ids:
         await device.pump.handle(Receipt("played", (msg_id,), "60198765432@s.whatsapp.net", now))
