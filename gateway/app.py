@@ -18,6 +18,7 @@ import hashlib
 import importlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import structlog
 from starlette.applications import Starlette
@@ -78,10 +79,12 @@ from gateway.ratelimit import RateLimiter
 from gateway.runtime import Runtime
 from gateway.settings import Settings
 from gateway.store import Store
-from gateway.store.sandbox_world import SandboxWorldStore
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.keys import SigningKeys
 from gateway.webhooks.routing import AccountTarget, WebhookRouter
+
+if TYPE_CHECKING:
+    from gateway.store.sandbox_world import SandboxWorldStore
 
 log = structlog.get_logger("gateway.app")
 
@@ -150,6 +153,8 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
     world: SandboxWorldStore | None = None
     if ownership is not None and settings.wa_driver == "sandbox" and settings.database_url:
         # The simulated WhatsApp every node shares: pairing moves with the device, double connections show.
+        from gateway.store.sandbox_world import SandboxWorldStore  # asyncpg: loaded by a cluster only
+
         world = SandboxWorldStore(settings.database_url, settings.node_id)
         await world.start()
         stack.push_async_callback(_logged, "sandbox world", world.stop)

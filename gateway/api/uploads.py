@@ -35,7 +35,8 @@ def content_type(request: Request) -> tuple[str, dict[bytes, bytes]]:
 
 
 def is_multipart(request: Request) -> bool:
-    return content_type(request)[0] == "multipart/form-data"
+    """On every send: the media type alone, compared without parsing the header's parameters."""
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower() == "multipart/form-data"
 
 
 async def read_multipart(request: Request, spool: Spool) -> Multipart:

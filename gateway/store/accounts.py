@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.store.conn import IntegrityError
+from gateway.store.conn import integrity_errors
 from gateway.store.db import Db
 
 
@@ -115,7 +115,7 @@ class AccountQueries:
                     " VALUES (?,?,?,?,?)",
                     (username, email, password_hash, created_at, webhook_secret),
                 )
-            except IntegrityError as exc:  # a race the SELECT above did not see
+            except integrity_errors() as exc:  # a race the SELECT above did not see
                 raise DuplicateAccount("username or email") from exc
 
     async def account(self, account_id: int) -> AccountRow | None:

@@ -12,10 +12,9 @@ SQLite spellings the PostgreSQL side rewrites are listed in
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
-
-import asyncpg
 
 
 class Cursor(Protocol):
@@ -43,5 +42,11 @@ class Conn(Protocol):
     def close(self) -> None: ...
 
 
-# A unique or foreign-key constraint refused a write, on either engine.
-IntegrityError = (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+def integrity_errors() -> tuple[type[Exception], ...]:
+    """What a unique or foreign-key constraint refusing a write raises, on either engine (for an
+    ``except``). asyncpg is loaded only by a PostgreSQL store (a single node never pays its RSS),
+    so its class is included once it is loaded — before any of its connections can raise it."""
+    pg = sys.modules.get("asyncpg")
+    if pg is None:
+        return (sqlite3.IntegrityError,)
+    return (sqlite3.IntegrityError, pg.IntegrityConstraintViolationError)

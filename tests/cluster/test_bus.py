@@ -93,8 +93,8 @@ async def test_a_slow_request_does_not_hold_up_the_next(buses: list[Bus]) -> Non
 
     await b.serve("t" + RUN + ".slow", handler)
     await b._nc.flush()  # type: ignore[union-attr]
-    slow = asyncio.create_task(a.request("t" + RUN + ".slow", b"slow", timeout=5))
-    fast = await a.request("t" + RUN + ".slow", b"fast", timeout=2)  # answered while the slow one waits
+    slow = asyncio.create_task(a.request("t" + RUN + ".slow", b"slow", timeout=10))
+    fast = await a.request("t" + RUN + ".slow", b"fast", timeout=5)  # answered while the slow one waits
     assert fast.data == b"fast"
     assert not slow.done()
     release.set()
