@@ -168,19 +168,20 @@ class Recorder:
         # this device's reaction, shown on the message it reacts to
         react = (reaction["messageId"], reaction["emoji"], iso_ts(row.ts)) if reaction is not None else None
 
-        def done(future: asyncio.Future[bool]) -> None:
+        def done(future: asyncio.Future[list[bool]]) -> None:
             if future.cancelled():
                 return
             exc = future.exception()
             if exc is not None:
                 log.error("messages.record_failed", token=device.token, id=row.id, error=str(exc))
                 return
-            if future.result():
+            if future.result()[index]:
                 if deliveries:
                     m.wake_dispatcher()
                 device.publish_lazy("message.status", partial(status_json, change))
 
-        m.store.submit_message(row, deliveries, react).add_done_callback(done)
+        future, index = m.store.submit_sent(row, deliveries, react)
+        future.add_done_callback(done)
 
 
 Change = Callable[[Sequence[NewDelivery]], Awaitable[object]]

@@ -126,6 +126,23 @@ class Db:
             self._flusher = asyncio.create_task(self._flush(), name="db-group-commit")
         return future
 
+    def submit_item(
+        self, run: Callable[[Conn, list[Any]], list[Any]], item: Any
+    ) -> tuple[asyncio.Future[list[Any]], int]:
+        """Queue ``item`` for ``run(conn, items)``, one job for every item queued one after another
+        with nothing else between them: the future (settled on commit with ``run``'s list, one result
+        per item) and this item's index in it. Sends come one per request; as one job each they cost
+        a closure, a future and a call apiece on both threads. Queue order is kept: an item never
+        joins a job that another job was queued after, nor one a commit has taken."""
+        jobs = self._jobs
+        if jobs:
+            last = jobs[-1][0]
+            if isinstance(last, _Items) and last.run is run:
+                last.items.append(item)
+                return jobs[-1][1], len(last.items) - 1
+        job = _Items(run, [item])
+        return self.submit(job), 0
+
     async def _flush(self) -> None:
         while self._jobs:
             batch, self._jobs = self._jobs, []
@@ -210,6 +227,19 @@ class SqliteDb(Db):
                     yield list(rows)
         finally:
             await conn.close()
+
+
+class _Items:
+    """A job of :meth:`Db.submit_item`: one call of ``run`` over the items queued together."""
+
+    __slots__ = ("items", "run")
+
+    def __init__(self, run: Callable[[Conn, list[Any]], list[Any]], items: list[Any]) -> None:
+        self.run = run
+        self.items = items
+
+    def __call__(self, conn: Conn) -> list[Any]:
+        return self.run(conn, self.items)
 
 
 def _run_batch(conn: Conn, jobs: list[Job]) -> list[tuple[bool, Any]]:

@@ -35,6 +35,7 @@ from gateway.store.messages import (
     prune_sync,
     react_sync,
     record_many_sync,
+    record_sent_sync,
     record_sync,
     revoke_sync,
 )
@@ -62,6 +63,34 @@ def _fence_holds(conn: Conn, node: str, token: str, fence: int | None) -> bool:
     # for it: its event is dropped here, inside the transaction, and the new owner's state stands.
     log.warning("store.stale_write_refused", token=token, node=node, fence=fence)
     return False
+
+
+Sent = tuple[NewMessage, Guard, list[NewDelivery], tuple[str, str, str] | None]  # a sent message, queued
+
+
+def _record_sent(conn: Conn, items: list[Sent]) -> list[bool]:
+    """The job of :meth:`EventQueries.submit_sent`: each message stored with its history, its outbox
+    rows and its reaction (unless its device's lease is lost), in order, through :func:`record_sent_sync`."""
+    allowed = [i for i, (_m, guard, _rows, _react) in enumerate(items) if _allowed(guard, conn)]
+    stored = record_sent_sync(conn, [(items[i][0], _then(conn, items[i])) for i in allowed])
+    out = [False] * len(items)
+    for i, new in zip(allowed, stored, strict=True):
+        out[i] = new
+    return out
+
+
+def _then(conn: Conn, item: Sent) -> Callable[[int], None] | None:
+    """What a new sent message brings into its transaction: its reaction shown, its outbox rows."""
+    message, _guard, rows, react = item
+    if not rows and react is None:
+        return None
+
+    def then(_seq: int) -> None:
+        if react is not None:
+            react_sync(conn, message.token, react[0], message.sender, react[1], True, react[2])
+        _enqueue(conn, rows)
+
+    return then
 
 
 class EventQueries:
@@ -203,27 +232,18 @@ class EventQueries:
 
         return await self.db.run(job)
 
-    def submit_message(
+    def submit_sent(
         self,
         message: NewMessage,
         deliveries: Sequence[NewDelivery] = (),
         react: tuple[str, str, str] | None = None,
-    ) -> asyncio.Future[bool]:
-        """Queue a message for the next group commit without waiting; the future says (once committed)
-        whether it was new — its outbox rows are stored only then. ``react`` (message id, emoji, at):
-        the message is this device's reaction, also shown on the message it reacts to."""
-        rows = list(deliveries)
-        guard = self._guard(message.token)
-
-        def job(conn: Conn) -> bool:
-            if not _allowed(guard, conn) or record_sync(conn, message) is None:
-                return False
-            if react is not None:
-                react_sync(conn, message.token, react[0], message.sender, react[1], True, react[2])
-            _enqueue(conn, rows)
-            return True
-
-        return self.db.submit(job)
+    ) -> tuple[asyncio.Future[list[bool]], int]:
+        """Queue a message this gateway sent for the next group commit without waiting: sends queued
+        one after another share one job (:meth:`Db.submit_item`), their chats moved once each. The
+        future settles on commit with whether each message of the job was new (its outbox rows are
+        stored only then); this one's answer is at the index returned. ``react`` (message id, emoji,
+        at): the message is this device's reaction, also shown on the message it reacts to."""
+        return self.db.submit_item(_record_sent, (message, self._guard(message.token), list(deliveries), react))
 
     async def edit_message(
         self, token: str, msg_id: str, text: str | None, at: float, deliveries: Sequence[NewDelivery] = ()

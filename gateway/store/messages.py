@@ -160,6 +160,14 @@ def _chat(r: Any, pos: int = 0) -> ChatRow:
 
 def record_sync(conn: Conn, m: NewMessage) -> int | None:
     """Store ``m`` with its history and move its chat; None when it was stored already."""
+    seq = _insert_sync(conn, m)
+    if seq is not None:
+        _move_chat_sync(conn, m, seq)
+    return seq
+
+
+def _insert_sync(conn: Conn, m: NewMessage) -> int | None:
+    """The message and its history, not its chat; None when it was stored already."""
     payload = orjson.dumps(m.payload).decode() if m.payload else None
     cur = conn.execute(
         _INSERT,
@@ -190,11 +198,39 @@ def record_sync(conn: Conn, m: NewMessage) -> int | None:
             f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}",
             [v for status, at in m.history for v in (seq, status, at)],
         )
+    return seq
+
+
+def _move_chat_sync(conn: Conn, m: NewMessage, seq: int) -> None:
     incoming = m.direction == "in"
     is_group = m.chat.endswith("@g.us")
     name = m.sender_name if incoming and not is_group else None
     conn.execute(_CHAT, (m.token, m.chat, name, int(is_group), seq, m.ts, int(incoming), int(m.read_chat)))
-    return seq
+
+
+def record_sent_sync(conn: Conn, messages: Iterable[tuple[NewMessage, Callable[[int], None] | None]]) -> list[bool]:
+    """Messages this gateway sent, queued together (:meth:`Db.submit_item`): each stored as
+    :func:`record_sync` does (``then(seq)`` runs for each new one, in the same transaction), but
+    each chat moved once, to its last message of the batch — exactly what moving it for each would
+    leave, as an outgoing message changes neither the chat's name nor its unread count. Whether each
+    was new, in order."""
+    out: list[bool] = []
+    last: dict[tuple[str, str], tuple[NewMessage, int]] = {}
+    for m, then in messages:
+        seq = _insert_sync(conn, m)
+        out.append(seq is not None)
+        if seq is None:
+            continue
+        if then is not None:
+            then(seq)
+        if m.direction == "out" and not m.read_chat:
+            last[(m.token, m.chat)] = (m, seq)
+        else:  # moved now, and past any earlier message of the batch in the chat
+            last.pop((m.token, m.chat), None)
+            _move_chat_sync(conn, m, seq)
+    for m, seq in last.values():
+        _move_chat_sync(conn, m, seq)
+    return out
 
 
 def record_many_sync(conn: Conn, messages: Iterable[NewMessage]) -> int:

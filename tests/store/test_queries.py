@@ -162,6 +162,14 @@ async def test_media_rows_expiry_sizes_and_pending_downloads(store: Store) -> No
     assert await store.pending_media(TOKEN, "MSG1") is None
 
 
+async def _sent_new(
+    store: Store, message: NewMessage, rows: list[NewDelivery] | None = None, react: tuple[str, str, str] | None = None
+) -> bool:
+    """Whether a sent message was new when its job committed."""
+    future, index = store.submit_sent(message, rows or [], react)
+    return (await future)[index]
+
+
 def _incoming(msg_id: str) -> NewMessage:
     return NewMessage(
         TOKEN, msg_id, CHAT, "in", "text", "yo", 10.0, "received", (("received", 10.0),), sender="60198765432"
@@ -197,8 +205,8 @@ async def test_an_incoming_event_is_one_unit_of_work(store: Store) -> None:
 
 async def test_receipts_history_actions_and_submitted_messages(store: Store) -> None:
     sent = NewMessage(TOKEN, "S1", CHAT, "out", "text", "hi", 10.0, "sent", (("pending", 9.0), ("sent", 10.0)), True)
-    assert await store.submit_message(sent, [delivery(1)]) is True
-    assert await store.submit_message(sent, [delivery(2)]) is False  # already stored: no rows either
+    assert await _sent_new(store, sent, [delivery(1)]) is True
+    assert await _sent_new(store, sent, [delivery(2)]) is False  # already stored: no rows either
 
     def describe(c: StatusChange) -> tuple[tuple[str, str], list[NewDelivery]]:
         return (c.id, c.status), [delivery(10)]
@@ -233,7 +241,7 @@ async def test_reactions_and_media_update_the_stored_message(store: Store) -> No
     row = await store.get_message(TOKEN, "R1")
     assert row is not None and row.payload["media"] == {"status": "ok", "id": "m1"}  # the link is signed on read
     mine = NewMessage(TOKEN, "S9", CHAT, "out", "reaction", None, 20.0, "sent", (), True, sender="60123456789")
-    assert await store.submit_message(mine, react=("R1", "🔥", NOW))
+    assert await _sent_new(store, mine, react=("R1", "🔥", NOW))
     row = await store.get_message(TOKEN, "R1")
     assert row is not None and ("60123456789", "🔥") in [(r["from"], r["emoji"]) for r in row.payload["reactions"]]
 
@@ -252,3 +260,52 @@ async def test_claims_take_due_rows_once_until_they_run_out_or_are_released(stor
     assert [r.webhook_id for r in late] == ["wh_0", "wh_1", "wh_2", "wh_3", "wh_4"]
     assert await store.release_claims("node-c") == 5
     assert len(await store.claim_deliveries("node-a", now=1011.0, until=1020.0, limit=10)) == 5
+
+
+def _sent(msg_id: str, chat: str = CHAT, ts: float = 20.0) -> NewMessage:
+    return NewMessage(TOKEN, msg_id, chat, "out", "text", msg_id, ts, "sent", (("pending", ts), ("sent", ts)), True)
+
+
+async def test_sends_queued_together_share_one_job_and_move_each_chat_once(store: Store) -> None:
+    """Sends queued one after another are one job: each answered at its index (a repeat is not new
+    and stores no outbox rows), each chat left at its last message, as one move per send would."""
+    other = "60111111111@s.whatsapp.net"
+    await store.record_message(_incoming("IN1"))  # the chat had an unread incoming message
+    queued = [
+        store.submit_sent(_sent("S1"), [delivery(1)]),
+        store.submit_sent(_sent("S2", other, 21.0)),
+        store.submit_sent(_sent("S3", ts=22.0), [delivery(3)]),
+        store.submit_sent(_sent("S1"), [delivery(4)]),  # already queued: not new
+    ]
+    assert len({id(f) for f, _ in queued}) == 1 and [i for _, i in queued] == [0, 1, 2, 3]
+    results = await queued[0][0]
+    assert results == [True, True, True, False]
+    chats = {c.jid: c for c in await store.list_chats(TOKEN, limit=10)}
+    s3, s2 = await store.get_message(TOKEN, "S3"), await store.get_message(TOKEN, "S2")
+    assert s3 is not None and s2 is not None
+    assert (chats[CHAT].last_seq, chats[CHAT].last_at, chats[CHAT].unread) == (s3.seq, 22.0, 1)
+    assert (chats[other].last_seq, chats[other].last_at, chats[other].unread) == (s2.seq, 21.0, 0)
+    assert sorted(r.webhook_id for r in await store.list_deliveries(None, None, None, 10)) == ["wh_1", "wh_3"]
+    row = await store.get_message(TOKEN, "S1", history=True)
+    assert row is not None and [s for s, _ in row.history] == ["pending", "sent"]
+
+
+async def test_a_job_queued_between_sends_keeps_the_queue_order(store: Store) -> None:
+    """A receipt queued after a send is applied after it: the next send starts a job of its own
+    rather than joining the one queued before the receipt (which would then run too late for it)."""
+    first, i = store.submit_sent(_sent("S1"))
+    receipt = store.submit_receipt(TOKEN, ["S1", "S2"], "delivered", 30.0, [], lambda c: (c.id, []))
+    second, j = store.submit_sent(_sent("S2", ts=21.0))
+    assert second is not first and (i, j) == (0, 0)
+    assert (await first)[0] and (await second)[0]
+    changes, _ = await receipt
+    assert changes == ["S1"]  # S2 was not stored yet when the receipt was applied
+    s2 = await store.get_message(TOKEN, "S2")
+    assert s2 is not None and s2.status == "sent"
+
+
+async def test_sends_arriving_after_a_commit_took_the_job_start_a_new_one(store: Store) -> None:
+    first, _ = store.submit_sent(_sent("S1"))
+    await first  # taken and committed
+    second, index = store.submit_sent(_sent("S2"))
+    assert second is not first and index == 0 and (await second) == [True]
