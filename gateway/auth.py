@@ -145,6 +145,27 @@ class Authenticator:
     def is_admin_key(self, secret: str) -> bool:
         return hmac.compare_digest(secret.encode(), self._admin)
 
+    def credential_header(
+        self, conn: HTTPConnection, principal: Principal, allow_query: bool = False
+    ) -> tuple[str, str] | None:
+        """The credential of ``conn`` that authenticated ``principal``, as one request header that
+        authenticates it again elsewhere (a call another node runs for this connection: the WebSocket's
+        ``?apiKey=`` becomes ``X-API-Key``); None if ``conn`` carries it no longer."""
+        for kind, secret in credentials(conn, allow_query):
+            if not secret:
+                continue
+            if principal.credential is None:  # the admin key
+                if kind == "cookie" or not self.is_admin_key(secret):
+                    continue
+            elif hash_secret(secret) != principal.credential:
+                continue
+            if kind == "bearer":
+                return "authorization", f"Bearer {secret}"
+            if kind == "cookie":
+                return "cookie", f"{SESSION_COOKIE}={secret}"
+            return "x-api-key", secret
+        return None
+
     async def authenticate(self, conn: HTTPConnection, allow_query: bool = False) -> Principal | None:
         for kind, secret in credentials(conn, allow_query):
             if not secret:

@@ -1,9 +1,12 @@
 """Any node answers any call, and streams every event (CONTRACT §14), on a 3-node cluster of real
-processes: each device runs on one node, yet every node sends through it, reads its state with the same
-answer, and gives its WebSocket listeners the device's events in order."""
+processes: each device runs on one node, yet every node sends through it (files too), reads its state with
+the same answer (over HTTP and the WebSocket), and gives its WebSocket listeners the device's events in
+order."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -62,3 +65,39 @@ async def test_every_node_sends_reads_and_streams_every_device(cluster: Cluster)
     finally:
         for frames in sockets:
             await frames.close()
+
+
+async def test_every_node_sends_files_and_answers_socket_requests_for_every_device(cluster: Cluster) -> None:
+    """Multipart sends and the WebSocket's ``get_state`` / ``get_qr`` through every node, for every device:
+    the file reaches the device's WhatsApp intact (its SHA-256, as the sandbox received it), the frames are
+    the device's own state."""
+    await cluster.add_devices(TOKENS)
+    holders = await cluster.holders()
+    files = {i: os.urandom(1536 * 1024 + i) for i in range(len(cluster.nodes))}  # larger than a bus message
+    for i in range(len(cluster.nodes)):
+        frames = Frames(await websockets.connect(f"ws://127.0.0.1:{cluster.nodes[i].port}/ws?apiKey={API_KEY}"))
+        try:
+            await frames.event("connected")
+            async with cluster.client(i) as c:
+                for token in TOKENS:
+                    r = await c.post(
+                        "/messages",
+                        data={"token": token, "to": OTHER, "type": "document", "caption": f"n{i}"},
+                        files={"file": (f"f{i}.bin", files[i], "application/octet-stream")},
+                    )
+                    assert r.status_code == 200, (i, token, holders[token], r.text)
+                    for action, event in (("get_state", "session_state"), ("get_qr", "qrcode")):
+                        start = len(frames.frames)
+                        await frames.send(action, {"token": token})
+                        reply = await frames.wait(lambda f, want=event: f["event"] in (want, "error"), start=start)
+                        assert reply["event"] == event and reply["token"] == token, (i, token, reply)
+                        if event == "session_state":
+                            assert reply["data"]["status"] == "connected" and reply["data"]["token"] == token
+                        else:
+                            assert reply["data"] is None  # paired: no QR code
+        finally:
+            await frames.close()
+    for token in TOKENS:
+        r = await cluster.call("GET", f"/sandbox/devices/{token}/sent")
+        got = {m["text"]: m["media"]["sha256"] for m in r.json()["data"]["messages"]}
+        assert got == {f"n{i}": hashlib.sha256(data).hexdigest() for i, data in files.items()}

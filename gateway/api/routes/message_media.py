@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api import forwarding
 from gateway.api.envelope import ok
 from gateway.api.errors import ApiError, invalid
 from gateway.api.message_content import message_id
@@ -25,11 +26,14 @@ from gateway.api.routes.common import principal, raw_header, token_from, visible
 from gateway.api.routes.history import service
 from gateway.api.routes.media import api_error, media_service
 from gateway.api.uploads import read_multipart
+from gateway.auth import Principal
 from gateway.drivers.base import OutgoingMessage
 from gateway.idempotency import check_key, fingerprint
 from gateway.media import outgoing
 from gateway.media.errors import MediaError
 from gateway.media.outgoing import MediaSpec, seam_media
+from gateway.media.service import MediaService
+from gateway.media.storage import Spool
 from gateway.phones import InvalidPhone, to_jid
 from gateway.runtime import runtime
 from gateway.store import MediaRow
@@ -146,9 +150,15 @@ def _flag(value: str | None, name: str) -> bool:
 
 async def send_multipart(request: Request, recipient: Callable[[Any, Request], str]) -> Response:
     """``multipart/form-data``: fields ``token``, ``to``, ``type``, ``caption``, ``filename``,
-    ``voiceNote``, ``mentions`` (comma list) and one ``file`` part, spooled to disk as it arrives."""
+    ``voiceNote``, ``mentions`` (comma list) and one ``file`` part, spooled to disk as it arrives.
+
+    In a cluster, for a device on another node, the file is stored here as an upload (the media store is
+    shared) and the call goes to the device's node without its file part (gateway.api.forwarding
+    ``forward_upload``), where this route runs again with the upload in place of the part."""
     svc = media_service(request)
     key = check_key(raw_header(request, b"idempotency-key"))
+    p = principal(request)
+    forwarded = forwarding.forwarded_upload(request.scope)
     with svc.files.spool(svc.max_bytes) as spool:
         try:
             form = await read_multipart(request, spool)
@@ -172,16 +182,55 @@ async def send_multipart(request: Request, recipient: Callable[[Any, Request], s
             caption=caption,
             voice_note=_flag(f.get("voiceNote"), "voiceNote"),
         )
-        if not form.has_file:
+        row: MediaRow | None = None  # stored before the send runs: a forwarded one's, or one this node forwards
+        if forwarded is not None:
+            row = await _forwarded_row(request, forwarded)
+        elif not form.has_file:
             raise ApiError("INVALID_MEDIA", "the multipart body has no 'file' part")
-        print_ = (token, to, "media", spec_fingerprint(spec, spool.sha256), jids, quote)
-        p = principal(request)
+        print_ = (token, to, "media", spec_fingerprint(spec, row.sha256 if row else spool.sha256), jids, quote)
+        rt = runtime(request)
+        used = False  # whether the stored file went to a send (or to the node that runs it)
 
         async def action() -> MessageSent:
-            try:
-                row = await svc.ingest_spool(p.account_id, spool, filename=spec.filename, source="upload")
-            except MediaError as exc:
-                raise api_error(exc) from exc
-            return await _send(request, token, to, spec, jids, row, quote)
+            nonlocal used
+            used = True
+            stored = row if row is not None else await _store(svc, p, spool, spec)
+            return await _send(request, token, to, spec, jids, stored, quote)
 
-        return await respond(request, key, print_, action)
+        try:
+            if forwarding.elsewhere(rt, token):
+                if forwarded is not None:  # the device left this node meanwhile: never forwarded twice
+                    raise forwarding.moving(rt, token)
+                row = await _store(svc, p, spool, spec)
+                fields = {k: v for k, v in f.items() if k in MULTIPART_FIELDS}
+                if spec.filename:
+                    fields["filename"] = spec.filename  # the file part's own name, when no field names it
+                try:
+                    answer = await forwarding.forward_upload(rt, request.scope, token, fields, row.id)
+                except ApiError as exc:
+                    used = not forwarding.undelivered(exc)  # a call the owner may be running keeps its file
+                    raise
+                if answer is not None:
+                    used = True  # the owner's now: it sends it, or drops it as this node would
+                    return forwarding.as_response(answer)
+                # No node has the device: answered here, as on one node (the file stored already).
+            return await respond(request, key, print_, action)
+        finally:
+            if row is not None and not used:
+                await svc.discard(row.id)  # stored for a send that never ran (a replay, no owner): dropped
+
+
+async def _store(svc: MediaService, p: Principal, spool: Spool, spec: MediaSpec) -> MediaRow:
+    try:
+        return await svc.ingest_spool(p.account_id, spool, filename=spec.filename, source="upload")
+    except MediaError as exc:
+        raise api_error(exc) from exc
+
+
+async def _forwarded_row(request: Request, media_id: str) -> MediaRow:
+    """The upload a forwarded send's file part became, under the caller's account as any upload id."""
+    p = principal(request)
+    try:
+        return await media_service(request).get(media_id, p.account_id, p.is_admin)
+    except MediaError as exc:
+        raise ApiError("INVALID_MEDIA", f"no upload {media_id!r} (unknown, expired or another account's)") from exc

@@ -30,8 +30,10 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from gateway.api import forwarding
 from gateway.api.csrf import cross_site_refusal, same_origin
 from gateway.api.envelope import fail
+from gateway.api.errors import ApiError
 from gateway.api.gate import client_address
 from gateway.auth import Principal
 from gateway.events import CLIENT_EVENTS, Client
@@ -100,7 +102,8 @@ class Session:
         self.p = principal
         self.client = Client(principal.account_id, principal.is_admin, rt.settings.ws_queue_size)
         self.budget = self.budget_factory()
-        self.pending: Coroutine[Any, Any, None] | None = None  # an action that reads the store, for the reader to await
+        # An action that reads the store or asks another node, for the reader to await (replies stay in order).
+        self.pending: Coroutine[Any, Any, None] | None = None
         self.close_code: int | None = None  # set by the reader when it ends the connection itself
 
     def send(self, event: str, data: Any = None, token: str | None = None, message: str | None = None) -> None:
@@ -138,16 +141,54 @@ class Session:
         except InvalidPhone:
             return None
 
-    def _device(self, payload: dict[str, Any]) -> Any:
+    def ask(self, action: str, payload: dict[str, Any]) -> None:
+        """``get_state`` / ``get_qr``: answered from the device here, or — in a cluster, for a device this
+        node does not run — by the device's node (:meth:`_ask_owner`), awaited by the reader."""
         token = self._token(payload.get("token"))
         if token is None:
             self.error("'payload.token' must be a device token")
-            return None
+            return
         device = self.rt.devices.get(token)
-        if device is None or not self.p.can_see(device.row.owner_id):
-            self.error(f"no device for token {token}")
-            return None
-        return device
+        if device is None and forwarding.elsewhere(self.rt, token):
+            self.pending = self._ask_owner(action, token)
+        elif device is None or not self.p.can_see(device.row.owner_id):
+            self.no_device(token)
+        elif action == "get_state":
+            self.send("session_state", device.state(), token)
+        else:
+            self.send("qrcode", device.qr, token)
+
+    async def _ask_owner(self, action: str, token: str) -> None:
+        """The same answer as the device's node gives: the REST read a frame mirrors (``GET
+        /devices/{token}`` is ``session_state``'s data, ``GET /devices/{token}/qr`` carries ``qrcode``'s),
+        forwarded like any call about the device (gateway.api.forwarding ``get_from_owner``). Reusing them
+        keeps one protocol on the bus and one place deciding who may see a device — the owner's gate and
+        routes, with this socket's credential — rather than a second, WebSocket-only one to keep in step.
+        A device the caller may not see answers as one that does not exist; no live owner, no answer
+        in time or the bus down → an error frame with ``data.code`` ``DEVICE_MOVING`` and ``retryAfter``,
+        as HTTP's 503."""
+        path = f"/devices/{token}" if action == "get_state" else f"/devices/{token}/qr"
+        try:
+            data = await forwarding.get_from_owner(self.rt, self.ws, self.p, token, path)
+        except ApiError as exc:
+            if exc.code == "DEVICE_NOT_FOUND":
+                self.no_device(token)
+                return
+            refusal: dict[str, Any] = {"code": exc.code}
+            retry = exc.headers.get("Retry-After")
+            if retry is not None and retry.isdigit():
+                refusal["retryAfter"] = int(retry)
+            self.send("error", refusal, token, exc.message)
+            return
+        if data is None:  # no node has the device: as for any unknown one
+            self.no_device(token)
+        elif action == "get_state":
+            self.send("session_state", data, token)
+        else:
+            self.send("qrcode", data.get("qr") if isinstance(data, dict) else None, token)
+
+    def no_device(self, token: str) -> None:
+        self.error(f"no device for token {token}")
 
     def handle(self, raw: str) -> None:
         if len(raw) > MAX_FRAME:
@@ -170,14 +211,8 @@ class Session:
             self.send("pong")
         elif action == "whoami":
             self.send("whoami", self.identity())
-        elif action == "get_state":
-            device = self._device(payload)
-            if device is not None:
-                self.send("session_state", device.state(), device.token)
-        elif action == "get_qr":
-            device = self._device(payload)
-            if device is not None:
-                self.send("qrcode", device.qr, device.token)
+        elif action in ("get_state", "get_qr"):
+            self.ask(action, payload)
         elif action == "list_devices":
             self.pending = self._list_devices()  # reads the store in a cluster: awaited by the reader
         elif action == "subscribe":
@@ -317,7 +352,7 @@ async def _read(ws: WebSocket, session: Session) -> None:
                     session.error("frame is not UTF-8 text")
                     continue
             session.handle(text)
-            if session.pending is not None:  # an action that reads the store (the cluster's device list)
+            if session.pending is not None:  # an action that reads the store or asks the device's node
                 pending, session.pending = session.pending, None
                 await pending
 
