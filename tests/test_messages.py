@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from gateway.drivers.base import FencedError
 from tests.support.accounts import Tenants
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway
@@ -215,6 +217,25 @@ async def test_a_failed_send_is_not_remembered(gw: Gateway) -> None:
     r = await gw.post("/messages", body, headers={"Idempotency-Key": "retry-me"})
     assert r.status_code == 200 and r.headers["Idempotent-Replayed"] == "false"
     assert len(await sent(gw)) == 1
+
+
+async def test_a_send_refused_by_the_session_stores_fence_answers_device_moving(
+    gw: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The driver reports that the session store refused its write (another node holds the device now,
+    CONTRACT §14): 503 DEVICE_MOVING with Retry-After, as for any device changing hands — never a 500,
+    and no failed message recorded for it here."""
+    await gw.pair()
+    driver = gw.rt.devices.get(TOKEN).driver
+
+    async def fenced(to: str, text: str) -> None:
+        raise FencedError("this node no longer holds the device: pq: wa-gateway fence: node n1 …")
+
+    monkeypatch.setattr(driver, "send_text", fenced)
+    r = await gw.post("/messages", {"token": TOKEN, "to": PEER, "text": "stale"})
+    assert error(r) == (503, "DEVICE_MOVING")
+    assert int(r.headers["Retry-After"]) >= 1
+    assert (await gw.http.get(f"/devices/{TOKEN}/messages")).json()["data"]["messages"] == []
 
 
 async def test_idempotency_survives_a_restart(gateway_factory: Any, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ from gateway.drivers.base import (
     Disconnected,
     Driver,
     DriverError,
+    FencedError,
     Group,
     LoggedOut,
     Method,
@@ -218,6 +219,13 @@ class Device:
                 if delay:
                     with contextlib.suppress(DriverError):
                         await self.driver.set_typing(to_jid, False)
+            except FencedError as exc:  # another node holds the device now: it is being stopped here
+                retry = self.m.placement.retry_after_s if self.m.placement is not None else 1
+                raise ApiError(
+                    "DEVICE_MOVING",
+                    f"device {self.token} is being moved to another node; try again shortly",
+                    {"Retry-After": str(retry)},
+                ) from exc
             except NotConnectedError as exc:
                 raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
             except DriverError as exc:

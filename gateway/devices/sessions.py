@@ -5,7 +5,9 @@ A driver may not import the store; the composition root hands it a
 instead. :func:`upgrade_shared_sessions` runs whatsmeow's schema upgrade once,
 under the store's advisory lock, before any device connects: whatsmeow's
 upgrade takes no lock, and eight nodes upgrading a fresh database at once
-leave seven failed.
+leave seven failed. Then, under the same lock, it fences whatsmeow's tables
+(a trigger refusing a write from a node of the cluster that does not hold
+the device's lease), tables the upgrade may just have made.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ class StoreSessions:
 
 async def upgrade_shared_sessions(store: Store, upgrade: Callable[[], int]) -> int:
     """Run ``upgrade`` (blocking: whatsmeow's schema upgrade) on a thread, holding the advisory lock
-    every node takes for it; returns the number of WhatsApp devices the shared store holds."""
+    every node takes for it, then fence whatsmeow's per-device tables; returns the number of WhatsApp
+    devices the shared store holds."""
     async with store.exclusive(WHATSMEOW_LOCK_KEY):
         devices = await asyncio.to_thread(upgrade)
-    log.info("whatsmeow.schema_ready", devices=devices)
+        fenced = await store.install_whatsmeow_fence()
+    log.info("whatsmeow.schema_ready", devices=devices, fenced_tables=len(fenced))
     return devices

@@ -52,6 +52,12 @@ class NotConnectedError(DriverError):
     """The call needs a live connection."""
 
 
+class FencedError(NotConnectedError):
+    """The session store refused the write: this node no longer holds the device (cluster mode: its lease
+    expired or moved, and the fence at whatsmeow's tables stops a stale owner). The device is being
+    stopped here; a caller should retry, and reach the device's new node."""
+
+
 class SendError(DriverError):
     """The message was not sent."""
 

@@ -266,4 +266,9 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE devices ADD COLUMN jid TEXT;
     """,
+    # 11 (cluster): the fence on whatsmeow's tables is PostgreSQL's alone (a trigger function checking the
+    # leases): on SQLite each device's session is a file of one process. Kept so both lists stay twins.
+    """
+    SELECT 1;
+    """,
 ]

@@ -10,7 +10,6 @@ makes those dials fail at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sqlite3
 import subprocess
@@ -27,50 +26,9 @@ import pytest
 from gateway.drivers.base import ConnectError, Driver, DriverOptions, NotConnectedError
 from gateway.drivers.neonize import NeonizeDriver
 from tests.support.poll import until
+from tests.support.silent_proxy import SilentProxy
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-class SilentProxy:
-    """Accepts TCP connections and never answers; ``hang_up()`` closes them all.
-
-    ``dials`` counts whatsmeow's dials (they send a CONNECT request); the
-    driver's pre-flight probe connects and hangs up without a word.
-    """
-
-    def __init__(self) -> None:
-        self.writers: list[asyncio.StreamWriter] = []
-        self.dials = 0
-        self.server: asyncio.Server | None = None
-        self.url = ""
-
-    async def start(self) -> None:
-        async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self.writers.append(writer)
-            with contextlib.suppress(OSError):
-                if await reader.read(1):
-                    self.dials += 1
-
-        self.server = await asyncio.start_server(hold, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    def hang_up(self) -> None:
-        for writer in self.writers:
-            writer.close()
-
-    async def stop(self) -> None:
-        self.hang_up()
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[SilentProxy]:
-    silent = SilentProxy()
-    await silent.start()
-    yield silent
-    await silent.stop()
 
 
 @pytest.fixture

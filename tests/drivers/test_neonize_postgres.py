@@ -21,16 +21,19 @@ from typing import Any
 
 import asyncpg
 import pytest
+from neonize.client import ContactStore
+from neonize.utils.jid import build_jid
 
 from gateway.devices.sessions import StoreSessions, upgrade_shared_sessions
-from gateway.drivers.base import ConnectError, DriverOptions, LoggedOut
+from gateway.drivers.base import ConnectError, DriverOptions, FencedError, LoggedOut, SendError
 from gateway.drivers.neonize import NeonizeDriver
 from gateway.drivers.neonize.sessions import session_dsn, upgrade_schema
 from gateway.drivers.neonize.threads import GO_MAP_LOCK
+from gateway.drivers.neonize.translate import map_error
 from gateway.store import DeviceRow, Store
-from tests.drivers.test_neonize_offline import SilentProxy
 from tests.support.net import free_port
 from tests.support.poll import until
+from tests.support.silent_proxy import SilentProxy
 from tests.support.whatsmeow import insert_into_postgres
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,14 +75,6 @@ async def store(pg_database: str, tmp_path: Path) -> AsyncIterator[Store]:
     s = await Store.open(tmp_path / "unused", pg_database)
     yield s
     await s.close()
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[SilentProxy]:
-    silent = SilentProxy()
-    await silent.start()
-    yield silent
-    await silent.stop()
 
 
 @pytest.fixture
@@ -360,3 +355,54 @@ async def test_the_connections_whatsmeow_leaks_are_closed_by_the_server(
 
 async def _closed(admin: asyncpg.Connection, database: str) -> bool:
     return await _whatsmeow_connections(admin, database) == 0
+
+
+async def test_a_node_that_lost_the_device_has_whatsmeows_own_writes_refused_and_lives_on(
+    pg_database: str, store: Store, proxy: SilentProxy, tmp_path: Path
+) -> None:
+    """The fence at whatsmeow's tables, seen from Go: a node's whatsmeow (its connections named after the
+    node) writes a device's session rows — here a contact name, through whatsmeow's own store while its
+    dial hangs — refused while another node holds the device's lease, as a Python exception the driver maps
+    to FencedError (never a crash); written once the lease is this node's."""
+    token = "60111111111"
+    await upgrade_shared_sessions(store, functools.partial(upgrade_schema, session_dsn(pg_database)))
+    await insert_into_postgres(pg_database, ALICE, "Alice")
+    await _register(store, token, ALICE)
+    for node in ("n0", "n1"):
+        await store.node_beat(node, 30, 5)
+    [held] = await store.acquire_leases("n0", [token], 30, 5)
+    options = DriverOptions(
+        data_dir=tmp_path / "data",
+        extra={"neonize_preflight": False, "neonize_proxy": proxy.url, "neonize_connect_timeout_s": 30},
+        session_db=session_dsn(pg_database, await store.server_version(), "whatsmeow n1"),
+    )
+    options.sessions = StoreSessions(store)
+    driver = NeonizeDriver(token, options, ALICE)
+    task = asyncio.create_task(driver.connect("qr"))
+    try:
+        await until(lambda: proxy.dials >= 1, 20, "the attempt dialing")
+        assert driver._attempt is not None
+        contacts = ContactStore(driver._attempt.uuid)  # whatsmeow's store of this attempt's client
+
+        def put_name(name: str) -> None:
+            with GO_MAP_LOCK:  # goneonize reads its client map: no set-up or stop may write it meanwhile
+                contacts.put_contact_name(build_jid("60199999999"), name, name)
+
+        with pytest.raises(Exception, match="wa-gateway fence: node n1 does not hold the lease") as refused:
+            await asyncio.to_thread(put_name, "from n1, stale")
+        assert isinstance(map_error(refused.value, SendError), FencedError)
+
+        await store.release_leases("n0", {token: held.fence}, 5)  # the device moves to n1
+        assert [h.node for h in await store.acquire_leases("n1", [token], 30, 5)] == ["n1"]
+        await asyncio.to_thread(put_name, "from n1, the holder")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await driver.close()
+    conn = await asyncpg.connect(pg_database)
+    try:
+        assert await conn.fetchval("SELECT full_name FROM whatsmeow_contacts WHERE our_jid = $1", ALICE) == (
+            "from n1, the holder"
+        )
+    finally:
+        await conn.close()

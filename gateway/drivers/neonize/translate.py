@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from gateway.drivers.base import (
     Connected,
     DriverError,
+    FencedError,
     Group,
     GroupInfo,
     GroupParticipant,
@@ -500,11 +501,17 @@ _NOT_CONNECTED_MARKERS = (
 )
 
 
+FENCE_MARKER = "wa-gateway fence"  # the refusal of gateway_whatsmeow_fence() (gateway/store/pg_schema.py, 11)
+
+
 def map_error(exc: BaseException, kind: type[DriverError]) -> DriverError:
-    """A neonize failure as the seam's exception: NotConnectedError when the socket is down."""
+    """A neonize failure as the seam's exception: NotConnectedError when the socket is down, FencedError
+    when the shared store refused whatsmeow's write because another node holds the device now."""
     if isinstance(exc, DriverError):
         return exc
     message = str(exc) or type(exc).__name__
+    if FENCE_MARKER in message:
+        return FencedError(f"this node no longer holds the device: {message}")
     if any(marker in message.lower() for marker in _NOT_CONNECTED_MARKERS):
         return NotConnectedError(message)
     return kind(message)
