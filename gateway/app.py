@@ -67,6 +67,7 @@ from gateway.devices import DeviceManager
 from gateway.devices.sessions import StoreSessions, upgrade_shared_sessions
 from gateway.drivers import make_driver
 from gateway.drivers.base import DriverOptions
+from gateway.drivers.sandbox_log import MAX_KEPT as SANDBOX_SENT_KEPT
 from gateway.events import Hub
 from gateway.idempotency import IdempotencyKeys
 from gateway.media.service import MediaService
@@ -155,7 +156,7 @@ async def build_runtime(settings: Settings, stack: contextlib.AsyncExitStack) ->
         # The simulated WhatsApp every node shares: pairing moves with the device, double connections show.
         from gateway.store.sandbox_world import SandboxWorldStore  # asyncpg: loaded by a cluster only
 
-        world = SandboxWorldStore(settings.database_url, settings.node_id)
+        world = SandboxWorldStore(settings.database_url, settings.node_id, sent_kept=SANDBOX_SENT_KEPT)
         await world.start()
         stack.push_async_callback(_logged, "sandbox world", world.stop)
     options = _driver_options(settings, world)

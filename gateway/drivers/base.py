@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 Method = Literal["qr", "code"]
 ReceiptType = Literal["delivered", "read", "played"]
@@ -569,14 +569,35 @@ class SessionDirectory(Protocol):
         ...
 
 
+# What the simulated WhatsApp received (``GET /sandbox/devices/{token}/sent``): id, to, text, when, the rest of
+# the record (None for a plain text).
+SentRecord = tuple[str, str, str | None, datetime, dict[str, Any] | None]
+
+
 class SandboxWorld(Protocol):
-    """The simulated WhatsApp's state that outlives one node (cluster mode): pairing, and every connection
-    it sees, so a device connected on two nodes at once is recorded. Writes are made in order, in the
-    background; ``is_paired`` answers from what was read last (``refresh`` reads one device again)."""
+    """The simulated WhatsApp's state that outlives one node (cluster mode): pairing, what each device sent,
+    and every connection it sees, so a device connected on two nodes at once is recorded. Writes are made
+    in order, in the background (``drain`` waits for those made so far); ``is_paired`` and ``sent_records``
+    answer from what was read last (``refresh`` reads one device again)."""
 
     def is_paired(self, token: str) -> bool: ...
 
     async def refresh(self, token: str) -> None: ...
+
+    def sent_records(self, token: str) -> list[SentRecord]:
+        """What ``token`` sent, oldest first, as ``refresh`` read it (the newest kept)."""
+        ...
+
+    def record_sent(self, token: str, records: list[SentRecord]) -> None:
+        """Keep records ``token`` sent (or edited: same id, same place), written with every device's of
+        this turn of the loop."""
+        ...
+
+    def forget_sent(self, token: str) -> None: ...
+
+    async def drain(self) -> None:
+        """Wait until every write made so far has reached the database (or failed)."""
+        ...
 
     def set_paired(self, token: str, paired: bool) -> None: ...
 

@@ -72,7 +72,7 @@ from gateway.drivers.base import (
     SendError,
     SentMessage,
 )
-from gateway.drivers.sandbox_log import MAX_KEPT, SentLog
+from gateway.drivers.sandbox_log import MAX_KEPT, FileSink, SentLog, WorldSink
 from gateway.ids import message_id as new_message_id
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
@@ -125,8 +125,10 @@ class SandboxDriver:
         self._receipt_timer: asyncio.TimerHandle | None = None
         self._down_until = 0.0
         # What WhatsApp received, oldest first: id, to, text, when, the rest of the record (None for a
-        # plain text: the fast path stays a tuple). Kept on disk too: WhatsApp outlives a gateway crash.
-        self._log = SentLog(Path(str(self.session_path) + "-sent.jsonl"))
+        # plain text: the fast path stays a tuple). Kept on disk too: WhatsApp outlives a gateway crash —
+        # in a cluster in the shared world, as the device moves between nodes.
+        sink = WorldSink(self._world, token) if self._world is not None else None
+        self._log = SentLog(sink or FileSink(Path(str(self.session_path) + "-sent.jsonl")))
         self._sent = self._log.entries
         self.typing: deque[tuple[str, bool]] = deque(maxlen=MAX_KEPT)  # composing on/off, newest last
         self.presence: deque[tuple[str, PresenceState]] = deque(maxlen=MAX_KEPT)  # chat, state
@@ -205,6 +207,8 @@ class SandboxDriver:
     async def close(self) -> None:
         await self.disconnect()
         self._log.close()
+        if self._world is not None:  # what it sent is in the world before the next node reads it
+            await self._world.drain()
 
     async def send_text(self, to: str, text: str) -> SentMessage:
         self._require_connected()

@@ -357,11 +357,27 @@ PG_MIGRATIONS: list[str] = [
     END
     $fence$;
     """,
+    # 12 (cluster): what the sandbox's simulated WhatsApp received from each device, whichever node sent it
+    # (GET /sandbox/devices/{token}/sent); on one node a file beside the session. ``seq`` orders it (an edit
+    # keeps its record's place); the newest 1,000 per device are kept (gateway/store/sandbox_world.py).
+    """
+    CREATE TABLE sandbox_sent (
+        token  TEXT NOT NULL,
+        id     TEXT NOT NULL,
+        seq    BIGSERIAL NOT NULL,
+        to_jid TEXT NOT NULL,
+        text   TEXT,
+        at     DOUBLE PRECISION NOT NULL,
+        record TEXT,
+        PRIMARY KEY (token, id)
+    );
+    CREATE INDEX sandbox_sent_order ON sandbox_sent(token, seq);
+    """,
 ]
 
 
-# Tables only PostgreSQL has (migration 9): what nodes of a cluster share. SQLite's twin of that migration is empty.
-PG_ONLY_TABLES = frozenset({"nodes", "device_leases", "sandbox_sessions", "sandbox_connections"})
+# Tables only PostgreSQL has (migrations 9 and 12): what nodes of a cluster share. SQLite's twins are empty.
+PG_ONLY_TABLES = frozenset({"nodes", "device_leases", "sandbox_sessions", "sandbox_connections", "sandbox_sent"})
 
 
 class SchemaError(Exception):

@@ -1,9 +1,15 @@
 """The sandbox driver's simulated WhatsApp, shared by every node of a cluster (PostgreSQL only).
 
-On one node the sandbox keeps pairing in ``<token>.db`` and knows its own connections. In a cluster a
-device moves between nodes, so its pairing lives here (``sandbox_sessions``), and every connection the
-simulated WhatsApp sees is a row of ``sandbox_connections``: so a device connected twice at once — the
-thing leases exist to prevent — is visible, and tests assert it never happens rather than assume it.
+On one node the sandbox keeps pairing in ``<token>.db``, what each device sent in ``<token>.db-sent.jsonl``,
+and knows its own connections. In a cluster a device moves between nodes, so its pairing lives here
+(``sandbox_sessions``), so does what it sent (``sandbox_sent``: ``GET /sandbox/devices/{token}/sent`` shows
+everything whichever node sent it), and every connection the simulated WhatsApp sees is a row of
+``sandbox_connections``: so a device connected twice at once — the thing leases exist to prevent — is
+visible, and tests assert it never happens rather than assume it.
+
+What devices send is written as the single node writes its files: the records of one turn of the event
+loop, every device's, in one statement at its end (an edit keeps its record's place: ``seq`` is drawn
+once); each device keeps its newest ``sent_kept``, older rows deleted once it has twice that many.
 
 Each row carries the PostgreSQL backend of this node's own connection to the database, which lives as
 long as the node's process: when another node connects the device, an open row whose backend is gone
@@ -18,21 +24,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import orjson
 import structlog
 
 log = structlog.get_logger("gateway.store")
+
+# id, to, text, when, the rest of the record (gateway.drivers.base.SentRecord)
+Sent = tuple[str, str, str | None, datetime, dict[str, Any] | None]
+
+_WRITE_SENT = (
+    "INSERT INTO sandbox_sent (token, id, to_jid, text, at, record)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::text[])"
+    " ON CONFLICT (token, id) DO UPDATE SET to_jid = EXCLUDED.to_jid, text = EXCLUDED.text, at = EXCLUDED.at,"
+    " record = EXCLUDED.record"
+)
+_TRIM_SENT = (
+    "DELETE FROM sandbox_sent s USING unnest($1::text[]) AS t(token)"
+    " WHERE s.token = t.token AND s.seq < (SELECT k.seq FROM sandbox_sent k WHERE k.token = t.token"
+    " ORDER BY k.seq DESC OFFSET $2 - 1 LIMIT 1)"
+)
 
 
 class SandboxWorldStore:
     """One node's view of the simulated WhatsApp: a connection of its own, writes in the order made."""
 
-    def __init__(self, url: str, node: str) -> None:
+    def __init__(self, url: str, node: str, sent_kept: int = 1000) -> None:
         self.url = url
         self.node = node
+        self.sent_kept = sent_kept
+        self._sent: dict[str, list[Sent]] = {}  # token → what it sent, as refresh read it
+        self._sent_rows: dict[str, int] = {}  # token → rows it has in sandbox_sent, as far as this node knows
+        self._sent_batch: list[tuple[str, Sent]] = []  # this turn of the loop's records, every device's
         self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()  # FIFO: writes reach the database in the order the driver made them
         self._paired: set[str] = set()
@@ -45,6 +73,7 @@ class SandboxWorldStore:
         self._paired = {r[0] for r in rows}
 
     async def stop(self) -> None:
+        self._flush_sent()
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=2)
         if self._conn is not None:
@@ -72,12 +101,31 @@ class SandboxWorldStore:
         return token in self._paired
 
     async def refresh(self, token: str) -> None:
-        """Read ``token``'s pairing again (it may have been paired on another node)."""
-        row = await self._do("refresh", lambda c: c.fetchrow("SELECT 1 FROM sandbox_sessions WHERE token = $1", token))
-        if row is not None:
+        """Read ``token``'s pairing and what it sent again (it may have been paired, and sent, on another node)."""
+
+        async def read(c: asyncpg.Connection) -> tuple[bool, list[Any], int]:
+            paired = await c.fetchrow("SELECT 1 FROM sandbox_sessions WHERE token = $1", token)
+            rows = await c.fetch(
+                "SELECT id, to_jid, text, at, record, count(*) OVER () FROM sandbox_sent WHERE token = $1"
+                " ORDER BY seq DESC LIMIT $2",
+                token,
+                self.sent_kept,
+            )
+            return paired is not None, list(rows), int(rows[0][5]) if rows else 0
+
+        answer = await self._do("refresh", read)
+        if answer is None:  # the database is away: the device starts from what this node knew
+            return
+        paired, rows, count = answer
+        if paired:
             self._paired.add(token)
         else:
             self._paired.discard(token)
+        self._sent[token] = [
+            (r[0], r[1], r[2], datetime.fromtimestamp(r[3], UTC), orjson.loads(r[4]) if r[4] is not None else None)
+            for r in reversed(rows)
+        ]
+        self._sent_rows[token] = count
 
     def set_paired(self, token: str, paired: bool) -> None:
         if paired:
@@ -87,6 +135,57 @@ class SandboxWorldStore:
             self._paired.discard(token)
             sql = "DELETE FROM sandbox_sessions WHERE token = $1"
         self._later("pairing", lambda c: c.execute(sql, token))
+
+    # --- what devices sent ---------------------------------------------------------------------
+
+    def sent_records(self, token: str) -> list[Sent]:
+        return self._sent.pop(token, [])
+
+    def record_sent(self, token: str, records: list[Sent]) -> None:
+        if not self._sent_batch:
+            asyncio.get_running_loop().call_soon(self._flush_sent)
+        self._sent_batch.extend((token, r) for r in records)
+
+    def forget_sent(self, token: str) -> None:
+        self._sent_batch = [(t, r) for t, r in self._sent_batch if t != token]  # nothing of it is written after
+        self._sent.pop(token, None)
+        self._sent_rows.pop(token, None)
+        self._later("sent", lambda c: c.execute("DELETE FROM sandbox_sent WHERE token = $1", token))
+
+    async def drain(self) -> None:
+        self._flush_sent()
+        if self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def _flush_sent(self) -> None:
+        """The turn's records, every device's, in one statement (an id written twice in it: the last record,
+        once — a row may be changed once per statement); then the devices past twice their keep trimmed."""
+        batch, self._sent_batch = self._sent_batch, []
+        if not batch:
+            return
+        last: dict[tuple[str, str], Sent] = {}
+        for token, sent in batch:
+            last[(token, sent[0])] = sent
+        rows = [
+            (token, msg_id, to, text, at.timestamp(), orjson.dumps(record).decode() if record else None)
+            for (token, _), (msg_id, to, text, at, record) in last.items()
+        ]
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        trim: list[str] = []
+        for token, written in Counter(t for t, _ in last).items():
+            kept = self._sent_rows.get(token, 0) + written  # an edit counts too: trimmed a little early
+            if kept > 2 * self.sent_kept:
+                trim.append(token)
+                kept = self.sent_kept
+            self._sent_rows[token] = kept
+
+        async def write(c: asyncpg.Connection) -> None:
+            async with c.transaction():
+                await c.execute(_WRITE_SENT, *columns)
+                if trim:
+                    await c.execute(_TRIM_SENT, trim, self.sent_kept)
+
+        self._later("sent", write)
 
     # --- connections ---------------------------------------------------------------------------
 

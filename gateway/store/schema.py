@@ -271,4 +271,9 @@ MIGRATIONS: list[str] = [
     """
     SELECT 1;
     """,
+    # 12 (cluster): the sandbox's shared record of what each device sent is PostgreSQL's alone; one node keeps
+    # it in a file beside the device's session (gateway/drivers/sandbox_log.py). Kept so both lists stay twins.
+    """
+    SELECT 1;
+    """,
 ]
