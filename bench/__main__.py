@@ -41,6 +41,7 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("send_cost", 300, ["--requests", "3000", "--rounds", "1"]),
     ("failover", 600, ["--devices", "24", "--ttl", "3"]),
     ("cluster", 300, ["--requests", "100", "--warmup", "20"]),
+    ("fence", 300, ["--rows", "2000", "--rounds", "3"]),
 ]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from bench import __main__ as bench_main
 from bench import cluster, devices, failover, fanout, gateway_api, report, soak, stats
+from bench import fence as bench_fence
 from bench import http as bench_http
 from bench import outbox_cluster as bench_outbox_cluster
 from bench import store as bench_store
@@ -109,6 +110,15 @@ def test_cluster_outbox_benchmark_delivers_every_row_once() -> None:
     for r in result["runs"]:
         assert r["received"] == 200 and r["left_pending"] == 0 and r["bad_signatures"] == 0
     assert result["targets"]["webhooks_lost"]["value"] == 0
+
+
+@pytest.mark.bench
+def test_fence_benchmark_times_the_trigger_and_refuses_every_stale_write() -> None:
+    """The three kinds of write are timed, and a node without the lease writes nothing of another's device."""
+    result = bench_fence.run(rows=50, rounds=1, devices=6)
+    assert set(result["us_per_insert"]) == {"holder", "no_node", "no_trigger"}
+    assert result["stale_writes"] == {"refused": 5, "tried": 5}
+    assert result["targets"]["stale_node_writes_let_through"]["value"] == 0
 
 
 @pytest.mark.bench

@@ -35,6 +35,8 @@ import structlog
 
 log = structlog.get_logger("gateway.store")
 
+DRAIN_TIMEOUT_S = 2.0
+
 # id, to, text, when, the rest of the record (gateway.drivers.base.SentRecord)
 Sent = tuple[str, str, str | None, datetime, dict[str, Any] | None]
 
@@ -75,7 +77,7 @@ class SandboxWorldStore:
     async def stop(self) -> None:
         self._flush_sent()
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=2)
+            await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.close(timeout=2)
@@ -153,9 +155,11 @@ class SandboxWorldStore:
         self._later("sent", lambda c: c.execute("DELETE FROM sandbox_sent WHERE token = $1", token))
 
     async def drain(self) -> None:
+        """Wait for the writes made so far — at most ``DRAIN_TIMEOUT_S``: with the database away, a device
+        being stopped must not wait for it (what it sent is then lost with the write, as by a kill)."""
         self._flush_sent()
         if self._tasks:
-            await asyncio.wait(set(self._tasks))
+            await asyncio.wait(set(self._tasks), timeout=DRAIN_TIMEOUT_S)
 
     def _flush_sent(self) -> None:
         """The turn's records, every device's, in one statement (an id written twice in it: the last record,

@@ -131,9 +131,10 @@ class WhatsmeowQueries:
         for table, column in sorted(fenced.items()):
             if table in present or not (_IDENTIFIER.fullmatch(table) and _IDENTIFIER.fullmatch(column)):
                 continue
-            await self.db.direct(
-                f'CREATE TRIGGER {FENCE_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE ON "{table}"'
-                f" FOR EACH ROW EXECUTE FUNCTION gateway_whatsmeow_fence('{column}')"
+            await self.db.direct(  # WHEN: a session of no node (import, an operator) never enters PL/pgSQL
+                f'CREATE TRIGGER {FENCE_TRIGGER} BEFORE INSERT OR UPDATE OR DELETE ON "{table}" FOR EACH ROW'
+                f" WHEN (current_setting('application_name') LIKE 'whatsmeow %')"
+                f" EXECUTE FUNCTION gateway_whatsmeow_fence('{column}')"
             )
         return sorted(fenced)
 
