@@ -43,20 +43,6 @@ with warnings.catch_warnings():
     subprocess._cleanup()  # type: ignore[attr-defined]
 
 
-# Marks of the tests that take seconds each (a real process, a browser, a benchmark's load).
-SLOW_MARKS = ("bench", "e2e", "browser")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules with slow tests run first, each module's tests still together and in order.
-
-    xdist (``--dist worksteal``, pyproject's addopts) gives each worker half of this list and lets a
-    worker that runs out take the back half of what another has left: with the slow tests in front,
-    what is stolen late is short, and no worker is left running 30 s tests while the other idles."""
-    slow_modules = {item.module for item in items if any(item.get_closest_marker(m) for m in SLOW_MARKS)}
-    items.sort(key=lambda item: item.module not in slow_modules)  # stable: order within each group kept
-
-
 @pytest.fixture(autouse=True)
 def _reset_structlog() -> None:
     structlog.reset_defaults()
