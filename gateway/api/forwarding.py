@@ -155,10 +155,6 @@ async def dispatch(rt: Runtime, scope: Scope, receive: Receive, send: Send, app:
         await error_response(exc)(scope, receive, send)
         return
     scope["route"] = route  # the access log and metrics name the operation, as for a local call
-    if len(body) > forwarder.max_body:
-        message = f"a body forwarded to the device's node is limited to {forwarder.max_body} bytes"
-        await fail("PAYLOAD_TOO_LARGE", message, 413)(scope, receive, send)
-        return
     try:
         answer = await to_owner(rt, token, request_meta(scope), body)
     except ApiError as exc:
@@ -175,9 +171,13 @@ async def dispatch(rt: Runtime, scope: Scope, receive: Receive, send: Send, app:
 async def to_owner(rt: Runtime, token: str, meta: dict[str, Any], body: bytes) -> Answer | None:
     """The answer of the node that runs ``token`` (not this one) to the call ``meta``/``body``; None
     when no node's registry has the device (the caller answers it here, as for any unknown device).
-    Nobody serving it, no answer in time or the bus down → :class:`ApiError` ``DEVICE_MOVING``."""
+    Nobody serving it, no answer in time or the bus down → :class:`ApiError` ``DEVICE_MOVING``; a body
+    larger than one bus message → ``PAYLOAD_TOO_LARGE``."""
     forwarder = rt.forwarder
     assert forwarder is not None, "only a cluster forwards"
+    if len(body) > forwarder.max_body:
+        message = f"a body forwarded to the device's node is limited to {forwarder.max_body} bytes"
+        raise ApiError("PAYLOAD_TOO_LARGE", message)
     known: list[bool] = []  # whether the registry has the device, asked once at most
 
     async def exists() -> bool:
@@ -224,11 +224,6 @@ async def forward_upload(
     same call with the form's ``fields`` only (a few KiB at most: never the file) and the upload's id in
     :data:`UPLOAD_HEADER`. As :func:`to_owner`."""
     body, content_type = form_body(fields)
-    forwarder = rt.forwarder
-    assert forwarder is not None, "only a cluster forwards"
-    if len(body) > forwarder.max_body:
-        message = f"a body forwarded to the device's node is limited to {forwarder.max_body} bytes"
-        raise ApiError("PAYLOAD_TOO_LARGE", message)
     meta = request_meta(scope)
     meta["headers"] = [
         *((k, v) for k, v in meta["headers"] if k.lower() != "content-type"),

@@ -16,6 +16,7 @@ from gateway.api.forwarding import ROUTES, match
 from tests.support.constants import OTHER, TOKEN
 from tests.support.errors import assert_error
 from tests.support.gateway import Gateway
+from tests.support.nodes import owned_by_a
 
 SENDER = "60198765431"
 
@@ -33,14 +34,6 @@ def same_answer(x: httpx.Response, y: httpx.Response) -> None:
     assert {k: v for k, v in x.headers.items() if k not in skip} == {
         k: v for k, v in y.headers.items() if k not in skip
     }
-
-
-async def owned_by_a(nodes: list[Gateway]) -> tuple[Gateway, Gateway]:
-    a, b = nodes
-    await a.pair(TOKEN)
-    await a.rt.forwarder.on_acquired(TOKEN)
-    await a.rt.bus._nc.flush()
-    return a, b
 
 
 def test_the_forwarded_routes_come_from_the_operations_table() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,8 @@ from tests.media import samples
 from tests.support.constants import OTHER, TOKEN
 from tests.support.errors import assert_error
 from tests.support.gateway import Gateway
-from tests.support.nodes import start_nodes
+from tests.support.nodes import owned_by_a, start_nodes
+from tests.support.streaming import post_measuring_peak
 
 NOWHERE = "60123456733"
 
@@ -36,14 +36,6 @@ async def nodes(
 ) -> list[Gateway]:
     """``n0`` and ``n1`` sharing one MEDIA_DIR, as a cluster's nodes mount one volume."""
     return await start_nodes(gateway_factory, tmp_path, pg_database, nats_url, media_dir=tmp_path / "media")
-
-
-async def owned_by_a(nodes: list[Gateway]) -> tuple[Gateway, Gateway]:
-    a, b = nodes
-    await a.pair(TOKEN)
-    await a.rt.forwarder.on_acquired(TOKEN)
-    await a.rt.bus._nc.flush()
-    return a, b
 
 
 async def send_file(
@@ -100,14 +92,7 @@ async def test_a_50_mb_file_through_another_node_is_streamed_not_held(nodes: lis
             yield f'\r\n--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}'.encode()
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    tracemalloc.start()
-    try:
-        r = await b.http.post(
-            "/messages", content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
-        )
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    r, peak = await post_measuring_peak(b.http, "/messages", body(), boundary)
     assert r.status_code == 200, r.text
     assert peak < 20 * 1024 * 1024, f"peak Python allocations {peak / 1e6:.1f} MB"
     [m] = await sent(a)

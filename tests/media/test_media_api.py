@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from tests.support.accounts import Tenants
 from tests.support.errors import assert_error
 from tests.support.gateway import Gateway
 from tests.support.poll import until
+from tests.support.streaming import post_measuring_peak
 
 
 async def upload(gw: Gateway, data: bytes, name: str = "a.png", ctype: str = "image/png") -> dict[str, object]:
@@ -159,14 +159,7 @@ async def test_a_50_mb_upload_is_streamed_not_held(gw: Gateway) -> None:
             yield chunk
         yield f"\r\n--{boundary}--\r\n".encode()
 
-    tracemalloc.start()
-    try:
-        r = await gw.http.post(
-            "/media", content=body(), headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
-        )
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    r, peak = await post_measuring_peak(gw.http, "/media", body(), boundary)
     assert r.status_code == 200, r.text
     assert r.json()["data"]["size"] == size
     assert peak < 20 * 1024 * 1024, f"peak Python allocations {peak / 1e6:.1f} MB"

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support.constants import TOKEN
 from tests.support.gateway import Gateway
 
 BUS_TIMEOUT_S = 10.0
@@ -31,3 +32,12 @@ async def start_nodes(
         assert await gw.rt.bus.wait_connected(BUS_TIMEOUT_S), f"node n{i} did not reach the bus"
         nodes.append(gw)
     return nodes
+
+
+async def owned_by_a(nodes: list[Gateway]) -> tuple[Gateway, Gateway]:
+    """The first two nodes, the device ``TOKEN`` paired on the first and known to the bus as its own."""
+    a, b = nodes[0], nodes[1]
+    await a.pair(TOKEN)
+    await a.rt.forwarder.on_acquired(TOKEN)
+    await a.rt.bus._nc.flush()
+    return a, b
