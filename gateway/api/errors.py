@@ -60,3 +60,9 @@ def invalid(message: str) -> ApiError:
 
 def device_not_found(token: str) -> ApiError:
     return ApiError("DEVICE_NOT_FOUND", f"no device for token {token}")
+
+
+def device_moving(token: str, retry_after_s: object, where: str = "is being moved to another node") -> ApiError:
+    """``503 DEVICE_MOVING`` with ``Retry-After`` (CONTRACT §14): the device is another node's, or no
+    node's while it changes hands."""
+    return ApiError("DEVICE_MOVING", f"device {token} {where}; try again shortly", {"Retry-After": str(retry_after_s)})

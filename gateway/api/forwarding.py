@@ -51,7 +51,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.envelope import error_response, fail
-from gateway.api.errors import STATUS, ApiError
+from gateway.api.errors import STATUS, ApiError, device_moving
 from gateway.api.operations import OPERATIONS
 from gateway.auth import Principal
 from gateway.cluster.bus import BusUnavailable
@@ -364,12 +364,7 @@ def request_meta(scope: Scope) -> dict[str, Any]:
 
 def moving(rt: Runtime, token: str) -> ApiError:
     """As the device manager answers it (gateway.devices.manager): the ownership's Retry-After."""
-    retry = rt.ownership.retry_after_s if rt.ownership is not None else 2
-    return ApiError(
-        "DEVICE_MOVING",
-        f"device {token} is being moved to another node; try again shortly",
-        {"Retry-After": str(retry)},
-    )
+    return device_moving(token, rt.ownership.retry_after_s if rt.ownership is not None else 2)
 
 
 def _answer_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:

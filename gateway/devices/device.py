@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from gateway.api.errors import ApiError
+from gateway.api.errors import ApiError, device_moving
 from gateway.devices import views
 from gateway.devices.pump import Pump
 from gateway.devices.reconnect import Reconnector
@@ -221,11 +221,7 @@ class Device:
                         await self.driver.set_typing(to_jid, False)
             except FencedError as exc:  # another node holds the device now: it is being stopped here
                 retry = self.m.placement.retry_after_s if self.m.placement is not None else 1
-                raise ApiError(
-                    "DEVICE_MOVING",
-                    f"device {self.token} is being moved to another node; try again shortly",
-                    {"Retry-After": str(retry)},
-                ) from exc
+                raise device_moving(self.token, retry) from exc
             except NotConnectedError as exc:
                 raise ApiError("DEVICE_NOT_CONNECTED", "device is not connected") from exc
             except DriverError as exc:

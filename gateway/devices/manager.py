@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import structlog
 
-from gateway.api.errors import ApiError
+from gateway.api.errors import ApiError, device_moving
 from gateway.devices import views
 from gateway.devices.counters import SendCounters
 from gateway.devices.device import Device
@@ -139,11 +139,7 @@ class DeviceManager:
         if not known or not can_see(account):
             return
         where = "is being moved to another node" if self.placement.owner_of(token) is None else "runs on another node"
-        raise ApiError(
-            "DEVICE_MOVING",
-            f"device {token} {where}; try again shortly",
-            {"Retry-After": str(self.placement.retry_after_s)},
-        )
+        raise device_moving(token, self.placement.retry_after_s, where)
 
     # --- the placement's listener (cluster mode) -------------------------------------------------
 
