@@ -121,12 +121,22 @@ async def test_a_node_frozen_past_its_lease_stands_down_without_a_stale_write(cl
     assert all(cluster.ids[frozen] in line for line in refused) and any(held[0] in line for line in refused)
     status = await cluster.fetch("SELECT status FROM messages WHERE token = $1 AND id = $2", held[0], msg_id)
     assert [r[0] for r in status] in ([], ["sent"])  # the old owner's receipt never landed
-    assert await cluster.holders() == {t: n for t, n in (await cluster.holders()).items() if n in others}
-    reopened = await cluster.fetch(
-        "SELECT token FROM sandbox_connections WHERE node = $1 AND opened_at > $2", cluster.ids[frozen], woke
+    # Awake, it is a live node again, and the rebalance hands it devices back: only under a lease taken
+    # after it woke, never one kept from before the freeze, and no connection before that lease.
+    await cluster.settle(tokens)  # each device connected once, where its lease is, spread evenly again
+    kept = await cluster.fetch(
+        "SELECT token FROM device_leases WHERE node = $1 AND expires_at > now() AND acquired_at <= $2",
+        cluster.ids[frozen],
+        woke,
     )
-    assert reopened == []  # it stood down: no connection of its own came back
-    assert await cluster.connected_on(held, others)  # and the new owners' connections stand
+    assert kept == []  # it stood down: no lease of its own survived the freeze
+    reopened = await cluster.fetch(
+        "SELECT c.token FROM sandbox_connections c LEFT JOIN device_leases l ON l.token = c.token AND l.node = c.node"
+        " WHERE c.node = $1 AND c.opened_at > $2 AND (l.acquired_at IS NULL OR c.opened_at < l.acquired_at)",
+        cluster.ids[frozen],
+        woke,
+    )
+    assert reopened == []  # no connection of its own came back without a new lease
 
 
 async def test_a_campaign_runs_only_where_its_device_is_and_moves_with_it(
