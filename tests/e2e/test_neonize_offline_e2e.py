@@ -96,15 +96,18 @@ def test_health_stays_fast_while_devices_fail_to_connect(server: ServerProcess) 
 
     pairing = threading.Thread(target=pair_all)
     pairing.start()
-    slowest = 0.0
+    durations: list[float] = []
     with httpx.Client(base_url=server.base, timeout=5) as c:
-        while pairing.is_alive() or not slowest:
+        while pairing.is_alive() or len(durations) < 2:
             started = time.monotonic()
             assert c.get("/health").status_code == 200
-            slowest = max(slowest, time.monotonic() - started)
+            durations.append(time.monotonic() - started)
     pairing.join(30)
     assert results == [500] * len(tokens) * 2
-    assert slowest < 0.5
+    # Ten connects that each held the event loop would slow ten requests; one slow answer alone is the
+    # machine (CI once descheduled the server 0.65 s under two busy test workers), so it is allowed.
+    durations.sort()
+    assert durations[-2] < 0.5, durations[-5:]
 
 
 def test_sigterm_exits_0_within_10_s_after_failed_connects(server: ServerProcess) -> None:

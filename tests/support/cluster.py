@@ -136,24 +136,26 @@ class Cluster:
 
     async def connected_on(self, tokens: list[str], nodes: set[str]) -> bool:
         """Each of ``tokens`` has exactly one open connection, on one of ``nodes``, and its lease there."""
-        conns, holders = await self.open_connections(), await self.holders()
-        return all(
-            len(conns.get(t, [])) == 1 and conns[t][0] in nodes and holders.get(t) == conns[t][0] for t in tokens
-        )
+        return _connected_on(tokens, nodes, await self.open_connections(), await self.holders())
 
     async def settle(self, tokens: list[str], timeout: float = 40) -> dict[str, str]:
         """Wait until every device is connected on a live node and the spread is even; token → node."""
         live = {self.ids[i] for i in range(len(self.nodes)) if self.alive(i)}
 
         async def even() -> dict[str, str] | None:
-            if not await self.connected_on(tokens, live):
+            # One snapshot of leases for both checks: a lease may end between two reads while devices move.
+            conns, holders = await self.open_connections(), await self.holders()
+            if not _connected_on(tokens, live, conns, holders):
                 return None
-            holders = await self.holders()
             counts = [sum(1 for t in tokens if holders[t] == n) for n in live]
             return {t: holders[t] for t in tokens} if max(counts) - min(counts) <= 1 else None
 
         spread: dict[str, str] = await until(even, timeout, "every device connected once, spread evenly")
         return spread
+
+
+def _connected_on(tokens: list[str], nodes: set[str], conns: dict[str, list[str]], holders: dict[str, str]) -> bool:
+    return all(len(conns.get(t, [])) == 1 and conns[t][0] in nodes and holders.get(t) == conns[t][0] for t in tokens)
 
 
 @contextlib.asynccontextmanager
