@@ -164,17 +164,17 @@ class Pump:
         also = [
             partial(listener.in_transaction, token=token, ids=ids, status=status, at=stamp) for listener in listeners
         ]
-        future = m.store.submit_receipt(token, ids, status, stamp, rows, describe, m.recorder.enabled, also)
+        future, index = m.store.submit_receipt(token, ids, status, stamp, rows, describe, m.recorder.enabled, also)
         self._pending = future
 
-        def committed(done: asyncio.Future[tuple[list[StatusChange], list[object]]]) -> None:
+        def committed(done: asyncio.Future[list[Any]]) -> None:
             if done.cancelled():
                 return
             exc = done.exception()
             if exc is not None:
                 log.error("device.receipt_failed", token=token, error=str(exc))
                 return
-            changes, heard = done.result()
+            changes, heard = done.result()[index]
             if rows or (changes and row is not None):
                 m.wake_dispatcher()
             device.publish("message.receipt", data=data)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
@@ -27,7 +28,7 @@ from gateway.store.messages import (
     PRUNE_BATCH,
     NewMessage,
     StatusChange,
-    apply_receipt_sync,
+    apply_receipt_batch_sync,
     edit_sync,
     mark_read_sync,
     media_sync,
@@ -68,27 +69,74 @@ def _fence_holds(conn: Conn, node: str, token: str, fence: int | None) -> bool:
 Sent = tuple[NewMessage, Guard, list[NewDelivery], tuple[str, str, str] | None]  # a sent message, queued
 
 
-def _record_sent(conn: Conn, items: list[Sent]) -> list[bool]:
-    """The job of :meth:`EventQueries.submit_sent`: each message stored with its history, its outbox
-    rows and its reaction (unless its device's lease is lost), in order, through :func:`record_sent_sync`."""
-    allowed = [i for i, (_m, guard, _rows, _react) in enumerate(items) if _allowed(guard, conn)]
-    stored = record_sent_sync(conn, [(items[i][0], _then(conn, items[i])) for i in allowed])
-    out = [False] * len(items)
-    for i, new in zip(allowed, stored, strict=True):
+@dataclass(slots=True)
+class _Receipt:
+    """A receipt, queued (:meth:`EventQueries.submit_receipt`)."""
+
+    token: str
+    ids: Sequence[str]
+    status: str
+    at: float
+    rows: list[NewDelivery]
+    describe: Callable[[StatusChange], tuple[Any, list[NewDelivery]]]
+    recording: bool
+    also: Sequence[Callable[[Conn], object]]
+    guard: Guard
+
+
+def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
+    """The job of :meth:`EventQueries.submit_sent` and :meth:`~EventQueries.submit_receipt`: the sends and
+    receipts queued one after another, as if each had been applied in turn, in a few statements for all.
+
+    Sends queued together are stored together (:func:`record_sent_sync`), then receipts together
+    (:func:`apply_receipt_batch_sync`), each receipt blind to a message whose send was queued after it.
+    Outbox rows are stored last, in queue order. An item whose device's lease is lost does nothing.
+    Per item: a send, whether it was new; a receipt, (what ``describe`` made of each change, the
+    results of its ``also``)."""
+    out: list[Any] = [False] * len(items)
+    rows: list[list[NewDelivery]] = [[] for _ in items]
+    sends = [(i, item) for i, item in enumerate(items) if not isinstance(item, _Receipt) and _allowed(item[1], conn)]
+    stored = record_sent_sync(conn, [(item[0], _then(conn, item, rows[i])) for i, item in sends])
+    queued_at: dict[tuple[str, str], int] = {}  # the messages this job stored: where their send was queued
+    for (i, item), new in zip(sends, stored, strict=True):
         out[i] = new
+        if new:
+            queued_at[(item[0].token, item[0].id)] = i
+    receipts = [(i, item) for i, item in enumerate(items) if isinstance(item, _Receipt)]
+    for i, _ in receipts:
+        out[i] = ([], [])
+    receipts = [(i, r) for i, r in receipts if _allowed(r.guard, conn)]
+    recorded = [(i, r) for i, r in receipts if r.recording]
+    positions = [i for i, _ in recorded]
+    changes = apply_receipt_batch_sync(
+        conn,
+        [(r.token, r.ids, r.status, r.at) for _, r in recorded],
+        lambda k, token, msg_id: queued_at.get((token, msg_id), -1) > positions[k],
+    )
+    changed = {i: c for i, c in zip(positions, changes, strict=True)}
+    for i, r in receipts:
+        told: list[Any] = []
+        rows[i] = list(r.rows)
+        for change in changed.get(i, ()):
+            data, more = r.describe(change)
+            told.append(data)
+            rows[i] += more
+        out[i] = (told, [fn(conn) for fn in r.also])
+    _enqueue(conn, [row for item_rows in rows for row in item_rows])
     return out
 
 
-def _then(conn: Conn, item: Sent) -> Callable[[int], None] | None:
-    """What a new sent message brings into its transaction: its reaction shown, its outbox rows."""
-    message, _guard, rows, react = item
-    if not rows and react is None:
+def _then(conn: Conn, item: Sent, rows: list[NewDelivery]) -> Callable[[int], None] | None:
+    """What a new sent message brings into its transaction: its reaction shown, its outbox rows (into
+    ``rows``, stored with the others of the job)."""
+    message, _guard, deliveries, react = item
+    if not deliveries and react is None:
         return None
 
     def then(_seq: int) -> None:
         if react is not None:
             react_sync(conn, message.token, react[0], message.sender, react[1], True, react[2])
-        _enqueue(conn, rows)
+        rows.extend(deliveries)
 
     return then
 
@@ -192,31 +240,17 @@ class EventQueries:
         describe: Callable[[StatusChange], tuple[D, list[NewDelivery]]],
         recording: bool = True,
         also: Sequence[Callable[[Conn], object]] = (),
-    ) -> asyncio.Future[tuple[list[D], list[object]]]:
+    ) -> tuple[asyncio.Future[list[Any]], int]:
         """A receipt, queued for the next group commit without waiting: the statuses it moves forward
         and the receipt's own outbox rows. ``describe`` turns each change into what the caller tells of
-        it and the outbox rows stored with it (on the writer's thread, off the event loop). The future
-        settles on commit with what it made of each change, in order, and the results of ``also`` (more
+        it and the outbox rows stored with it (on the writer's thread, off the event loop). Like
+        :meth:`submit_sent`: the future settles on commit with a result per item of the job; this one's,
+        at the index returned, is (what it made of each change, in order; the results of ``also``, more
         work of the same transaction: a campaign's recipients). ``recording`` false: the message store
-        keeps nothing (MESSAGE_RETENTION_DAYS=0). Receipts come two per send: queued unawaited, a
-        device's receipts share commits instead of taking one each."""
-        rows = list(deliveries)
-        guard = self._guard(token)
-
-        def job(conn: Conn) -> tuple[list[D], list[object]]:
-            if not _allowed(guard, conn):
-                return [], []
-            told: list[D] = []
-            out = list(rows)
-            for change in apply_receipt_sync(conn, token, ids, status, at) if recording else ():
-                data, more = describe(change)
-                told.append(data)
-                out += more
-            results = [fn(conn) for fn in also]
-            _enqueue(conn, out)
-            return told, results
-
-        return self.db.submit(job)
+        keeps nothing (MESSAGE_RETENTION_DAYS=0). Receipts come two per send: queued unawaited, with the
+        sends around them, a device's receipts share commits — and statements — instead of taking one each."""
+        item = _Receipt(token, ids, status, at, list(deliveries), describe, recording, also, self._guard(token))
+        return self.db.submit_item(_message_events, item)
 
     async def record_message(self, message: NewMessage, deliveries: Sequence[NewDelivery] = ()) -> int | None:
         """Store a message (its ``seq``; None when it was stored already) with outbox rows."""
@@ -238,12 +272,13 @@ class EventQueries:
         deliveries: Sequence[NewDelivery] = (),
         react: tuple[str, str, str] | None = None,
     ) -> tuple[asyncio.Future[list[bool]], int]:
-        """Queue a message this gateway sent for the next group commit without waiting: sends queued
-        one after another share one job (:meth:`Db.submit_item`), their chats moved once each. The
-        future settles on commit with whether each message of the job was new (its outbox rows are
-        stored only then); this one's answer is at the index returned. ``react`` (message id, emoji,
-        at): the message is this device's reaction, also shown on the message it reacts to."""
-        return self.db.submit_item(_record_sent, (message, self._guard(message.token), list(deliveries), react))
+        """Queue a message this gateway sent for the next group commit without waiting: sends and
+        receipts queued one after another share one job (:meth:`Db.submit_item`, :func:`_message_events`),
+        their chats moved once each. The future settles on commit with a result per item of the job;
+        this one's, at the index returned, is whether the message was new (its outbox rows are stored
+        only then). ``react`` (message id, emoji, at): the message is this device's reaction, also shown
+        on the message it reacts to."""
+        return self.db.submit_item(_message_events, (message, self._guard(message.token), list(deliveries), react))
 
     async def edit_message(
         self, token: str, msg_id: str, text: str | None, at: float, deliveries: Sequence[NewDelivery] = ()

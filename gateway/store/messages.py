@@ -21,7 +21,9 @@ The ``*_sync`` functions run in the writer's thread inside a group-commit job
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +39,11 @@ _COLUMNS = (
     "seq, token, id, chat, direction, from_me, sender, sender_lid, sender_name, type, text, payload, "
     "status, status_at, error, ts, edited_at, revoked_at"
 )
-_INSERT = (
-    "INSERT INTO messages (token, id, chat, direction, from_me, sender, sender_lid, sender_name, type, text, "
-    "payload, status, status_at, error, ts) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (token, id) DO NOTHING"
+_INSERT_COLUMNS = (
+    "token, id, chat, direction, from_me, sender, sender_lid, sender_name, type, text, payload, status, status_at, "
+    "error, ts"
 )
+_INSERT = f"INSERT INTO messages ({_INSERT_COLUMNS}) VALUES ({','.join('?' * 15)}) ON CONFLICT (token, id) DO NOTHING"
 _CHAT = """
 INSERT INTO chats (token, jid, name, is_group, last_seq, last_at, unread) VALUES (?,?,?,?,?,?,?)
 ON CONFLICT (token, jid) DO UPDATE SET
@@ -168,27 +171,7 @@ def record_sync(conn: Conn, m: NewMessage) -> int | None:
 
 def _insert_sync(conn: Conn, m: NewMessage) -> int | None:
     """The message and its history, not its chat; None when it was stored already."""
-    payload = orjson.dumps(m.payload).decode() if m.payload else None
-    cur = conn.execute(
-        _INSERT,
-        (
-            m.token,
-            m.id,
-            m.chat,
-            m.direction,
-            int(m.from_me),
-            m.sender,
-            m.sender_lid,
-            m.sender_name,
-            m.type,
-            m.text,
-            payload,
-            m.status,
-            m.status_at,
-            m.error,
-            m.ts,
-        ),
-    )
+    cur = conn.execute(_INSERT, _values(m))
     if cur.rowcount == 0:
         return None
     seq = int(cur.lastrowid or 0)
@@ -210,15 +193,14 @@ def _move_chat_sync(conn: Conn, m: NewMessage, seq: int) -> None:
 
 def record_sent_sync(conn: Conn, messages: Iterable[tuple[NewMessage, Callable[[int], None] | None]]) -> list[bool]:
     """Messages this gateway sent, queued together (:meth:`Db.submit_item`): each stored as
-    :func:`record_sync` does (``then(seq)`` runs for each new one, in the same transaction), but
-    each chat moved once, to its last message of the batch — exactly what moving it for each would
-    leave, as an outgoing message changes neither the chat's name nor its unread count. Whether each
-    was new, in order."""
-    out: list[bool] = []
+    :func:`record_sync` does (``then(seq)`` runs for each new one, in order, in the same transaction),
+    but set-based (:func:`_insert_many_sync`) and each chat moved once, to its last message of the
+    batch — exactly what moving it for each would leave, as an outgoing message changes neither the
+    chat's name nor its unread count. Whether each was new, in order."""
+    batch = list(messages)
+    seqs = _insert_many_sync(conn, [m for m, _ in batch])
     last: dict[tuple[str, str], tuple[NewMessage, int]] = {}
-    for m, then in messages:
-        seq = _insert_sync(conn, m)
-        out.append(seq is not None)
+    for (m, then), seq in zip(batch, seqs, strict=True):
         if seq is None:
             continue
         if then is not None:
@@ -230,7 +212,110 @@ def record_sent_sync(conn: Conn, messages: Iterable[tuple[NewMessage, Callable[[
             _move_chat_sync(conn, m, seq)
     for m, seq in last.values():
         _move_chat_sync(conn, m, seq)
-    return out
+    return [seq is not None for seq in seqs]
+
+
+# Set-based writes use a handful of statements per batch, not a few per message. On SQLite this is
+# what lets the writer keep up at all: the sqlite3 module lets go of the GIL around every step of
+# every statement, and under load the event loop holds it, so each step costs the writer's thread
+# a wait for the GIL (measured: a batch of 18,380 sends took 5.9 s of wall time for 0.69 s of CPU,
+# its queue and memory growing without bound). Statements carry a power of two of rows (or of ids,
+# padded with repeats), so a few shapes stay in each connection's statement cache.
+MAX_ROWS = 256  # rows per multi-row statement: 256 x 15 parameters, far below either engine's limit
+
+
+def _pieces(items: list[Any], limit: int = MAX_ROWS) -> Iterable[list[Any]]:
+    """``items`` in runs of powers of two (at most ``limit``): 37 → 32, 4, 1."""
+    i = 0
+    while i < len(items):
+        size = min(limit, 1 << ((len(items) - i).bit_length() - 1))
+        yield items[i : i + size]
+        i += size
+
+
+def _padded(ids: list[str]) -> list[str]:
+    """``ids`` repeated at the end up to a power of two (an ``IN`` list's duplicates change nothing)."""
+    return ids + [ids[-1]] * ((1 << (len(ids) - 1).bit_length()) - len(ids)) if ids else ids
+
+
+def _new_seqs(conn: Conn, n: int) -> list[int]:
+    """``n`` new message keys, in order. SQLite: one writer owns the file, so after the largest key
+    (what SQLite itself would pick); PostgreSQL: from the column's sequence (nodes insert side by side)."""
+    if isinstance(conn, sqlite3.Connection):
+        top = int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM messages").fetchone()[0])
+        return list(range(top + 1, top + 1 + n))
+    rows = conn.execute(
+        "SELECT nextval(pg_get_serial_sequence('messages', 'seq')) FROM generate_series(1, ?)", (n,)
+    ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def _stored_ids(conn: Conn, token: str, ids: list[str]) -> set[str]:
+    """Which of ``ids`` the device has stored already (usually none: one step that finds nothing)."""
+    found: set[str] = set()
+    for chunk in _pieces(list(dict.fromkeys(ids))):
+        marks = ",".join("?" * len(chunk))
+        found.update(
+            r[0] for r in conn.execute(f"SELECT id FROM messages WHERE token = ? AND id IN ({marks})", (token, *chunk))
+        )
+    return found
+
+
+def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None]:
+    """Store ``messages`` with their histories, not their chats: each one's seq, None for one stored
+    already (or earlier in the list). A few statements for the whole list (see :data:`MAX_ROWS`)."""
+    by_token: dict[str, list[str]] = {}
+    for m in messages:
+        by_token.setdefault(m.token, []).append(m.id)
+    taken = {(token, i) for token, ids in by_token.items() for i in _stored_ids(conn, token, ids)}
+    new: list[NewMessage] = []
+    for m in messages:
+        if (m.token, m.id) not in taken:
+            taken.add((m.token, m.id))
+            new.append(m)
+    seq_of: dict[int, int] = {id(m): seq for m, seq in zip(new, _new_seqs(conn, len(new)), strict=True)}
+    rows = [(seq_of[id(m)], *_values(m)) for m in new]
+    for chunk in _pieces(rows):
+        cur = conn.execute(_insert_many(len(chunk)), [v for row in chunk for v in row])
+        if cur.rowcount != len(chunk):  # another node stored one meanwhile: the job runs again, and sees it
+            raise RuntimeError("a message was stored concurrently; retrying the batch")
+    history = [(seq_of[id(m)], status, at) for m in new for status, at in m.history]
+    for part in _pieces(history, 2 * MAX_ROWS):
+        values = ",".join(["(?,?,?)"] * len(part))
+        conn.execute(
+            f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}", [v for row in part for v in row]
+        )
+    return [seq_of.get(id(m)) for m in messages]
+
+
+def _values(m: NewMessage) -> tuple[Any, ...]:
+    """A message's columns for :data:`_INSERT` (after ``seq`` in :func:`_insert_many`)."""
+    return (
+        m.token,
+        m.id,
+        m.chat,
+        m.direction,
+        int(m.from_me),
+        m.sender,
+        m.sender_lid,
+        m.sender_name,
+        m.type,
+        m.text,
+        orjson.dumps(m.payload).decode() if m.payload else None,
+        m.status,
+        m.status_at,
+        m.error,
+        m.ts,
+    )
+
+
+@functools.cache
+def _insert_many(n: int) -> str:
+    """The multi-row INSERT of ``n`` messages with their seqs (:func:`_insert_many_sync`)."""
+    row = "(" + ",".join("?" * 16) + ")"
+    return (
+        f"INSERT INTO messages (seq, {_INSERT_COLUMNS}) VALUES {','.join([row] * n)} ON CONFLICT (token, id) DO NOTHING"
+    )
 
 
 def record_many_sync(conn: Conn, messages: Iterable[NewMessage]) -> int:
@@ -238,38 +323,86 @@ def record_many_sync(conn: Conn, messages: Iterable[NewMessage]) -> int:
     return sum(record_sync(conn, m) is not None for m in messages)
 
 
-RECEIPT_CHUNK = 500  # message ids per statement: far below either engine's limit on parameters
+RECEIPT_CHUNK = 512  # message ids per statement: far below either engine's limit on parameters
+
+
+Receipt = tuple[str, Sequence[str], str, float]  # (device token, message ids, status, at)
 
 
 def apply_receipt_sync(conn: Conn, token: str, ids: Iterable[str], status: str, at: float) -> list[StatusChange]:
-    """A receipt for messages this device sent: the status moves forward only; history keeps it all.
+    """One receipt (see :func:`apply_receipt_batch_sync`): the changes it made, in the order of ``ids``."""
+    return apply_receipt_batch_sync(conn, [(token, list(ids), status, at)])[0]
 
-    Set-based: a receipt names many messages at once (WhatsApp sends one per chat for what arrived
-    together), so each chunk of ids costs two statements — the history rows, then the forward moves
-    with what they changed (``RETURNING``) — instead of three per id. Changes come back in the
-    order of ``ids`` (each id once)."""
-    wanted = list(dict.fromkeys(ids))
-    rank = RANK.get(status, -1)
-    # The statuses a receipt of this rank cannot move (it moves only forward); an unknown one moves none.
-    held = [s for s, r in RANK.items() if r >= rank]
-    changed: dict[str, str] = {}
-    for i in range(0, len(wanted), RECEIPT_CHUNK):
-        chunk = wanted[i : i + RECEIPT_CHUNK]
-        marks = ",".join("?" * len(chunk))
+
+def apply_receipt_batch_sync(
+    conn: Conn, receipts: Sequence[Receipt], unborn: Callable[[int, str, str], bool] | None = None
+) -> list[list[StatusChange]]:
+    """Receipts for messages these devices sent, applied in order: a status moves forward only, the
+    history keeps every status with when it was first reached. Each receipt's changes, in the order of
+    its ids (each id once). ``unborn(k, token, id)``: the message is stored by the same transaction but
+    after receipt ``k`` was queued, so that receipt must not see it (:func:`gateway.store.events`).
+
+    Set-based, whatever the number of receipts and ids: the messages named, read once (one JSON row per
+    512 ids); their moves worked out here, in order; then the history rows and the moves, a few
+    multi-row statements (see :data:`MAX_ROWS`)."""
+    named: dict[str, list[str]] = {}
+    for token, ids, _status, _at in receipts:
+        named.setdefault(token, []).extend(ids)
+    state: dict[tuple[str, str], list[Any]] = {}  # (token, id) → [chat, status, seq], as the receipts move it
+    for token, ids in named.items():
+        for piece in _pieces(list(dict.fromkeys(ids)), RECEIPT_CHUNK):
+            chunk = _padded(piece)
+            row = conn.execute(
+                "SELECT json_group_array(json_array(id, chat, status, seq)) FROM messages "
+                f"WHERE token = ? AND id IN ({','.join('?' * len(chunk))}) AND direction = 'out'",
+                (token, *chunk),
+            ).fetchone()
+            for msg_id, chat, status, seq in orjson.loads(row[0]) if row is not None and row[0] is not None else ():
+                state[(token, msg_id)] = [chat, status, seq]
+    history: list[tuple[int, str, float]] = []
+    moved: dict[int, tuple[int, str, float]] = {}  # seq → (seq, status, at): each message's last move
+    out: list[list[StatusChange]] = []
+    for k, (token, ids, status, at) in enumerate(receipts):
+        rank = RANK.get(status, -1)  # an unknown status is recorded but moves nothing
+        changes: list[StatusChange] = []
+        for msg_id in dict.fromkeys(ids):
+            found = state.get((token, msg_id))
+            if found is None or (unborn is not None and unborn(k, token, msg_id)):
+                continue
+            chat, current, seq = found
+            history.append((seq, status, at))
+            if rank >= 0 and RANK.get(current, -1) < rank:
+                found[1] = status
+                moved[seq] = (seq, status, at)
+                changes.append(StatusChange(msg_id, chat, status, at))
+        out.append(changes)
+    for part in _pieces(history, 2 * MAX_ROWS):
+        values = ",".join(["(?,?,?)"] * len(part))
         conn.execute(
-            "INSERT OR IGNORE INTO message_status (seq, status, at) SELECT seq, ?, ? FROM messages "
-            f"WHERE token = ? AND id IN ({marks}) AND direction = 'out'",
-            (status, at, token, *chunk),
+            f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}", [v for row in part for v in row]
         )
-        if rank < 0:
-            continue
-        moved = conn.execute(
-            f"UPDATE messages SET status = ?, status_at = ? WHERE token = ? AND id IN ({marks}) "
-            f"AND direction = 'out' AND status NOT IN ({','.join('?' * len(held))}) RETURNING id, chat",
-            (status, at, token, *chunk, *held),
-        ).fetchall()
-        changed.update((row[0], row[1]) for row in moved)
-    return [StatusChange(msg_id, changed[msg_id], status, at) for msg_id in wanted if msg_id in changed]
+    for part in _pieces(list(moved.values())):
+        conn.execute(_move_many(len(part)), _move_args(part))
+    return out
+
+
+@functools.cache
+def _move_many(n: int) -> str:
+    """The UPDATE that gives ``n`` messages (by seq) each its own status and status_at."""
+    when = " ".join(["WHEN ? THEN ?"] * n)
+    at = " ".join(["WHEN ? THEN CAST(? AS DOUBLE PRECISION)"] * n)
+    return (
+        f"UPDATE messages SET status = CASE seq {when} END, status_at = CASE seq {at} END "
+        f"WHERE seq IN ({','.join('?' * n)})"
+    )
+
+
+def _move_args(moves: list[tuple[int, str, float]]) -> list[Any]:
+    return [
+        *(v for seq, status, _ in moves for v in (seq, status)),
+        *(v for seq, _, at in moves for v in (seq, at)),
+        *(seq for seq, _, _ in moves),
+    ]
 
 
 def edit_sync(conn: Conn, token: str, msg_id: str, text: str | None, at: float) -> bool:

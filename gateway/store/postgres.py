@@ -59,7 +59,8 @@ def translate(sql: str, many: bool = False) -> Statement:
     """The PostgreSQL form of a store statement.
 
     ``?`` → ``$n``; ``BEGIN IMMEDIATE`` → ``BEGIN``; ``INDEXED BY`` and ``+column`` hints dropped;
-    ``x = ? COLLATE NOCASE`` → ``lower(x) = lower(?)``; ``a IS b`` / ``a IS NOT b``
+    ``x = ? COLLATE NOCASE`` → ``lower(x) = lower(?)``; ``json_group_array`` / ``json_array`` →
+    ``json_agg`` / ``json_build_array`` (an aggregate comes back as JSON text, or NULL over no rows); ``a IS b`` / ``a IS NOT b``
     (SQLite's null-safe comparisons) → ``IS [NOT] DISTINCT FROM``; ``INSERT OR IGNORE``
     → ``ON CONFLICT DO NOTHING``; ``INSERT OR REPLACE`` → an upsert on the table's key;
     an INSERT into a table with a generated key returns it (unless ``many``).
@@ -70,6 +71,7 @@ def translate(sql: str, many: bool = False) -> Statement:
     s = re.sub(r"\s+INDEXED BY \w+", "", s)
     s = re.sub(r"\b(WHERE|AND|OR)\s+\+(?=\w)", r"\1 ", s)  # SQLite's "+column" (use no index on it)
     s = re.sub(r"([\w.]+)\s*=\s*\?\s*COLLATE NOCASE", r"lower(\1) = lower(?)", s)
+    s = s.replace("json_group_array(", "json_agg(").replace("json_array(", "json_build_array(")
     s = re.sub(r"\bIS NOT (?!NULL\b|DISTINCT\b|TRUE\b|FALSE\b)", "IS DISTINCT FROM ", s)
     s = re.sub(r"\bIS (?!NULL\b|NOT\b|DISTINCT\b|TRUE\b|FALSE\b)", "IS NOT DISTINCT FROM ", s)
     insert = re.match(r"INSERT\s+(OR\s+(IGNORE|REPLACE)\s+)?INTO\s+(\w+)\s*(\(([^)]*)\))?", s, re.I)

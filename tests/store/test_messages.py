@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from gateway.messages.retention import MessageRetention
 from gateway.store import Store
 from gateway.store.messages import NewMessage
+from tests.store.jobs import settled
 
 TOKEN = "60123456789"
 CHAT = "60198765432@s.whatsapp.net"
@@ -31,7 +34,7 @@ async def test_status_ends_the_same_in_any_receipt_order(store: Store, order: tu
     await store.record_message(out("A"))
     told = []
     for i, status in enumerate(order):
-        changes, _ = await store.submit_receipt(TOKEN, ["A"], status, 1001.0 + i, [], lambda c: (c.status, []))
+        changes, _ = await settled(store.submit_receipt(TOKEN, ["A"], status, 1001.0 + i, [], lambda c: (c.status, [])))
         told += changes
     row = await store.get_message(TOKEN, "A", history=True)
     assert row is not None and row.status == "read"
@@ -42,7 +45,7 @@ async def test_status_ends_the_same_in_any_receipt_order(store: Store, order: tu
 async def test_recording_twice_changes_nothing_and_receipts_for_unknown_ids_are_ignored(store: Store) -> None:
     assert await store.record_message(incoming("X")) is not None
     assert await store.record_message(incoming("X")) is None
-    assert await store.submit_receipt(TOKEN, ["nope", "X"], "read", 1.0, [], lambda c: (c, [])) == ([], [])
+    assert await settled(store.submit_receipt(TOKEN, ["nope", "X"], "read", 1.0, [], lambda c: (c, []))) == ([], [])
     chats = await store.list_chats(TOKEN, limit=10)
     assert [(c.jid, c.unread, c.name) for c in chats] == [(CHAT, 1, "Bob")]
 
@@ -109,3 +112,37 @@ async def test_chat_pages_keep_the_first_pages_order_when_a_chat_moves(store: St
     rest = await store.list_chats(TOKEN, limit=10, before_seq=first[-1].pos, snapshot=snapshot)
     seen = [c.jid for c in first + rest]
     assert len(seen) == 6 and len(set(seen)) == 6 and seen[-1] == "60198760000@s.whatsapp.net"
+
+
+def _statements_for(sends: int, tmp_path: Path) -> int:
+    """Statements SQLite runs for one job of ``sends`` sends to two chats and their two receipts each."""
+    from gateway.store import db as db_module
+    from gateway.store.events import _message_events, _Receipt
+    from gateway.store.writer import connect_sync
+
+    conn = connect_sync(tmp_path / f"count-{sends}.db")
+    db_module._set_up(conn)
+    ids = [f"M{i}" for i in range(sends)]
+    items: list[Any] = [(out(i, chat=f"60{n % 2}@s.whatsapp.net"), None, [], None) for n, i in enumerate(ids)]
+    for status in ("delivered", "read"):
+        for half in (ids[: sends // 2], ids[sends // 2 :]):
+            items.append(_Receipt(TOKEN, half, status, 2000.0, [], lambda c: (c, []), True, (), None))
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    conn.execute("BEGIN IMMEDIATE")
+    results = _message_events(conn, items)
+    conn.execute("COMMIT")
+    conn.set_trace_callback(None)
+    assert results[:sends] == [True] * sends and [len(r[0]) for r in results[sends:]] == [sends // 2] * 4
+    assert conn.execute("SELECT COUNT(*) FROM messages WHERE status = 'read'").fetchone()[0] == sends
+    assert conn.execute("SELECT COUNT(*) FROM message_status").fetchone()[0] == 4 * sends
+    conn.close()
+    return len(statements)
+
+
+def test_a_job_of_sends_and_receipts_costs_a_few_statements_whatever_its_size(tmp_path: Path) -> None:
+    """The sqlite3 module lets go of the GIL around every statement, and under load the event loop holds
+    it: a writer making a few statements per message fell behind without bound. A job's statements grow
+    with the log of its size (runs of powers of two), never with the number of messages or receipts."""
+    small, large = _statements_for(20, tmp_path), _statements_for(400, tmp_path)
+    assert large <= small + 8 and large < 30, (small, large)

@@ -11,6 +11,7 @@ from gateway.store import DeviceRow, MediaRow, NewDelivery, PendingMedia, Store
 from gateway.store.accounts import DuplicateAccount
 from gateway.store.messages import NewMessage, StatusChange
 from gateway.store.outbox import AttemptResult
+from tests.store.jobs import settled
 from tests.support.constants import TOKEN
 
 NOW = "2026-01-01T00:00:00.000Z"
@@ -166,8 +167,8 @@ async def _sent_new(
     store: Store, message: NewMessage, rows: list[NewDelivery] | None = None, react: tuple[str, str, str] | None = None
 ) -> bool:
     """Whether a sent message was new when its job committed."""
-    future, index = store.submit_sent(message, rows or [], react)
-    return (await future)[index]
+    new: bool = await settled(store.submit_sent(message, rows or [], react))
+    return new
 
 
 def _incoming(msg_id: str) -> NewMessage:
@@ -211,7 +212,7 @@ async def test_receipts_history_actions_and_submitted_messages(store: Store) -> 
     def describe(c: StatusChange) -> tuple[tuple[str, str], list[NewDelivery]]:
         return (c.id, c.status), [delivery(10)]
 
-    changes, _ = await store.submit_receipt(TOKEN, ["S1", "nope"], "delivered", 11.0, [delivery(3)], describe)
+    changes, _ = await settled(store.submit_receipt(TOKEN, ["S1", "nope"], "delivered", 11.0, [delivery(3)], describe))
     assert changes == [("S1", "delivered")]
     assert await store.edit_message(TOKEN, "S1", "hi!", 12.0, [delivery(4)])
     assert await store.revoke_message(TOKEN, "S1", 13.0) and not await store.revoke_message(TOKEN, "S1", 14.0)
@@ -290,18 +291,29 @@ async def test_sends_queued_together_share_one_job_and_move_each_chat_once(store
     assert row is not None and [s for s, _ in row.history] == ["pending", "sent"]
 
 
-async def test_a_job_queued_between_sends_keeps_the_queue_order(store: Store) -> None:
-    """A receipt queued after a send is applied after it: the next send starts a job of its own
-    rather than joining the one queued before the receipt (which would then run too late for it)."""
+async def test_a_receipt_queued_before_a_send_does_not_see_its_message(store: Store) -> None:
+    """Sends and receipts queued one after another are one job, applied as if in turn: a receipt
+    queued before a send does not move the message that send stores (not stored yet, in queue order)."""
     first, i = store.submit_sent(_sent("S1"))
     receipt = store.submit_receipt(TOKEN, ["S1", "S2"], "delivered", 30.0, [], lambda c: (c.id, []))
     second, j = store.submit_sent(_sent("S2", ts=21.0))
-    assert second is not first and (i, j) == (0, 0)
-    assert (await first)[0] and (await second)[0]
-    changes, _ = await receipt
-    assert changes == ["S1"]  # S2 was not stored yet when the receipt was applied
-    s2 = await store.get_message(TOKEN, "S2")
-    assert s2 is not None and s2.status == "sent"
+    assert second is first and receipt[0] is first and (i, receipt[1], j) == (0, 1, 2)
+    assert (await first)[0] and (await second)[2]
+    changes, _ = await settled(receipt)
+    assert changes == ["S1"]  # S2 was not stored yet when the receipt was queued
+    s2 = await store.get_message(TOKEN, "S2", history=True)
+    assert s2 is not None and s2.status == "sent" and [s for s, _ in s2.history] == ["pending", "sent"]
+    late = await settled(store.submit_receipt(TOKEN, ["S2"], "delivered", 31.0, [], lambda c: (c.id, [])))
+    assert late[0] == ["S2"]
+
+
+async def test_another_job_between_keeps_the_queue_order(store: Store) -> None:
+    """An item never joins a job queued before another kind of job: that one would run too late for it."""
+    first, _ = store.submit_sent(_sent("S1"))
+    between = store.db.submit(lambda conn: conn.execute("SELECT 1").fetchall())
+    second, index = store.submit_sent(_sent("S2"))
+    assert second is not first and index == 0
+    assert (await first) == [True] and (await between) and (await second) == [True]
 
 
 async def test_sends_arriving_after_a_commit_took_the_job_start_a_new_one(store: Store) -> None:
