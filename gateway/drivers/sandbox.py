@@ -613,34 +613,27 @@ class SandboxDriver:
             self._qr_task = None
 
     def _emit_due_receipts(self) -> None:
-        """Emit every receipt that is due, in due order (a message's delivered before its read); a run
-        of due receipts of one kind for one chat is one event with all their ids, as WhatsApp batches
-        them. Then wait for the next one, at most :data:`RECEIPT_TICK_S` a tick: one timer per device,
-        not two per send, and a busy device's receipts come in batches rather than one by one."""
+        """Emit every receipt that is due: per kind (every due delivered before any due read, so a
+        message's delivered always comes before its read), one event per chat with all its ids, as
+        WhatsApp batches what arrived together. Then wait for the next one, at most
+        :data:`RECEIPT_TICK_S` a tick: one timer per device, not two per send, and a busy device's
+        receipts come in batches rather than one by one."""
         self._receipt_timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()
-        delivered, read = self._delivered, self._read
         stamp = datetime.now(UTC)
-        run: tuple[ReceiptType, str] | None = None  # (kind, chat) of the batch being built
-        ids: list[str] = []
-        while True:
-            kind: ReceiptType
-            if delivered and delivered[0][0] <= now and (not read or delivered[0][0] <= read[0][0]):
-                kind, (_, msg_id, to) = "delivered", delivered.popleft()
-            elif read and read[0][0] <= now:
-                kind, (_, msg_id, to) = "read", read.popleft()
-            else:
-                break
-            if run != (kind, to) and ids:
-                assert run is not None
-                self._stream.emit(Receipt(run[0], tuple(ids), run[1], stamp))
-                ids = []
-            run = (kind, to)
-            ids.append(msg_id)
-        if ids and run is not None:
-            self._stream.emit(Receipt(run[0], tuple(ids), run[1], stamp))
-        pending = [q[0][0] for q in (delivered, read) if q]
+        kinds: tuple[tuple[ReceiptType, deque[tuple[float, str, str]]], ...] = (
+            ("delivered", self._delivered),
+            ("read", self._read),
+        )
+        for kind, queue in kinds:
+            by_chat: dict[str, list[str]] = {}
+            while queue and queue[0][0] <= now:
+                _, msg_id, to = queue.popleft()
+                by_chat.setdefault(to, []).append(msg_id)
+            for to, ids in by_chat.items():
+                self._stream.emit(Receipt(kind, tuple(ids), to, stamp))
+        pending = [q[0][0] for _, q in kinds if q]
         if pending:
             self._receipt_timer = loop.call_at(max(min(pending), now + RECEIPT_TICK_S), self._emit_due_receipts)
 

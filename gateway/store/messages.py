@@ -250,42 +250,34 @@ def _new_seqs(conn: Conn, n: int) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def _stored_ids(conn: Conn, token: str, ids: list[str]) -> set[str]:
-    """Which of ``ids`` the device has stored already (usually none: one step that finds nothing)."""
-    found: set[str] = set()
-    for chunk in _pieces(list(dict.fromkeys(ids))):
-        marks = ",".join("?" * len(chunk))
-        found.update(
-            r[0] for r in conn.execute(f"SELECT id FROM messages WHERE token = ? AND id IN ({marks})", (token, *chunk))
-        )
-    return found
-
-
 def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None]:
     """Store ``messages`` with their histories, not their chats: each one's seq, None for one stored
-    already (or earlier in the list). A few statements for the whole list (see :data:`MAX_ROWS`)."""
-    by_token: dict[str, list[str]] = {}
-    for m in messages:
-        by_token.setdefault(m.token, []).append(m.id)
-    taken = {(token, i) for token, ids in by_token.items() for i in _stored_ids(conn, token, ids)}
-    new: list[NewMessage] = []
-    for m in messages:
-        if (m.token, m.id) not in taken:
-            taken.add((m.token, m.id))
-            new.append(m)
-    seq_of: dict[int, int] = {id(m): seq for m, seq in zip(new, _new_seqs(conn, len(new)), strict=True)}
-    rows = [(seq_of[id(m)], *_values(m)) for m in new]
+    already (or earlier in the list). A few statements for the whole list (see :data:`MAX_ROWS`).
+
+    Each message is given its seq up front; a message stored already is skipped by its unique key,
+    so when fewer rows landed than were sent, the seqs that exist say which did (rare: a redelivery,
+    or another node storing the same message at the same moment)."""
+    seqs: list[int | None] = list(_new_seqs(conn, len(messages)))
+    rows = [(seq, *_values(m)) for seq, m in zip(seqs, messages, strict=True)]
     for chunk in _pieces(rows):
-        cur = conn.execute(_insert_many(len(chunk)), [v for row in chunk for v in row])
-        if cur.rowcount != len(chunk):  # another node stored one meanwhile: the job runs again, and sees it
-            raise RuntimeError("a message was stored concurrently; retrying the batch")
-    history = [(seq_of[id(m)], status, at) for m in new for status, at in m.history]
+        if conn.execute(_insert_many(len(chunk)), [v for row in chunk for v in row]).rowcount != len(chunk):
+            wanted = [row[0] for row in chunk]
+            landed = {
+                r[0]
+                for r in conn.execute(f"SELECT seq FROM messages WHERE seq IN ({','.join('?' * len(wanted))})", wanted)
+            }
+            for i in range(len(seqs)):
+                if seqs[i] in wanted and seqs[i] not in landed:
+                    seqs[i] = None
+    history = [
+        (seq, status, at) for seq, m in zip(seqs, messages, strict=True) if seq is not None for status, at in m.history
+    ]
     for part in _pieces(history, 2 * MAX_ROWS):
         values = ",".join(["(?,?,?)"] * len(part))
         conn.execute(
             f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}", [v for row in part for v in row]
         )
-    return [seq_of.get(id(m)) for m in messages]
+    return seqs
 
 
 def _values(m: NewMessage) -> tuple[Any, ...]:
@@ -382,27 +374,18 @@ def apply_receipt_batch_sync(
             f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}", [v for row in part for v in row]
         )
     for part in _pieces(list(moved.values())):
-        conn.execute(_move_many(len(part)), _move_args(part))
+        conn.execute(_move_many(len(part)), [v for move in part for v in move])
     return out
 
 
 @functools.cache
 def _move_many(n: int) -> str:
     """The UPDATE that gives ``n`` messages (by seq) each its own status and status_at."""
-    when = " ".join(["WHEN ? THEN ?"] * n)
-    at = " ".join(["WHEN ? THEN CAST(? AS DOUBLE PRECISION)"] * n)
+    row = "(CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS DOUBLE PRECISION))"  # typed for PostgreSQL
     return (
-        f"UPDATE messages SET status = CASE seq {when} END, status_at = CASE seq {at} END "
-        f"WHERE seq IN ({','.join('?' * n)})"
+        f"WITH moved (seq, status, at) AS (VALUES {','.join([row] * n)}) "
+        "UPDATE messages SET status = moved.status, status_at = moved.at FROM moved WHERE messages.seq = moved.seq"
     )
-
-
-def _move_args(moves: list[tuple[int, str, float]]) -> list[Any]:
-    return [
-        *(v for seq, status, _ in moves for v in (seq, status)),
-        *(v for seq, _, at in moves for v in (seq, at)),
-        *(seq for seq, _, _ in moves),
-    ]
 
 
 def edit_sync(conn: Conn, token: str, msg_id: str, text: str | None, at: float) -> bool:

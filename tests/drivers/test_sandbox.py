@@ -158,6 +158,32 @@ async def test_receipts_due_together_come_as_one_event_per_chat_and_kind(sandbox
     assert len(events) < 10, f"{len(events)} receipt events for 20 sends: not batched"
 
 
+async def test_due_receipts_of_both_kinds_come_as_one_event_per_kind_and_chat(
+    sandbox: SandboxDriver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under load the due times of delivered (for later sends) and read (for earlier ones) interleave:
+    still one event per kind and chat, every due delivered before any due read — not an event per id."""
+    await sandbox.connect("qr")
+    sandbox.scan()
+    emitted: list[object] = []
+    monkeypatch.setattr(sandbox._stream, "emit", emitted.append)
+    now = asyncio.get_running_loop().time()
+    a, b = "60111111111@s.whatsapp.net", "60122222222@s.whatsapp.net"
+    for i in range(6):
+        sandbox._delivered.append((now - 1 + i * 0.01, f"D{i}", a if i % 2 else b))
+        sandbox._read.append((now - 1 + i * 0.01 + 0.005, f"R{i}", a if i % 2 else b))
+    sandbox._read.append((now + 60, "LATER", a))  # not due: stays queued
+    sandbox._emit_due_receipts()
+    got = [(e.type, e.sender, e.message_ids) for e in emitted if isinstance(e, Receipt)]
+    assert got == [
+        ("delivered", b, ("D0", "D2", "D4")),
+        ("delivered", a, ("D1", "D3", "D5")),
+        ("read", b, ("R0", "R2", "R4")),
+        ("read", a, ("R1", "R3", "R5")),
+    ]
+    assert [r[1] for r in sandbox._read] == ["LATER"]
+
+
 async def test_a_drop_cancels_pending_receipts(sandbox: SandboxDriver) -> None:
     """Receipts not yet due when the connection drops never come."""
     opts = DriverOptions(data_dir=sandbox.session_path.parent, sandbox_receipt_delay_ms=60_000)
