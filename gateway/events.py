@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from gateway.timestamps import now_iso
+
+T = TypeVar("T")
 
 CLIENT_EVENTS = frozenset(
     {
@@ -145,6 +147,16 @@ class Hub:
             self.published += 1
             return
         self.publish(event, token, build(), None, owner_id)
+
+    def publish_each(
+        self, event: str, token: str, items: Sequence[T], build: Callable[[T], Any], owner_id: int | None = None
+    ) -> None:
+        """:meth:`publish_lazy` for several events at once: ``build(item)`` for each, when someone listens."""
+        if self.relay is None and not self._wildcard and token not in self._by_token:
+            self.published += len(items)
+            return
+        for item in items:
+            self.publish(event, token, build(item), None, owner_id)
 
     def deliver(self, ev: Event) -> None:
         """One event to this node's clients that want it, and to no other node (the bus brings

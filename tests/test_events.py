@@ -107,3 +107,23 @@ def test_lazy_data_is_built_only_when_a_frame_will_be_sent() -> None:
     hub.publish_lazy("message.status", "a", lambda: build("relayed"))
     assert built == ["listened", "relayed"] and relayed == ["message.status"]
     assert hub.published == 4
+
+
+def test_publish_each_builds_each_frame_only_when_someone_listens() -> None:
+    hub = Hub()
+    built: list[int] = []
+
+    def build(n: int) -> dict[str, int]:
+        built.append(n)
+        return {"n": n}
+
+    hub.publish_each("message.status", "a", [1, 2, 3], build)
+    assert built == [] and hub.published == 3
+    mine = Client(None, True)
+    hub.attach(mine)
+    hub.resubscribe(mine, None, ["a"])
+    hub.publish_each("message.status", "b", [4], build)  # another device's: nobody here listens
+    assert built == [] and hub.published == 4
+    hub.publish_each("message.status", "a", [5, 6], build)
+    assert built == [5, 6] and [f["data"] for f in drain(mine)] == [{"n": 5}, {"n": 6}]
+    assert hub.published == 6

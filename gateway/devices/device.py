@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
@@ -44,6 +44,8 @@ from gateway.drivers.base import (
 from gateway.messages.shape import outgoing_text
 from gateway.store import DeviceRow
 from gateway.timestamps import now_iso
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from gateway.devices.manager import DeviceManager
@@ -381,3 +383,7 @@ class Device:
     def publish_lazy(self, event: str, build: Callable[[], Any]) -> None:
         """:meth:`publish`, the data built (``build()``) only when someone will receive the frame."""
         self.m.hub.publish_lazy(event, self.token, build, self.row.owner_id)
+
+    def publish_each(self, event: str, items: Sequence[T], build: Callable[[T], Any]) -> None:
+        """:meth:`publish_lazy` for several events: ``build(item)`` each, only when someone will receive them."""
+        self.m.hub.publish_each(event, self.token, items, build, self.row.owner_id)

@@ -178,8 +178,7 @@ class Pump:
             if rows or (changes and row is not None):
                 m.wake_dispatcher()
             device.publish("message.receipt", data=data)
-            for change in changes:
-                device.publish_lazy("message.status", partial(status_json, change))
+            device.publish_each("message.status", changes, status_json)
             for listener, result in zip(listeners, heard, strict=True):
                 listener.committed(result)
 

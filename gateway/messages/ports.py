@@ -4,13 +4,15 @@ import layers in pyproject.toml). :class:`gateway.devices.Device` fits :class:`M
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from gateway.drivers.base import Driver
 from gateway.store import Store
 from gateway.store.devices import DeviceRow
 from gateway.webhooks import WebhookRouter
+
+T = TypeVar("T")
 
 
 class Recording(Protocol):
@@ -51,5 +53,7 @@ class MessagingDevice(Protocol):
     def publish(self, event: str, data: Any = None, message: str | None = None) -> None: ...
 
     def publish_lazy(self, event: str, build: Callable[[], Any]) -> None: ...
+
+    def publish_each(self, event: str, items: Sequence[T], build: Callable[[T], Any]) -> None: ...
 
     def _require_connected(self) -> None: ...

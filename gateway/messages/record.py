@@ -86,6 +86,8 @@ class Recorder:
     def __init__(self, retention_days: int) -> None:
         self.enabled = retention_days > 0
         self.clock = time.time
+        # Per queued job, what to tell once it commits: one callback per job, not one per send.
+        self._telling: dict[asyncio.Future[list[Any]], list[_Tell]] = {}
 
     def sent(
         self,
@@ -163,25 +165,38 @@ class Recorder:
             if router.targets("message.status", device.row)
             else []
         )
-
         reaction = (row.payload or {}).get("reaction") if row.status == "sent" else None
         # this device's reaction, shown on the message it reacts to
         react = (reaction["messageId"], reaction["emoji"], iso_ts(row.ts)) if reaction is not None else None
-
-        def done(future: asyncio.Future[list[bool]]) -> None:
-            if future.cancelled():
-                return
-            exc = future.exception()
-            if exc is not None:
-                log.error("messages.record_failed", token=device.token, id=row.id, error=str(exc))
-                return
-            if future.result()[index]:
-                if deliveries:
-                    m.wake_dispatcher()
-                device.publish_lazy("message.status", partial(status_json, change))
-
         future, index = m.store.submit_sent(row, deliveries, react)
-        future.add_done_callback(done)
+        telling = self._telling.get(future)
+        if telling is None:
+            telling = self._telling[future] = []
+            future.add_done_callback(self._committed)
+        telling.append((device, change, index, bool(deliveries)))
+
+    def _committed(self, future: asyncio.Future[list[Any]]) -> None:
+        """A job of sends committed: each new message's ``message.status`` told (and webhooks woken)."""
+        telling = self._telling.pop(future, [])
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            for device, change, _index, _rows in telling:
+                log.error("messages.record_failed", token=device.token, id=change.id, error=str(exc))
+            return
+        new = future.result()
+        wake = None
+        for device, change, index, rows in telling:
+            if new[index]:
+                if rows:
+                    wake = device.m
+                device.publish_lazy("message.status", partial(status_json, change))
+        if wake is not None:
+            wake.wake_dispatcher()
+
+
+_Tell = tuple[MessagingDevice, StatusChange, int, bool]  # the device, the change, its index in the job, has rows
 
 
 Change = Callable[[Sequence[NewDelivery]], Awaitable[object]]

@@ -27,6 +27,7 @@ async def test_a_frame_after_queued_receipts_waits_for_them(gw: Gateway, monkeyp
 
     monkeypatch.setattr(device, "publish", publish)
     monkeypatch.setattr(device, "publish_lazy", lambda event, build: publish(event, build()))
+    monkeypatch.setattr(device, "publish_each", lambda event, items, build: [publish(event, build(i)) for i in items])
     now = datetime.now(UTC)
     for msg_id in ids:
         await device.pump.handle(Receipt("played", (msg_id,), "60198765432@s.whatsapp.net", now))
