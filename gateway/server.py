@@ -61,6 +61,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = True  # the parser is reading a request line and headers
         self._head_bytes = 0
+        # The head's deadline (None: not reading a head) and the timer that checks it. The timer is not
+        # moved per request (a call_later and a cancel each): when it fires early it waits for the new one.
+        self._head_deadline: float | None = None
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
         self._linger: asyncio.TimerHandle | None = None
@@ -77,6 +80,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         if self._linger is not None:
             self._linger.cancel()
         super().connection_lost(exc)
@@ -90,7 +96,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if not self._in_head:
             super().data_received(data)
             return
-        if self._head_timer is None:
+        if self._head_deadline is None:
             self._arm()  # the first bytes of the next request on a kept-alive connection
         room = self.limits.max_header_bytes - self._head_bytes
         if len(data) <= room:
@@ -146,16 +152,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     # -- helpers -----------------------------------------------------------------------------------
 
     def _arm(self) -> None:
-        self._disarm()
-        self._head_timer = self.loop.call_later(self.limits.header_timeout_s, self._head_timed_out)
+        self._head_deadline = deadline = self.loop.time() + self.limits.header_timeout_s
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_at(deadline, self._head_check)
 
     def _disarm(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head_deadline = None
+
+    def _head_check(self) -> None:
+        self._head_timer = None
+        deadline = self._head_deadline
+        if deadline is None:
+            return  # no head under way: the next one arms a timer again
+        if self.loop.time() < deadline:  # a later request's head: its own deadline
+            self._head_timer = self.loop.call_at(deadline, self._head_check)
+            return
+        self._head_timed_out()
 
     def _head_timed_out(self) -> None:
-        self._head_timer = None
+        self._head_deadline = None
         if self.transport.is_closing() or not self._in_head:
             return
         if self._head_bytes:

@@ -138,6 +138,41 @@ def test_silent_and_slow_connections_time_out(tmp_path: Path, servers: list[Serv
             assert c.get("/health").status_code == 200
 
 
+def test_a_kept_alive_connection_gets_a_new_head_deadline_per_request(
+    tmp_path: Path, servers: list[ServerProcess]
+) -> None:
+    """HEADER_TIMEOUT_MS=500: a request answered, then, 0.3 s later (the client's pace), half of the next
+    one: its deadline counts from its own first byte (408 about 0.5 s after it, not 0.2 s), and the
+    connection's earlier deadline closes nothing meanwhile."""
+    server = launch(servers, tmp_path, HEADER_TIMEOUT_MS="500")
+
+    async def run() -> tuple[int, float, bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            writer.write(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            await writer.drain()
+            async with asyncio.timeout(5):
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+            await asyncio.sleep(0.3)  # the client's pace: past the first deadline's half-way point
+            writer.write(b"GET /health HTTP/1.1\r\nHo")
+            await writer.drain()
+            started = time.monotonic()
+            async with asyncio.timeout(5):
+                answer = await reader.read()
+            return int(head.split(b" ", 2)[1]), time.monotonic() - started, answer
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    first, took, answer = asyncio.run(run())
+    assert first == 200
+    assert envelope(answer) == (408, "REQUEST_TIMEOUT")
+    assert 0.45 <= took < 5, took
+
+
 def test_max_connections_bounds_open_connections(tmp_path: Path, servers: list[ServerProcess]) -> None:
     """MAX_CONNECTIONS=20: with 20 connections open (HTTP and WebSocket), one more is answered
     503 TOO_MANY_CONNECTIONS and closed at once; once they close, requests are served again."""
