@@ -51,9 +51,9 @@ def test_input_over_the_cap_is_refused_before_stripping() -> None:
 
 @pytest.mark.live
 async def test_padded_numbers_leave_memory_flat(gw: Gateway) -> None:
-    """200 padded numbers (~0.9 MiB each) over HTTP as token and phone, and 200 padded WebSocket
+    """100 padded numbers (~0.9 MiB each) over HTTP as token and phone, and 100 padded WebSocket
     get_state tokens, are refused as INVALID_PHONE and leave the resident set within a few MiB
-    (before the cap the normalisation memo kept every one: ~180 MiB)."""
+    (before the cap the normalisation memo kept every one: ~90 MiB)."""
     ws = await gw.ws()
     answers: set[tuple[int, str]] = set()
     frames: set[str] = set()
@@ -66,11 +66,11 @@ async def test_padded_numbers_leave_memory_flat(gw: Gateway) -> None:
             await ws.send("get_state", {"token": padded(i, 60_000)})  # under the 64 KiB frame limit
             frames.add((await ws.wait(lambda f: f["event"] in ("error", "session_state"), start=at))["event"])
 
-    await round_of(0, 40)  # warm-up: buffers and allocator arenas reach their working size
+    await round_of(0, 20)  # warm-up: buffers and allocator arenas reach their working size
     before = rss_bytes()
-    await round_of(40, 200)
+    await round_of(20, 100)
     grown = rss_bytes() - before
-    print(f"RSS grew by {grown / 2**20:.1f} MiB over 200 padded HTTP requests + 200 padded frames")
+    print(f"RSS grew by {grown / 2**20:.1f} MiB over 100 padded HTTP requests + 100 padded frames")
     assert grown < 8 * 1024 * 1024, f"RSS grew by {grown / 2**20:.1f} MiB"
     assert answers == {(400, "INVALID_PHONE")}
     assert frames == {"error"}
