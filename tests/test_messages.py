@@ -314,3 +314,29 @@ async def test_send_counters_are_written_behind_and_survive_restarts(gateway_fac
 
 async def _equals(value: Any, expected: int) -> bool:
     return bool(await value == expected)
+
+
+async def test_sends_wait_for_the_store_when_its_backlog_is_at_high_water(gw: Gateway) -> None:
+    """A store that cannot keep up (here: its writer held) slows sends to its pace instead of queueing
+    without bound: a send waits, nothing is sent meanwhile, and it goes once the backlog has drained."""
+    import threading
+
+    await gw.pair()
+    db = gw.rt.store.db
+    before = len(await sent(gw))
+    gate = threading.Event()
+    held = db.submit(lambda conn: gate.wait(10))
+    db.high_water, db.low_water = 1, 0
+    try:
+        sending = asyncio.create_task(gw.post("/messages", {"token": TOKEN, "to": PEER, "text": "later"}))
+        for _ in range(50):
+            await asyncio.sleep(0)  # as far as it can go: to the store's room
+        assert not sending.done()
+        assert len(await sent(gw)) == before
+    finally:
+        gate.set()
+    async with asyncio.timeout(10):
+        r = await sending
+        await held
+    assert r.status_code == 200, r.text
+    assert [m["text"] for m in await sent(gw)][-1] == "later"

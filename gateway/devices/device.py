@@ -206,6 +206,9 @@ class Device:
         """Sends of one device leave in the order they were accepted. The message is stored behind
         the send (see :class:`~gateway.messages.record.Recorder`): no write is awaited here."""
         self._require_connected()
+        db = self.m.store.db
+        if db.backlog >= db.high_water:  # the store far behind (a load it cannot keep up with): at its pace
+            await db.room()
         started = time.time()
         async with self.send_lock:
             self._require_connected()

@@ -40,6 +40,11 @@ from gateway.store.writer import Writer, connect_sync
 _in_tx: ContextVar[bool] = ContextVar("in_tx", default=False)
 T = TypeVar("T")
 Job = Callable[[Conn], Any]
+# Items (sends, receipts, jobs) queued for the group commit before :meth:`Db.room` makes callers wait,
+# and how far the backlog must fall before they go on: under a load the writer cannot keep up with,
+# sends slow down to its pace instead of the queue (and the process's memory) growing without bound.
+HIGH_WATER = 50_000
+LOW_WATER = 25_000
 
 
 class Db:
@@ -52,6 +57,17 @@ class Db:
         self._lock = asyncio.Lock()
         self._jobs: list[tuple[Job, asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
+        self.high_water, self.low_water = HIGH_WATER, LOW_WATER
+        self.backlog = 0  # items queued or being committed
+        self._drained: asyncio.Event | None = None  # set when the backlog falls to low_water
+
+    async def room(self) -> None:
+        """Return at once unless the backlog is at ``high_water``; then once it has fallen to ``low_water``."""
+        if self.backlog < self.high_water:
+            return
+        if self._drained is None:
+            self._drained = asyncio.Event()
+        await self._drained.wait()
 
     async def close(self) -> None:
         if self._flusher is not None:
@@ -122,6 +138,7 @@ class Db:
         """
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._jobs.append((job, future))
+        self.backlog += 1
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush(), name="db-group-commit")
         return future
@@ -139,6 +156,7 @@ class Db:
             last = jobs[-1][0]
             if isinstance(last, _Items) and last.run is run:
                 last.items.append(item)
+                self.backlog += 1
                 return jobs[-1][1], len(last.items) - 1
         job = _Items(run, [item])
         return self.submit(job), 0
@@ -158,6 +176,11 @@ class Db:
                     future.set_result(value)
                 else:
                     future.set_exception(value)
+            self.backlog -= sum(len(job.items) if isinstance(job, _Items) else 1 for job, _ in batch)
+            drained = self._drained
+            if drained is not None and self.backlog <= self.low_water:
+                self._drained = None
+                drained.set()
 
     # One write is one job of the group commit: one trip to the writer's thread, atomic on its
     # own (its savepoint), or part of the enclosing transaction() when there is one.

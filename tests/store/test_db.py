@@ -96,3 +96,33 @@ async def test_writes_inside_a_transaction_are_read_back_before_commit(db: Db) -
         row = await db.fetchone("SELECT v FROM t WHERE k = 'tx'")
         assert row is not None and row["v"] == 7
         assert await db.fetchone("SELECT v FROM t WHERE k = 'missing'") is None
+
+
+async def test_room_waits_while_the_backlog_is_at_high_water_until_it_falls_to_low(db: Db) -> None:
+    """Items queued past ``high_water`` (the writer held up) make ``room()`` wait; it returns once the
+    commits bring the backlog down to ``low_water``. Below high water it returns at once."""
+    import asyncio
+    import threading
+
+    from gateway.store.db import _Items
+
+    db.high_water, db.low_water = 6, 2
+    await db.room()  # nothing queued: no wait
+    gate = threading.Event()
+    held = db.submit(lambda conn: gate.wait(10))  # the writer's thread waits here
+
+    def count(conn: Conn, items: list[int]) -> list[int]:
+        return items
+
+    queued = [db.submit_item(count, i) for i in range(5)]
+    assert db.backlog == 6 and isinstance(db._jobs[-1][0], _Items)
+    waiting = asyncio.create_task(db.room())
+    for _ in range(20):
+        await asyncio.sleep(0)  # let it run as far as it can: to its wait
+    assert not waiting.done()
+    gate.set()
+    async with asyncio.timeout(10):
+        await waiting
+        assert await held is True and (await queued[0][0]) == [0, 1, 2, 3, 4]
+    assert db.backlog == 0
+    await db.room()
