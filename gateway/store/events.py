@@ -12,7 +12,6 @@ the job: it must only compute (it runs on the writer's thread), never await.
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -57,6 +56,19 @@ def _allowed(guard: Guard, conn: Conn) -> bool:
     return guard is None or guard(conn)
 
 
+@dataclass(frozen=True, slots=True)
+class _Fence:
+    """A device's unit of work may write only while this node holds its lease under ``fence``. Equal for
+    the same device and fence, so a job of many items checks each device once (:func:`_message_events`)."""
+
+    node: str
+    token: str
+    fence: int | None
+
+    def __call__(self, conn: Conn) -> bool:
+        return _fence_holds(conn, self.node, self.token, self.fence)
+
+
 def _fence_holds(conn: Conn, node: str, token: str, fence: int | None) -> bool:
     if check_fence_sync(conn, node, token, fence):
         return True
@@ -95,7 +107,17 @@ def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
     results of its ``also``)."""
     out: list[Any] = [False] * len(items)
     rows: list[list[NewDelivery]] = [[] for _ in items]
-    sends = [(i, item) for i, item in enumerate(items) if not isinstance(item, _Receipt) and _allowed(item[1], conn)]
+    verdicts: dict[Callable[[Conn], bool], bool] = {}
+
+    def allowed(guard: Guard) -> bool:  # each device's lease checked once for the job, not once per item
+        if guard is None:
+            return True
+        verdict = verdicts.get(guard)
+        if verdict is None:
+            verdict = verdicts[guard] = guard(conn)
+        return verdict
+
+    sends = [(i, item) for i, item in enumerate(items) if not isinstance(item, _Receipt) and allowed(item[1])]
     stored = record_sent_sync(conn, [(item[0], _then(conn, item, rows[i])) for i, item in sends])
     queued_at: dict[tuple[str, str], int] = {}  # the messages this job stored: where their send was queued
     for (i, item), new in zip(sends, stored, strict=True):
@@ -105,7 +127,7 @@ def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
     receipts = [(i, item) for i, item in enumerate(items) if isinstance(item, _Receipt)]
     for i, _ in receipts:
         out[i] = ([], [])
-    receipts = [(i, r) for i, r in receipts if _allowed(r.guard, conn)]
+    receipts = [(i, r) for i, r in receipts if allowed(r.guard)]
     recorded = [(i, r) for i, r in receipts if r.recording]
     positions = [i for i, _ in recorded]
     changes = apply_receipt_batch_sync(
@@ -152,7 +174,7 @@ class EventQueries:
         fences = self.fences
         if fences is None:
             return None
-        return functools.partial(_fence_holds, node=fences.node, token=token, fence=fences.held.get(token))
+        return _Fence(fences.node, token, fences.held.get(token))
 
     # -- a device's own row -------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -14,6 +15,9 @@ import structlog
 from gateway.cluster.leases import Leases, margin_s
 from gateway.cluster.ownership import Ownership, share
 from gateway.store import DeviceRow, Store
+from gateway.store.messages import NewMessage
+
+CHAT = "60198765432@s.whatsapp.net"
 
 
 class Clock:
@@ -134,6 +138,41 @@ async def test_a_stale_owners_writes_are_refused_and_logged(stores: list[Store],
     assert await new.count_contacts(token, None) == 0
     refused = [e for e in logs if e["event"] == "store.stale_write_refused"]
     assert len(refused) == 2 and refused[0]["token"] == token and refused[0]["node"] == "a"
+
+
+async def test_a_job_of_sends_and_receipts_checks_each_devices_lease_once(
+    stores: list[Store], pg_database: str
+) -> None:
+    """Sends and receipts queued together are one job: the device's lease is checked once for all of
+    them (one refusal logged for a stale owner, nothing of its stored), and the owner's all land."""
+    old, new = stores[0], stores[1]
+    [token] = await _devices(old, 1)
+    a, b = Leases(old, "a", 6), Leases(new, "b", 6)
+    old.fences, new.fences = a.fences, b.fences
+    await a.acquire([token])
+    await _expire(pg_database, "a")
+    await b.acquire([token])
+
+    def queue(store: Store, prefix: str) -> list[tuple[Any, int]]:
+        def sent(i: int) -> NewMessage:
+            ts = 100.0 + i
+            return NewMessage(token, f"{prefix}{i}", CHAT, "out", "text", "x", ts, "sent", (("sent", ts),), True)
+
+        queued = [store.submit_sent(sent(i)) for i in range(5)]
+        ids = [f"{prefix}{i}" for i in range(5)]
+        queued.append(store.submit_receipt(token, ids, "delivered", 200.0, [], lambda c: (c.id, [])))
+        return queued
+
+    with structlog.testing.capture_logs() as logs:
+        stale = queue(old, "A")
+        assert len({id(f) for f, _ in stale}) == 1  # one job
+        results = await stale[0][0]
+    assert results == [False] * 5 + [([], [])]
+    assert [e["event"] for e in logs].count("store.stale_write_refused") == 1
+    fresh = queue(new, "B")
+    results = await fresh[0][0]
+    assert results[:5] == [True] * 5 and results[5][0] == [f"B{i}" for i in range(5)]
+    assert [m.id for m in await new.list_messages(token, limit=20)] == [f"B{i}" for i in reversed(range(5))]
 
 
 async def test_devices_spread_evenly_and_a_joining_node_gets_its_share_gently(
