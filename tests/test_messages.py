@@ -14,6 +14,7 @@ from gateway.drivers.base import FencedError
 from tests.support.accounts import Tenants
 from tests.support.constants import OTHER, TOKEN
 from tests.support.gateway import Gateway
+from tests.support.poll import until
 
 MESSAGE_ID = re.compile(r"^3EB0[0-9A-F]{16}$")
 PEER = "60171222333"
@@ -329,8 +330,7 @@ async def test_sends_wait_for_the_store_when_its_backlog_is_at_high_water(gw: Ga
     db.high_water, db.low_water = 1, 0
     try:
         sending = asyncio.create_task(gw.post("/messages", {"token": TOKEN, "to": PEER, "text": "later"}))
-        for _ in range(50):
-            await asyncio.sleep(0)  # as far as it can go: to the store's room
+        await until(lambda: db._drained is not None, 5, "the send waiting for the store's room")
         assert not sending.done()
         assert len(await sent(gw)) == before
     finally:

@@ -177,13 +177,18 @@ def _insert_sync(conn: Conn, m: NewMessage) -> int | None:
     if cur.rowcount == 0:
         return None
     seq = int(cur.lastrowid or 0)
-    if m.history:  # one statement for the whole history (usually two rows: pending, sent)
-        values = ",".join(["(?,?,?)"] * len(m.history))
-        conn.execute(
-            f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}",
-            [v for status, at in m.history for v in (seq, status, at)],
-        )
+    _add_history_sync(conn, [(seq, status, at) for status, at in m.history])
     return seq
+
+
+def _add_history_sync(conn: Conn, rows: list[tuple[int, str, float]]) -> None:
+    """``(seq, status, at)`` rows into the status history, in order: a status already there keeps its
+    first time. Multi-row statements (see :data:`MAX_ROWS`)."""
+    for part in _pieces(rows, 2 * MAX_ROWS):
+        values = ",".join(["(?,?,?)"] * len(part))
+        conn.execute(
+            f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}", [v for row in part for v in row]
+        )
 
 
 def _move_chat_sync(conn: Conn, m: NewMessage, seq: int) -> None:
@@ -271,11 +276,7 @@ def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None
     history = [
         (seq, status, at) for seq, m in zip(seqs, messages, strict=True) if seq is not None for status, at in m.history
     ]
-    for part in _pieces(history, 2 * MAX_ROWS):
-        values = ",".join(["(?,?,?)"] * len(part))
-        conn.execute(
-            f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}", [v for row in part for v in row]
-        )
+    _add_history_sync(conn, history)
     return seqs
 
 
@@ -320,11 +321,6 @@ RECEIPT_CHUNK = 512  # message ids per statement: far below either engine's limi
 ReceiptIds = tuple[str, Sequence[str], str, float]  # (device token, message ids, status, at)
 
 
-def apply_receipt_sync(conn: Conn, token: str, ids: Iterable[str], status: str, at: float) -> list[StatusChange]:
-    """One receipt (see :func:`apply_receipt_batch_sync`): the changes it made, in the order of ``ids``."""
-    return apply_receipt_batch_sync(conn, [(token, list(ids), status, at)])[0]
-
-
 def apply_receipt_batch_sync(
     conn: Conn, receipts: Sequence[ReceiptIds], unborn: Callable[[int, str, str], bool] | None = None
 ) -> list[list[StatusChange]]:
@@ -367,11 +363,7 @@ def apply_receipt_batch_sync(
                 moved[seq] = (seq, status, at)
                 changes.append(StatusChange(msg_id, chat, status, at))
         out.append(changes)
-    for part in _pieces(history, 2 * MAX_ROWS):
-        values = ",".join(["(?,?,?)"] * len(part))
-        conn.execute(
-            f"INSERT OR IGNORE INTO message_status (seq, status, at) VALUES {values}", [v for row in part for v in row]
-        )
+    _add_history_sync(conn, history)
     for part in _pieces(list(moved.values())):
         conn.execute(_move_many(len(part)), [v for move in part for v in move])
     return out

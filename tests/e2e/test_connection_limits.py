@@ -155,7 +155,7 @@ def test_a_kept_alive_connection_gets_a_new_head_deadline_per_request(
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
                 await reader.readexactly(length)
-            await asyncio.sleep(0.3)  # the client's pace: past the first deadline's half-way point
+            await asyncio.sleep(0.3)  # the client's pace between requests, not the test waiting
             started = time.monotonic()  # before the bytes leave: the server's deadline is at least 0.5 s on
             writer.write(b"GET /health HTTP/1.1\r\nHo")
             await writer.drain()

@@ -11,6 +11,7 @@ import pytest
 from gateway.store import Store
 from gateway.store.conn import Conn
 from gateway.store.db import Db, SqliteDb
+from tests.support.poll import until
 
 
 @pytest.fixture
@@ -117,8 +118,7 @@ async def test_room_waits_while_the_backlog_is_at_high_water_until_it_falls_to_l
     queued = [db.submit_item(count, i) for i in range(5)]
     assert db.backlog == 6 and isinstance(db._jobs[-1][0], _Items)
     waiting = asyncio.create_task(db.room())
-    for _ in range(20):
-        await asyncio.sleep(0)  # let it run as far as it can: to its wait
+    await until(lambda: db._drained is not None, 5, "room() at its wait")
     assert not waiting.done()
     gate.set()
     async with asyncio.timeout(10):
