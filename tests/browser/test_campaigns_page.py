@@ -24,15 +24,13 @@ async def test_create_from_a_csv_watch_progress_pause_and_resume(
     spawn_gateway: Callable[..., GatewayProcess], new_page: Any, tmp_path: Path
 ) -> None:
     # perMinute 1 on a 20x clock: a 3 s gap, the first send at once (slow enough to pause in between). The
-    # warm-up widens the first gaps to 3x and 2.8x, and jitter adds up to 30%: the last two sends may take
-    # 11.7 + 10.9 s of real time after the first, hence the long wait for "completed" below.
+    # warm-up widens the first gap to 3x and jitter adds up to 30%: the second (last) send may come 11.7 s
+    # of real time after the first, hence the long wait for "completed" below.
     gw = spawn_gateway(CAMPAIGN_CLOCK_SCALE="20", SANDBOX_RECEIPT_DELAY_MS="20")
     async with httpx.AsyncClient(base_url=gw.base_url, headers=gw.headers, timeout=10) as api:
         await connected_device(api, TOKEN, "Front desk")
     people = tmp_path / "people.csv"
-    people.write_text(
-        "phone,name,city\n60198765432,Aisyah,Ipoh\n60171222333,Ben,Kuching\n60123400001,Chen,Miri\nnope,X,Y\n"
-    )
+    people.write_text("phone,name,city\n60198765432,Aisyah,Ipoh\n60171222333,Ben,Kuching\nnope,X,Y\n")
 
     page = await new_page(DESKTOP)
     await sign_in(page, gw)
@@ -47,7 +45,7 @@ async def test_create_from_a_csv_watch_progress_pause_and_resume(
     await form.get_by_label("Messages per minute").fill("1")
     await form.get_by_label("Campaign message").fill("Hi {{name}}, see you in {{city}}")
     await form.get_by_role("button", name="Create campaign").click()
-    await expect(page.locator("#cmp-result")).to_contain_text("4 recipients, 1 skipped")
+    await expect(page.locator("#cmp-result")).to_contain_text("3 recipients, 1 skipped")
 
     row = page.locator("#cmp-rows tr", has_text="Spring promo")
     await expect(row.locator("[data-role=status]")).to_have_text("running")
@@ -61,11 +59,10 @@ async def test_create_from_a_csv_watch_progress_pause_and_resume(
     await snap_variants(page, "campaigns-paused")
     await row.get_by_role("button", name="Resume Spring promo").click()
     await expect(row.locator("[data-role=status]")).to_have_text("running")
-    await expect(row.locator("[data-role=status]")).to_have_text("completed", timeout=45_000)
-    await expect(row.locator("[data-role=sent]")).to_have_text("3")
+    await expect(row.locator("[data-role=status]")).to_have_text("completed", timeout=30_000)
+    await expect(row.locator("[data-role=sent]")).to_have_text("2")
     await snap_variants(page, "campaigns-completed")
 
     async with httpx.AsyncClient(base_url=gw.base_url, headers=gw.headers, timeout=10) as api:
         sent = (await api.get(f"/sandbox/devices/{TOKEN}/sent")).json()["data"]["messages"]
-    assert sorted(m["text"] for m in sent) == ["Hi Aisyah, see you in Ipoh", "Hi Ben, see you in Kuching",
-                                               "Hi Chen, see you in Miri"]  # fmt: skip
+    assert sorted(m["text"] for m in sent) == ["Hi Aisyah, see you in Ipoh", "Hi Ben, see you in Kuching"]
