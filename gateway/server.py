@@ -36,6 +36,7 @@ HEADER_TIMEOUT_S = 10.0
 LINGER_S = 1.0  # how long a refused connection is drained before it is closed …
 LINGER_BYTES = 64 * 1024  # … or how much of it
 WS_MAX_FRAME = 64 * 1024  # the application's own frame limit (routes/ws.py checks it too)
+JOIN_LIMIT = 64 * 1024  # a first piece of body up to this size goes out in one write with the response head
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +211,11 @@ class HeadWithBody:
 
     def write(self, data: bytes) -> None:
         if self._held is not None:
-            data = self._held + data
-            self._held = None
+            held, self._held = self._held, None
+            if len(data) > JOIN_LIMIT:  # a big body: not copied to save one system call
+                self._transport.write(held)
+            else:
+                data = held + data
         elif not self._started and not data.startswith(b"HTTP/1.1 100 "):
             self._started = True
             self._held = data

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.server import ConnectionLimits, HeadWithBody, guarded_protocol
+from gateway.server import JOIN_LIMIT, ConnectionLimits, HeadWithBody, guarded_protocol
 from tests.support.net import HOST
 from tests.support.poll import until
 
@@ -146,3 +146,16 @@ async def test_a_held_head_goes_out_before_the_connection_closes() -> None:
     asyncio.get_running_loop().call_soon(turn_over.set)  # queued after the flush HeadWithBody queued
     await turn_over.wait()  # the flush has run: it found nothing left to write
     assert len(sink.writes) == 1
+
+
+async def test_a_big_body_is_not_copied_onto_its_head() -> None:
+    sink = _Sink()
+    t = HeadWithBody(sink, asyncio.get_running_loop())  # type: ignore[arg-type]
+    big = b"x" * (JOIN_LIMIT + 1)
+    t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    t.write(big)
+    assert sink.writes[0] == b"HTTP/1.1 200 OK\r\n\r\n" and sink.writes[1] is big
+    small = HeadWithBody(sink, asyncio.get_running_loop())  # type: ignore[arg-type]
+    small.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    small.write(b"y" * JOIN_LIMIT)
+    assert sink.writes[2] == b"HTTP/1.1 200 OK\r\n\r\n" + b"y" * JOIN_LIMIT
