@@ -159,3 +159,17 @@ async def test_a_big_body_is_not_copied_onto_its_head() -> None:
     small.write(b"HTTP/1.1 200 OK\r\n\r\n")
     small.write(b"y" * JOIN_LIMIT)
     assert sink.writes[2] == b"HTTP/1.1 200 OK\r\n\r\n" + b"y" * JOIN_LIMIT
+
+
+async def test_a_head_request_gets_its_head_though_no_body_follows() -> None:
+    app = Starlette(routes=[Route("/small", lambda _r: JSONResponse({"ok": True}))])
+    async with _Server(app) as srv:
+        reader, writer = await asyncio.open_connection(HOST, srv.port)
+        writer.write(b"HEAD /small HTTP/1.1\r\nhost: x\r\n\r\nGET /small HTTP/1.1\r\nhost: x\r\n\r\n")  # pipelined
+        first = await reader.readuntil(b"\r\n\r\n")
+        second = await reader.readuntil(b"\r\n\r\n")
+        body = await reader.readexactly(len(b'{"ok":true}'))
+        writer.close()
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-length: 11" in first
+    assert second.startswith(b"HTTP/1.1 200 OK\r\n") and body == b'{"ok":true}'
+    assert srv.writes == [first, second + body]
