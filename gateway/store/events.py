@@ -117,8 +117,15 @@ def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
             verdict = verdicts[guard] = guard(conn)
         return verdict
 
-    sends = [(i, item) for i, item in enumerate(items) if not isinstance(item, _Receipt) and allowed(item[1])]
-    stored = record_sent_sync(conn, [(item[0], _then(conn, item, rows[i])) for i, item in sends])
+    # (A guard of None, a single node's, is let through without a call: this runs for every item.)
+    sends = [
+        (i, item)
+        for i, item in enumerate(items)
+        if not isinstance(item, _Receipt) and (item[1] is None or allowed(item[1]))
+    ]
+    stored = record_sent_sync(
+        conn, [(item[0], _then(conn, item, rows[i]) if item[2] or item[3] else None) for i, item in sends]
+    )
     queued_at: dict[tuple[str, str], int] = {}  # the messages this job stored: where their send was queued
     for (i, item), new in zip(sends, stored, strict=True):
         out[i] = new
@@ -127,13 +134,11 @@ def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
     receipts = [(i, item) for i, item in enumerate(items) if isinstance(item, _Receipt)]
     for i, _ in receipts:
         out[i] = ([], [])
-    receipts = [(i, r) for i, r in receipts if allowed(r.guard)]
+    receipts = [(i, r) for i, r in receipts if r.guard is None or allowed(r.guard)]
     recorded = [(i, r) for i, r in receipts if r.recording]
     positions = [i for i, _ in recorded]
     changes = apply_receipt_batch_sync(
-        conn,
-        [(r.token, r.ids, r.status, r.at) for _, r in recorded],
-        lambda k, token, msg_id: queued_at.get((token, msg_id), -1) > positions[k],
+        conn, [(r.token, r.ids, r.status, r.at) for _, r in recorded], (queued_at, positions)
     )
     changed = {i: c for i, c in zip(positions, changes, strict=True)}
     for i, r in receipts:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -322,12 +322,15 @@ ReceiptIds = tuple[str, Sequence[str], str, float]  # (device token, message ids
 
 
 def apply_receipt_batch_sync(
-    conn: Conn, receipts: Sequence[ReceiptIds], unborn: Callable[[int, str, str], bool] | None = None
+    conn: Conn,
+    receipts: Sequence[ReceiptIds],
+    queued: tuple[Mapping[tuple[str, str], int], Sequence[int]] | None = None,
 ) -> list[list[StatusChange]]:
     """Receipts for messages these devices sent, applied in order: a status moves forward only, the
     history keeps every status with when it was first reached. Each receipt's changes, in the order of
-    its ids (each id once). ``unborn(k, token, id)``: the message is stored by the same transaction but
-    after receipt ``k`` was queued, so that receipt must not see it (:func:`gateway.store.events`).
+    its ids (each id once). ``queued`` (where each message stored by this same transaction was queued,
+    by (token, id); where each receipt was): a receipt is blind to a message queued after it
+    (:func:`gateway.store.events`).
 
     Set-based, whatever the number of receipts and ids: the messages named, read once (one JSON row per
     512 ids); their moves worked out here, in order; then the history rows and the moves, a few
@@ -349,19 +352,23 @@ def apply_receipt_batch_sync(
     history: list[tuple[int, str, float]] = []
     moved: dict[int, tuple[int, str, float]] = {}  # seq → (seq, status, at): each message's last move
     out: list[list[StatusChange]] = []
+    born, positions = queued if queued is not None else ({}, ())
+    new_change = tuple.__new__  # a StatusChange without the named tuple's Python-level __new__ (one per move)
     for k, (token, ids, status, at) in enumerate(receipts):
         rank = RANK.get(status, -1)  # an unknown status is recorded but moves nothing
+        here = positions[k] if born else -1
         changes: list[StatusChange] = []
         for msg_id in dict.fromkeys(ids):
-            found = state.get((token, msg_id))
-            if found is None or (unborn is not None and unborn(k, token, msg_id)):
+            key = (token, msg_id)
+            found = state.get(key)
+            if found is None or (born and born.get(key, -1) > here):
                 continue
             chat, current, seq = found
             history.append((seq, status, at))
             if rank >= 0 and RANK.get(current, -1) < rank:
                 found[1] = status
                 moved[seq] = (seq, status, at)
-                changes.append(StatusChange(msg_id, chat, status, at))
+                changes.append(new_change(StatusChange, (msg_id, chat, status, at)))
         out.append(changes)
     _add_history_sync(conn, history)
     for part in _pieces(list(moved.values())):
