@@ -39,6 +39,7 @@ BENCHMARKS: list[tuple[str, int, list[str]]] = [
     ("campaigns", 600, CAMPAIGNS_QUICK),
     ("outbox_cluster", 600, ["--backlog", "2000", "--nodes", "2"]),
     ("send_cost", 300, ["--requests", "3000", "--rounds", "1"]),
+    ("writer_cost", 300, ["--sends", "10000", "--rounds", "1"]),
     ("failover", 600, ["--devices", "24", "--ttl", "3"]),
     ("cluster", 300, ["--requests", "100", "--warmup", "20"]),
     ("fence", 300, ["--rows", "2000", "--rounds", "3"]),

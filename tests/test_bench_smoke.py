@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from bench import __main__ as bench_main
-from bench import cluster, devices, failover, fanout, gateway_api, report, soak, stats
+from bench import cluster, devices, failover, fanout, gateway_api, report, soak, stats, writer_cost
 from bench import fence as bench_fence
 from bench import http as bench_http
 from bench import outbox_cluster as bench_outbox_cluster
@@ -128,6 +128,17 @@ def test_store_benchmark_runs_on_both_engines() -> None:
     assert set(result["results"]) == {f"{e} {m}" for e in ("sqlite", "postgres") for m in ("grouped", "one device")}
     assert result["results"]["postgres grouped"]["events"] == 12
     assert result["targets"]["postgres_group_commit_gain"]["value"] > 0
+
+
+@pytest.mark.bench
+def test_writer_cost_times_the_writer_thread_alone() -> None:
+    """Every send and both its receipts are applied (the benchmark checks the last one reads as read),
+    and only the writer's _run_batch is timed, restored afterwards."""
+    original = writer_cost.db._run_batch
+    result = writer_cost.run(sends=300, batch=100, ids=8, rounds=1)
+    assert writer_cost.db._run_batch is original
+    assert len(result["rounds"]) == 1 and result["rounds"][0] > 0
+    assert result["targets"]["writer_cpu_us_per_send"]["value"] == round(result["rounds"][0], 1)
 
 
 @pytest.mark.bench

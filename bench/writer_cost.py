@@ -1,0 +1,124 @@
+"""``python -m bench.writer_cost``: what storing a sent message and its two receipts costs the store's
+writer thread, in CPU.
+
+On SQLite the writer is a thread of the gateway's own process: every Python instruction it runs, and every
+parameter the sqlite3 module binds for it, holds the GIL the event loop needs (README, Performance: under
+wrk the event loop's thread waits for it 13 % of the time). This measures that work alone, on the real
+store (a SQLite file in a temporary directory): ``--sends`` sends queued as the recorder queues them, in
+batches of ``--batch`` (a group commit under load holds about a thousand), each followed by its delivered
+and read receipts in groups of ``--ids`` ids (the sandbox's receipts: one per kind and chat per tick). The
+writer's ``_run_batch`` is timed with ``time.thread_time()``: CPU of that thread only, whatever else runs
+on the host. Reported, no target: the median of ``--rounds``.
+
+    python -m bench.writer_cost [--sends 40000] [--batch 900] [--ids 8] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from gateway.store import Store, db
+from gateway.store.messages import NewMessage, StatusChange
+
+TOKEN, CHAT = "60123456789", "60198765432@s.whatsapp.net"
+
+
+@contextmanager
+def timed_writer() -> Iterator[list[float]]:
+    """The writer's CPU seconds per group commit while the block runs (``db._run_batch`` wrapped)."""
+    spent: list[float] = []
+    original: Callable[..., Any] = db._run_batch
+
+    def run_batch(conn: Any, jobs: list[Any]) -> Any:
+        began = time.thread_time()
+        try:
+            return original(conn, jobs)
+        finally:
+            spent.append(time.thread_time() - began)
+
+    db._run_batch = run_batch  # type: ignore[assignment]
+    try:
+        yield spent
+    finally:
+        db._run_batch = original  # type: ignore[assignment]
+
+
+def _keep(change: StatusChange) -> tuple[StatusChange, list[Any]]:
+    return change, []
+
+
+async def one(sends: int, batch: int, ids: int) -> float:
+    """Writer CPU microseconds per send (its two receipts included)."""
+    with tempfile.TemporaryDirectory(prefix="wag-bench-writer-") as tmp:
+        store = await Store.open(Path(tmp))
+        try:
+            with timed_writer() as spent:
+                now = time.time()
+                for start in range(0, sends, batch):
+                    queued: set[asyncio.Future[list[Any]]] = set()
+                    msg_ids = [f"3EB0{n:016X}" for n in range(start, min(sends, start + batch))]
+                    for msg_id in msg_ids:
+                        message = NewMessage(
+                            token=TOKEN,
+                            id=msg_id,
+                            chat=CHAT,
+                            direction="out",
+                            type="text",
+                            text="hello from the benchmark",
+                            ts=now,
+                            status="sent",
+                            history=(("pending", now), ("sent", now)),
+                            from_me=True,
+                            sender=TOKEN,
+                        )
+                        queued.add(store.submit_sent(message)[0])
+                    for status in ("delivered", "read"):
+                        for k in range(0, len(msg_ids), ids):
+                            queued.add(store.submit_receipt(TOKEN, msg_ids[k : k + ids], status, now, [], _keep)[0])
+                    await asyncio.gather(*queued)
+            stored = await store.list_messages(TOKEN, limit=1)
+            assert stored and stored[0].status == "read", "the last send's read receipt was not applied"
+            return sum(spent) / sends * 1e6
+        finally:
+            await store.close()
+
+
+def run(sends: int, batch: int, ids: int, rounds: int) -> dict[str, Any]:
+    samples = [asyncio.run(one(sends, batch, ids)) for _ in range(rounds)]
+    med = round(statistics.median(samples), 1)
+    print(f"  writer CPU per send and its two receipts: {med} µs (rounds: {', '.join(f'{s:.1f}' for s in samples)})")
+    return {
+        "params": {"sends": sends, "batch": batch, "ids": ids, "rounds": rounds},
+        "rounds": samples,
+        "targets": {"writer_cpu_us_per_send": {"value": med, "target": "(reported)", "verdict": "INFO"}},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sends", type=int, default=40_000)
+    parser.add_argument("--batch", type=int, default=900)
+    parser.add_argument("--ids", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    out = run(args.sends, args.batch, args.ids, args.rounds)
+    print(
+        report.table(
+            [(k, v["value"], v["target"], v["verdict"]) for k, v in out["targets"].items()],
+            ("figure", "value", "target", "verdict"),
+        )
+    )
+    print(f"wrote {report.write_result('writer_cost', out)}")
+
+
+if __name__ == "__main__":
+    main()
