@@ -123,6 +123,7 @@ class SandboxDriver:
         self._delivered: deque[tuple[float, str, str]] = deque()
         self._read: deque[tuple[float, str, str]] = deque()
         self._receipt_timer: asyncio.TimerHandle | None = None
+        self._receipt_loop: asyncio.AbstractEventLoop | None = None  # the loop _receipt_timer is on
         self._down_until = 0.0
         # What WhatsApp received, oldest first: id, to, text, when, the rest of the record (None for a
         # plain text: the fast path stays a tuple). Kept on disk too: WhatsApp outlives a gateway crash —
@@ -292,12 +293,18 @@ class SandboxDriver:
         self.presence.append((chat, state))
 
     def _schedule_receipts(self, msg_id: str, to: str) -> None:
-        loop = asyncio.get_running_loop()
+        # While a tick is pending its loop is the running one: not looked up per send (on Python 3.11
+        # asyncio.get_running_loop() makes a getpid() system call each time).
+        timer = self._receipt_timer
+        loop = (
+            self._receipt_loop if timer is not None and self._receipt_loop is not None else asyncio.get_running_loop()
+        )
         delay = self._opts.sandbox_receipt_delay_ms / 1000
         at = loop.time()
         self._delivered.append((at + delay, msg_id, to))
         self._read.append((at + 2 * delay, msg_id, to))
-        if self._receipt_timer is None:
+        if timer is None:
+            self._receipt_loop = loop
             self._receipt_timer = loop.call_at(at + delay, self._emit_due_receipts)
 
     async def set_typing(self, to: str, on: bool) -> None:
@@ -635,6 +642,7 @@ class SandboxDriver:
                 self._stream.emit(Receipt(kind, tuple(ids), to, stamp))
         pending = [q[0][0] for _, q in kinds if q]
         if pending:
+            self._receipt_loop = loop
             self._receipt_timer = loop.call_at(max(min(pending), now + RECEIPT_TICK_S), self._emit_due_receipts)
 
     def _later(self, delay: float, fn: object, *args: object) -> None:
