@@ -132,13 +132,7 @@ def main() -> None:
     args = parser.parse_args()
     assert API_KEY  # the nodes run with the tests' admin key (cluster mode requires one)
     out = run(args.backlog, args.nodes)
-    print(
-        report.table(
-            [(k, v["value"], v["target"], v["verdict"]) for k, v in out["targets"].items()],
-            ("figure", "value", "target", "verdict"),
-        )
-    )
-    print(f"wrote {report.write_result('outbox_cluster', out)}")
+    report.finish("outbox_cluster", out)
 
 
 if __name__ == "__main__":

@@ -44,3 +44,10 @@ def table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def finish(name: str, out: dict[str, Any]) -> None:
+    """A benchmark module's last words: its ``targets`` as a table, then its results written."""
+    rows = [(k, v["value"], v["target"], v["verdict"]) for k, v in out["targets"].items()]
+    print(table(rows, ("figure", "value", "target", "verdict")))
+    print(f"wrote {write_result(name, out)}")

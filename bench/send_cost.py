@@ -132,13 +132,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     out = run(args.requests, args.rounds)
-    print(
-        report.table(
-            [(k, v["value"], v["target"], v["verdict"]) for k, v in out["targets"].items()],
-            ("figure", "value", "target", "verdict"),
-        )
-    )
-    print(f"wrote {report.write_result('send_cost', out)}")
+    report.finish("send_cost", out)
 
 
 if __name__ == "__main__":

@@ -355,13 +355,7 @@ def main() -> None:
         receiver_main(args.receiver, args.dump or Path(tempfile.gettempdir()) / "receiver.json")
         return
     out = run(args)
-    print(
-        report.table(
-            [(k, v["value"], v["target"], v["verdict"]) for k, v in out["targets"].items()],
-            ("figure", "value", "target", "verdict"),
-        )
-    )
-    print(f"wrote {report.write_result('webhooks', out)}")
+    report.finish("webhooks", out)
 
 
 if __name__ == "__main__":
