@@ -51,7 +51,8 @@ async def send_and_wait(page: Any, expected: str) -> str:
     """Press Send; wait for the accepted line; return the message id it names."""
     await page.get_by_role("button", name="Send", exact=True).click()
     result = page.locator("#send-result")
-    await expect(result).to_have_class("result alert alert-ok")
+    # An upload, a type check and a thumbnail: on a loaded host that can take longer than expect's 5 s.
+    await expect(result).to_have_class("result alert alert-ok", timeout=20_000)
     await expect(result).to_contain_text(expected)
     message_id: str = await result.get_attribute("data-message-id")
     assert message_id

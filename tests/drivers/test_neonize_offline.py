@@ -216,7 +216,8 @@ async def test_cancelled_connect_stops_its_attempt(
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(driver.connect(), 0.5)
     proxy.hang_up()
-    await wait_until(lambda: not connection_threads("neonize-conn-60123450002"), 10, "attempt stopped")
+    # Bounded generously: on a loaded host the Go side may only now be dialing (what is tested is that it ends).
+    await wait_until(lambda: not connection_threads("neonize-conn-60123450002"), 30, "attempt stopped")
     with pytest.raises(NotConnectedError):
         await driver.send_text("60198765432@s.whatsapp.net", "hi")
 
