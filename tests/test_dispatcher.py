@@ -27,6 +27,7 @@ from gateway.store.outbox import OutboxRow
 from gateway.webhooks.dispatcher import Dispatcher
 from gateway.webhooks.schedule import backoff_s, retry_after_s
 from tests.support.fake_http import Handler, HttpxPoster
+from tests.support.pace import next_turn
 from tests.support.poll import until
 
 URL = "http://receiver.test/hook"
@@ -365,9 +366,11 @@ async def test_a_claimed_row_is_never_sent_twice_at_once(make: Any, store: Store
 
     d = make(slow)
     await enqueue(store, clock)
-    for _ in range(3):
+    await d.deliver_due()
+    await until(lambda: calls, what="the first attempt in flight")
+    for _ in range(2):
         await d.deliver_due()
-        await asyncio.sleep(0)
+        await next_turn()
     assert d.in_flight == 1
     release.set()
     await d.settle()
@@ -416,8 +419,8 @@ async def test_global_limit_bounds_attempts_in_flight(make: Any, store: Store, c
     for i in range(4):
         await enqueue(store, clock, n=3, url=f"http://r{i}.test/hook")
     await d.deliver_due()
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await until(lambda: peak[0] == 3, what="three attempts in flight")
+    await next_turn()  # a fourth, wrongly started, would be running by now
     assert d.in_flight == 3 and peak[0] == 3
     release.set()
     await drain(d)

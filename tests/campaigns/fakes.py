@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.support.pace import next_turn
+
 
 class JumpClock:
     """``sleep(s)`` moves time forward by ``s`` at once; every sleep is recorded."""
@@ -20,4 +22,4 @@ class JumpClock:
             return
         self.sleeps.append(seconds)
         self.t += max(0.0, seconds)
-        await asyncio.sleep(0)
+        await next_turn()

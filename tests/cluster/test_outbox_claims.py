@@ -15,6 +15,7 @@ from gateway.net import Reply
 from gateway.settings import Settings
 from gateway.store import NewDelivery, Store
 from gateway.webhooks.dispatcher import Dispatcher
+from tests.support.pace import next_turn
 from tests.support.poll import until
 
 
@@ -28,7 +29,7 @@ class Poster:
         self, url: str, body: bytes, headers: Mapping[str, str], *, guarded: bool, timeout_s: float
     ) -> Reply:
         self.posts[url] += 1
-        await asyncio.sleep(0)
+        await next_turn()
         return Reply(200, {})
 
 

@@ -21,6 +21,7 @@ import pytest
 import websockets
 
 from tests.support.constants import API_KEY
+from tests.support.pace import pace
 from tests.support.poll import until_sync
 from tests.support.proc import ServerProcess
 
@@ -155,7 +156,7 @@ def test_a_kept_alive_connection_gets_a_new_head_deadline_per_request(
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
                 await reader.readexactly(length)
-            await asyncio.sleep(0.3)  # the client's pace between requests, not the test waiting
+            await pace(0.3)  # the client's speed between requests
             started = time.monotonic()  # before the bytes leave: the server's deadline is at least 0.5 s on
             writer.write(b"GET /health HTTP/1.1\r\nHo")
             await writer.drain()

@@ -14,6 +14,7 @@ import pytest
 
 from gateway.net import BadResponse, Blocked, ConnectFailed, GuardedClient, NetError, Reply
 from tests.support.hostile import HostileServer, hostile, read_head, rss_bytes
+from tests.support.pace import pace
 from tests.support.poll import until
 
 OK = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
@@ -138,7 +139,7 @@ async def test_a_slow_trickle_times_out(client: GuardedClient) -> None:
             writer.write(bytes([byte]))
             await writer.drain()
             trickled[0] += 1
-            await asyncio.sleep(0.01)  # the hostile server's pace, not the test waiting
+            await pace(0.01)  # the hostile server's speed
 
     async with hostile(script) as server:
         with pytest.raises(TimeoutError):

@@ -67,14 +67,15 @@ async def test_a_cancelled_write_still_completes_and_the_writer_goes_on(db: Db) 
     import asyncio
     import threading
 
-    release = threading.Event()
+    release, running = threading.Event(), threading.Event()
 
     def slow(conn: Conn) -> None:
+        running.set()
         release.wait(5)
         conn.execute("INSERT INTO t VALUES ('slow', 1)")
 
     task = asyncio.create_task(db.run(slow))
-    await asyncio.sleep(0)  # let it queue
+    await until(running.is_set, what="the writer running the job")
     task.cancel()
     release.set()
     with pytest.raises(asyncio.CancelledError):
