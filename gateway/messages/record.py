@@ -18,7 +18,6 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from functools import partial
 from typing import Any
 
 import structlog
@@ -187,11 +186,14 @@ class Recorder:
             return
         new = future.result()
         wake = None
+        told: dict[MessagingDevice, list[StatusChange]] = {}
         for device, change, index, rows in telling:
             if new[index]:
                 if rows:
                     wake = device.m
-                device.publish_lazy("message.status", partial(status_json, change))
+                told.setdefault(device, []).append(change)
+        for device, changes in told.items():  # built only when someone listens
+            device.publish_each("message.status", changes, status_json)
         if wake is not None:
             wake.wake_dispatcher()
 

@@ -109,15 +109,13 @@ def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
     rows: list[list[NewDelivery]] = [[] for _ in items]
     verdicts: dict[Callable[[Conn], bool], bool] = {}
 
-    def allowed(guard: Guard) -> bool:  # each device's lease checked once for the job, not once per item
-        if guard is None:
-            return True
+    def allowed(guard: Callable[[Conn], bool]) -> bool:  # each device's lease checked once for the job
         verdict = verdicts.get(guard)
         if verdict is None:
             verdict = verdicts[guard] = guard(conn)
         return verdict
 
-    # (A guard of None, a single node's, is let through without a call: this runs for every item.)
+    # A guard of None (a single node) lets an item through without a call: this runs for every item.
     sends = [
         (i, item)
         for i, item in enumerate(items)
@@ -153,12 +151,10 @@ def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
     return out
 
 
-def _then(conn: Conn, item: Sent, rows: list[NewDelivery]) -> Callable[[int], None] | None:
+def _then(conn: Conn, item: Sent, rows: list[NewDelivery]) -> Callable[[int], None]:
     """What a new sent message brings into its transaction: its reaction shown, its outbox rows (into
-    ``rows``, stored with the others of the job)."""
+    ``rows``, stored with the others of the job). Made only for a message that has either."""
     message, _guard, deliveries, react = item
-    if not deliveries and react is None:
-        return None
 
     def then(_seq: int) -> None:
         if react is not None:
