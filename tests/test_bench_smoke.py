@@ -4,6 +4,7 @@ with tiny sizes. No timing is asserted here (speed targets live in bench/)."""
 from __future__ import annotations
 
 import shutil
+import threading
 
 import pytest
 
@@ -133,12 +134,15 @@ def test_store_benchmark_runs_on_both_engines() -> None:
 @pytest.mark.bench
 def test_writer_cost_times_the_writer_thread_alone() -> None:
     """Every send and both its receipts are applied (the benchmark checks the last one reads as read),
-    and only the writer's _run_batch is timed, restored afterwards."""
+    and only the writer's _run_batch is timed, restored afterwards; the GIL spinner's thread ends."""
     original = writer_cost.db._run_batch
     result = writer_cost.run(sends=300, batch=100, ids=8, rounds=1)
     assert writer_cost.db._run_batch is original
     assert len(result["rounds"]) == 1 and result["rounds"][0] > 0
     assert result["targets"]["writer_cpu_us_per_send"]["value"] == round(result["rounds"][0], 1)
+    assert len(result["gil_rounds"]) == 1 and result["gil_rounds"][0] >= 0
+    assert result["targets"]["writer_gil_us_per_send"]["value"] == round(result["gil_rounds"][0], 1)
+    assert not [t for t in threading.enumerate() if t.name == "gil-spinner"]
 
 
 @pytest.mark.bench

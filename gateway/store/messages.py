@@ -183,7 +183,13 @@ def _insert_sync(conn: Conn, m: NewMessage) -> int | None:
 
 def _add_history_sync(conn: Conn, rows: list[tuple[int, str, float]]) -> None:
     """``(seq, status, at)`` rows into the status history, in order: a status already there keeps its
-    first time. Multi-row statements (see :data:`MAX_ROWS`)."""
+    first time. SQLite: one statement over the rows as JSON (see :func:`_as_json`); PostgreSQL:
+    multi-row statements (see :data:`MAX_ROWS`)."""
+    if not rows:
+        return
+    if isinstance(conn, sqlite3.Connection):
+        conn.execute(_HISTORY_JSON, (_as_json(rows),))
+        return
     for part in _pieces(rows, 2 * MAX_ROWS):
         values = ",".join(["(?,?,?)"] * len(part))
         conn.execute(
@@ -264,7 +270,10 @@ def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None
     Each message is given its seq up front; a message stored already is skipped by its unique key,
     so when fewer rows landed than were sent, the seqs that exist say which did (rare: a redelivery,
     or another node storing the same message at the same moment)."""
-    seqs: list[int | None] = list(_new_seqs(conn, len(messages)))
+    fresh = _new_seqs(conn, len(messages))
+    if isinstance(conn, sqlite3.Connection):
+        return _insert_json_sync(conn, messages, fresh)
+    seqs: list[int | None] = list(fresh)
     rows = [(seq, *_values(m)) for seq, m in zip(seqs, messages, strict=True)]
     for chunk in _pieces(rows):
         if conn.execute(_insert_many(len(chunk)), [v for row in chunk for v in row]).rowcount != len(chunk):
@@ -278,6 +287,55 @@ def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None
     ]
     _add_history_sync(conn, history)
     return seqs
+
+
+def _insert_json_sync(conn: sqlite3.Connection, messages: list[NewMessage], fresh: list[int]) -> list[int | None]:
+    """:func:`_insert_many_sync` on SQLite: the messages as one JSON array (orjson writes the dataclasses
+    in C), unpacked by SQLite (``json_each``), histories included, in two statements whatever their
+    number. The sqlite3 module holds the GIL while it binds parameters — sixteen per message, and
+    three per history row, the writer's largest piece of Python-side work — but not while SQLite runs a
+    statement: here there is one parameter to bind, and the unpacking runs beside the event loop."""
+    seqs: list[int | None] = list(fresh)
+    if not messages:
+        return seqs
+    first, last = fresh[0], fresh[-1]
+    data = _as_json(messages)
+    if conn.execute(_INSERT_JSON, (first, data)).rowcount != len(messages):
+        landed = {r[0] for r in conn.execute("SELECT seq FROM messages WHERE seq BETWEEN ? AND ?", (first, last))}
+        seqs = [seq if seq in landed else None for seq in seqs]
+    conn.execute(_HISTORY_OF_JSON, (first, data))
+    return seqs
+
+
+def _as_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+# A NewMessage as orjson writes it (its fields by name) → a messages row; seq is the first seq plus its
+# place in the array. The payload's JSON is SQLite's rendering of orjson's (the same value); an empty one
+# is NULL, as in _values. Each element's text is taken once (MATERIALIZED): read straight from json_each,
+# ``value`` is rendered again for each of its sixteen uses, twice the CPU.
+_INSERT_JSON = f"""
+WITH m (k, v) AS MATERIALIZED (SELECT key, value FROM json_each(?2))
+INSERT INTO messages (seq, {_INSERT_COLUMNS})
+SELECT ?1 + k, v->>'token', v->>'id', v->>'chat', v->>'direction', v->>'from_me',
+       v->>'sender', v->>'sender_lid', v->>'sender_name', v->>'type', v->>'text',
+       CASE WHEN v->'payload' NOT IN ('null', '{{}}') THEN v->'payload' END,
+       v->>'status', COALESCE(v->>'$.history[#-1][1]', v->>'ts'), v->>'error', v->>'ts'
+FROM m WHERE true  -- (the WHERE tells SQLite's parser that ON starts the upsert, not a join)
+ON CONFLICT (token, id) DO NOTHING
+"""
+# The histories of the messages of _INSERT_JSON that landed (a seq skipped by a conflict was never stored).
+_HISTORY_OF_JSON = """
+INSERT OR IGNORE INTO message_status (seq, status, at)
+SELECT ?1 + m.key, h.value->>0, h.value->>1
+FROM json_each(?2) AS m, json_each(m.value, '$.history') AS h
+WHERE EXISTS (SELECT 1 FROM messages WHERE seq = ?1 + m.key)
+"""
+_HISTORY_JSON = """
+INSERT OR IGNORE INTO message_status (seq, status, at)
+SELECT value->>0, value->>1, value->>2 FROM json_each(?)
+"""
 
 
 def _values(m: NewMessage) -> tuple[Any, ...]:
@@ -371,9 +429,20 @@ def apply_receipt_batch_sync(
                 changes.append(new_change(StatusChange, (msg_id, chat, status, at)))
         out.append(changes)
     _add_history_sync(conn, history)
+    if isinstance(conn, sqlite3.Connection):
+        if moved:
+            conn.execute(_MOVE_JSON, (_as_json(list(moved.values())),))
+        return out
     for part in _pieces(list(moved.values())):
         conn.execute(_move_many(len(part)), [v for move in part for v in move])
     return out
+
+
+# (seq, status, at) rows as JSON: each message to its own status and status_at (SQLite; one parameter).
+_MOVE_JSON = """
+UPDATE messages SET status = m.value->>1, status_at = m.value->>2
+FROM json_each(?) AS m WHERE messages.seq = m.value->>0
+"""
 
 
 @functools.cache

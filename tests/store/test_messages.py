@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from pathlib import Path
 from typing import Any
@@ -146,3 +147,32 @@ def test_a_job_of_sends_and_receipts_costs_a_few_statements_whatever_its_size(tm
     with the log of its size (runs of powers of two), never with the number of messages or receipts."""
     small, large = _statements_for(20, tmp_path), _statements_for(400, tmp_path)
     assert large <= small + 8 and large < 30, (small, large)
+
+
+async def test_a_message_queued_with_others_is_stored_as_one_recorded_alone(store: Store) -> None:
+    """Sends queued together reach the database as one JSON document on SQLite (``_insert_json_sync``)
+    and as bound parameters otherwise: every column reads back as the one-by-one path stores it — text
+    with quotes, escapes and emoji, a nested payload, an empty payload as none, status_at from the last
+    history entry, the sender's LID and an error — with the history of each in order."""
+    payload = {"caption": 'é "q" \\ \n 😀', "mentions": ["601", "602"], "media": {"size": 12, "ratio": 1.5}}
+
+    def message(msg_id: str, **kw: Any) -> NewMessage:
+        fields: dict[str, Any] = {
+            "token": TOKEN, "id": msg_id, "chat": CHAT, "direction": "out", "type": "image", "text": 'a "b" \\ ☃',
+            "ts": 1000.25, "status": "failed", "history": (("pending", 999.5), ("failed", 1001.75)),
+            "from_me": True, "sender": "60123456789", "sender_lid": "123@lid", "payload": payload, "error": "E",
+        }  # fmt: skip
+        return NewMessage(**{**fields, **kw})
+
+    variants: list[dict[str, Any]] = [{}, {"payload": {}, "text": None, "history": ()}, {"payload": None}]
+    for n, kw in enumerate(variants):
+        alone, queued = f"ALONE{n}", f"QUEUED{n}"
+        await store.record_message(message(alone, **kw))
+        future, _ = store.submit_sent(message(queued, **kw))
+        assert await future == [True]
+        a = await store.get_message(TOKEN, alone, history=True)
+        q = await store.get_message(TOKEN, queued, history=True)
+        assert a is not None and q is not None
+        assert dataclasses.replace(q, seq=0, id="") == dataclasses.replace(a, seq=0, id=""), kw
+        assert q.payload == (payload if kw.get("payload", payload) else {}) and q.text == kw.get("text", 'a "b" \\ ☃')
+        assert q.status_at == (1001.75 if "history" not in kw else 1000.25)
