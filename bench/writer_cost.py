@@ -1,14 +1,18 @@
 """``python -m bench.writer_cost``: what storing a sent message and its two receipts costs the store's
-writer thread, in CPU.
+writer thread, in CPU and in the GIL it takes from the event loop.
 
 On SQLite the writer is a thread of the gateway's own process: every Python instruction it runs, and every
-parameter the sqlite3 module binds for it, holds the GIL the event loop needs (README, Performance: under
-wrk the event loop's thread waits for it 13 % of the time). This measures that work alone, on the real
-store (a SQLite file in a temporary directory): ``--sends`` sends queued as the recorder queues them, in
-batches of ``--batch`` (a group commit under load holds about a thousand), each followed by its delivered
-and read receipts in groups of ``--ids`` ids (the sandbox's receipts: one per kind and chat per tick). The
-writer's ``_run_batch`` is timed with ``time.thread_time()``: CPU of that thread only, whatever else runs
-on the host. Reported, no target: the median of ``--rounds``.
+parameter the sqlite3 module binds for it, holds the GIL the event loop needs; SQLite's own work does not.
+This measures that work alone, on the real store (a SQLite file in a temporary directory): ``--sends``
+sends queued as the recorder queues them, in batches of ``--batch`` (a group commit under load holds about
+a thousand), each followed by its delivered and read receipts in groups of ``--ids`` ids (the sandbox's
+receipts: one per kind and chat per tick). Two figures, each the median of ``--rounds``:
+
+- CPU: the writer's ``_run_batch`` timed with ``time.thread_time()`` (that thread only, whatever else runs
+  on the host);
+- GIL: the same work again with a pure-Python loop spinning on another thread (:class:`Spinner`, an
+  event loop that always has work); what the spinner loses during each commit — the commit's wall time
+  less the spinner's turns at its undisturbed rate — is the GIL the writer held, hand-overs included.
 
     python -m bench.writer_cost [--sends 40000] [--batch 900] [--ids 8] [--rounds 3]
 """
