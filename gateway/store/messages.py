@@ -183,11 +183,11 @@ def _insert_sync(conn: Conn, m: NewMessage) -> int | None:
 
 def _add_history_sync(conn: Conn, rows: list[tuple[int, str, float]]) -> None:
     """``(seq, status, at)`` rows into the status history, in order: a status already there keeps its
-    first time. SQLite: one statement over the rows as JSON (see :func:`_as_json`); PostgreSQL:
-    multi-row statements (see :data:`MAX_ROWS`)."""
+    first time. Multi-row statements (see :data:`MAX_ROWS`), or on SQLite from :data:`JSON_ROWS` rows
+    one statement over the rows as JSON."""
     if not rows:
         return
-    if isinstance(conn, sqlite3.Connection):
+    if len(rows) >= JSON_ROWS and isinstance(conn, sqlite3.Connection):
         conn.execute(_HISTORY_JSON, (_as_json(rows),))
         return
     for part in _pieces(rows, 2 * MAX_ROWS):
@@ -271,7 +271,7 @@ def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None
     so when fewer rows landed than were sent, the seqs that exist say which did (rare: a redelivery,
     or another node storing the same message at the same moment)."""
     fresh = _new_seqs(conn, len(messages))
-    if isinstance(conn, sqlite3.Connection):
+    if len(messages) >= JSON_ROWS and isinstance(conn, sqlite3.Connection):
         return _insert_json_sync(conn, messages, fresh)
     seqs: list[int | None] = list(fresh)
     rows = [(seq, *_values(m)) for seq, m in zip(seqs, messages, strict=True)]
@@ -289,21 +289,28 @@ def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None
     return seqs
 
 
+# From this many rows a write goes to SQLite as one JSON parameter (:func:`_insert_json_sync`). The
+# sqlite3 module holds the GIL while it binds parameters — sixteen per message, three per history row
+# and per status move, the writer's largest piece of GIL-held work — but not while SQLite runs a
+# statement. Unpacking JSON costs SQLite ~3 µs of CPU per message more than bound parameters do
+# (python -m bench.writer_cost), a price worth paying only when the event loop wants the GIL back: under
+# load, when a group commit holds hundreds of sends. A quiet gateway's small commits bind.
+JSON_ROWS = 64
+
+
 def _insert_json_sync(conn: sqlite3.Connection, messages: list[NewMessage], fresh: list[int]) -> list[int | None]:
-    """:func:`_insert_many_sync` on SQLite: the messages as one JSON array (orjson writes the dataclasses
-    in C), unpacked by SQLite (``json_each``), histories included, in two statements whatever their
-    number. The sqlite3 module holds the GIL while it binds parameters — sixteen per message, and
-    three per history row, the writer's largest piece of Python-side work — but not while SQLite runs a
-    statement: here there is one parameter to bind, and the unpacking runs beside the event loop."""
+    """:func:`_insert_many_sync` on SQLite for a big job (see :data:`JSON_ROWS`): the messages as one
+    JSON array (orjson writes the dataclasses in C), unpacked by SQLite (``json_each``) with the GIL
+    released, and their histories likewise: two statements, one parameter each (and the first seq)."""
     seqs: list[int | None] = list(fresh)
     if not messages:
         return seqs
     first, last = fresh[0], fresh[-1]
-    data = _as_json(messages)
-    if conn.execute(_INSERT_JSON, (first, data)).rowcount != len(messages):
+    if conn.execute(_INSERT_JSON, (first, _as_json(messages))).rowcount != len(messages):
         landed = {r[0] for r in conn.execute("SELECT seq FROM messages WHERE seq BETWEEN ? AND ?", (first, last))}
         seqs = [seq if seq in landed else None for seq in seqs]
-    conn.execute(_HISTORY_OF_JSON, (first, data))
+    # The histories on their own: SQLite parses a document this small far faster than the whole again.
+    conn.execute(_HISTORY_OF_JSON, (first, _as_json([m.history for m in messages])))
     return seqs
 
 
@@ -325,11 +332,12 @@ SELECT ?1 + k, v->>'token', v->>'id', v->>'chat', v->>'direction', v->>'from_me'
 FROM m WHERE true  -- (the WHERE tells SQLite's parser that ON starts the upsert, not a join)
 ON CONFLICT (token, id) DO NOTHING
 """
-# The histories of the messages of _INSERT_JSON that landed (a seq skipped by a conflict was never stored).
+# The histories (one array of [status, at] pairs per message of _INSERT_JSON, in its order) of the
+# messages that landed: a seq skipped by a conflict was never stored.
 _HISTORY_OF_JSON = """
 INSERT OR IGNORE INTO message_status (seq, status, at)
 SELECT ?1 + m.key, h.value->>0, h.value->>1
-FROM json_each(?2) AS m, json_each(m.value, '$.history') AS h
+FROM json_each(?2) AS m, json_each(m.value) AS h
 WHERE EXISTS (SELECT 1 FROM messages WHERE seq = ?1 + m.key)
 """
 _HISTORY_JSON = """
@@ -429,16 +437,15 @@ def apply_receipt_batch_sync(
                 changes.append(new_change(StatusChange, (msg_id, chat, status, at)))
         out.append(changes)
     _add_history_sync(conn, history)
-    if isinstance(conn, sqlite3.Connection):
-        if moved:
-            conn.execute(_MOVE_JSON, (_as_json(list(moved.values())),))
+    if len(moved) >= JSON_ROWS and isinstance(conn, sqlite3.Connection):
+        conn.execute(_MOVE_JSON, (_as_json(list(moved.values())),))
         return out
     for part in _pieces(list(moved.values())):
         conn.execute(_move_many(len(part)), [v for move in part for v in move])
     return out
 
 
-# (seq, status, at) rows as JSON: each message to its own status and status_at (SQLite; one parameter).
+# (seq, status, at) rows as JSON: each message to its own status and status_at (SQLite, see JSON_ROWS).
 _MOVE_JSON = """
 UPDATE messages SET status = m.value->>1, status_at = m.value->>2
 FROM json_each(?) AS m WHERE messages.seq = m.value->>0
