@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -295,7 +296,9 @@ def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None
 # statement. Unpacking JSON costs SQLite ~3 µs of CPU per message more than bound parameters do
 # (python -m bench.writer_cost), a price worth paying only when the event loop wants the GIL back: under
 # load, when a group commit holds hundreds of sends. A quiet gateway's small commits bind.
-JSON_ROWS = 64
+# (SQLite 3.38 has every piece the JSON statements use: ->>, UPDATE … FROM, MATERIALIZED; Debian 12 ships
+# 3.40. An older library binds, whatever the size.)
+JSON_ROWS = 64 if sqlite3.sqlite_version_info >= (3, 38) else sys.maxsize
 
 
 def _insert_json_sync(conn: sqlite3.Connection, messages: list[NewMessage], fresh: list[int]) -> list[int | None]:
