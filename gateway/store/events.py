@@ -106,7 +106,7 @@ def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
     Per item: a send, whether it was new; a receipt, (what ``describe`` made of each change, the
     results of its ``also``)."""
     out: list[Any] = [False] * len(items)
-    rows: list[list[NewDelivery]] = [[] for _ in items]
+    rows: dict[int, list[NewDelivery]] = {}  # each item's outbox rows, by its place: only items that have any
     verdicts: dict[Callable[[Conn], bool], bool] = {}
 
     def allowed(guard: Callable[[Conn], bool]) -> bool:  # each device's lease checked once for the job
@@ -122,7 +122,8 @@ def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
         if not isinstance(item, _Receipt) and (item[1] is None or allowed(item[1]))
     ]
     stored = record_sent_sync(
-        conn, [(item[0], _then(conn, item, rows[i]) if item[2] or item[3] else None) for i, item in sends]
+        conn,
+        [(item[0], _then(conn, item, rows.setdefault(i, [])) if item[2] or item[3] else None) for i, item in sends],
     )
     queued_at: dict[tuple[str, str], int] = {}  # the messages this job stored: where their send was queued
     for (i, item), new in zip(sends, stored, strict=True):
@@ -141,13 +142,15 @@ def _message_events(conn: Conn, items: list[Sent | _Receipt]) -> list[Any]:
     changed = {i: c for i, c in zip(positions, changes, strict=True)}
     for i, r in receipts:
         told: list[Any] = []
-        rows[i] = list(r.rows)
+        mine = list(r.rows)
         for change in changed.get(i, ()):
             data, more = r.describe(change)
             told.append(data)
-            rows[i] += more
+            mine += more
+        if mine:
+            rows[i] = mine
         out[i] = (told, [fn(conn) for fn in r.also])
-    _enqueue(conn, [row for item_rows in rows for row in item_rows])
+    _enqueue(conn, [row for i in sorted(rows) for row in rows[i]])  # in queue order
     return out
 
 

@@ -324,10 +324,11 @@ def _as_json(value: Any) -> str:
 # A NewMessage as orjson writes it (its fields by name) → a messages row; seq is the first seq plus its
 # place in the array. The payload's JSON is SQLite's rendering of orjson's (the same value); an empty one
 # is NULL, as in _values. Each element's text is taken once (MATERIALIZED): read straight from json_each,
-# ``value`` is rendered again for each of its sixteen uses, twice the CPU.
+# ``value`` is rendered again for each of its sixteen uses, twice the CPU. (The WITH after INSERT, not
+# before it: Python's sqlite3 gives a statement that starts with WITH no rowcount.)
 _INSERT_JSON = f"""
-WITH m (k, v) AS MATERIALIZED (SELECT key, value FROM json_each(?2))
 INSERT INTO messages (seq, {_INSERT_COLUMNS})
+WITH m (k, v) AS MATERIALIZED (SELECT key, value FROM json_each(?2))
 SELECT ?1 + k, v->>'token', v->>'id', v->>'chat', v->>'direction', v->>'from_me',
        v->>'sender', v->>'sender_lid', v->>'sender_name', v->>'type', v->>'text',
        CASE WHEN v->'payload' NOT IN ('null', '{{}}') THEN v->'payload' END,

@@ -321,3 +321,19 @@ async def test_sends_arriving_after_a_commit_took_the_job_start_a_new_one(store:
     await first  # taken and committed
     second, index = store.submit_sent(_sent("S2"))
     assert second is not first and index == 0 and (await second) == [True]
+
+
+async def test_a_jobs_outbox_rows_are_stored_in_queue_order(store: Store) -> None:
+    """Sends and receipts queued together store their outbox rows last, in the order they were queued:
+    a receipt's own rows, then those of each status it moved; items with none leave no gap."""
+
+    def describe(c: StatusChange) -> tuple[str, list[NewDelivery]]:
+        return c.id, [delivery(2)]
+
+    first, _ = store.submit_sent(_sent("S1"), [delivery(1)])
+    store.submit_sent(_sent("S0"))  # no rows
+    store.submit_receipt(TOKEN, ["S1"], "delivered", 30.0, [delivery(5)], describe)
+    store.submit_sent(_sent("S2"), [delivery(3)])
+    assert await first == [True, True, ([("S1")], []), True]
+    rows = await store.list_deliveries(None, None, None, 10)
+    assert [r.webhook_id for r in reversed(rows)] == ["wh_1", "wh_5", "wh_2", "wh_3"]  # newest first
