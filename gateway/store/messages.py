@@ -306,8 +306,6 @@ def _insert_json_sync(conn: sqlite3.Connection, messages: list[NewMessage], fres
     JSON array (orjson writes the dataclasses in C), unpacked by SQLite (``json_each``) with the GIL
     released, and their histories likewise: two statements, one parameter each (and the first seq)."""
     seqs: list[int | None] = list(fresh)
-    if not messages:
-        return seqs
     first, last = fresh[0], fresh[-1]
     if conn.execute(_INSERT_JSON, (first, _as_json(messages))).rowcount != len(messages):
         landed = {r[0] for r in conn.execute("SELECT seq FROM messages WHERE seq BETWEEN ? AND ?", (first, last))}
