@@ -26,7 +26,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import orjson
 
@@ -188,7 +188,7 @@ def _add_history_sync(conn: Conn, rows: list[tuple[int, str, float]]) -> None:
     one statement over the rows as JSON."""
     if not rows:
         return
-    if len(rows) >= JSON_ROWS and isinstance(conn, sqlite3.Connection):
+    if _as_one_json(conn, len(rows)):
         conn.execute(_HISTORY_JSON, (_as_json(rows),))
         return
     for part in _pieces(rows, 2 * MAX_ROWS):
@@ -272,7 +272,7 @@ def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None
     so when fewer rows landed than were sent, the seqs that exist say which did (rare: a redelivery,
     or another node storing the same message at the same moment)."""
     fresh = _new_seqs(conn, len(messages))
-    if len(messages) >= JSON_ROWS and isinstance(conn, sqlite3.Connection):
+    if _as_one_json(conn, len(messages)):
         return _insert_json_sync(conn, messages, fresh)
     seqs: list[int | None] = list(fresh)
     rows = [(seq, *_values(m)) for seq, m in zip(seqs, messages, strict=True)]
@@ -299,6 +299,11 @@ def _insert_many_sync(conn: Conn, messages: list[NewMessage]) -> list[int | None
 # (SQLite 3.38 has every piece the JSON statements use: ->>, UPDATE … FROM, MATERIALIZED; Debian 12 ships
 # 3.40. An older library binds, whatever the size.)
 JSON_ROWS = 64 if sqlite3.sqlite_version_info >= (3, 38) else sys.maxsize
+
+
+def _as_one_json(conn: Conn, rows: int) -> TypeGuard[sqlite3.Connection]:
+    """Whether a write of ``rows`` rows goes to ``conn`` as one JSON parameter (see :data:`JSON_ROWS`)."""
+    return rows >= JSON_ROWS and isinstance(conn, sqlite3.Connection)
 
 
 def _insert_json_sync(conn: sqlite3.Connection, messages: list[NewMessage], fresh: list[int]) -> list[int | None]:
@@ -439,7 +444,7 @@ def apply_receipt_batch_sync(
                 changes.append(new_change(StatusChange, (msg_id, chat, status, at)))
         out.append(changes)
     _add_history_sync(conn, history)
-    if len(moved) >= JSON_ROWS and isinstance(conn, sqlite3.Connection):
+    if _as_one_json(conn, len(moved)):
         conn.execute(_MOVE_JSON, (_as_json(list(moved.values())),))
         return out
     for part in _pieces(list(moved.values())):
