@@ -43,10 +43,11 @@ lint: $(TEST_STAMP)
 
 # The whole suite: unit and in-process HTTP tests, live-server tests (WebSocket, raw sockets), the real
 # process (e2e), the browser pages and the benchmark smoke tests. Spread over TEST_WORKERS processes
-# (pytest-xdist, one per core): most of the suite waits on sockets, processes and the browser rather than
-# the CPU, so 2 workers finish far sooner than 1 (4 sooner still, but browser waits then time out under
-# load). TEST_WORKERS=0 runs in one process.
-TEST_WORKERS ?= 2
+# (pytest-xdist): most tests wait on sockets, processes and the browser, so 4 workers on 2 cores keep
+# both cores busy where 2 left a quarter of them idle. The workers take tests one at a time, the ones
+# that start processes first (tests/conftest.py), so no long test is left to finish alone at the end.
+# TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 4
 test: lint test-deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS)
 

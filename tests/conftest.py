@@ -43,6 +43,26 @@ with warnings.catch_warnings():
     subprocess._cleanup()  # type: ignore[attr-defined]
 
 
+# The order the workers take tests in (pytest-xdist hands them out one at a time: ``--maxschedchunk=1``
+# in pyproject's addopts): whatever starts real processes, a browser or a benchmark first, then what
+# needs a PostgreSQL database or a NATS server, then the rest. The longest tests then start while there
+# is still plenty else to run beside them, and the run ends on short tests instead of one worker
+# finishing a 15 s test alone. Within each class the collection order is kept.
+SLOW_MARKERS = ("bench", "e2e", "browser")
+SERVICE_FIXTURES = ("pg_database", "nats_url", "postgres_url")
+
+
+def _start_rank(item: pytest.Item) -> int:
+    if any(item.get_closest_marker(m) for m in SLOW_MARKERS):
+        return 0
+    return 1 if any(f in getattr(item, "fixturenames", ()) for f in SERVICE_FIXTURES) else 2
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=_start_rank)
+
+
 @pytest.fixture(autouse=True)
 def _reset_structlog() -> None:
     structlog.reset_defaults()
