@@ -22,16 +22,17 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/python -m gateway
 
-# What the tests need from Debian: chromium for the browser tests (never a downloaded browser), wrk for the
+# What the tests need from Debian: chromium's headless shell for the browser tests (never a downloaded
+# browser; the full chromium too, for CHROMIUM=/usr/bin/chromium), wrk for the
 # bench smoke test, node for the Node webhook-verification snippet of API.md, ffmpeg for media conversion,
 # and PostgreSQL + nats-server for the cluster tests (the tests use the machine's running servers when they
 # answer on 5432/4222, else start throwaway ones from these binaries: tests/support/services.py).
 test-deps:
-	@{ command -v chromium && command -v wrk && command -v node && command -v ffmpeg && \
+	@{ command -v chromium && command -v chromium-headless-shell && command -v wrk && command -v node && command -v ffmpeg && \
 	   { command -v nats-server || test -x /usr/sbin/nats-server; } && ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
-	    chromium wrk nodejs ffmpeg postgresql nats-server >/dev/null; }
+	    chromium chromium-headless-shell wrk nodejs ffmpeg postgresql nats-server >/dev/null; }
 
 # The gates, in the order a change fails them fastest: formatting, lint, types (strict on gateway/),
 # then the import layers (lint-imports: the next line of this recipe). `make test` runs them first.
