@@ -277,7 +277,9 @@ async def _messages_p99(port: int, token: str, rate: int, seconds: float) -> dic
     }
 
 
-def neighbours_part(devices: int, rate: int, seconds: float, rounds: int, campaign_scale: float = 1) -> dict[str, Any]:
+def neighbours_part(
+    devices: int, rate: int, seconds: float, rounds: int, campaign_scale: float = 1, warmup: float = 4.0
+) -> dict[str, Any]:
     tokens = valid_tokens(devices + 1)
     sender, campaign_devices = tokens[0], tokens[1:]
     per_campaign = int((rounds * seconds * 2 + 120) * campaign_scale)  # 1/s each: never dry during the rounds
@@ -297,7 +299,7 @@ def neighbours_part(devices: int, rate: int, seconds: float, rounds: int, campai
                 assert r.status_code == 201, r.text
                 ids.append(r.json()["data"]["id"])
                 client.post(f"/campaigns/{ids[-1]}/pause")
-            asyncio.run(_messages_p99(gw.port, sender, rate, 4.0))  # warm-up
+            asyncio.run(_messages_p99(gw.port, sender, rate, warmup))
             sent_before = sum(client.get(f"/campaigns/{cid}").json()["data"]["sent"] for cid in ids)
             for rnd in range(rounds):
                 for running in (False, True):
@@ -356,6 +358,7 @@ def run(
     rounds: int = 8,
     parts: str = "abc",
     campaign_scale: float = 1,
+    warmup: float = 4.0,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "method": "gateway as `python -m gateway` (sandbox) per part; (a) RSS from /proc/<pid>/status VmRSS every "
@@ -387,7 +390,7 @@ def run(
             "verdict": "PASS" if b["max_sends_in_a_rolling_minute"] <= PER_MINUTE else "MISS",
         }
     if "c" in parts:
-        c = out["neighbours"] = neighbours_part(devices, rate, seconds, rounds, campaign_scale)
+        c = out["neighbours"] = neighbours_part(devices, rate, seconds, rounds, campaign_scale, warmup)
         print(
             f"  (c) {devices} campaigns: POST /messages p99 {c['p99_without_ms']} ms without, {c['p99_with_ms']} ms "
             f"with (medians of the rounds); added, median of the rounds' differences: {c['p99_added_ms']} ms; "
@@ -414,6 +417,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4, help="length of each half-round of part (c)")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--parts", default="abc", help="which parts to run: any of a, b, c")
+    parser.add_argument("--warmup", type=float, default=4.0, help="seconds of POST /messages before part (c)'s rounds")
     parser.add_argument(
         "--campaign-scale", type=float, default=1, help="CAMPAIGN_CLOCK_SCALE of part (c) (a diagnostic: > 1 is load)"
     )
@@ -421,7 +425,7 @@ def main() -> None:
     loadgen.use_uvloop()
     data = run(
         args.recipients, args.minutes, args.scale, args.slack_ms, args.devices, args.rate, args.seconds, args.rounds,
-        args.parts, args.campaign_scale,
+        args.parts, args.campaign_scale, args.warmup,
     )  # fmt: skip
     print(f"  → {report.write_result('campaigns', data)}")
 

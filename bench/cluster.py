@@ -100,6 +100,7 @@ async def _run_processes(db_url: str, nats_url: str, workdir: Path, requests: in
         return {kind: stats.summarize_ms(values) for kind, values in timings.items()}
     finally:
         await asyncio.to_thread(nodes.kill)
+        await nodes.close_db()
 
 
 def run(requests: int = 2000, warmup: int = 200, in_process: bool = False) -> dict[str, Any]:

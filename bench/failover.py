@@ -75,6 +75,7 @@ async def _failover(root: Path, url: str, bus: str, devices: int, nodes: int, tt
         }
     finally:
         cluster.kill()
+        await cluster.close_db()
         await receiver.stop()
 
 

@@ -180,6 +180,7 @@ async def test_a_campaign_runs_only_where_its_device_is_and_moves_with_it(
         assert {r[1] for r in rows} == {1}  # nobody twice, across the move
     finally:
         c.kill()
+        await c.close_db()
 
 
 async def _sent_at_least(campaign: Any, n: int) -> bool:
