@@ -9,6 +9,7 @@ WebSockets, raw sockets and anything else that needs a real server. Both have th
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import secrets
 import subprocess
@@ -127,19 +128,65 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-async def pg_database(postgres_url: str) -> AsyncIterator[str]:
-    """A database of its own for one test (created empty, dropped after): its URL."""
+def _database_url(server_url: str, name: str) -> str:
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def _create_database(server_url: str, name: str, template: str = "template1") -> None:
     import asyncpg
 
-    name = f"t_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(postgres_url)
+    admin = await asyncpg.connect(server_url)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield postgres_url.rsplit("/", 1)[0] + f"/{name}"
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await admin.close()
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    import asyncpg
+
+    admin = await asyncpg.connect(server_url)
+    try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def pg_database(postgres_url: str) -> AsyncIterator[str]:
+    """A database of its own for one test (created empty, dropped after): its URL."""
+    name = f"t_{secrets.token_hex(6)}"
+    await _create_database(postgres_url, name)
+    yield _database_url(postgres_url, name)
+    await _drop_database(postgres_url, name)
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database with the store's whole schema, made once per worker: what ``pg_migrated`` copies."""
+    from gateway.store import Store
+
+    name = f"tmpl_{secrets.token_hex(6)}"
+
+    async def make() -> None:
+        await _create_database(postgres_url, name)
+        store = await Store.open(tmp_path_factory.mktemp("pg-template"), _database_url(postgres_url, name))
+        await store.close()
+
+    asyncio.run(make())
+    yield name
+    asyncio.run(_drop_database(postgres_url, name))
+
+
+@pytest.fixture
+async def pg_migrated(postgres_url: str, pg_template: str) -> AsyncIterator[str]:
+    """Like ``pg_database``, but created with the store's schema already applied (a copy of
+    ``pg_template``): for tests of what the store does rather than of how it migrates, which then
+    open it in a few milliseconds, without the server applying the schema again for every test."""
+    name = f"t_{secrets.token_hex(6)}"
+    await _create_database(postgres_url, name, pg_template)
+    yield _database_url(postgres_url, name)
+    await _drop_database(postgres_url, name)
 
 
 @pytest.fixture

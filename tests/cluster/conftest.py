@@ -13,7 +13,8 @@ from tests.support.nodes import start_nodes
 
 @pytest.fixture
 async def nodes(
-    pg_database: str, nats_url: str, gateway_factory: Callable[..., Awaitable[Gateway]], tmp_path: Path
+    pg_migrated: str, nats_url: str, gateway_factory: Callable[..., Awaitable[Gateway]], tmp_path: Path
 ) -> list[Gateway]:
-    """Two in-process nodes, ``n0`` and ``n1`` (stopped before their database is dropped)."""
-    return await start_nodes(gateway_factory, tmp_path, pg_database, nats_url)
+    """Two in-process nodes, ``n0`` and ``n1``, on a database with the schema applied (stopped before
+    it is dropped)."""
+    return await start_nodes(gateway_factory, tmp_path, pg_migrated, nats_url)

@@ -1,5 +1,6 @@
 """The store suite runs on every engine: ``store`` and ``db`` are SQLite on tmp_path, then PostgreSQL
-on a fresh database (``pg_database``), for every test of this directory."""
+on a fresh database with the schema applied (``pg_migrated``), for every test of this directory. How
+the schema is applied to an empty database is the business of test_schema.py and test_postgres.py."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def database_url(engine: str, request: pytest.FixtureRequest) -> str | None:
     """None for SQLite; a fresh PostgreSQL database's URL (only then is one created)."""
-    return str(request.getfixturevalue("pg_database")) if engine == "postgres" else None
+    return str(request.getfixturevalue("pg_migrated")) if engine == "postgres" else None
 
 
 @pytest.fixture
