@@ -26,6 +26,8 @@ TOKENS = [f"6012300{i:04d}" for i in range(3)]
 
 @pytest.fixture
 async def cluster(tmp_path: Path, pg_database: str, nats_url: str) -> AsyncIterator[Cluster]:
+    """Three nodes started together on an empty database: they apply the schema once between them (the
+    other cluster tests start on ``pg_migrated``, a copy with the schema already applied)."""
     async with running(tmp_path, pg_database, nats_url, 3) as c:
         yield c
 

@@ -26,9 +26,9 @@ async def _send(cluster: Cluster, node: int, token: str) -> httpx.Response:
         return await c.post("/messages", json={"token": token, "to": OTHER, "text": "through the bus"})
 
 
-async def test_a_bus_restart_answers_503_meanwhile_and_recovers(tmp_path: Path, pg_database: str) -> None:
+async def test_a_bus_restart_answers_503_meanwhile_and_recovers(tmp_path: Path, pg_migrated: str) -> None:
     with services.throwaway_nats_server(tmp_path / "nats") as nats:
-        async with running(tmp_path, pg_database, nats.url, 2) as cluster:
+        async with running(tmp_path, pg_migrated, nats.url, 2) as cluster:
             await cluster.add_devices(TOKENS)
             spread = await cluster.settle(TOKENS)
             token = TOKENS[0]

@@ -31,9 +31,9 @@ def cluster_env() -> dict[str, str]:
 
 @pytest.fixture
 async def cluster(
-    tmp_path: Path, pg_database: str, nats_url: str, receiver: Receiver, cluster_env: dict[str, str]
+    tmp_path: Path, pg_migrated: str, nats_url: str, receiver: Receiver, cluster_env: dict[str, str]
 ) -> AsyncIterator[Cluster]:
-    async with running(tmp_path, pg_database, nats_url, 3, WEBHOOK_URL=receiver.url, **cluster_env) as c:
+    async with running(tmp_path, pg_migrated, nats_url, 3, WEBHOOK_URL=receiver.url, **cluster_env) as c:
         yield c
 
 
@@ -140,13 +140,13 @@ async def test_a_node_frozen_past_its_lease_stands_down_without_a_stale_write(cl
 
 
 async def test_a_campaign_runs_only_where_its_device_is_and_moves_with_it(
-    tmp_path: Path, pg_database: str, nats_url: str
+    tmp_path: Path, pg_migrated: str, nats_url: str
 ) -> None:
     """Every node resumes active campaigns at start; only the device's node may run one (elsewhere it would
     find no device). SIGTERM mid-campaign: it carries on at the new owner, each recipient sent once."""
     from bench.gateway_api import valid_tokens
 
-    c = Cluster(tmp_path, pg_database, nats_url, 3, CAMPAIGN_CLOCK_SCALE="4", SANDBOX_RECEIPT_DELAY_MS="20")
+    c = Cluster(tmp_path, pg_migrated, nats_url, 3, CAMPAIGN_CLOCK_SCALE="4", SANDBOX_RECEIPT_DELAY_MS="20")
     try:
         await asyncio.to_thread(c.start)
         token = TOKENS[0]

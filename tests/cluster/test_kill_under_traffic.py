@@ -32,9 +32,9 @@ MAX_CALLS = 3000  # each loop's bound, whatever happens (one call at a time, eac
 
 
 async def test_kill_9_under_traffic_loses_nothing_acknowledged(
-    tmp_path: Path, pg_database: str, nats_url: str, receiver: Receiver
+    tmp_path: Path, pg_migrated: str, nats_url: str, receiver: Receiver
 ) -> None:
-    async with running(tmp_path, pg_database, nats_url, 3, WEBHOOK_URL=receiver.url) as cluster:
+    async with running(tmp_path, pg_migrated, nats_url, 3, WEBHOOK_URL=receiver.url) as cluster:
         await cluster.add_devices(TOKENS)
         spread = await cluster.settle(TOKENS)
         victim = cluster.ids.index(spread[TOKENS[0]])

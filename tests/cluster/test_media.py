@@ -23,8 +23,8 @@ TOKEN = "60120009001"
 
 
 @pytest.fixture
-async def cluster(tmp_path: Path, pg_database: str, nats_url: str, receiver: Receiver) -> AsyncIterator[Cluster]:
-    async with running(tmp_path, pg_database, nats_url, 2, WEBHOOK_URL=receiver.url) as c:
+async def cluster(tmp_path: Path, pg_migrated: str, nats_url: str, receiver: Receiver) -> AsyncIterator[Cluster]:
+    async with running(tmp_path, pg_migrated, nats_url, 2, WEBHOOK_URL=receiver.url) as c:
         yield c
 
 

@@ -32,10 +32,10 @@ NOWHERE = "60123456733"
 
 @pytest.fixture
 async def nodes(
-    pg_database: str, nats_url: str, gateway_factory: Callable[..., Awaitable[Gateway]], tmp_path: Path
+    pg_migrated: str, nats_url: str, gateway_factory: Callable[..., Awaitable[Gateway]], tmp_path: Path
 ) -> list[Gateway]:
     """``n0`` and ``n1`` sharing one MEDIA_DIR, as a cluster's nodes mount one volume."""
-    return await start_nodes(gateway_factory, tmp_path, pg_database, nats_url, media_dir=tmp_path / "media")
+    return await start_nodes(gateway_factory, tmp_path, pg_migrated, nats_url, media_dir=tmp_path / "media")
 
 
 async def send_file(

@@ -34,8 +34,8 @@ class Poster:
 
 
 @pytest.fixture
-async def stores(pg_database: str, tmp_path: Path) -> AsyncIterator[list[Store]]:
-    opened = [await Store.open(tmp_path / str(i), pg_database) for i in range(3)]
+async def stores(pg_migrated: str, tmp_path: Path) -> AsyncIterator[list[Store]]:
+    opened = [await Store.open(tmp_path / str(i), pg_migrated) for i in range(3)]
     yield opened
     for s in opened:
         await s.close()

@@ -49,8 +49,8 @@ class Recorder:
 
 
 @pytest.fixture
-async def stores(pg_database: str, tmp_path: Path) -> AsyncIterator[list[Store]]:
-    opened = [await Store.open(tmp_path / str(i), pg_database) for i in range(4)]
+async def stores(pg_migrated: str, tmp_path: Path) -> AsyncIterator[list[Store]]:
+    opened = [await Store.open(tmp_path / str(i), pg_migrated) for i in range(4)]
     yield opened
     for s in opened:
         await s.close()
@@ -85,14 +85,14 @@ def test_share_splits_evenly_in_node_order() -> None:
 
 
 async def test_a_lease_is_held_once_and_every_acquisition_gets_a_higher_fence(
-    stores: list[Store], pg_database: str
+    stores: list[Store], pg_migrated: str
 ) -> None:
     a, b = Leases(stores[0], "a", 6), Leases(stores[1], "b", 6)
     assert await a.acquire(["x", "y"]) == ["x", "y"] or sorted(a.held) == ["x", "y"]
     assert await b.acquire(["x", "y", "z"]) == ["z"]  # held ones are not taken
     assert await a.renew() == []
     first = a.held["x"]
-    await _expire(pg_database, "a")
+    await _expire(pg_migrated, "a")
     assert sorted(await a.renew()) == ["x", "y"]  # never renewed once expired: lost
     assert sorted(await b.acquire(["x", "y"])) == ["x", "y"]
     assert b.held["x"] > first
@@ -118,7 +118,7 @@ async def test_the_holder_stops_trusting_a_lease_before_it_can_expire(stores: li
     assert leases.expired() == ["x"]
 
 
-async def test_a_stale_owners_writes_are_refused_and_logged(stores: list[Store], pg_database: str) -> None:
+async def test_a_stale_owners_writes_are_refused_and_logged(stores: list[Store], pg_migrated: str) -> None:
     old, new = stores[0], stores[1]
     [token] = await _devices(old, 1)
     a, b = Leases(old, "a", 6), Leases(new, "b", 6)
@@ -127,7 +127,7 @@ async def test_a_stale_owners_writes_are_refused_and_logged(stores: list[Store],
     row = DeviceRow(token=token, status="connected", created_at="x", last_update="x", pushname="from a")
     await old.save_device(row)
     assert (await new.get_device(token)).pushname == "from a"  # type: ignore[union-attr]
-    await _expire(pg_database, "a")  # a froze past its lease; b takes the device
+    await _expire(pg_migrated, "a")  # a froze past its lease; b takes the device
     await b.acquire([token])
     await new.save_device(DeviceRow(token=token, status="connected", created_at="x", last_update="x", pushname="b"))
     with structlog.testing.capture_logs() as logs:
@@ -141,7 +141,7 @@ async def test_a_stale_owners_writes_are_refused_and_logged(stores: list[Store],
 
 
 async def test_a_job_of_sends_and_receipts_checks_each_devices_lease_once(
-    stores: list[Store], pg_database: str
+    stores: list[Store], pg_migrated: str
 ) -> None:
     """Sends and receipts queued together are one job: the device's lease is checked once for all of
     them (one refusal logged for a stale owner, nothing of its stored), and the owner's all land."""
@@ -150,7 +150,7 @@ async def test_a_job_of_sends_and_receipts_checks_each_devices_lease_once(
     a, b = Leases(old, "a", 6), Leases(new, "b", 6)
     old.fences, new.fences = a.fences, b.fences
     await a.acquire([token])
-    await _expire(pg_database, "a")
+    await _expire(pg_migrated, "a")
     await b.acquire([token])
 
     def queue(store: Store, prefix: str) -> list[tuple[Any, int]]:
@@ -176,7 +176,7 @@ async def test_a_job_of_sends_and_receipts_checks_each_devices_lease_once(
 
 
 async def test_devices_spread_evenly_and_a_joining_node_gets_its_share_gently(
-    stores: list[Store], pg_database: str
+    stores: list[Store], pg_migrated: str
 ) -> None:
     await _devices(stores[0], 10)
     running: dict[str, str] = {}
@@ -208,7 +208,7 @@ async def test_devices_spread_evenly_and_a_joining_node_gets_its_share_gently(
 
 
 async def test_a_node_that_loses_its_leases_stops_its_devices_and_the_others_take_them(
-    stores: list[Store], pg_database: str
+    stores: list[Store], pg_migrated: str
 ) -> None:
     await _devices(stores[0], 6)
     # Two books: a is frozen here (its watchdog, which would have stopped them by now, is not running).
@@ -219,7 +219,7 @@ async def test_a_node_that_loses_its_leases_stops_its_devices_and_the_others_tak
     await a.round()  # alone: takes everything
     assert len(a.leases.held) == 6
     await b.round()
-    await _expire(pg_database, "a")  # a was frozen past its lease
+    await _expire(pg_migrated, "a")  # a was frozen past its lease
     await b.round()  # b alone in the live list now: takes all six
     assert len(b.leases.held) == 6 and sorted(rb.started) == sorted(ra.started)
     await a.round()  # a wakes: its renewal finds the leases gone, and it stops every device
