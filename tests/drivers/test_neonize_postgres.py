@@ -71,16 +71,16 @@ def test_sslmode_and_idle_timeout_are_added_unless_the_url_says_otherwise() -> N
 
 
 @pytest.fixture
-async def store(pg_database: str, tmp_path: Path) -> AsyncIterator[Store]:
-    s = await Store.open(tmp_path / "unused", pg_database)
+async def store(pg_migrated: str, tmp_path: Path) -> AsyncIterator[Store]:
+    s = await Store.open(tmp_path / "unused", pg_migrated)
     yield s
     await s.close()
 
 
 @pytest.fixture
-async def shared(pg_database: str, store: Store, tmp_path: Path) -> AsyncIterator[Callable[..., NeonizeDriver]]:
+async def shared(pg_migrated: str, store: Store, tmp_path: Path) -> AsyncIterator[Callable[..., NeonizeDriver]]:
     """Makes drivers on the shared store (schema upgraded as at start), closes them after."""
-    dsn = session_dsn(pg_database)
+    dsn = session_dsn(pg_migrated)
     await upgrade_shared_sessions(store, functools.partial(upgrade_schema, dsn))
     made: list[NeonizeDriver] = []
 
@@ -100,14 +100,14 @@ async def _register(store: Store, token: str, jid: str | None) -> None:
 
 
 async def test_a_device_keeps_its_session_in_postgres_not_in_a_file(
-    pg_database: str, store: Store, tmp_path: Path
+    pg_migrated: str, store: Store, tmp_path: Path
 ) -> None:
     """Neonize() opens PostgreSQL (it creates whatsmeow's tables there) and no session file appears.
 
     This driver runs whatsmeow's upgrade itself (no start-up step before it): the tables it
     finds afterwards can only have come from this connect.
     """
-    dsn = session_dsn(pg_database)
+    dsn = session_dsn(pg_migrated)
     options = DriverOptions(data_dir=tmp_path / "data", extra={"neonize_preflight": False}, session_db=dsn)
     options.sessions = StoreSessions(store)
     driver = NeonizeDriver("60123456789", options)
@@ -117,7 +117,7 @@ async def test_a_device_keeps_its_session_in_postgres_not_in_a_file(
             await driver.connect("qr")
     finally:
         await driver.close()
-    conn = await asyncpg.connect(pg_database)
+    conn = await asyncpg.connect(pg_migrated)
     try:
         tables = {r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE tablename LIKE 'whatsmeow%'")}
         assert {"whatsmeow_device", "whatsmeow_sessions", "whatsmeow_version"} <= tables
@@ -143,12 +143,12 @@ async def _loaded_session(driver: NeonizeDriver, proxy: SilentProxy, dials: int)
 
 
 async def test_each_device_resumes_its_own_session_and_a_new_one_is_blank(
-    pg_database: str, store: Store, shared: Callable[..., NeonizeDriver], proxy: SilentProxy
+    pg_migrated: str, store: Store, shared: Callable[..., NeonizeDriver], proxy: SilentProxy
 ) -> None:
     """Two paired devices in one database each get their own row; an unpaired one gets a blank
     device to pair — never "the first row", which would have been Alice's."""
-    await insert_into_postgres(pg_database, ALICE, "Alice")
-    await insert_into_postgres(pg_database, BOB, "Bob")
+    await insert_into_postgres(pg_migrated, ALICE, "Alice")
+    await insert_into_postgres(pg_migrated, BOB, "Bob")
     await _register(store, "60111111111", ALICE)
     await _register(store, "60122222222", BOB)
     await _register(store, "60133333333", None)
@@ -164,7 +164,7 @@ async def test_each_device_resumes_its_own_session_and_a_new_one_is_blank(
     assert bob.is_paired()
     assert await _loaded_session(carol, proxy, 3) == ("", "")  # new_device: blank, not Alice's row
 
-    conn = await asyncpg.connect(pg_database)
+    conn = await asyncpg.connect(pg_migrated)
     try:  # nothing was written for the blank device (whatsmeow stores it once paired)
         assert sorted(r[0] for r in await conn.fetch("SELECT jid FROM whatsmeow_device")) == [ALICE, BOB]
     finally:
@@ -172,11 +172,11 @@ async def test_each_device_resumes_its_own_session_and_a_new_one_is_blank(
 
 
 async def test_logout_deletes_the_session_rows_of_that_device_only(
-    pg_database: str, store: Store, shared: Callable[..., NeonizeDriver]
+    pg_migrated: str, store: Store, shared: Callable[..., NeonizeDriver]
 ) -> None:
     """A logout that cannot reach WhatsApp still deletes the session (and what cascades from it)."""
-    await insert_into_postgres(pg_database, ALICE, "Alice")
-    await insert_into_postgres(pg_database, BOB, "Bob")
+    await insert_into_postgres(pg_migrated, ALICE, "Alice")
+    await insert_into_postgres(pg_migrated, BOB, "Bob")
     await _register(store, "60111111111", ALICE)
     alice = shared("60111111111", ALICE)
     await alice.logout()
@@ -232,7 +232,7 @@ def _run_missing_jid(url: str, data: Path, mode: str) -> subprocess.CompletedPro
 
 
 async def test_a_stored_jid_missing_from_postgres_is_logged_out_without_a_crash(
-    pg_database: str, shared: Callable[..., NeonizeDriver], tmp_path: Path
+    pg_migrated: str, shared: Callable[..., NeonizeDriver], tmp_path: Path
 ) -> None:
     """The registry names a JID whatsmeow does not hold (unlinked elsewhere, a botched import).
 
@@ -240,23 +240,23 @@ async def test_a_stored_jid_missing_from_postgres_is_logged_out_without_a_crash(
     reported logged out with the reason and the process lives on; the same JID handed to Go
     unchecked kills the process — the trap the check is there for.
     """
-    checked = await asyncio.to_thread(_run_missing_jid, pg_database, tmp_path / "a", "checked")
+    checked = await asyncio.to_thread(_run_missing_jid, pg_migrated, tmp_path / "a", "checked")
     assert checked.returncode == 0, checked.stderr[-2000:]
     kind, reason, paired = checked.stdout.strip().splitlines()[-1].split("|")
     assert kind == LoggedOut.__name__ and paired == "False"
     assert "60144444444:3@s.whatsapp.net is not in the database" in reason
 
-    unchecked = await asyncio.to_thread(_run_missing_jid, pg_database, tmp_path / "b", "unchecked")
+    unchecked = await asyncio.to_thread(_run_missing_jid, pg_migrated, tmp_path / "b", "unchecked")
     assert unchecked.returncode != 0
     assert "panic" in unchecked.stderr or "SIGSEGV" in unchecked.stderr, unchecked.stderr[-2000:]
 
 
-async def test_concurrent_first_starts_upgrade_whatsmeows_schema_once(pg_database: str, tmp_path: Path) -> None:
+async def test_concurrent_first_starts_upgrade_whatsmeows_schema_once(pg_migrated: str, tmp_path: Path) -> None:
     """Eight nodes starting on a fresh database at once: whatsmeow's upgrade (which takes no lock of its
     own) runs under the advisory lock, one node after another, and every node starts."""
-    stores = [await Store.open(tmp_path / str(n), pg_database) for n in range(8)]
+    stores = [await Store.open(tmp_path / str(n), pg_migrated) for n in range(8)]
     try:
-        dsn = session_dsn(pg_database)
+        dsn = session_dsn(pg_migrated)
         results = await asyncio.gather(
             *(upgrade_shared_sessions(s, functools.partial(upgrade_schema, dsn)) for s in stores),
             return_exceptions=True,
@@ -264,7 +264,7 @@ async def test_concurrent_first_starts_upgrade_whatsmeows_schema_once(pg_databas
     finally:
         await asyncio.gather(*(s.close() for s in stores))
     assert results == [0] * 8
-    conn = await asyncpg.connect(pg_database)
+    conn = await asyncpg.connect(pg_migrated)
     try:
         assert len(await conn.fetch("SELECT version FROM whatsmeow_version")) == 1
     finally:
@@ -272,15 +272,15 @@ async def test_concurrent_first_starts_upgrade_whatsmeows_schema_once(pg_databas
 
 
 async def test_a_gateway_on_postgres_upgrades_whatsmeow_at_start_and_resumes_devices_by_their_jid(
-    pg_database: str, gateway_factory: Callable[..., Any], tmp_path: Path
+    pg_migrated: str, gateway_factory: Callable[..., Any], tmp_path: Path
 ) -> None:
     """The wiring: WA_DRIVER=neonize with DATABASE_URL upgrades whatsmeow's schema before any device
     connects, and each restored device's driver resumes the session of the JID its registry row holds
     (paired) or none (pairs a new device). Offline, their reconnects fail at the pre-flight dial."""
     first = await gateway_factory(
-        database_url=pg_database, wa_driver="neonize", data_dir=tmp_path / "one", node_id="node-7"
+        database_url=pg_migrated, wa_driver="neonize", data_dir=tmp_path / "one", node_id="node-7"
     )
-    conn = await asyncpg.connect(pg_database)
+    conn = await asyncpg.connect(pg_migrated)
     try:  # no device existed, yet whatsmeow's tables are there: the start-up upgrade made them
         assert await conn.fetchval("SELECT COUNT(*) FROM whatsmeow_version") == 1
         # whatsmeow's connections carry the node's name (the upgrade's is still open, idle)
@@ -295,10 +295,10 @@ async def test_a_gateway_on_postgres_upgrades_whatsmeow_at_start_and_resumes_dev
         await conn.close()
     await _register(first.rt.store, "60123456789", ALICE)
     await _register(first.rt.store, "60177777777", None)
-    await insert_into_postgres(pg_database, ALICE, "Alice")
+    await insert_into_postgres(pg_migrated, ALICE, "Alice")
     await first.stop()
 
-    again = await gateway_factory(database_url=pg_database, wa_driver="neonize", data_dir=tmp_path / "two")
+    again = await gateway_factory(database_url=pg_migrated, wa_driver="neonize", data_dir=tmp_path / "two")
     alice, carol = again.rt.devices.get("60123456789"), again.rt.devices.get("60177777777")
     assert isinstance(alice.driver, NeonizeDriver) and alice.driver.is_paired()
     assert alice.driver._db.startswith("postgresql://") and "sslmode=" in alice.driver._db
@@ -319,15 +319,15 @@ async def _whatsmeow_connections(admin: asyncpg.Connection, database: str) -> in
 
 
 async def test_the_connections_whatsmeow_leaks_are_closed_by_the_server(
-    pg_database: str, store: Store, tmp_path: Path
+    pg_migrated: str, store: Store, tmp_path: Path
 ) -> None:
     """Every Neonize() call opens a Go sql.DB that goneonize never closes: three offline connects (each
     dial refused at once by a closed local port) leave three PostgreSQL sessions behind, and
     idle_session_timeout from the URL makes the server close them (here 3 s instead of 5 min)."""
-    database = pg_database.rsplit("/", 1)[1]
-    dsn = session_dsn(f"{pg_database}?idle_session_timeout=3000&application_name=whatsmeow-leak")
+    database = pg_migrated.rsplit("/", 1)[1]
+    dsn = session_dsn(f"{pg_migrated}?idle_session_timeout=3000&application_name=whatsmeow-leak")
     await asyncio.to_thread(upgrade_schema, dsn)
-    admin = await asyncpg.connect(pg_database)
+    admin = await asyncpg.connect(pg_migrated)
     try:
         await until(lambda: _closed(admin, database), 15, "the upgrade's own connection closed by the server")
         options = DriverOptions(
@@ -358,15 +358,15 @@ async def _closed(admin: asyncpg.Connection, database: str) -> bool:
 
 
 async def test_a_node_that_lost_the_device_has_whatsmeows_own_writes_refused_and_lives_on(
-    pg_database: str, store: Store, proxy: SilentProxy, tmp_path: Path
+    pg_migrated: str, store: Store, proxy: SilentProxy, tmp_path: Path
 ) -> None:
     """The fence at whatsmeow's tables, seen from Go: a node's whatsmeow (its connections named after the
     node) writes a device's session rows — here a contact name, through whatsmeow's own store while its
     dial hangs — refused while another node holds the device's lease, as a Python exception the driver maps
     to FencedError (never a crash); written once the lease is this node's."""
     token = "60111111111"
-    await upgrade_shared_sessions(store, functools.partial(upgrade_schema, session_dsn(pg_database)))
-    await insert_into_postgres(pg_database, ALICE, "Alice")
+    await upgrade_shared_sessions(store, functools.partial(upgrade_schema, session_dsn(pg_migrated)))
+    await insert_into_postgres(pg_migrated, ALICE, "Alice")
     await _register(store, token, ALICE)
     for node in ("n0", "n1"):
         await store.node_beat(node, 30, 5)
@@ -374,7 +374,7 @@ async def test_a_node_that_lost_the_device_has_whatsmeows_own_writes_refused_and
     options = DriverOptions(
         data_dir=tmp_path / "data",
         extra={"neonize_preflight": False, "neonize_proxy": proxy.url, "neonize_connect_timeout_s": 30},
-        session_db=session_dsn(pg_database, await store.server_version(), "whatsmeow n1"),
+        session_db=session_dsn(pg_migrated, await store.server_version(), "whatsmeow n1"),
     )
     options.sessions = StoreSessions(store)
     driver = NeonizeDriver(token, options, ALICE)
@@ -399,7 +399,7 @@ async def test_a_node_that_lost_the_device_has_whatsmeows_own_writes_refused_and
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         await driver.close()
-    conn = await asyncpg.connect(pg_database)
+    conn = await asyncpg.connect(pg_migrated)
     try:
         assert await conn.fetchval("SELECT full_name FROM whatsmeow_contacts WHERE our_jid = $1", ALICE) == (
             "from n1, the holder"

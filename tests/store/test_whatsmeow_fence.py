@@ -44,12 +44,12 @@ PER_DEVICE = {
 
 
 @pytest.fixture
-async def store(pg_database: str, tmp_path: Path) -> AsyncIterator[Store]:
+async def store(pg_migrated: str, tmp_path: Path) -> AsyncIterator[Store]:
     """The store of a node that has started: gateway migrated, whatsmeow upgraded and fenced, Alice paired
     (her JID in the registry), nodes ``n0`` and ``n1`` live, ``n0`` holding Alice's lease."""
-    s = await Store.open(tmp_path / "unused", pg_database)
-    await upgrade_shared_sessions(s, functools.partial(upgrade_schema, session_dsn(pg_database)))
-    await insert_into_postgres(pg_database, ALICE, "Alice")
+    s = await Store.open(tmp_path / "unused", pg_migrated)
+    await upgrade_shared_sessions(s, functools.partial(upgrade_schema, session_dsn(pg_migrated)))
+    await insert_into_postgres(pg_migrated, ALICE, "Alice")
     await s.save_device(DeviceRow(TOKEN, "connected", "t", "t", jid=ALICE))
     for node in ("n0", "n1"):
         await s.node_beat(node, TTL_S, 5)
@@ -73,11 +73,11 @@ async def _write_contact(conn: asyncpg.Connection, our_jid: str, name: str) -> N
     )
 
 
-async def test_every_per_device_table_is_fenced_once(store: Store, pg_database: str) -> None:
+async def test_every_per_device_table_is_fenced_once(store: Store, pg_migrated: str) -> None:
     again = await store.install_whatsmeow_fence()  # the next node's start: nothing added twice
     assert set(again) >= PER_DEVICE
     assert not {"whatsmeow_version", "whatsmeow_lid_map"} & set(again)  # no one device's rows
-    conn = await asyncpg.connect(pg_database)
+    conn = await asyncpg.connect(pg_migrated)
     try:
         rows = await conn.fetch(
             "SELECT c.relname, count(*) FROM pg_trigger g JOIN pg_class c ON c.oid = g.tgrelid"
@@ -114,12 +114,12 @@ def test_the_jid_column_of_each_table_follows_whatsmeows_foreign_keys() -> None:
 
 
 async def test_a_node_without_the_lease_is_refused_and_the_holder_and_others_pass(
-    store: Store, pg_database: str
+    store: Store, pg_migrated: str
 ) -> None:
     stale, holder, nobody = (
-        await _session(pg_database, "whatsmeow n1"),
-        await _session(pg_database, "whatsmeow n0"),
-        await _session(pg_database, None),
+        await _session(pg_migrated, "whatsmeow n1"),
+        await _session(pg_migrated, "whatsmeow n0"),
+        await _session(pg_migrated, None),
     )
     try:
         refused = "wa-gateway fence: node n1 does not hold the lease of WhatsApp device " + ALICE
@@ -155,10 +155,10 @@ async def test_a_node_without_the_lease_is_refused_and_the_holder_and_others_pas
             await conn.close()
 
 
-async def test_an_expired_lease_fences_its_holder_too_and_the_new_holder_writes(store: Store, pg_database: str) -> None:
+async def test_an_expired_lease_fences_its_holder_too_and_the_new_holder_writes(store: Store, pg_migrated: str) -> None:
     """n0 froze past its lease; n1 took the device: n0's late write is refused, n1's passes."""
-    admin = await _session(pg_database, None)
-    old, new = await _session(pg_database, "whatsmeow n0"), await _session(pg_database, "whatsmeow n1")
+    admin = await _session(pg_migrated, None)
+    old, new = await _session(pg_migrated, "whatsmeow n0"), await _session(pg_migrated, "whatsmeow n1")
     try:
         await admin.execute("UPDATE device_leases SET expires_at = now() - interval '1 second'")
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="node n0 does not hold"):
@@ -173,21 +173,21 @@ async def test_an_expired_lease_fences_its_holder_too_and_the_new_holder_writes(
             await conn.close()
 
 
-async def test_a_gateway_outside_a_cluster_and_a_long_node_id_are_judged_right(store: Store, pg_database: str) -> None:
+async def test_a_gateway_outside_a_cluster_and_a_long_node_id_are_judged_right(store: Store, pg_migrated: str) -> None:
     """A single gateway on PostgreSQL (no cluster: its name matches no node) writes freely; a node id long
     enough to be cut to PostgreSQL's 63 bytes of application_name is still recognized, as holder and not."""
-    single = await _session(pg_database, "whatsmeow host-1a2b3c")
+    single = await _session(pg_migrated, "whatsmeow host-1a2b3c")
     try:
         await _write_contact(single, ALICE, "single node")
     finally:
         await single.close()
     long_id = "node-" + "x" * 59  # 64 characters: NODE_ID's longest
     await store.node_beat(long_id, TTL_S, 5)
-    cut = await _session(pg_database, f"whatsmeow {long_id}")
+    cut = await _session(pg_migrated, f"whatsmeow {long_id}")
     try:
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="wa-gateway fence"):
             await _write_contact(cut, ALICE, "not the holder")
-        await store.release_leases("n0", {TOKEN: await _fence(pg_database)}, 5)
+        await store.release_leases("n0", {TOKEN: await _fence(pg_migrated)}, 5)
         assert [h.node for h in await store.acquire_leases(long_id, [TOKEN], TTL_S, 5)] == [long_id]
         await _write_contact(cut, ALICE, "the holder")
     finally:
