@@ -116,19 +116,18 @@ class Cluster:
     # --- in the database ----------------------------------------------------------------------
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        """Rows of ``sql``, on one connection kept for the cluster's life and opened again once after a
-        database restart. (A connection per read forked a server backend for every poll of ``settle``:
-        most of the CPU PostgreSQL spent in the suite.)"""
-        for attempt in (1, 2):
-            if self._db is None or self._db.is_closed():
-                self._db = await asyncpg.connect(self.database_url)
-            try:
-                return list(await self._db.fetch(sql, *args))
-            except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
-                await self.close_db()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        """Rows of ``sql``, on one connection kept for the cluster's life (a connection per read forked a
+        server backend for every poll of ``settle``), opened again once when the database restarted."""
+        try:
+            return await self._fetch(sql, args)
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            await self.close_db()
+            return await self._fetch(sql, args)
+
+    async def _fetch(self, sql: str, args: tuple[Any, ...]) -> list[asyncpg.Record]:
+        if self._db is None or self._db.is_closed():
+            self._db = await asyncpg.connect(self.database_url)
+        return list(await self._db.fetch(sql, *args))
 
     async def close_db(self) -> None:
         db, self._db = self._db, None
