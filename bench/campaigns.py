@@ -20,7 +20,8 @@ Each part starts the gateway (``python -m gateway``, sandbox) as a subprocess:
 (c) **neighbours**: ``--devices`` devices each run a campaign (``perMinute: 60``, validated, real
     time: ``CAMPAIGN_CLOCK_SCALE=1``; ``--campaign-scale N`` makes them N times busier, a diagnostic)
     while an open-loop driver sends ``POST /messages`` at ``--rate`` per second from another device
-    for ``--seconds`` per half-round; rounds alternate *campaigns paused* and *campaigns running* (same
+    for ``--seconds`` per half-round, after ``--warmup`` seconds of the same; rounds alternate *campaigns
+    paused* and *campaigns running* (same
     gateway, same run) — target: the p99 with campaigns running is < 1 ms above the p99 without (the
     median over the rounds of each round's difference: the two halves of a round run back to back, so
     the host's drift disturbs their difference least).
