@@ -5,25 +5,15 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from gateway.cluster.bus import Bus, BusUnavailable, Headers
-from tests.support import services
+from tests.support.bus import synced
 from tests.support.net import HOST, free_port
 from tests.support.poll import until
 
-RUN = secrets.token_hex(4)  # subjects of this run only
-
-
-@pytest.fixture(scope="module")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A NATS server of this module's own. These tests count messages and time answers; on the machine's
-    server, shared with every other test's nodes while the whole suite ran, two runs in nineteen saw none
-    of 500 messages arrive within 10 s (and no disconnect), which no run of this module alone reproduced."""
-    with services.throwaway_nats(tmp_path_factory.mktemp("nats-bus")) as url:
-        yield url
+RUN = secrets.token_hex(4)  # subjects of this run only: other runs may share the NATS server
 
 
 @pytest.fixture
@@ -41,7 +31,7 @@ async def test_publish_reaches_a_subscriber_on_another_connection_in_order(buses
     a, b = buses
     got: list[bytes] = []
     handle = await b.subscribe("t" + RUN + ".order.>", lambda data, headers: got.append(data))
-    await b._nc.flush()  # type: ignore[union-attr]
+    await synced(b)
     for i in range(500):
         assert await a.publish("t" + RUN + ".order.x", str(i).encode())
     try:
@@ -50,10 +40,10 @@ async def test_publish_reaches_a_subscriber_on_another_connection_in_order(buses
         raise AssertionError(f"{len(got)} of 500 arrived, the last {got[-3:]}") from late
     assert got == [str(i).encode() for i in range(500)]
     await b.unsubscribe(handle)
-    await b._nc.flush()  # type: ignore[union-attr]
+    await synced(b)
     await a.publish("t" + RUN + ".order.x", b"late")
-    await a._nc.flush()  # type: ignore[union-attr]
-    await b._nc.flush()  # type: ignore[union-attr]
+    await synced(a)
+    await synced(b)
     assert len(got) == 500
 
 
@@ -64,7 +54,7 @@ async def test_request_reply_and_no_responders(buses: list[Bus]) -> None:
         return data.upper(), {"X-Node": "b"}
 
     await b.serve("t" + RUN + ".echo", echo, queue="q")
-    await b._nc.flush()  # type: ignore[union-attr]
+    await synced(b)
     msg = await a.request("t" + RUN + ".echo", b"hi", timeout=2)
     assert msg.data == b"HI"
     assert msg.headers == {"X-Node": "b"}
@@ -90,7 +80,7 @@ async def test_a_queue_group_answers_each_request_once(buses: list[Bus]) -> None
     await a.serve("t" + RUN + ".q", member("a"), queue="g")
     await b.serve("t" + RUN + ".q", member("b"), queue="g")
     for bus in buses:
-        await bus._nc.flush()  # type: ignore[union-attr]
+        await synced(bus)
     for _ in range(20):
         await a.request("t" + RUN + ".q", b"", timeout=2)
     assert len(calls) == 20
@@ -106,7 +96,7 @@ async def test_a_slow_request_does_not_hold_up_the_next(buses: list[Bus]) -> Non
         return data, None
 
     await b.serve("t" + RUN + ".slow", handler)
-    await b._nc.flush()  # type: ignore[union-attr]
+    await synced(b)
     slow = asyncio.create_task(a.request("t" + RUN + ".slow", b"slow", timeout=10))
     fast = await a.request("t" + RUN + ".slow", b"fast", timeout=5)  # answered while the slow one waits
     assert fast.data == b"fast"
@@ -124,7 +114,7 @@ async def test_a_request_that_nobody_answers_in_time_is_a_timeout(buses: list[Bu
         return b"", None
 
     await b.serve("t" + RUN + ".hang", handler)
-    await b._nc.flush()  # type: ignore[union-attr]
+    await synced(b)
     with pytest.raises(BusUnavailable) as err:
         await a.request("t" + RUN + ".hang", b"", timeout=0.2)
     assert err.value.why == "timeout"
@@ -157,7 +147,7 @@ async def test_subscriptions_made_before_the_connection_apply_once_it_is_up(nats
     await other.start()
     try:
         assert await late.wait_connected(10) and await other.wait_connected(10)
-        await late._nc.flush()  # type: ignore[union-attr]
+        await synced(late)
         await other.publish("t" + RUN + ".early", b"x")
         await until(lambda: got == [b"x"])
     finally:

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from gateway.api.forwarding import ROUTES, match
+from tests.support.bus import synced
 from tests.support.constants import OTHER, TOKEN
 from tests.support.errors import assert_error
 from tests.support.gateway import Gateway
@@ -98,7 +99,7 @@ async def test_an_idempotent_repeat_through_another_node_is_replayed(nodes: list
 async def test_no_owner_is_device_moving_at_once_and_an_unknown_device_is_not_found(nodes: list[Gateway]) -> None:
     a, b = await owned_by_a(nodes)
     await a.rt.forwarder.on_released(TOKEN)  # the device is between owners
-    await a.rt.bus._nc.flush()
+    await synced(a.rt.bus)
     started = time.perf_counter()
     r = await b.post("/messages", {"token": TOKEN, "to": OTHER, "text": "x"})
     assert_error(r, 503, "DEVICE_MOVING")

@@ -21,6 +21,7 @@ import pytest
 from tests.cluster.test_forwarding import same_answer
 from tests.cluster.test_invalidations import signup
 from tests.media import samples
+from tests.support.bus import synced
 from tests.support.constants import OTHER, TOKEN
 from tests.support.errors import assert_error
 from tests.support.gateway import Gateway
@@ -145,7 +146,7 @@ async def test_another_accounts_device_is_not_found_through_any_node(nodes: list
 async def test_no_owner_or_the_bus_down_is_device_moving_and_keeps_no_upload(nodes: list[Gateway]) -> None:
     a, b = await owned_by_a(nodes)
     await a.rt.forwarder.on_released(TOKEN)  # between owners
-    await a.rt.bus._nc.flush()
+    await synced(a.rt.bus)
     r = await send_file(b.http, samples.PDF)
     assert_error(r, 503, "DEVICE_MOVING")
     assert r.headers["retry-after"] == "2"

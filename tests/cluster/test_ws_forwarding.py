@@ -15,6 +15,7 @@ import pytest
 import websockets
 
 from tests.cluster.test_invalidations import signup
+from tests.support.bus import synced
 from tests.support.constants import TOKEN
 from tests.support.frames import Frames
 from tests.support.gateway import Gateway
@@ -29,7 +30,7 @@ NOWHERE = "60123456733"  # no node has it
 async def serve_on_a(a: Gateway, *tokens: str) -> None:
     for token in tokens:
         await a.rt.forwarder.on_acquired(token)
-    await a.rt.bus._nc.flush()
+    await synced(a.rt.bus)
 
 
 async def ask(ws: Frames, action: str, token: str) -> dict[str, Any]:
@@ -109,7 +110,7 @@ async def test_a_device_without_a_live_owner_or_the_bus_down_is_device_moving(no
     ws = await b.ws()
     assert (await ask(ws, "get_state", TOKEN))["event"] == "session_state"
     await a.rt.forwarder.on_released(TOKEN)  # the device is between owners
-    await a.rt.bus._nc.flush()
+    await synced(a.rt.bus)
     for action in ("get_state", "get_qr"):
         moving = await ask(ws, action, TOKEN)
         assert moving["event"] == "error" and moving["token"] == TOKEN, moving

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support.bus import synced
 from tests.support.constants import TOKEN
 from tests.support.gateway import Gateway
 
@@ -39,5 +40,5 @@ async def owned_by_a(nodes: list[Gateway]) -> tuple[Gateway, Gateway]:
     a, b = nodes[0], nodes[1]
     await a.pair(TOKEN)
     await a.rt.forwarder.on_acquired(TOKEN)
-    await a.rt.bus._nc.flush()
+    await synced(a.rt.bus)
     return a, b
