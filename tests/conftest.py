@@ -50,7 +50,7 @@ with warnings.catch_warnings():
 # is still plenty else to run beside them, and the run ends on short tests instead of one worker
 # finishing a 15 s test alone. Within each class the collection order is kept.
 SLOW_MARKERS = ("bench", "e2e", "browser")
-SERVICE_FIXTURES = ("pg_database", "nats_url", "postgres_url")
+SERVICE_FIXTURES = ("postgres_url", "nats_url")  # every database fixture asks for postgres_url
 
 
 def _start_rank(item: pytest.Item) -> int:
